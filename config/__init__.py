@@ -1,0 +1,1 @@
+"""Settings, labels and the city model: everything the product is configured by."""

@@ -1,0 +1,258 @@
+"""City model loader: administrative hierarchy + boundaries, read from committed files only.
+
+A city folder (e.g. ``config/cities/nanjing``) holds::
+
+    city.toml        name, code, timezone, center, bbox, ...
+    regions.csv      code,name,level,parent_code,lon,lat,area_km2 (one row per region)
+    geo/{district,street,community,grid}.geojson
+
+Runtime dependencies: pandas, numpy, shapely, stdlib.  No network.  See docs/city_model.md.
+"""
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+LEVELS = ("city", "district", "street", "community", "grid")
+CODE_LENGTH = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
+COLUMNS = ("code", "name", "level", "parent_code", "lon", "lat", "area_km2")
+REQUIRED_KEYS = ("name", "code", "timezone", "center", "bbox")
+GEO_LEVELS = LEVELS[1:]
+
+__all__ = ["LEVELS", "CODE_LENGTH", "City", "CityConfigError", "load_city"]
+
+
+class CityConfigError(ValueError):
+    """A city folder is wrong; the message names the file, the line and the key/column."""
+
+
+@dataclass(frozen=True)
+class City:
+    name: str
+    code: str
+    timezone: str
+    center: tuple[float, float]
+    bbox: tuple[float, float, float, float]
+    folder: Path
+    regions: pd.DataFrame = field(repr=False, compare=False)
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # the whole city.toml
+
+    # ------------------------------------------------------------------ files
+    def geojson_path(self, level: str) -> Path:
+        if level not in GEO_LEVELS:
+            raise ValueError(f"no geojson for level {level!r}; one of {GEO_LEVELS}")
+        return self.folder / "geo" / f"{level}.geojson"
+
+    # ------------------------------------------------------------------ geometry
+    @cached_property
+    def _union(self):
+        with open(self.geojson_path("district"), encoding="utf-8") as f:
+            fc = json.load(f)
+        geoms = [shapely.from_geojson(json.dumps(ft["geometry"])) for ft in fc["features"]]
+        u = shapely.union_all(geoms)
+        shapely.prepare(u)
+        return u
+
+    def contains(self, lon, lat) -> np.ndarray:
+        """Vectorised point-in-city test (union of the district polygons); bool array."""
+        lon = np.asarray(lon, dtype=float)
+        lat = np.asarray(lat, dtype=float)
+        return np.asarray(shapely.contains_xy(self._union, lon, lat), dtype=bool)
+
+    # ------------------------------------------------------------------ hierarchy
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.regions["code"].tolist())}
+
+    @cached_property
+    def _parent(self) -> dict[str, str]:
+        return dict(zip(self.regions["code"].tolist(), self.regions["parent_code"].tolist()))
+
+    @cached_property
+    def _children_rows(self) -> dict[str, np.ndarray]:
+        groups = self.regions.groupby("parent_code", sort=False).indices
+        return {k: np.asarray(v) for k, v in groups.items()}
+
+    def _row(self, code: str) -> int:
+        try:
+            return self._index[str(code)]
+        except KeyError:
+            raise KeyError(f"unknown region code {code!r} in city {self.code}") from None
+
+    def level_of(self, code: str) -> str:
+        return self.regions.at[self._row(code), "level"]
+
+    def children(self, code: str) -> pd.DataFrame:
+        self._row(code)
+        rows = self._children_rows.get(str(code), np.empty(0, dtype=int))
+        return self.regions.iloc[rows].reset_index(drop=True)
+
+    def grids(self) -> pd.DataFrame:
+        return self.regions[self.regions["level"] == "grid"].reset_index(drop=True)
+
+    def ancestors(self, code: str) -> list[str]:
+        """Codes from the city down to the direct parent (empty for the city itself)."""
+        self._row(code)
+        out = []
+        p = self._parent[str(code)]
+        while p:
+            out.append(p)
+            p = self._parent[p]
+        return out[::-1]
+
+
+# ---------------------------------------------------------------------------- loading
+
+def _key_line(text: str, key: str) -> int | None:
+    pat = re.compile(rf"^\s*{re.escape(key)}\s*=", re.M)
+    m = pat.search(text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
+
+
+def _err_key(path: Path, text: str, key: str, msg: str) -> CityConfigError:
+    line = _key_line(text, key)
+    where = f"{path}, line {line}" if line else f"{path}"
+    return CityConfigError(f"{where}: key {key!r}: {msg}")
+
+
+def _read_toml(path: Path) -> tuple[dict, str]:
+    if not path.is_file():
+        raise CityConfigError(f"{path}: file not found (every city folder needs city.toml)")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"line (\d+)", str(e))
+        line = m.group(1) if m else "?"
+        raise CityConfigError(f"{path}, line {line}: invalid TOML: {e}") from None
+    for key in REQUIRED_KEYS:
+        if key not in data:
+            raise CityConfigError(f"{path}: missing required key {key!r}")
+    for key in ("name", "code", "timezone"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise _err_key(path, text, key, "must be a non-empty string")
+    if not re.fullmatch(r"\d{%d}" % CODE_LENGTH["city"], data["code"]):
+        raise _err_key(path, text, "code", f"must be {CODE_LENGTH['city']} digits, got {data['code']!r}")
+    for key, n in (("center", 2), ("bbox", 4)):
+        v = data[key]
+        if not (isinstance(v, list) and len(v) == n and all(isinstance(x, (int, float)) for x in v)):
+            raise _err_key(path, text, key, f"must be a list of {n} numbers")
+    b = data["bbox"]
+    if not (b[0] < b[2] and b[1] < b[3]):
+        raise _err_key(path, text, "bbox", "must be [minlon, minlat, maxlon, maxlat]")
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(data["timezone"])
+    except Exception:
+        raise _err_key(path, text, "timezone", f"unknown time zone {data['timezone']!r}") from None
+    return data, text
+
+
+def _csv_error(path: Path, row: int, column: str, msg: str) -> CityConfigError:
+    # row is the 0-based data row; line counts the header as line 1
+    return CityConfigError(f"{path}, line {row + 2}, column {column!r}: {msg}")
+
+
+def _read_regions(path: Path, city_code: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise CityConfigError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
+    except Exception as e:  # malformed CSV
+        raise CityConfigError(f"{path}: cannot parse CSV: {e}") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise CityConfigError(f"{path}, line 1: missing column(s) {missing}; header must have {list(COLUMNS)}")
+    df = df[list(COLUMNS)].copy()
+    for c in ("code", "name", "level", "parent_code"):
+        df[c] = df[c].str.strip()
+
+    bad = np.flatnonzero(df["name"].eq("").to_numpy())
+    if len(bad):
+        raise _csv_error(path, bad[0], "name", "empty name")
+    lvl = df["level"]
+    bad = np.flatnonzero(~lvl.isin(LEVELS).to_numpy())
+    if len(bad):
+        raise _csv_error(path, bad[0], "level", f"unknown level {lvl.iat[bad[0]]!r}; one of {LEVELS}")
+    code = df["code"]
+    want = lvl.map(CODE_LENGTH)
+    bad = np.flatnonzero((~code.str.fullmatch(r"\d+") | (code.str.len() != want)).to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise _csv_error(path, i, "code", f"code {code.iat[i]!r} must be {want.iat[i]} digits for level "
+                                          f"{lvl.iat[i]!r}")
+    dup = np.flatnonzero(code.duplicated().to_numpy())
+    if len(dup):
+        i = dup[0]
+        first = int(np.flatnonzero((code == code.iat[i]).to_numpy())[0])
+        raise _csv_error(path, i, "code", f"duplicate code {code.iat[i]!r} (first on line {first + 2})")
+    city_rows = np.flatnonzero((lvl == "city").to_numpy())
+    if len(city_rows) != 1:
+        raise CityConfigError(f"{path}: expected exactly one row with level 'city', found {len(city_rows)}")
+    if code.iat[city_rows[0]] != city_code:
+        raise _csv_error(path, city_rows[0], "code",
+                         f"city code {code.iat[city_rows[0]]!r} differs from city.toml code {city_code!r}")
+
+    parent = df["parent_code"]
+    idx = pd.Series(np.arange(len(df)), index=code.to_numpy())
+    is_city = (lvl == "city").to_numpy()
+    bad = np.flatnonzero(is_city & (parent != "").to_numpy())
+    if len(bad):
+        raise _csv_error(path, bad[0], "parent_code", "the city row must have an empty parent_code")
+    prow = parent.map(idx)
+    bad = np.flatnonzero(~is_city & prow.isna().to_numpy())
+    if len(bad):
+        i = bad[0]
+        raise _csv_error(path, i, "parent_code", f"parent {parent.iat[i]!r} of {code.iat[i]!r} is not in the file")
+    ok_prefix = np.array([c.startswith(p) for c, p in zip(code.tolist(), parent.tolist())])
+    bad = np.flatnonzero(~is_city & ~ok_prefix)
+    if len(bad):
+        i = bad[0]
+        raise _csv_error(path, i, "parent_code",
+                         f"parent {parent.iat[i]!r} is not a prefix of code {code.iat[i]!r}")
+    level_no = lvl.map({l: k for k, l in enumerate(LEVELS)}).to_numpy()
+    parent_level_no = np.where(is_city, -1, level_no[np.nan_to_num(prow.to_numpy(dtype=float), nan=0).astype(int)])
+    bad = np.flatnonzero(~is_city & (parent_level_no != level_no - 1))
+    if len(bad):
+        i = bad[0]
+        raise _csv_error(path, i, "parent_code", f"parent {parent.iat[i]!r} of a {lvl.iat[i]} must be a "
+                                                 f"{LEVELS[level_no[i] - 1]}")
+
+    for c in ("lon", "lat", "area_km2"):
+        num = pd.to_numeric(df[c], errors="coerce")
+        bad = np.flatnonzero(num.isna().to_numpy())
+        if len(bad):
+            raise _csv_error(path, bad[0], c, f"not a number: {df[c].iat[bad[0]]!r}")
+        df[c] = num.astype(float)
+    return df.reset_index(drop=True)
+
+
+def load_city(folder: str | Path) -> City:
+    """Load and validate a city folder; raises CityConfigError naming the file/line/key."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CityConfigError(f"{folder}: city folder not found")
+    data, _ = _read_toml(folder / "city.toml")
+    regions = _read_regions(folder / "regions.csv", data["code"])
+    for level in GEO_LEVELS:
+        p = folder / "geo" / f"{level}.geojson"
+        if not p.is_file():
+            raise CityConfigError(f"{p}: file not found (geo file for level {level!r})")
+    return City(
+        name=data["name"],
+        code=data["code"],
+        timezone=data["timezone"],
+        center=(float(data["center"][0]), float(data["center"][1])),
+        bbox=tuple(float(x) for x in data["bbox"]),  # type: ignore[arg-type]
+        folder=folder,
+        regions=regions,
+        settings=data,
+    )

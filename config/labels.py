@@ -1,0 +1,33 @@
+"""Every user-facing text in one table, so a label changes in one place (and an English UI stays possible)."""
+
+LABELS = {
+    "app_title": "城市运行“一网统管”领导驾驶舱",
+    "big": "大屏", "medium": "中屏", "small": "小屏",
+    "as_of": "数据截至", "stale": "数据已过期", "waiting": "等待数据…", "live": "实时",
+    "window_today": "今日", "window_7d": "近7日", "window_30d": "近30日",
+    # KPIs (keys match etl/metrics.py)
+    "reported": "事件数", "open": "处置中", "overdue": "超期", "closed": "已办结",
+    "on_time_rate": "按期办结率", "same_day_rate": "当日清零率", "grid_settled_rate": "网格内解决率",
+    "satisfaction_rate": "满意率", "reopened": "重办", "camera_online_rate": "摄像头在线率",
+    "safety_index": "平安指数", "public_security": "群众安全感", "blind_grids": "无监控网格",
+    "cameras": "摄像头", "cameras_online": "在线", "iot_devices": "物联感知设备",
+    "median_dispatch_min": "派发中位时长", "median_handle_min": "处置中位时长",
+    "median_verify_min": "核查中位时长", "median_close_min": "办结中位时长",
+    "minutes": "分钟", "events_unit": "件",
+    # stages
+    "stage_reported": "上报", "stage_dispatched": "派发", "stage_handled": "处置",
+    "stage_verified": "核查", "stage_closed": "办结",
+    # levels
+    "level_city": "市", "level_district": "区", "level_street": "街道", "level_community": "社区",
+    "level_grid": "网格",
+    # panels
+    "district_map": "各区态势", "ticker": "最新事件", "by_category": "事件类别", "by_channel": "来源渠道",
+    "by_hour": "今日分时事件", "ranking": "区域排名", "alerts": "预警", "loop": "闭环处置",
+    "map_measure": "地图指标", "back": "返回", "children": "下辖区域",
+    "quarantined": "隔离数据",
+}
+
+
+def label(key: str) -> str:
+    """The user-facing text for key (the key itself if no label is defined, so a gap is visible, not fatal)."""
+    return LABELS.get(key, key)

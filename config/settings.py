@@ -1,0 +1,71 @@
+"""All settings in one declared table. Each field's description is its help text; the README
+table is checked against this class by tests/test_settings.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "COCKPIT_"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    city_dir: Path = Field(ROOT / "config" / "cities" / "nanjing",
+                           description="Folder of the city model (city.toml, regions.csv, geo/).")
+    source_url: str = Field(f"sqlite:///{ROOT / 'data' / 'source.db'}",
+                            description="SQLAlchemy URL of the source system the ETL reads.")
+    redis_url: str = Field("", validation_alias=AliasChoices("COCKPIT_REDIS_URL", "REDIS_URL"),
+                           description="Redis URL (also read from REDIS_URL). Empty: start an embedded Redis server.")
+    redis_prefix: str = Field("cockpit", description="Prefix of every Redis key, so deployments can share a server.")
+    host: str = Field("127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(8050, ge=1, le=65535, description="Port the web server listens on.")
+    run_etl: bool = Field(True, description="Run the ETL scheduler in this process (one leader per deployment is elected through Redis).")
+    simulate: bool = Field(False, description="Demo: fill the source with history and keep writing a live stream.")
+    sim_seed: int = Field(20261122, description="Seed of the simulator, for a reproducible city.")
+    sim_backfill_days: int = Field(90, ge=1, le=400, description="Days of history the simulator writes on first start.")
+    sim_events_per_day: int = Field(3000, ge=10, description="Average events per day the simulator writes.")
+    sim_tick_s: float = Field(2.0, gt=0, description="Seconds between simulator writes in live mode.")
+    events_interval_s: float = Field(5.0, gt=0, description="Seconds between incremental event ETL runs.")
+    cameras_interval_s: float = Field(60.0, gt=0, description="Seconds between camera/IoT ETL runs.")
+    safety_interval_s: float = Field(3600.0, gt=0, description="Seconds between safety-index ETL runs.")
+    leader_ttl_s: float = Field(15.0, gt=1, description="TTL of the ETL leader lock; another process takes over this long after the leader dies.")
+    snapshot_keep_s: int = Field(300, ge=10, description="Seconds a superseded snapshot stays readable in Redis.")
+    stale_after_s: float = Field(60.0, gt=0, description="A screen marks its data stale when the snapshot is older than this.")
+    poll_ms: int = Field(2000, ge=200, description="How often screens ask whether a new snapshot exists (only the version travels).")
+    camera_online_alert: float = Field(0.90, ge=0, le=1, description="Alert when a region's camera online rate is below this.")
+    quarantine_keep: int = Field(1000, ge=0, description="How many quarantined source rows are kept with their reasons.")
+    future_tolerance_s: float = Field(300.0, ge=0, description="A source time later than now by more than this is quarantined as a future time.")
+
+
+def _env_names() -> dict[str, str]:
+    names = {}
+    for name, field in Settings.model_fields.items():
+        names[name] = f"{ENV_PREFIX}{name.upper()}"
+        if isinstance(field.validation_alias, AliasChoices):
+            names[name] = str(field.validation_alias.choices[0])
+    return names
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings from the environment (and overrides); a wrong one raises SettingsError naming it."""
+    known = set(_env_names().values())
+    unknown = sorted(k for k in os.environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise SettingsError(f"unknown setting {unknown[0]} (known: {', '.join(sorted(known))})")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        env = _env_names().get(field, field)
+        raise SettingsError(f"setting {env}: {err['msg']} (got {err.get('input')!r})") from None

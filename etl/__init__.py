@@ -1,0 +1,1 @@
+"""Pull from the source systems, validate, aggregate with pandas, publish snapshots to Redis."""

@@ -1,0 +1,17 @@
+"""Vocabulary of the source systems: stages, categories, channels, handling levels."""
+
+# The closed loop, in order; each stage has a timestamp column "<stage>_at" in the events table.
+STAGES = ("reported", "dispatched", "handled", "verified", "closed")
+# Durations between consecutive stages, named after the stage they end.
+STAGE_SPANS = (("dispatch", "reported", "dispatched"), ("handle", "dispatched", "handled"),
+               ("verify", "handled", "verified"), ("close", "verified", "closed"))
+
+CATEGORIES = ("民生服务", "城市管理", "公共安全", "环保巡查", "平安法治", "矛盾纠纷", "群众工作", "区域党建")
+CHANNELS = ("12345热线", "随手拍", "网格巡查", "视频AI", "物联感知")
+# Level at which an event was settled ("小事不出网格": grid is best).
+HANDLING_LEVELS = ("grid", "community", "street", "district")
+DEVICE_KINDS = ("camera", "iot")
+CAMERA_TAGS = ("治安", "交通", "消防", "环保", "城管", "防汛")
+COORD_QUALITY = ("verified", "approximate", "missing")
+SAFETY_COMPONENTS = ("security", "fire", "traffic", "production", "disputes")
+STAFF_ROLES = ("leader", "worker", "volunteer")

@@ -1,0 +1,132 @@
+"""The ETL jobs: pull a source, run the transforms, publish the frames. No scheduling in here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from config.city import City
+from etl.event_ledger import EventLedger
+from etl.metrics import WINDOWS
+from etl.snapshot_store import SnapshotStore
+from etl.source_schema import Device, SafetyIndex
+from etl.transforms.devices import blind_grid_list, region_device_kpis
+from etl.transforms.events import (complete_regions, counts_by, event_facts, hourly_today, latest_events,
+                                   overdue_events, region_event_kpis, spikes)
+from etl.transforms.safety import latest_safety, safety_trend
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 60.0
+
+
+class Backoff:
+    """Exponential backoff after failures: should_try() is false until the wait has passed."""
+
+    def __init__(self, base_s: float):
+        self.base_s, self.failures, self.next_try = base_s, 0, 0.0
+
+    def should_try(self) -> bool:
+        return time.monotonic() >= self.next_try
+
+    def failed(self) -> float:
+        self.failures += 1
+        wait = min(MAX_BACKOFF_S, self.base_s * 2 ** (self.failures - 1))
+        self.next_try = time.monotonic() + wait
+        return wait
+
+    def succeeded(self) -> None:
+        self.failures, self.next_try = 0, 0.0
+
+
+def now_local(tz: str) -> datetime:
+    """The city's wall-clock time, naive (the source stores naive local times)."""
+    return pd.Timestamp.now(tz=tz).tz_localize(None).to_pydatetime()
+
+
+class EtlJobs:
+    def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
+                 keep_quarantined: int = 1000, base_backoff_s: float = 2.0):
+        self.engine, self.city, self.store = engine, city, store
+        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined)
+        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
+        self.last_frames: dict[str, pd.DataFrame] = {}
+        self.published_version: int | None = None
+
+    def clock(self) -> datetime:
+        return now_local(self.city.timezone)
+
+    # each job: pull, transform, publish; on a source error keep the last snapshot and say so in meta
+    def run(self, name: str, now: datetime | None = None) -> dict | None:
+        if not self.backoff[name].should_try():
+            return None
+        now = now or self.clock()
+        try:
+            frames, meta = getattr(self, f"_{name}")(now)
+        except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
+            wait = self.backoff[name].failed()
+            log.warning("ETL %s failed (%s); retry in %.0fs", name, exc, wait)
+            try:
+                self.store.update_meta({f"{name}_status": {"ok": False, "error": str(exc)[:300],
+                                                           "failed_at": now.isoformat(), "retry_in_s": wait}})
+            except Exception:  # Redis down too: nothing to tell
+                pass
+            return None
+        self.backoff[name].succeeded()
+        meta[f"{name}_status"] = {"ok": True, "ran_at": now.isoformat()}
+        self.last_frames.update(frames)
+        current = self.store.manifest()
+        if current is None or current.get("version") != self.published_version:
+            frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
+        manifest = self.store.publish(frames, now, meta)
+        self.published_version = manifest["version"]
+        return manifest
+
+    def _events(self, now: datetime):
+        t0 = time.perf_counter()
+        stats = self.ledger.pull(self.engine, now)
+        ev = self.ledger.events
+        regions = self.city.regions
+        if ev.empty:
+            ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "category", "channel", "handling_level",
+                                       "reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at",
+                                       "due_at", "reopened", "satisfaction"])
+        horizon = pd.Timestamp(now).normalize() - pd.Timedelta(days=max(WINDOWS.values()) - 1)
+        relevant = ev[(ev["reported_at"] >= horizon) | ev["closed_at"].isna()]
+        facts = event_facts(relevant, now)
+        kpis = complete_regions(region_event_kpis(facts, now), regions)
+        frames = {
+            "event_kpis": kpis,
+            "by_category": counts_by(facts, now, "category"),
+            "by_channel": counts_by(facts, now, "channel"),
+            "by_hour": hourly_today(facts, now),
+            "ticker": latest_events(facts, regions),
+            "overdue": overdue_events(facts, relevant),
+            "spikes": spikes(facts, now),
+            "quarantine": self.ledger.quarantine_rows(),
+        }
+        meta = {"quarantine": self.ledger.quarantine_counts(), "events_pull": stats,
+                "events_total": int(len(ev)), "events_watermark": str(self.ledger.watermark),
+                "events_seconds": round(time.perf_counter() - t0, 3)}
+        return frames, meta
+
+    def _devices(self, now: datetime):
+        with self.engine.connect() as conn:
+            dev = pd.read_sql(select(Device), conn)
+        grids = self.city.grids()
+        return {"device_kpis": region_device_kpis(dev, grids), "blind_grids": blind_grid_list(dev, grids)}, \
+            {"devices_total": int(len(dev))}
+
+    def _safety(self, now: datetime):
+        with self.engine.connect() as conn:
+            s = pd.read_sql(select(SafetyIndex), conn)
+        s["month"] = pd.to_datetime(s["month"])
+        return {"safety_latest": latest_safety(s), "safety_trend": safety_trend(s)}, {}
+
+    def run_all(self, now: datetime | None = None) -> None:
+        for name in ("events", "devices", "safety"):
+            self.run(name, now)

@@ -1,0 +1,93 @@
+"""APScheduler jobs with one leader per deployment: every process may run a scheduler, but only the
+holder of a Redis lock (with a TTL, renewed while alive) runs the ETL jobs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+
+import redis
+from apscheduler.schedulers.background import BackgroundScheduler
+from redis.exceptions import LockError
+
+from etl.jobs import EtlJobs
+
+log = logging.getLogger(__name__)
+
+
+class LeaderLock:
+    """A Redis lock with a TTL: acquire or renew with `hold()`; another process takes over after TTL."""
+
+    def __init__(self, client: redis.Redis, name: str, ttl_s: float):
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lock = client.lock(name, timeout=ttl_s, blocking=False, thread_local=False)
+        self.is_leader = False
+
+    def hold(self) -> bool:
+        """Renew the lock if we hold it, else try to take it; returns whether we lead now."""
+        try:
+            if self.is_leader:
+                self.lock.reacquire()
+            else:
+                self.is_leader = bool(self.lock.acquire(blocking=False, token=self.identity))
+        except LockError:
+            self.is_leader = False
+        except redis.RedisError as exc:
+            log.warning("leader lock: Redis unavailable (%s)", exc)
+            self.is_leader = False
+        return self.is_leader
+
+    def release(self) -> None:
+        if self.is_leader:
+            try:
+                self.lock.release()
+            except (LockError, redis.RedisError):
+                pass
+            self.is_leader = False
+
+
+class EtlScheduler:
+    """Leader election plus the three ETL jobs on their intervals (each runs only on the leader)."""
+
+    def __init__(self, jobs: EtlJobs, client: redis.Redis, prefix: str, ttl_s: float,
+                 intervals: dict[str, float]):
+        self.jobs = jobs
+        self.leader = LeaderLock(client, f"{prefix}:leader", ttl_s)
+        self.sched = BackgroundScheduler(timezone=jobs.city.timezone)
+        self.ttl_s = ttl_s
+        self.intervals = intervals
+        self.runs = {name: 0 for name in intervals}
+
+    def _elect(self) -> None:
+        was = self.leader.is_leader
+        if self.leader.hold() and not was:
+            log.info("this process (%s) leads the ETL", self.leader.identity)
+            self.jobs.published_version = None  # publish a full set at once
+            for name in self.intervals:
+                self.sched.modify_job(name, next_run_time=_now())
+
+    def _run(self, name: str) -> None:
+        if not self.leader.is_leader:
+            return
+        if self.jobs.run(name) is not None:
+            self.runs[name] += 1
+
+    def start(self) -> None:
+        for name, seconds in self.intervals.items():
+            self.sched.add_job(self._run, "interval", seconds=seconds, args=[name], id=name,
+                               max_instances=1, coalesce=True, misfire_grace_time=None)
+        self.sched.add_job(self._elect, "interval", seconds=max(0.5, self.ttl_s / 3), id="elect",
+                           max_instances=1, coalesce=True, next_run_time=_now())
+        self.sched.start()
+
+    def shutdown(self) -> None:
+        self.sched.shutdown(wait=True)
+        self.leader.release()
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)

@@ -1,0 +1,89 @@
+"""Versioned snapshots in Redis: frames as Arrow IPC, one manifest key flipped atomically.
+
+Layout (prefix defaults to "cockpit"):
+  {prefix}:manifest          JSON {version, as_of, published_at, frames: {name: {key, as_of, rows}}, meta}
+  {prefix}:frame:{name}:{v}  Arrow IPC stream (zstd) of one frame, written once, never changed
+  {prefix}:version           counter
+A publish writes its new frames and the new manifest in one MULTI/EXEC, and gives the frames it
+replaced a TTL, so a reader that fetched the old manifest can still read the old frames. Frames a
+publish does not touch are carried over, so the jobs (events, devices, safety) publish independently."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pandas as pd
+import pyarrow as pa
+import redis
+
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+def frame_to_ipc(frame: pd.DataFrame) -> bytes:
+    """A DataFrame as Arrow IPC stream bytes (index dropped)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def ipc_to_frame(data: bytes) -> pd.DataFrame:
+    return pa.ipc.open_stream(data).read_all().to_pandas()
+
+
+class SnapshotStore:
+    def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 300):
+        self.r = client
+        self.prefix = prefix
+        self.keep_s = keep_s
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}:manifest"
+
+    def manifest(self) -> dict | None:
+        raw = self.r.get(self.manifest_key)
+        return json.loads(raw) if raw else None
+
+    def publish(self, frames: dict[str, pd.DataFrame], as_of: datetime, meta: dict | None = None,
+                replace_all: bool = False) -> dict:
+        """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old."""
+        blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
+        with self.r.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(self.manifest_key)
+                    raw = pipe.get(self.manifest_key)
+                    old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
+                    version = int(self.r.incr(f"{self.prefix}:version"))
+                    entries = {} if replace_all else dict(old["frames"])
+                    for name, df in frames.items():
+                        entries[name] = {"key": f"{self.prefix}:frame:{name}:{version}", "as_of": as_of.isoformat(),
+                                         "rows": len(df)}
+                    manifest = {
+                        "version": version,
+                        "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
+                        "published_at": datetime.now().isoformat(timespec="seconds"),
+                        "frames": entries, "meta": {**old.get("meta", {}), **(meta or {})},
+                    }
+                    pipe.multi()
+                    for name, blob in blobs.items():
+                        pipe.set(entries[name]["key"], blob)
+                    pipe.set(self.manifest_key, json.dumps(manifest, ensure_ascii=False))
+                    for name, e in old["frames"].items():
+                        if entries.get(name, {}).get("key") != e["key"]:
+                            pipe.expire(e["key"], self.keep_s)
+                    pipe.execute()
+                    return manifest
+                except redis.WatchError:
+                    continue
+
+    def update_meta(self, meta: dict) -> dict:
+        """Merge meta into the current manifest without new frames (e.g. a source error)."""
+        return self.publish({}, datetime.min, meta)
+
+    def read_frame(self, key: str) -> pd.DataFrame | None:
+        raw = self.r.get(key)
+        return None if raw is None else ipc_to_frame(raw)

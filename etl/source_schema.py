@@ -1,0 +1,103 @@
+"""The source system's tables as SQLAlchemy models (what the city's systems hold; the demo simulator
+writes them). Times are naive local times of the city, as the city's systems store them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    """One citizen problem and its closed loop. `event_id` is the business id; the source does not
+    enforce its uniqueness (exports and merges duplicate it), so the ETL checks it."""
+
+    __tablename__ = "events"
+    row_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(32), index=True)
+    grid_code: Mapped[str] = mapped_column(String(15))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    category: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[int] = mapped_column(Integer, default=2)
+    title: Mapped[str] = mapped_column(String(128), default="")
+    reporter_name: Mapped[str] = mapped_column(String(32), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(20), default="")
+    address: Mapped[str] = mapped_column(String(128), default="")
+    handling_level: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    handled_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime)
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class Device(Base):
+    """A video camera or IoT sensor."""
+
+    __tablename__ = "devices"
+    device_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # camera | iot
+    device_type: Mapped[str] = mapped_column(String(24))
+    grid_code: Mapped[str | None] = mapped_column(String(15), nullable=True)
+    lon: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tags: Mapped[str] = mapped_column(String(64), default="")  # comma separated
+    status: Mapped[str] = mapped_column(String(8))  # online | offline
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    coord_quality: Mapped[str] = mapped_column(String(12))  # verified | approximate | missing
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+class SafetyIndex(Base):
+    """Monthly safety index of the city, a district or a street (0-100) with its components."""
+
+    __tablename__ = "safety_index"
+    region_code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    index_value: Mapped[float] = mapped_column(Float)
+    public_security: Mapped[float] = mapped_column(Float)  # 安全感, percent
+    security: Mapped[float] = mapped_column(Float)
+    fire: Mapped[float] = mapped_column(Float)
+    traffic: Mapped[float] = mapped_column(Float)
+    production: Mapped[float] = mapped_column(Float)
+    disputes: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class GridStaff(Base):
+    """Grid staffing "1+1+N": a grid leader, a grid worker and volunteers."""
+
+    __tablename__ = "grid_staff"
+    staff_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    grid_code: Mapped[str] = mapped_column(String(15), index=True)
+    role: Mapped[str] = mapped_column(String(10))  # leader | worker | volunteer
+    name: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(20))
+
+
+Index("ix_events_reported_at", Event.reported_at)
+
+
+def source_engine(url: str) -> Engine:
+    """An engine for the source URL; a SQLite file's folder is created so the demo starts anywhere."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_source_tables(engine: Engine) -> None:
+    Base.metadata.create_all(engine)

@@ -1,0 +1,1 @@
+"""Pure pandas transforms: DataFrames in, DataFrames out, named after what they return."""

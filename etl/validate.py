@@ -1,0 +1,56 @@
+"""Row checks at the source boundary: a row that cannot be used is quarantined with its reason."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+STAGE_COLS = ("reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at")
+
+REASONS = {
+    "missing_category": "类别缺失 missing category",
+    "unknown_grid": "未知网格 unknown grid",
+    "outside_city": "坐标不在本市 coordinates outside the city",
+    "stage_order": "环节时间顺序错误 stage times out of order",
+    "future_time": "时间晚于当前 future time",
+    "duplicate_id": "事件编号重复 duplicate id",
+}
+
+
+def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                   now: datetime, future_tolerance: timedelta, id_owner: dict[str, int]) -> pd.Series:
+    """For each row, the first reason it cannot be used (REASONS key), or missing if it is fine.
+
+    `id_owner` maps each accepted event_id to the row_id that holds it; another row with that id is a
+    duplicate (the first row seen keeps the id)."""
+    reason = pd.Series(pd.NA, index=batch.index, dtype="object")
+
+    def flag(mask, key):
+        nonlocal reason
+        reason = reason.mask(reason.isna() & pd.Series(mask, index=batch.index).fillna(True).astype(bool), key)
+
+    cat = batch["category"]
+    flag(cat.isna() | (cat.astype("string").str.strip() == ""), "missing_category")
+    flag(~batch["grid_code"].isin(known_grids), "unknown_grid")
+    lon, lat = batch["lon"].to_numpy(float), batch["lat"].to_numpy(float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    inside = np.zeros(len(batch), bool)
+    inside[ok] = contains(lon[ok], lat[ok])
+    flag(~inside, "outside_city")
+    prev = batch["reported_at"]
+    order_bad = prev.isna()
+    for col in STAGE_COLS[1:]:  # each stage needs the one before it, and not earlier than it
+        cur = batch[col]
+        order_bad |= cur.notna() & (prev.isna() | (cur < prev))
+        prev = cur
+    flag(order_bad, "stage_order")
+    latest = batch[list(STAGE_COLS)].max(axis=1)
+    flag(latest > now + future_tolerance, "future_time")
+    owner = batch["event_id"].map(id_owner)
+    dup_known = owner.notna() & (owner != batch["row_id"])
+    first_in_batch = ~batch.sort_values("row_id").duplicated("event_id", keep="first").reindex(batch.index)
+    flag(dup_known | (owner.isna() & ~first_in_batch), "duplicate_id")
+    return reason

@@ -12,6 +12,9 @@ WINDOWS = {"today": 1, "7d": 7, "30d": 30}  # window -> local days ending today
 # name -> (fact column summed over the window's cohort, definition)
 COUNTS = {
     "reported": ("one", "events reported in the window"),
+    "reached_dispatched": ("has_dispatched", "of those, dispatched by as_of"),
+    "reached_handled": ("has_handled", "of those, handled by as_of"),
+    "reached_verified": ("has_verified", "of those, verified by as_of"),
     "closed": ("is_closed", "of those, closed by as_of"),
     "closed_on_time": ("closed_on_time", "closed at or before their deadline"),
     "same_day_cleared": ("same_day_cleared", "closed on the local day they were reported (当日清零)"),

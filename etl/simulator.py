@@ -30,7 +30,7 @@ LEVEL_P = np.array([0.70, 0.18, 0.09, 0.03])
 # Median minutes of each stage and its log-normal spread; the deadline by priority (hours).
 STAGE_MEDIAN_MIN = {"dispatched": 6, "handled": 150, "verified": 40, "closed": 25}
 STAGE_SIGMA = {"dispatched": 0.9, "handled": 1.1, "verified": 0.8, "closed": 0.7}
-DUE_HOURS = {1: 4, 2: 24, 3: 72}
+DUE_HOURS = {1: 8, 2: 24, 3: 72}
 REOPEN_SHARE = 0.03
 RATED_SHARE = 0.65
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘")
@@ -60,7 +60,7 @@ def planned_timeline(ev: pd.DataFrame) -> pd.DataFrame:
     ids = ev["event_id"]
     out = pd.DataFrame(index=ev.index)
     t = pd.to_datetime(ev["reported_at"])
-    slow = _hash_uniform(ids, "slow") < 0.08  # some events get stuck and go late
+    slow = _hash_uniform(ids, "slow") < 0.04  # some events get stuck and go late
     for stage, median in STAGE_MEDIAN_MIN.items():
         minutes = median * np.exp(STAGE_SIGMA[stage] * _hash_normal(ids, stage))
         if stage == "handled":
@@ -148,7 +148,7 @@ class Simulator:
             "title": [TITLES[c][k % len(TITLES[c])] for c, k in zip(cat, self.rng.integers(0, 12, n))],
             "reporter_name": np.char.add(np.array(SURNAMES)[self.rng.integers(0, len(SURNAMES), n)],
                                          np.array(GIVEN)[self.rng.integers(0, len(GIVEN), n)]).astype(object),
-            "reporter_phone": np.char.add("13", np.char.zfill(self.rng.integers(0, 10**9, n).astype(str), 9)).astype(object),
+            "reporter_phone": [f"13{x:09d}" for x in self.rng.integers(0, 10**9, n)],
             "address": np.char.add(np.array(STREET_WORDS)[self.rng.integers(0, len(STREET_WORDS), n)],
                                    np.char.add(self.rng.integers(1, 400, n).astype(str), "号")).astype(object),
             "reported_at": t.to_numpy(),
@@ -220,6 +220,8 @@ class Simulator:
         for kind, n, pp, types in (("camera", n_cameras, cam_p / cam_p.sum(), ["枪机", "球机", "半球", "高空瞭望"]),
                                    ("iot", n_iot, p / p.sum(), ["烟感", "水位", "井盖", "电弧", "门磁", "空气质量"])):
             gi = r.choice(len(grids), n, p=pp)
+            covered = np.flatnonzero(pp > 0)  # every grid that is not a blind spot has at least one
+            gi[:min(n, len(covered))] = covered[:n]
             g = grids.iloc[gi].reset_index(drop=True)
             quality = r.choice(["verified", "approximate", "missing"], n, p=[0.85, 0.10, 0.05])
             lon = g["lon"].to_numpy() + r.normal(0, 0.0004, n) * (quality != "verified")

@@ -1,0 +1,1 @@
+"""The Dash web tier: reads only Redis snapshots (never the source database)."""

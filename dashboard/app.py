@@ -1,0 +1,33 @@
+"""The app factory: create_app(settings) builds the Dash app with its pages, routes and snapshot reader."""
+
+from __future__ import annotations
+
+import dash
+import redis
+from flask_compress import Compress
+
+from config.city import City, load_city
+from config.labels import label
+from config.settings import ROOT, Settings
+from dashboard.context import Cockpit
+from dashboard.routes import register_routes
+from dashboard.snapshot_reader import SnapshotReader
+
+
+def create_app(settings: Settings, city: City | None = None, client: redis.Redis | None = None) -> dash.Dash:
+    """A Dash app reading snapshots from Redis (settings.redis_url unless a client is given)."""
+    city = city or load_city(settings.city_dir)
+    client = client or redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    app = dash.Dash(
+        __name__, use_pages=True, pages_folder=str(ROOT / "layouts"), assets_folder=str(ROOT / "assets"),
+        title=label("app_title"), suppress_callback_exceptions=True, serve_locally=True,
+        update_title=None, meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    server = app.server
+    server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix))
+    server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
+                                           "text/css", "application/javascript", "text/javascript"]
+    Compress(server)
+    register_routes(server, city)
+    app.layout = dash.html.Div([dash.page_container])
+    return app

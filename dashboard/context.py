@@ -1,0 +1,31 @@
+"""What callbacks and layouts need (settings, city, snapshot reader), reached through the Flask app,
+so page modules never import the Dash app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import flask
+
+from config.city import City
+from config.settings import Settings
+from dashboard.snapshot_reader import Snapshot, SnapshotReader
+from etl.jobs import now_local
+
+
+@dataclass
+class Cockpit:
+    settings: Settings
+    city: City
+    reader: SnapshotReader
+
+    def snapshot(self) -> Snapshot:
+        return self.reader.current()
+
+    def now(self) -> datetime:
+        return now_local(self.city.timezone)
+
+
+def cockpit() -> Cockpit:
+    return flask.current_app.config["COCKPIT"]

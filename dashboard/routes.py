@@ -1,0 +1,66 @@
+"""Plain HTTP routes beside the Dash pages: /health and the boundary GeoJSON served once per level."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+
+import flask
+
+from config.city import City
+from dashboard.context import cockpit
+
+
+@lru_cache(maxsize=4)
+def _features(geo_path: str) -> list[dict]:
+    with open(geo_path, encoding="utf-8") as f:
+        return json.load(f)["features"]
+
+
+@lru_cache(maxsize=512)
+def geojson_slice(geo_path: str, parent: str) -> bytes:
+    """The features of one level whose code starts with `parent`, as compact JSON bytes."""
+    feats = [f for f in _features(geo_path) if f["properties"]["code"].startswith(parent)]
+    return json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False,
+                      separators=(",", ":")).encode()
+
+
+def register_routes(server: flask.Flask, city: City) -> None:
+    @server.get("/geo/<level>.json")
+    def geo(level: str):
+        try:
+            path = str(city.geojson_path(level))
+        except ValueError:
+            flask.abort(404)
+        parent = flask.request.args.get("parent", "")
+        body = geojson_slice(path, parent)
+        etag = hashlib.sha1(body).hexdigest()[:16]
+        if flask.request.if_none_match and etag in flask.request.if_none_match:
+            return flask.Response(status=304)
+        resp = flask.Response(body, mimetype="application/geo+json")
+        resp.set_etag(etag)
+        resp.cache_control.public = True
+        resp.cache_control.max_age = 86400
+        return resp
+
+    @server.get("/health")
+    def health():
+        c = cockpit()
+        snap = c.snapshot()
+        now = c.now()
+        body = {
+            "status": "ok" if snap.version is not None and not snap.is_stale(now, c.settings.stale_after_s) else
+            ("waiting" if snap.version is None else "stale"),
+            "version": snap.version,
+            "as_of": snap.as_of.isoformat() if snap.as_of else None,
+            "age_s": None if snap.as_of is None else round(snap.age_s(now), 1),
+            "stale": snap.is_stale(now, c.settings.stale_after_s),
+            "redis_ok": snap.redis_ok,
+            "source_errors": snap.source_errors(),
+            "quarantine": snap.meta.get("quarantine", {}),
+            "quarantined_total": sum(snap.meta.get("quarantine", {}).values()),
+            "events_total": snap.meta.get("events_total"),
+            "frames": {k: v.get("rows") for k, v in snap.manifest.get("frames", {}).items()},
+        }
+        return flask.jsonify(body)

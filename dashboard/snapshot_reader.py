@@ -1,0 +1,97 @@
+"""Reads the current snapshot from Redis for the web tier, decoding each frame once per version.
+
+If Redis cannot be reached, the last snapshot read stays available and is marked stale, so the
+screens keep showing the last good numbers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pandas as pd
+import redis
+
+from etl.snapshot_store import ipc_to_frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Snapshot:
+    version: int | None
+    as_of: datetime | None
+    manifest: dict
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    redis_ok: bool = True
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    def frame(self, name: str) -> pd.DataFrame | None:
+        return self.frames.get(name)
+
+    def source_errors(self) -> list[str]:
+        return [f"{k.removesuffix('_status')}: {v.get('error', '')}" for k, v in self.meta.items()
+                if k.endswith("_status") and isinstance(v, dict) and not v.get("ok", True)]
+
+    def age_s(self, now: datetime) -> float | None:
+        return None if self.as_of is None else (now - self.as_of).total_seconds()
+
+    def is_stale(self, now: datetime, stale_after_s: float) -> bool:
+        age = self.age_s(now)
+        return (not self.redis_ok) or age is None or age > stale_after_s or bool(self.source_errors())
+
+
+EMPTY = Snapshot(version=None, as_of=None, manifest={})
+
+
+class SnapshotReader:
+    def __init__(self, client: redis.Redis, prefix: str = "cockpit", min_check_s: float = 0.5):
+        self.r = client
+        self.prefix = prefix
+        self.min_check_s = min_check_s  # callbacks in one burst share one manifest read
+        self._lock = threading.Lock()
+        self._snap = EMPTY
+        self._checked = 0.0
+        self._cache: dict[str, pd.DataFrame] = {}
+
+    def current(self) -> Snapshot:
+        """The newest snapshot (cached per version); the last good one, marked, if Redis is down."""
+        with self._lock:
+            if time.monotonic() - self._checked < self.min_check_s:
+                return self._snap
+            try:
+                raw = self.r.get(f"{self.prefix}:manifest")
+                manifest = json.loads(raw) if raw else None
+                if manifest is None:
+                    self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \
+                        Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False)
+                elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
+                    self._snap = self._load(manifest)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("snapshot: Redis unavailable (%s); serving the last snapshot", exc)
+                s = self._snap
+                self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False)
+            self._checked = time.monotonic()
+            return self._snap
+
+    def _load(self, manifest: dict) -> Snapshot:
+        entries = manifest.get("frames", {})
+        keys = [e["key"] for e in entries.values()]
+        missing = [k for k in keys if k not in self._cache]
+        if missing:
+            blobs = self.r.mget(missing)
+            for k, blob in zip(missing, blobs):
+                if blob is not None:
+                    self._cache[k] = ipc_to_frame(blob)
+        self._cache = {k: v for k, v in self._cache.items() if k in keys}
+        frames = {name: self._cache[e["key"]] for name, e in entries.items() if e["key"] in self._cache}
+        as_of = manifest.get("as_of")
+        has_data = bool(frames)
+        return Snapshot(manifest["version"], datetime.fromisoformat(as_of) if has_data and as_of else None,
+                        manifest, frames)

@@ -1,0 +1,122 @@
+"""What each screen shows, sliced from the snapshot frames. Every number on a screen comes from a
+function here, which names the frame (and so the etl/transforms function) it reads."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from config.labels import label
+from dashboard.snapshot_reader import Snapshot
+
+# Map measures: name -> (frame, column, per km², higher is worse)
+MAP_MEASURES = {
+    "density": ("event_kpis", "reported", True, True),
+    "overdue": ("event_kpis", "overdue", False, True),
+    "safety_index": ("safety_latest", "safety_index", False, False),
+    "camera_online_rate": ("device_kpis", "camera_online_rate", False, False),
+}
+MEASURE_LABELS = {"density": "事件密度(件/km²)", "overdue": "超期事件", "safety_index": "平安指数",
+                  "camera_online_rate": "摄像头在线率"}
+
+
+def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None) -> dict:
+    """One region's row of a frame (and window), empty if absent."""
+    df = snap.frame(frame)
+    if df is None or df.empty:
+        return {}
+    sel = df["code"] == code
+    if window is not None and "window" in df:
+        sel &= df["window"] == window
+    rows = df[sel]
+    return {} if rows.empty else rows.iloc[0].to_dict()
+
+
+def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
+    """Event (event_kpis), device (device_kpis) and safety (safety_latest) figures of a region."""
+    k = region_row(snap, "event_kpis", code, window)
+    k.update({f: v for f, v in region_row(snap, "device_kpis", code).items() if f not in ("code", "level")})
+    safety = region_row(snap, "safety_latest", nearest_safety_code(snap, code))
+    k.update({f: v for f, v in safety.items() if f != "code"})
+    return k
+
+
+def nearest_safety_code(snap: Snapshot, code: str) -> str:
+    """Safety index exists for the city, districts and streets; below, the street's applies."""
+    return code[:9] if len(code) > 9 else code
+
+
+def child_values(snap: Snapshot, city, code: str, window: str, measure: str) -> pd.DataFrame:
+    """The children of a region with the chosen map measure (code, name, value, lon, lat)."""
+    children = city.children(code)
+    frame, col, per_area, _ = MAP_MEASURES[measure]
+    df = snap.frame(frame)
+    if df is None or df.empty:
+        return children.assign(value=float("nan"))
+    if "window" in df:
+        df = df[df["window"] == window]
+    if frame == "safety_latest" and len(code) >= 9:
+        vals = pd.Series(df.set_index("code")[col].get(code[:9], float("nan")), index=children["code"])
+    else:
+        vals = df.set_index("code")[col].reindex(children["code"])
+    out = children.assign(value=vals.to_numpy(dtype=float))
+    if per_area:
+        out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
+    return out
+
+
+def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
+    """Children of a region with their main event KPIs, worst overdue first."""
+    children = city.children(code)[["code", "name", "level"]]
+    df = snap.frame("event_kpis")
+    if df is None or df.empty or children.empty:
+        return children
+    k = df[(df["window"] == window) & df["code"].isin(children["code"])]
+    cols = ["code", "reported", "open", "overdue", "on_time_rate", "same_day_rate", "grid_settled_rate",
+            "satisfaction_rate"]
+    return children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
+
+
+def breakdown(snap: Snapshot, frame: str, column: str, code: str, window: str) -> pd.DataFrame:
+    """Counts of a region's events by category/channel in a window, largest first."""
+    df = snap.frame(frame)
+    if df is None or df.empty:
+        return pd.DataFrame(columns=[column, "count"])
+    d = df[(df["code"] == code) & (df["window"] == window)]
+    return d[[column, "count"]].sort_values("count", ascending=False)
+
+
+def hourly(snap: Snapshot, code: str) -> pd.DataFrame:
+    """Today's events by hour against the 7-day average (24 rows)."""
+    df = snap.frame("by_hour")
+    base = pd.DataFrame({"hour": range(24)})
+    if df is None or df.empty:
+        return base.assign(today=0, avg7=0.0)
+    d = df[df["code"] == code][["hour", "today", "avg7"]]
+    return base.merge(d, on="hour", how="left").fillna({"today": 0, "avg7": 0.0})
+
+
+def ticker(snap: Snapshot, code: str = "", n: int = 12) -> pd.DataFrame:
+    df = snap.frame("ticker")
+    if df is None or df.empty:
+        return pd.DataFrame(columns=["reported_at", "channel", "category", "street", "status"])
+    return df[df["grid_code"].str.startswith(code)].head(n)
+
+
+def fmt_count(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{int(v):,}"
+
+
+def fmt_rate(v) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}%"
+
+
+def fmt_number(v, digits: int = 1) -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def fmt_minutes(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.0f}{label('minutes')}" if v < 120 else f"{v / 60:.1f}小时"

@@ -1,0 +1,141 @@
+"""Small widget factories shared by the three screens: KPI tile, region map, charts, freshness stamp."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+from dash import html
+
+from config.labels import label
+from dashboard.snapshot_reader import Snapshot
+from dashboard.theme import DARK, FONT, LIGHT, SCALE_BETTER, SCALE_WORSE
+from dashboard.views import MAP_MEASURES, MEASURE_LABELS, fmt_count, fmt_minutes, fmt_number, fmt_rate
+
+# Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
+# loading comes from our own assets (never the plotly CDN); the map itself is our GeoJSON.
+GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "topojsonURL": "/assets/topojson/"}
+
+# KPI tiles in display order: key in region_kpis() -> formatter
+KPI_TILES = {
+    "reported": fmt_count, "open": fmt_count, "overdue": fmt_count, "on_time_rate": fmt_rate,
+    "same_day_rate": fmt_rate, "grid_settled_rate": fmt_rate, "satisfaction_rate": fmt_rate,
+    "camera_online_rate": fmt_rate, "safety_index": fmt_number,
+    "public_security": lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}%",
+}
+STAGE_TILES = {"median_dispatch_min": fmt_minutes, "median_handle_min": fmt_minutes,
+               "median_verify_min": fmt_minutes, "median_close_min": fmt_minutes}
+
+
+def kpi_card(page: str, key: str, value: str, extra: str = "") -> html.Div:
+    """A KPI tile: label, big value, optional small line; id `{page}-kpi-{key}`."""
+    return html.Div(className=f"kpi kpi-{key}", id=f"{page}-kpi-{key}", children=[
+        html.Div(label(key), className="kpi-label"),
+        html.Div(value, className="kpi-value"),
+        html.Div(extra, className="kpi-extra"),
+    ])
+
+
+def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
+    tiles = []
+    for key in keys:
+        fmt = KPI_TILES.get(key) or STAGE_TILES[key]
+        extra = ""
+        if key == "safety_index" and kpis.get("index_change") is not None:
+            extra = _delta(kpis.get("index_change"), "较上月")
+        tiles.append(kpi_card(page, key, fmt(kpis.get(key)), extra))
+    return tiles
+
+
+def _delta(v, prefix: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{prefix} {'▲' if v > 0 else '▼' if v < 0 else '—'}{abs(v):.1f}"
+
+
+def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) -> html.Div:
+    """'数据截至 hh:mm:ss', marked stale (with why) when old, when Redis is down or a source fails."""
+    if snap.as_of is None:
+        return html.Div(label("waiting"), id=f"{page}-freshness", className="freshness stale")
+    stale = snap.is_stale(now, stale_after_s)
+    text = f"{label('as_of')} {snap.as_of:%m-%d %H:%M:%S}"
+    why = []
+    if stale:
+        if not snap.redis_ok:
+            why.append("缓存不可用")
+        why += ["数据源异常"] if snap.source_errors() else []
+        text += f" · {label('stale')}" + (f"({'、'.join(why)})" if why else "")
+    return html.Div(text, id=f"{page}-freshness", className="freshness " + ("stale" if stale else "fresh"),
+                    title="; ".join(snap.source_errors()))
+
+
+def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = True,
+               labels: bool = True, uirevision: str = "map") -> go.Figure:
+    """Choropleth of a region's children. Geometry is a URL the browser fetches once (cached);
+    the figure itself carries only codes and values."""
+    theme = DARK if dark else LIGHT
+    _, _, _, worse = MAP_MEASURES[measure]
+    v = values["value"]
+    fmt = fmt_rate if measure == "camera_online_rate" else (fmt_count if measure == "overdue" else fmt_number)
+    text = [f"{n}<br>{fmt(x)}" for n, x in zip(values["name"], v)]
+    fig = go.Figure(go.Choropleth(
+        geojson=geo_url, locations=values["code"], z=v.fillna(0), featureidkey="properties.code",
+        text=text, hoverinfo="text", colorscale=SCALE_WORSE if worse else SCALE_BETTER,
+        marker_line_color=theme["bg"], marker_line_width=0.6,
+        colorbar=dict(title=dict(text=MEASURE_LABELS[measure], font=dict(color=theme["muted"])), thickness=10,
+                      len=0.6, tickfont=dict(color=theme["muted"])),
+    ))
+    if labels:
+        fig.add_trace(go.Scattergeo(lon=values["lon"], lat=values["lat"], text=text, mode="text",
+                                    textfont=dict(color=theme["text"], size=11, family=FONT), hoverinfo="skip"))
+    fig.update_geos(visible=False, fitbounds="locations", bgcolor="rgba(0,0,0,0)", projection_type="mercator")
+    fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)", showlegend=False,
+                      font=dict(family=FONT, color=theme["text"]), uirevision=uirevision)
+    return fig
+
+
+def base_layout(fig: go.Figure, dark: bool = True) -> go.Figure:
+    theme = DARK if dark else LIGHT
+    fig.update_layout(margin=dict(l=40, r=10, t=10, b=30), paper_bgcolor="rgba(0,0,0,0)",
+                      plot_bgcolor="rgba(0,0,0,0)", font=dict(family=FONT, color=theme["text"]),
+                      showlegend=False, xaxis=dict(gridcolor=theme["grid"]), yaxis=dict(gridcolor=theme["grid"]))
+    return fig
+
+
+def bar_figure(df: pd.DataFrame, x: str, y: str, dark: bool = True, horizontal: bool = True) -> go.Figure:
+    theme = DARK if dark else LIGHT
+    if horizontal:
+        d = df.iloc[::-1]
+        fig = go.Figure(go.Bar(x=d[y], y=d[x], orientation="h", marker_color=theme["accent"], text=d[y],
+                               textposition="auto"))
+    else:
+        fig = go.Figure(go.Bar(x=df[x], y=df[y], marker_color=theme["accent"]))
+    return base_layout(fig, dark)
+
+
+def hourly_figure(df: pd.DataFrame, dark: bool = True) -> go.Figure:
+    theme = DARK if dark else LIGHT
+    fig = go.Figure([
+        go.Bar(x=df["hour"], y=df["today"], name="今日", marker_color=theme["accent"]),
+        go.Scatter(x=df["hour"], y=df["avg7"], name="近7日均值", mode="lines", line=dict(color=theme["warn"], width=2)),
+    ])
+    fig = base_layout(fig, dark)
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.1, x=0), xaxis=dict(dtick=3, title=None))
+    return fig
+
+
+def funnel_figure(kpis: dict, dark: bool = True) -> go.Figure:
+    """The closed loop: events that reached each stage, with each stage's median time."""
+    theme = DARK if dark else LIGHT
+    reported = kpis.get("reported", 0) or 0
+    closed = kpis.get("closed", 0) or 0
+    stages = [("上报", reported, None), ("派发", None, kpis.get("median_dispatch_min")),
+              ("处置", None, kpis.get("median_handle_min")), ("核查", None, kpis.get("median_verify_min")),
+              ("办结", closed, kpis.get("median_close_min"))]
+    names = [f"{s}{'' if m is None else ' · ' + fmt_minutes(m)}" for s, _, m in stages]
+    values = [reported, kpis.get("reached_dispatched", reported), kpis.get("reached_handled", closed),
+              kpis.get("reached_verified", closed), closed]
+    fig = go.Figure(go.Funnel(y=names, x=values, marker_color=theme["accent"], textinfo="value"))
+    return base_layout(fig, dark)

@@ -1,0 +1,1 @@
+"""Dash pages: one module per screen, its layout and its callbacks together."""

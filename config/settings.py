@@ -42,7 +42,6 @@ class Settings(BaseSettings):
     snapshot_keep_s: int = Field(300, ge=10, description="Seconds a superseded snapshot stays readable in Redis.")
     stale_after_s: float = Field(60.0, gt=0, description="A screen marks its data stale when the snapshot is older than this.")
     poll_ms: int = Field(2000, ge=200, description="How often screens ask whether a new snapshot exists (only the version travels).")
-    camera_online_alert: float = Field(0.90, ge=0, le=1, description="Alert when a region's camera online rate is below this.")
     quarantine_keep: int = Field(1000, ge=0, description="How many quarantined source rows are kept with their reasons.")
     future_tolerance_s: float = Field(300.0, ge=0, description="A source time later than now by more than this is quarantined as a future time.")
 

@@ -44,19 +44,8 @@ def start_simulator(settings, city, engine) -> threading.Thread:
     return t
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
-    parser.add_argument("--demo", action="store_true", help="simulate the source (sets COCKPIT_SIMULATE)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    try:
-        settings = load_settings(**({"simulate": True} if args.demo else {}))
-        city = load_city(settings.city_dir)
-    except (SettingsError, CityConfigError) as exc:
-        print(f"cockpit: {exc}", file=sys.stderr)
-        return 2
+def build_app(settings, city):
+    """Everything the settings ask for (embedded Redis, simulator, ETL scheduler), then the app."""
     if not settings.redis_url:
         embedded = EmbeddedRedis().start()
         settings = settings.model_copy(update={"redis_url": embedded.url})
@@ -73,7 +62,24 @@ def main(argv: list[str] | None = None) -> int:
                       "safety": settings.safety_interval_s}).start()
     from dashboard.app import create_app
 
-    app = create_app(settings, city, client)
+    return create_app(settings, city, client)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__)
+    parser.add_argument("--demo", action="store_true", help="simulate the source (sets COCKPIT_SIMULATE)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        settings = load_settings(**({"simulate": True} if args.demo else {}))
+        city = load_city(settings.city_dir)
+    except (SettingsError, CityConfigError) as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return 2
+    app = build_app(settings, city)
+    settings = app.server.config["COCKPIT"].settings
     log.info("cockpit at http://%s:%d/ (screens /big /medium /small, health /health)", settings.host, settings.port)
     app.run(host=settings.host, port=settings.port, debug=False)
     return 0

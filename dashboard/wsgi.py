@@ -1,7 +1,9 @@
-"""WSGI entry for gunicorn: `gunicorn dashboard.wsgi:server` (settings from the environment; the ETL
-runs in the workers under the leader lock unless COCKPIT_RUN_ETL=false and `python -m etl` runs it)."""
+"""WSGI entry for gunicorn: `gunicorn dashboard.wsgi:server`. Settings come from the environment;
+each worker may run the ETL scheduler, and the Redis leader lock lets only one of them run the jobs."""
 
+from config.city import load_city
 from config.settings import load_settings
-from dashboard.app import create_app
+from dashboard.__main__ import build_app
 
-server = create_app(load_settings()).server
+_settings = load_settings()
+server = build_app(_settings, load_city(_settings.city_dir)).server

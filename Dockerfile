@@ -1,0 +1,18 @@
+# The product image: mirrors the README install (requirements.txt), runs under gunicorn.
+# The demo (embedded Redis + simulator) is `python -m dashboard --demo`; production sets
+# COCKPIT_REDIS_URL and COCKPIT_SOURCE_URL and runs the web tier (the ETL leader is elected in Redis).
+FROM python:3.11-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY config ./config
+COPY etl ./etl
+COPY dashboard ./dashboard
+COPY layouts ./layouts
+COPY assets ./assets
+RUN useradd --system --home /app cockpit && mkdir -p /app/data && chown cockpit /app/data
+USER cockpit
+EXPOSE 8050
+HEALTHCHECK CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8050/health').status == 200 else 1)"
+CMD ["gunicorn", "--bind", "0.0.0.0:8050", "--workers", "2", "--threads", "4", "dashboard.wsgi:server"]

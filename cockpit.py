@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""One entry point that needs only python3: sets up .venv from requirements*.txt, then
+    python3 cockpit.py demo    runs the demo (embedded Redis, SQLite source, live simulator) on :8050
+    python3 cockpit.py test    runs the whole test suite (installs Chromium + CJK fonts via apt if missing)
+    python3 cockpit.py run     runs the product with settings from the environment
+Extra arguments after `test` go to pytest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PY = VENV / "bin" / "python"
+BROWSER_PACKAGES = ["chromium", "chromium-driver", "fonts-noto-cjk"]
+
+
+def sh(*cmd: str, **kw) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, **kw)
+
+
+def can_apt() -> bool:
+    return shutil.which("apt-get") is not None and os.geteuid() == 0
+
+
+def apt_install(packages: list[str]) -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    sh("apt-get", "update", "-q", env=env, stdout=subprocess.DEVNULL)
+    sh("apt-get", "install", "-y", "-q", "--no-install-recommends", *packages, env=env, stdout=subprocess.DEVNULL)
+
+
+def ensure_venv(requirements: str) -> None:
+    if not PY.exists():
+        try:
+            sh(sys.executable, "-m", "venv", str(VENV))
+        except subprocess.CalledProcessError:
+            shutil.rmtree(VENV, ignore_errors=True)
+            if not can_apt():
+                sys.exit("cockpit: python3 cannot create a virtualenv; install python3-venv (apt-get install python3-venv)")
+            apt_install(["python3-venv"])
+            sh(sys.executable, "-m", "venv", str(VENV))
+    files = sorted(ROOT.glob("requirements*.txt"))
+    stamp = VENV / f".installed-{Path(requirements).stem}"
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    sh(str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip")
+    sh(str(PY), "-m", "pip", "install", "-q", "-r", str(ROOT / requirements))
+    stamp.write_text(digest)
+
+
+def ensure_browser() -> None:
+    have = shutil.which("chromium") and Path("/usr/share/fonts/opentype/noto").exists()
+    if have:
+        return
+    if not can_apt():
+        sys.exit("cockpit: the browser tests need Chromium and CJK fonts: apt-get install " + " ".join(BROWSER_PACKAGES))
+    apt_install(BROWSER_PACKAGES)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "demo"
+    os.chdir(ROOT)
+    if command == "demo":
+        ensure_venv("requirements.txt")
+        os.execv(str(PY), [str(PY), "-m", "dashboard", "--demo", *argv[1:]])
+    if command == "run":
+        ensure_venv("requirements.txt")
+        os.execv(str(PY), [str(PY), "-m", "dashboard", *argv[1:]])
+    if command == "test":
+        ensure_venv("requirements-dev.txt")
+        ensure_browser()
+        os.execv(str(PY), [str(PY), "-m", "pytest", *argv[1:]])
+    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run)")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,126 @@
+"""Shared fixtures: a real Redis server on a free port, real SQL sources (SQLite; PostgreSQL when
+TEST_POSTGRES_URL is set), a small simulated city, and the app."""
+
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from config.city import load_city
+from config.settings import ENV_PREFIX, ROOT, load_settings
+from etl.embedded_redis import EmbeddedRedis
+from etl.jobs import EtlJobs
+from etl.simulator import Simulator
+from etl.snapshot_store import SnapshotStore
+from etl.source_schema import Base, source_engine
+
+# A fixed clock for the simulated history, so figures are reproducible.
+NOW = datetime(2026, 11, 20, 15, 30, 0)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """A developer's shell cannot change results: drop every COCKPIT_* and REDIS_URL variable."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX) or key == "REDIS_URL":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    server = EmbeddedRedis().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture(scope="session")
+def city():
+    return load_city(ROOT / "config" / "cities" / "nanjing")
+
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_POSTGRES_URL") else [])
+
+
+def fresh_engine(backend: str, tmp_path):
+    """An empty source database of the backend (PostgreSQL: our tables dropped and recreated)."""
+    if backend == "sqlite":
+        engine = source_engine(f"sqlite:///{tmp_path}/source.db")
+        Base.metadata.create_all(engine)
+        return engine
+    engine = source_engine(os.environ["TEST_POSTGRES_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS events, devices, safety_index, grid_staff CASCADE"))
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request, tmp_path):
+    eng = fresh_engine(request.param, tmp_path)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sim_engine(tmp_path_factory, city):
+    """A SQLite source with 35 days of a simulated city (about 600 events a day), built once."""
+    eng = source_engine(f"sqlite:///{tmp_path_factory.mktemp('sim')}/source.db")
+    Simulator(eng, city, seed=7, events_per_day=600, bad_row_rate=0.01).backfill(35, NOW, n_cameras=3000, n_iot=2000)
+    return eng
+
+
+@pytest.fixture
+def published(sim_engine, city, redis_client):
+    """The simulated source run through every ETL job once, published to Redis at NOW."""
+    jobs = EtlJobs(sim_engine, city, SnapshotStore(redis_client))
+    jobs.run_all(NOW)
+    return jobs
+
+
+@pytest.fixture
+def settings(redis_server):
+    return load_settings(redis_url=redis_server.url)
+
+
+@pytest.fixture
+def app(settings, city, redis_client):
+    from dashboard.app import create_app
+
+    return create_app(settings, city, redis_client)
+
+
+class LiveServer:
+    """The app served by werkzeug in a thread on a free port (for the browser tests)."""
+
+    def __init__(self, flask_app):
+        from werkzeug.serving import make_server
+
+        from etl.embedded_redis import free_port
+
+        self.port = free_port()
+        self.httpd = make_server("127.0.0.1", self.port, flask_app, threaded=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()

@@ -1,0 +1,79 @@
+"""In-process HTTP: /health, GeoJSON slices, and a page callback answered from the snapshot."""
+
+import json
+
+import pytest
+
+from dashboard import views
+
+
+def test_health_waiting_before_any_snapshot(app):
+    body = app.server.test_client().get("/health").get_json()
+    assert body["status"] == "waiting" and body["version"] is None
+
+
+def test_health_reports_version_as_of_and_quarantine(app, published):
+    body = app.server.test_client().get("/health").get_json()
+    manifest = published.store.manifest()
+    assert body["version"] == manifest["version"]
+    assert body["as_of"].startswith("2026-11-20T15:30")
+    assert body["quarantined_total"] == sum(manifest["meta"]["quarantine"].values()) > 0
+    assert body["stale"] is True  # NOW in the fixtures is in the past: the data is old, and says so
+    assert body["frames"]["event_kpis"] > 1000
+
+
+def test_geojson_slice_and_cache(app, city):
+    client = app.server.test_client()
+    r = client.get("/geo/street.json?parent=320102")
+    fc = json.loads(r.data)
+    codes = {f["properties"]["code"] for f in fc["features"]}
+    assert codes == set(city.children("320102")["code"])
+    assert r.headers["Cache-Control"].startswith("public") and r.headers["ETag"]
+    again = client.get("/geo/street.json?parent=320102", headers={"If-None-Match": r.headers["ETag"]})
+    assert again.status_code == 304
+    assert client.get("/geo/nowhere.json").status_code == 404
+
+
+def dash_post(client, output, outputs, inputs, state=()):
+    payload = {"output": output, "outputs": outputs, "inputs": inputs, "state": list(state),
+               "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    r = client.post("/_dash-update-component", json=payload)
+    assert r.status_code == 200, r.data[:300]
+    return r.get_json()["response"]
+
+
+def find(component, cid):
+    """The Dash component dict with id `cid` inside a serialised layout tree."""
+    if isinstance(component, dict):
+        if component.get("props", {}).get("id") == cid:
+            return component
+        for v in component.get("props", {}).values():
+            hit = find(v, cid)
+            if hit:
+                return hit
+    if isinstance(component, list):
+        for c in component:
+            hit = find(c, cid)
+            if hit:
+                return hit
+    return None
+
+
+@pytest.mark.parametrize("region", ["3201", "320104", "320104002"])
+def test_medium_render_callback_shows_snapshot_numbers(app, published, region):
+    client = app.server.test_client()
+    client.get("/medium")  # first request sets up the callbacks
+    outs = ["kpis", "freshness-box", "breadcrumb", "map-title", "map", "funnel", "ranking"]
+    props = ["children", "children", "children", "children", "figure", "figure", "children"]
+    resp = dash_post(
+        client, ".." + "...".join(f"medium-{o}.{p}" for o, p in zip(outs, props)) + "..",
+        [{"id": f"medium-{o}", "property": p} for o, p in zip(outs, props)],
+        [{"id": "medium-version", "property": "data", "value": [1, False]},
+         {"id": "medium-state", "property": "data", "value": {"region": region, "window": "7d", "measure": "overdue"}}])
+    tile = find(resp["medium-kpis"]["children"], "medium-kpi-reported")
+    shown = tile["props"]["children"][1]["props"]["children"]
+    snap = app.server.config["COCKPIT"].snapshot()
+    assert shown == views.fmt_count(views.region_kpis(snap, region, "7d")["reported"])
+    fig = resp["medium-map"]["figure"]
+    assert fig["data"][0]["geojson"].startswith("/geo/")  # geometry by URL, never inline
+    assert len(json.dumps(fig)) < 50_000

@@ -1,0 +1,135 @@
+"""Redis snapshots swap atomically; one scheduler of two leads; a dead source leaves the last snapshot."""
+
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+import redis
+from sqlalchemy import create_engine
+
+from dashboard.snapshot_reader import SnapshotReader
+from etl.jobs import EtlJobs
+from etl.scheduler import EtlScheduler, LeaderLock
+from etl.snapshot_store import SnapshotStore, frame_to_ipc, ipc_to_frame
+
+NOW = datetime(2026, 11, 20, 12, 0)
+
+
+def test_arrow_roundtrip_keeps_types():
+    df = pd.DataFrame({"code": ["3201", "320102"], "n": [1, 2], "rate": [0.5, None],
+                       "t": pd.to_datetime(["2026-11-20 10:00", None])})
+    back = ipc_to_frame(frame_to_ipc(df))
+    assert back["code"].tolist() == ["3201", "320102"] and back["n"].tolist() == [1, 2]
+    assert pd.isna(back.loc[1, "rate"]) and pd.isna(back.loc[1, "t"])
+
+
+def test_publish_swaps_all_frames_at_once(redis_client):
+    store = SnapshotStore(redis_client, keep_s=30)
+    m1 = store.publish({"a": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [1]})}, NOW)
+    m2 = store.publish({"a": pd.DataFrame({"v": [2]})}, NOW + timedelta(seconds=5))
+    assert m2["version"] > m1["version"]
+    # b carried over unchanged, a replaced; the old a stays readable for a while, then expires
+    assert m2["frames"]["b"]["key"] == m1["frames"]["b"]["key"]
+    assert store.read_frame(m2["frames"]["a"]["key"])["v"].tolist() == [2]
+    assert 0 < redis_client.ttl(m1["frames"]["a"]["key"]) <= 30
+    assert redis_client.ttl(m2["frames"]["a"]["key"]) == -1
+
+
+def test_reader_never_sees_a_mixed_snapshot(redis_client):
+    """While a writer publishes versions where every frame holds the version number, every read
+    finds all frames of one manifest holding the same number."""
+    store = SnapshotStore(redis_client)
+    store.publish({"a": pd.DataFrame({"v": [0]}), "b": pd.DataFrame({"v": [0]})}, NOW)
+    stop = threading.Event()
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            store.publish({"a": pd.DataFrame({"v": [i]}), "b": pd.DataFrame({"v": [i]})}, NOW)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    reader = SnapshotReader(redis_client, min_check_s=0)
+    seen = set()
+    try:
+        for _ in range(200):
+            snap = reader.current()
+            a, b = snap.frame("a")["v"][0], snap.frame("b")["v"][0]
+            assert a == b
+            seen.add(snap.version)
+    finally:
+        stop.set()
+        t.join()
+    assert len(seen) > 3
+
+
+def test_reader_serves_last_snapshot_marked_stale_when_redis_is_gone(redis_server):
+    from etl.embedded_redis import EmbeddedRedis
+
+    own = EmbeddedRedis().start()
+    client = redis.Redis.from_url(own.url, socket_timeout=1, socket_connect_timeout=1)
+    SnapshotStore(client).publish({"a": pd.DataFrame({"v": [7]})}, NOW)
+    reader = SnapshotReader(client, min_check_s=0)
+    assert reader.current().frame("a")["v"][0] == 7 and reader.current().redis_ok
+    own.stop()
+    snap = reader.current()
+    assert snap.frame("a")["v"][0] == 7
+    assert not snap.redis_ok and snap.is_stale(NOW, 60)
+
+
+def test_leader_lock_one_of_two_and_takeover(redis_client):
+    a = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)
+    b = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)
+    assert a.hold() is True
+    assert b.hold() is False
+    assert a.hold() is True  # renews
+    time.sleep(1.7)  # a died without renewing: its lock expires
+    assert b.hold() is True
+    assert a.hold() is False
+
+
+def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client):
+    scheds = [EtlScheduler(EtlJobs(sim_engine, city, SnapshotStore(redis_client)), redis_client, "cockpit", 3.0,
+                           {"devices": 0.3}) for _ in range(2)]
+    for s in scheds:
+        s.start()
+    try:
+        time.sleep(2.5)
+        runs = sorted(s.runs["devices"] for s in scheds)
+        leaders = [s.leader.is_leader for s in scheds]
+    finally:
+        for s in scheds:
+            s.shutdown()
+    assert leaders.count(True) == 1
+    assert runs[0] == 0 and runs[1] >= 2
+
+
+def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_client):
+    from etl.simulator import Simulator
+    from etl.source_schema import source_engine
+
+    path = tmp_path / "src.db"
+    eng = source_engine(f"sqlite:///{path}")
+    sim = Simulator(eng, city, seed=3, events_per_day=200, bad_row_rate=0)
+    sim.backfill(2, NOW, n_cameras=100, n_iot=50)
+    jobs = EtlJobs(eng, city, SnapshotStore(redis_client), base_backoff_s=0.01)
+    first = jobs.run("events", NOW)
+    total = first["meta"]["events_total"]
+    # the source goes away: the job reports the error, keeps the last frames and backs off
+    jobs.engine = create_engine(f"sqlite:///{tmp_path}/missing/nowhere.db")
+    assert jobs.run("events", NOW + timedelta(seconds=5)) is None
+    m = jobs.store.manifest()
+    assert m["meta"]["events_status"]["ok"] is False
+    assert m["frames"]["event_kpis"]["key"] == first["frames"]["event_kpis"]["key"]
+    reader = SnapshotReader(redis_client, min_check_s=0)
+    assert reader.current().source_errors() and reader.current().is_stale(NOW, 60)
+    # meanwhile the source gets new events; when it is back nothing is lost
+    later = NOW + timedelta(minutes=10)
+    added = sim._insert_events(sim._new_events(NOW, later), later)
+    jobs.engine = eng
+    time.sleep(0.05)
+    m = jobs.run("events", later)
+    assert m["meta"]["events_status"]["ok"] is True
+    assert m["meta"]["events_total"] == total + added

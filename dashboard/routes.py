@@ -26,6 +26,25 @@ def geojson_slice(geo_path: str, parent: str) -> bytes:
                       separators=(",", ":")).encode()
 
 
+@lru_cache(maxsize=2048)
+def geo_bounds(geo_path: str, parent: str) -> tuple[float, float, float, float]:
+    """(min lon, min lat, max lon, max lat) of the features under `parent`, to frame a map."""
+    xs, ys = [], []
+
+    def walk(coords):
+        if isinstance(coords[0], (int, float)):
+            xs.append(coords[0])
+            ys.append(coords[1])
+        else:
+            for c in coords:
+                walk(c)
+
+    for f in _features(geo_path):
+        if f["properties"]["code"].startswith(parent):
+            walk(f["geometry"]["coordinates"])
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else (0.0, 0.0, 0.0, 0.0)
+
+
 def register_routes(server: flask.Flask, city: City) -> None:
     @server.get("/geo/<level>.json")
     def geo(level: str):

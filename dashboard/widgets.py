@@ -72,7 +72,7 @@ def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) ->
 
 
 def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = True,
-               labels: bool = True, uirevision: str = "map") -> go.Figure:
+               labels: bool = True, uirevision: str = "map", bounds=None) -> go.Figure:
     """Choropleth of a region's children. Geometry is a URL the browser fetches once (cached);
     the figure itself carries only codes and values."""
     theme = DARK if dark else LIGHT
@@ -90,7 +90,14 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
     if labels:
         fig.add_trace(go.Scattergeo(lon=values["lon"], lat=values["lat"], text=text, mode="text",
                                     textfont=dict(color=theme["text"], size=11, family=FONT), hoverinfo="skip"))
-    fig.update_geos(visible=False, fitbounds="locations", bgcolor="rgba(0,0,0,0)", projection_type="mercator")
+    fig.update_geos(visible=False, bgcolor="rgba(0,0,0,0)", projection_type="mercator")
+    if bounds:  # explicit frame: plotly's fitbounds mis-sizes maps inside a zoomed wall canvas
+        x0, y0, x1, y1 = bounds
+        px, py = (x1 - x0) * 0.03, (y1 - y0) * 0.03
+        fig.update_geos(fitbounds=False, lonaxis_range=[x0 - px, x1 + px], lataxis_range=[y0 - py, y1 + py],
+                        center=dict(lon=(x0 + x1) / 2, lat=(y0 + y1) / 2))
+    else:
+        fig.update_geos(fitbounds="locations")
     fig.update_layout(margin=dict(l=0, r=0, t=0, b=0), paper_bgcolor="rgba(0,0,0,0)", showlegend=False,
                       font=dict(family=FONT, color=theme["text"]), uirevision=uirevision)
     return fig
@@ -139,3 +146,16 @@ def funnel_figure(kpis: dict, dark: bool = True) -> go.Figure:
               kpis.get("reached_verified", closed), closed]
     fig = go.Figure(go.Funnel(y=names, x=values, marker_color=theme["accent"], textinfo="value"))
     return base_layout(fig, dark)
+
+
+def children_map(city, region: str, values: pd.DataFrame, measure: str, dark: bool = True,
+                 labels: bool | None = None) -> go.Figure:
+    """The map of a region's children (or of the region itself when it is a grid), framed on them."""
+    from dashboard.routes import geo_bounds
+
+    children = city.children(region)
+    level = children["level"].iloc[0] if not children.empty else city.level_of(region)
+    bounds = geo_bounds(str(city.geojson_path(level)), region)
+    labels = len(values) <= 40 if labels is None else labels
+    return region_map(values, f"/geo/{level}.json?parent={region}", measure, dark=dark, labels=labels,
+                      uirevision=region, bounds=bounds)

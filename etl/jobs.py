@@ -16,8 +16,16 @@ from etl.metrics import WINDOWS
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import Device, SafetyIndex
 from etl.transforms.devices import blind_grid_list, region_device_kpis
-from etl.transforms.events import (complete_regions, counts_by, event_facts, hourly_today, latest_events,
-                                   overdue_events, region_event_kpis, spikes)
+from etl.transforms.events import (
+    complete_regions,
+    counts_by,
+    event_facts,
+    hourly_today,
+    latest_events,
+    overdue_events,
+    region_event_kpis,
+    spikes,
+)
 from etl.transforms.safety import latest_safety, safety_trend
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import uuid
+from datetime import UTC
 
 import redis
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -88,6 +89,6 @@ class EtlScheduler:
 
 
 def _now():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

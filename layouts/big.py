@@ -8,7 +8,7 @@ from config.labels import label
 from dashboard import views
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, bar_figure, freshness, funnel_figure, hourly_figure, kpi_row, region_map
+from dashboard.widgets import GRAPH_CONFIG, bar_figure, children_map, freshness, funnel_figure, hourly_figure, kpi_row
 
 PAGE = "big"
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
@@ -86,7 +86,7 @@ def refresh_map(_key, measure, current):
     """New measure: build the figure. New snapshot: patch only the values (geometry stays put)."""
     c = cockpit()
     values = views.child_values(c.snapshot(), c.city, c.city.code, "today", measure)
-    fig = region_map(values, f"/geo/district.json?parent={c.city.code}", measure)
+    fig = children_map(c.city, c.city.code, values, measure, labels=True)
     if current is None or ctx.triggered_id != "big-version":
         return fig
     patch = Patch()

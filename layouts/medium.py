@@ -10,7 +10,7 @@ from config.labels import label
 from dashboard import views
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, freshness, funnel_figure, kpi_row, region_map
+from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, funnel_figure, kpi_row
 
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
@@ -73,7 +73,6 @@ def render(_key, state):
     region, window, measure = view_state(state["region"], state["window"], state["measure"])
     city = c.city
     kpis = views.region_kpis(snap, region, window)
-    level = city.level_of(region)
     crumbs = []
     for code in [*city.ancestors(region), region]:
         name = city.regions.at[city._index[code], "name"]
@@ -81,15 +80,13 @@ def render(_key, state):
                                className="crumb" + (" current" if code == region else "")))
     children = city.children(region)
     if children.empty:
-        fig = region_map(city.regions[city.regions["code"] == region].assign(value=float("nan")),
-                         f"/geo/{level}.json?parent={region}", measure, dark=False)
+        values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
         title = f"{city.regions.at[city._index[region], 'name']} · {label('level_grid')}"
     else:
-        child_level = children["level"].iloc[0]
         values = views.child_values(snap, city, region, window, measure)
-        fig = region_map(values, f"/geo/{child_level}.json?parent={region}", measure, dark=False,
-                         labels=len(values) <= 40, uirevision=region)
+        child_level = children["level"].iloc[0]
         title = f"{label('children')}({label('level_' + child_level)} {len(values)}) · {views.MEASURE_LABELS[measure]}"
+    fig = children_map(city, region, values, measure, dark=False)
     ranking = views.child_ranking(snap, city, region, window)
     return (kpi_row(PAGE, kpis), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs, title, fig,
             funnel_figure(kpis, dark=False), ranking_table(ranking, window, measure))

@@ -7,7 +7,7 @@ from config.labels import label
 from dashboard import views
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, freshness, kpi_row, region_map
+from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row
 
 PAGE = "small"
 dash.register_page(__name__, path="/small", title=f"{label('small')} · {label('app_title')}")
@@ -53,15 +53,11 @@ def render(_key, region):
             html.Div(f"{names.get(r['grid_code'], r['grid_code'])}", className="ev-where"),
             html.Div(f"期限 {r['due_at']:%m-%d %H:%M} · {label('stage_' + r['status'])}", className="ev-due")])
             for r in mine.to_dict("records")]
-    children = city.children(region)
-    if children.empty:
+    if city.children(region).empty:
         values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
-        level = city.level_of(region)
     else:
         values = views.child_values(snap, city, region, "today", "overdue")
-        level = children["level"].iloc[0]
-    fig = region_map(values, f"/geo/{level}.json?parent={region}", "overdue", dark=False,
-                     labels=len(values) <= 15, uirevision=region)
+    fig = children_map(city, region, values, "overdue", dark=False, labels=len(values) <= 15)
     fig.update_traces(showscale=False, selector=dict(type="choropleth"))
     return (kpi_row(PAGE, kpis, SMALL_KPIS), freshness(PAGE, snap, c.now(), c.settings.stale_after_s),
             items or [html.Li("暂无超期事件", className="event-empty")], fig)

@@ -4,13 +4,12 @@ over the simulated source (quarantined rows excluded by their row ids)."""
 import random
 
 import pytest
+from conftest import NOW
 from sqlalchemy import text
 
 from dashboard import views
 from dashboard.snapshot_reader import SnapshotReader
 from etl.transforms.events import window_start
-
-from conftest import NOW
 
 SQL = """
 SELECT count(*) AS reported,

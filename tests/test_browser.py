@@ -13,13 +13,13 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from conftest import NOW, LiveServer  # tests/conftest.py (pytest puts tests/ on sys.path)
 
 from dashboard import views
 from etl.jobs import EtlJobs
 from etl.simulator import Simulator
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import source_engine
-from conftest import NOW, LiveServer  # tests/conftest.py (pytest puts tests/ on sys.path)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -156,16 +156,18 @@ INSIDE_POINTS_JS = """(sel) => [...document.querySelectorAll(sel)].map((p) => {
 })"""
 
 
-def stable_viewport(page, sel: str, timeout_s: float = 10) -> dict:
+def stable_viewport(page, sel: str, timeout_s: float = 8) -> dict:
     """The map viewport once it has stopped changing (plotly may resize once after the first draw)."""
-    last, deadline = None, time.monotonic() + timeout_s
+    last, heights, deadline = None, [], time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         cur = page.evaluate(VIEWPORT_JS, sel)
         if cur == last:
             return cur
         last = cur
+        heights.append(cur["height"])
         page.wait_for_timeout(700)
-    return last
+    pytest.fail(f"the map {sel} never settles: its figure height went {heights} px in {timeout_s:.0f} s "
+                "(a resize feedback loop)", pytrace=False)
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -246,6 +248,35 @@ def test_wall_updates_live(browser, watched, app, city, redis_client, tmp_path):
         eng.dispose()
 
 
+MAP_BOX_JS = """(screen) => {
+  const gd = document.querySelector(`#${screen}-map .js-plotly-plot`);
+  const panel = gd.closest('.panel');
+  const g = gd.getBoundingClientRect(), p = panel.getBoundingClientRect();
+  return {height: gd._fullLayout.height, graph: [g.top, g.bottom], panel: [p.top, p.bottom]};
+}"""
+
+
+def test_maps_keep_their_size(browser, watched, published, app, city):
+    """Each screen's map settles at one size inside its panel (no resize loop pushing it off screen)."""
+    problems = []
+    with LiveServer(app.server) as srv:
+        for screen, viewport in SCREENS.items():
+            page = watched(viewport).page
+            page.goto(f"{srv.url}/{screen}")
+            wait_for_data(page, screen)
+            page.wait_for_timeout(1000)  # the first autosize
+            first = page.evaluate(MAP_BOX_JS, screen)
+            page.wait_for_timeout(2500)  # more than one poll period
+            later = page.evaluate(MAP_BOX_JS, screen)
+            if later["height"] != first["height"]:
+                problems.append(f"/{screen}: the map's height changed {first['height']} -> {later['height']} px "
+                                "in 2.5 s with no new data")
+            if later["graph"][1] > later["panel"][1] + 1:
+                problems.append(f"/{screen}: the map (bottom {later['graph'][1]:.0f}) overflows its panel "
+                                f"(bottom {later['panel'][1]:.0f})")
+    assert not problems, "\n".join(problems)
+
+
 def _wait_medium(page, code: str, depth: int) -> None:
     """Until the medium page shows region `code`: its breadcrumb has `depth` crumbs ending at it."""
     page.wait_for_function(
@@ -260,7 +291,7 @@ def _check_medium(page, app, city, code: str, window: str = "today") -> list[str
     """The page shows `code`: URL, breadcrumb names, reported KPI; returns the breadcrumb texts."""
     depth = len(city.ancestors(code)) + 1
     _wait_medium(page, code, depth)
-    assert region_param(page) == code
+    assert region_param(page) == code or (code == city.code and region_param(page) is None)  # bare /medium
     names = [city.regions.set_index("code").at[c, "name"] for c in [*city.ancestors(code), code]]
     crumbs = [t.strip() for t in page.locator("#medium-breadcrumb a").all_inner_texts()]
     assert crumbs == names

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from etl.metrics import DEVICE_COUNTS, DEVICE_RATES
-from etl.transforms.regions import rolled_up_sums, ratio
+from etl.transforms.regions import ratio, rolled_up_sums
 
 
 def device_facts(devices: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from etl.domain import STAGE_SPANS
 from etl.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
-from etl.transforms.regions import CODE_LENGTH, rolled_up_sums, ratio
+from etl.transforms.regions import CODE_LENGTH, ratio, rolled_up_sums
 
 STATUS_ORDER = ("reported", "dispatched", "handled", "verified", "closed")
 

@@ -260,17 +260,19 @@ def test_maps_keep_their_size(browser, watched, published, app, city):
     """Each screen's map settles at one size inside its panel (no resize loop pushing it off screen)."""
     problems = []
     with LiveServer(app.server) as srv:
-        for screen, viewport in SCREENS.items():
-            page = watched(viewport).page
+        pages = {screen: watched(viewport).page for screen, viewport in SCREENS.items()}
+        for screen, page in pages.items():  # the three load side by side
             page.goto(f"{srv.url}/{screen}")
+        for screen, page in pages.items():
             wait_for_data(page, screen)
-            page.wait_for_timeout(1000)  # the first autosize
-            first = page.evaluate(MAP_BOX_JS, screen)
-            page.wait_for_timeout(2500)  # more than one poll period
+        pages["small"].wait_for_timeout(1000)  # the first autosize
+        first = {screen: page.evaluate(MAP_BOX_JS, screen) for screen, page in pages.items()}
+        pages["small"].wait_for_timeout(2500)  # more than one poll period
+        for screen, page in pages.items():
             later = page.evaluate(MAP_BOX_JS, screen)
-            if later["height"] != first["height"]:
-                problems.append(f"/{screen}: the map's height changed {first['height']} -> {later['height']} px "
-                                "in 2.5 s with no new data")
+            if later["height"] != first[screen]["height"]:
+                problems.append(f"/{screen}: the map's height changed {first[screen]['height']} -> "
+                                f"{later['height']} px in 2.5 s with no new data")
             if later["graph"][1] > later["panel"][1] + 1:
                 problems.append(f"/{screen}: the map (bottom {later['graph'][1]:.0f}) overflows its panel "
                                 f"(bottom {later['panel'][1]:.0f})")

@@ -1,0 +1,144 @@
+"""Screenshots of the three screens at their design sizes, from a running cockpit.
+
+    python scripts/screenshots.py --url http://127.0.0.1:8050 --out docs/screenshots
+
+Opens the wall (/big) at 1920x1080, 3840x2160 and, as a 32:9 canvas, 7680x2160; the tablet page
+(/medium) at 1366x1024 for the city, one district and one street; the phone page (/small) at 390x844.
+Each page is captured once its data has arrived (the reported KPI shows a number and the map has drawn
+its regions; up to --timeout seconds) and its map has stopped resizing. Needs Playwright and a Chromium
+(Debian package /usr/bin/chromium by default; --chromium to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+DATA_READY_JS = """(s) => { const v = document.querySelector(`#${s}-kpi-reported .kpi-value`);
+  return !!v && v.textContent.trim() !== '' && v.textContent.trim() !== '—'
+    && document.querySelectorAll(`#${s}-map .choroplethlocation`).length > 0; }"""
+MAP_SIZE_JS = """(s) => { const gd = document.querySelector(`#${s}-map .js-plotly-plot`);
+  return gd && gd._fullLayout ? [gd._fullLayout.width, gd._fullLayout.height] : null; }"""
+FIRST_RANKED_JS = """() => { const a = document.querySelector('#medium-ranking-table tbody a');
+  return a ? a.getAttribute('href') : null; }"""
+
+
+class ShotError(RuntimeError):
+    pass
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", default="http://127.0.0.1:8050", help="base URL of the running cockpit")
+    ap.add_argument("--out", default="docs/screenshots", type=Path, help="folder for the PNG files")
+    ap.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    ap.add_argument("--timeout", default=30.0, type=float, help="seconds to wait for each page's data")
+    ap.add_argument("--district", help="district code of medium-district.png (default: the first ranked)")
+    ap.add_argument("--street", help="street code of medium-street.png (default: the district's first ranked)")
+    return ap.parse_args(argv)
+
+
+def region_of(href: str | None) -> str | None:
+    return parse_qs(urlparse(href or "").query).get("region", [None])[0]
+
+
+class Shooter:
+    def __init__(self, browser, base_url: str, out: Path, timeout_s: float):
+        self.browser, self.base, self.out, self.timeout_s = browser, base_url.rstrip("/"), out, timeout_s
+        self.non_local: set[str] = set()
+
+    def open(self, path: str, screen: str, width: int, height: int):
+        """A page at `path` in a fresh context of the given viewport, once its data is shown."""
+        ctx = self.browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+        page = ctx.new_page()
+        page.on("request", self._check_local)
+        page.goto(self.base + path, wait_until="load", timeout=self.timeout_s * 1000)
+        try:
+            page.wait_for_function(DATA_READY_JS, arg=screen, timeout=self.timeout_s * 1000)
+        except Exception as exc:  # noqa: BLE001 - say which page and why
+            ctx.close()
+            raise ShotError(f"{path}: no data within {self.timeout_s:.0f} s ({exc.__class__.__name__})") from exc
+        self._settle(page, screen, path)
+        return ctx, page
+
+    def _check_local(self, request) -> None:
+        u = urlparse(request.url)
+        if u.scheme not in ("data", "blob") and u.hostname not in LOCAL_HOSTS:
+            self.non_local.add(request.url)
+
+    @staticmethod
+    def _settle(page, screen: str, path: str, max_s: float = 4.0) -> None:
+        """Wait until the map keeps its size for half a second (plotly autosizes after the first draw)."""
+        last, deadline = None, time.monotonic() + max_s
+        while time.monotonic() < deadline:
+            size = page.evaluate(MAP_SIZE_JS, screen)
+            if size is not None and size == last:
+                page.wait_for_timeout(300)  # transitions, fonts
+                return
+            last = size
+            page.wait_for_timeout(500)
+        print(f"warning: {path}: the map is still resizing after {max_s:.0f} s (last size {last}); "
+              "captured anyway", file=sys.stderr)
+
+    def shot(self, path: str, screen: str, width: int, height: int, name: str):
+        ctx, page = self.open(path, screen, width, height)
+        try:
+            target = self.out / name
+            page.screenshot(path=str(target), full_page=False)
+            print(f"{target}  ({width}x{height}, {path})")
+            return page.evaluate(FIRST_RANKED_JS) if screen == "medium" else None
+        finally:
+            ctx.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        print("screenshots: Playwright is not installed (pip install playwright)", file=sys.stderr)
+        return 2
+    if not Path(args.chromium).is_file():
+        print(f"screenshots: no Chromium at {args.chromium} (apt-get install chromium, or --chromium)",
+              file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        s = Shooter(browser, args.url, args.out, args.timeout)
+        try:
+            s.shot("/big", "big", 1920, 1080, "big-1920x1080.png")
+            s.shot("/big", "big", 3840, 2160, "big-3840x2160.png")
+            s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
+            first_district = region_of(s.shot("/medium", "medium", 1366, 1024, "medium-city.png"))
+            district = args.district or first_district
+            if not district:
+                raise ShotError("/medium: no district in the ranking table (use --district)")
+            first_street = region_of(s.shot(f"/medium?region={district}", "medium", 1366, 1024,
+                                            "medium-district.png"))
+            street = args.street or first_street
+            if not street:
+                raise ShotError(f"/medium?region={district}: no street in the ranking table (use --street)")
+            s.shot(f"/medium?region={street}", "medium", 1366, 1024, "medium-street.png")
+            s.shot("/small", "small", 390, 844, "small-390x844.png")
+        except ShotError as exc:
+            print(f"screenshots: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            browser.close()
+    if s.non_local:
+        print("warning: the pages requested non-local URLs:\n  " + "\n  ".join(sorted(s.non_local)),
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -90,9 +90,9 @@ def refresh_map(_key, measure, current):
     if current is None or ctx.triggered_id != "big-version":
         return fig
     patch = Patch()
-    patch["data"][0]["z"] = fig.data[0].z
-    patch["data"][0]["text"] = fig.data[0].text
-    patch["data"][1]["text"] = fig.data[1].text
+    patch["data"][0]["z"] = fig["data"][0]["z"]
+    patch["data"][0]["text"] = fig["data"][0]["text"]
+    patch["data"][1]["text"] = fig["data"][1]["text"]
     return patch
 
 

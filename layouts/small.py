@@ -58,6 +58,6 @@ def render(_key, region):
     else:
         values = views.child_values(snap, city, region, "today", "overdue")
     fig = children_map(city, region, values, "overdue", dark=False, labels=len(values) <= 15)
-    fig.update_traces(showscale=False, selector=dict(type="choropleth"))
+    fig["data"][0]["showscale"] = False  # phones: no room for a colour bar
     return (kpi_row(PAGE, kpis, SMALL_KPIS), freshness(PAGE, snap, c.now(), c.settings.stale_after_s),
             items or [html.Li("暂无超期事件", className="event-empty")], fig)

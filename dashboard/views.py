@@ -37,12 +37,12 @@ def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
     """Event (event_kpis), device (device_kpis) and safety (safety_latest) figures of a region."""
     k = region_row(snap, "event_kpis", code, window)
     k.update({f: v for f, v in region_row(snap, "device_kpis", code).items() if f not in ("code", "level")})
-    safety = region_row(snap, "safety_latest", nearest_safety_code(snap, code))
+    safety = region_row(snap, "safety_latest", nearest_safety_code(code))
     k.update({f: v for f, v in safety.items() if f != "code"})
     return k
 
 
-def nearest_safety_code(snap: Snapshot, code: str) -> str:
+def nearest_safety_code(code: str) -> str:
     """Safety index exists for the city, districts and streets; below, the street's applies."""
     return code[:9] if len(code) > 9 else code
 

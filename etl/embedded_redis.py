@@ -57,7 +57,7 @@ class EmbeddedRedis:
                 return self
             except redis.ConnectionError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded redis-server did not start on port {self.port}")
+                    raise RuntimeError(f"embedded redis-server did not start on port {self.port}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

@@ -62,7 +62,7 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         k = rolled_up_sums(per_grid, count_cols)
         k = k.rename(columns={col: name for name, (col, _) in COUNTS.items()})
         med = []
-        for level, n in CODE_LENGTH.items():
+        for n in CODE_LENGTH.values():
             m = cohort.groupby(cohort["grid_code"].str.slice(0, n), sort=False)[list(MEDIANS.values())].median()
             med.append(m.rename_axis("code").reset_index())
         k = k.merge(pd.concat(med, ignore_index=True).rename(

@@ -12,8 +12,11 @@ class OutOfScope(Forbidden):
 
 
 def user_scope() -> str:
-    """The region code prefix the current user may see ('' = the whole city)."""
-    return ""
+    """The region code the current user may see, with everything below it (a code-prefix match).
+    Screens whose root is "the whole area" (the wall, the phone home) start from this region."""
+    from dashboard.context import cockpit
+
+    return cockpit().city.code
 
 
 def require_region(code: str) -> str:

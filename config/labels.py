@@ -25,6 +25,12 @@ LABELS = {
     "by_hour": "今日分时事件", "ranking": "区域排名", "alerts": "预警", "loop": "闭环处置",
     "map_measure": "地图指标", "back": "返回", "children": "下辖区域",
     "quarantined": "隔离数据",
+    # sign-in and access (dashboard/auth.py)
+    "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
+    "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",
+    "signin_limited": "登录失败次数过多，请稍后再试", "token_invalid": "显示令牌无效或已撤销",
+    "forbidden": "无权查看", "role_city": "市级领导", "role_district": "区级", "role_street": "街道",
+    "role_grid": "社区/网格员", "role_wall": "大屏显示",
 }
 
 

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     poll_ms: int = Field(2000, ge=200, description="How often screens ask whether a new snapshot exists (only the version travels).")
     quarantine_keep: int = Field(1000, ge=0, description="How many quarantined source rows are kept with their reasons.")
     future_tolerance_s: float = Field(300.0, ge=0, description="A source time later than now by more than this is quarantined as a future time.")
+    app_db_url: str = Field(f"sqlite:///{ROOT / 'data' / 'app.db'}",
+                            description="SQLAlchemy URL of the app database: users, roles, display tokens, audit log (tables created on start).")
+    secret_key: str = Field("", description="Signs session cookies and CSRF tokens. Required outside the demo (the demo makes a random one).")
+    session_minutes: float = Field(720.0, gt=0, description="A signed-in session ends this many minutes after sign-in (wall displays: re-checked against their token instead).")
+    cookie_secure: bool = Field(True, description="Session cookie only over HTTPS (also sends HSTS). Off in the demo, which serves plain http on 127.0.0.1.")
+    signin_limit: str = Field("5 per minute", description="Failed sign-ins allowed per client address and per user name (Flask-Limiter syntax); more get HTTP 429.")
 
 
 def _env_names() -> dict[str, str]:

@@ -44,6 +44,27 @@ def start_simulator(settings, city, engine) -> threading.Thread:
     return t
 
 
+# The demo's users (README "Demo credentials"): one per role, and a wall token. Demo only.
+DEMO_USERS = [("leader", "leader-demo", "city", "3201"), ("xuanwu", "xuanwu-demo", "district", "320102"),
+              ("meiyuan", "meiyuan-demo", "street", "320102002"), ("grid1", "grid1-demo", "grid", "320102002001")]
+DEMO_WALL_TOKEN = ("demo-wall", "demo-wall-token", "3201")
+
+
+def ensure_demo_users(settings, city) -> None:
+    """Create the demo users (if missing) and print how to sign in."""
+    from dashboard.user_store import UserStore
+
+    store = UserStore(settings.app_db_url)
+    have = {u.name for u in store.users()}
+    for name, password, role, region in DEMO_USERS:
+        if name not in have:
+            store.add_user(name, password, role, region, city)
+    store.set_token(DEMO_WALL_TOKEN[0], DEMO_WALL_TOKEN[1], DEMO_WALL_TOKEN[2], city)
+    lines = [f"  {name:<8} / {password:<13} {role:<8} {region}" for name, password, role, region in DEMO_USERS]
+    log.info("demo sign-in (user / password, role, region):\n%s\n  wall display: /big?token=%s",
+             "\n".join(lines), DEMO_WALL_TOKEN[1])
+
+
 def build_app(settings, city):
     """Everything the settings ask for (embedded Redis, simulator, ETL scheduler), then the app."""
     if not settings.redis_url:
@@ -53,6 +74,7 @@ def build_app(settings, city):
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     engine = source_engine(settings.source_url)
     if settings.simulate:
+        ensure_demo_users(settings, city)
         start_simulator(settings, city, engine)
     if settings.run_etl:
         jobs = EtlJobs(engine, city, SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
@@ -75,10 +97,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(**({"simulate": True} if args.demo else {}))
         city = load_city(settings.city_dir)
+        from dashboard.auth import secret_key
+
+        secret_key(settings)  # outside the demo: stop now, naming COCKPIT_SECRET_KEY
     except (SettingsError, CityConfigError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return 2
-    app = build_app(settings, city)
+    try:
+        app = build_app(settings, city)
+    except SettingsError as exc:
+        print(f"cockpit: {exc}", file=sys.stderr)
+        return 2
     settings = app.server.config["COCKPIT"].settings
     log.info("cockpit at http://%s:%d/ (screens /big /medium /small, health /health)", settings.host, settings.port)
     app.run(host=settings.host, port=settings.port, debug=False)

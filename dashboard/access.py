@@ -1,27 +1,47 @@
 """Who may see what: the one gate every page, callback, export and route passes a client-given region
-or event through. Until sign-in exists (issue 5) everyone sees the whole city and no personal data;
-issue 5 replaces the bodies, never the names, so callers stay as they are."""
+or event through. The signed-in principal (dashboard/auth.py) carries a role and a jurisdiction, a
+region code; scope is that code as a prefix: the region and everything below it. Everything here
+runs on the server for every request; nothing relies on the browser hiding things."""
 
 from __future__ import annotations
 
-from werkzeug.exceptions import Forbidden
+import re
+
+import flask
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from dashboard.user_store import ROLES, Principal
 
 
 class OutOfScope(Forbidden):
     """The current user asked for a region or event outside their jurisdiction (HTTP 403)."""
 
 
+class NotSignedIn(Unauthorized):
+    """No signed-in session (HTTP 401)."""
+
+
+def current_principal() -> Principal:
+    """The signed-in user or wall display of this request; NotSignedIn if there is none."""
+    if not flask.has_request_context():
+        raise NotSignedIn("no request: nobody is signed in")
+    from flask_login import current_user
+
+    if not current_user or not current_user.is_authenticated:
+        raise NotSignedIn("sign in first")
+    return current_user.principal
+
+
 def user_scope() -> str:
     """The region code the current user may see, with everything below it (a code-prefix match).
     Screens whose root is "the whole area" (the wall, the phone home) start from this region."""
-    from dashboard.context import cockpit
-
-    return cockpit().city.code
+    return current_principal().region
 
 
 def require_region(code: str) -> str:
     """`code` if the current user may see that region, else raise OutOfScope."""
-    if not code.startswith(user_scope()):
+    code = "" if code is None else str(code)
+    if not code or not code.startswith(user_scope()):
         raise OutOfScope(f"region {code} is outside your jurisdiction")
     return code
 
@@ -31,6 +51,34 @@ def require_grid_code(grid_code: str) -> str:
     return require_region(grid_code)
 
 
+def may_see_city_totals() -> bool:
+    """City-wide figures only for whoever is bound to the city itself (the city role, a city wall)."""
+    from dashboard.context import cockpit
+
+    return user_scope() == cockpit().city.code
+
+
 def may_see_personal() -> bool:
-    """Whether the current user may see reporter name, phone and exact address."""
-    return False
+    """Whether the current user may see reporter name, phone and exact address (README "Roles")."""
+    return ROLES[current_principal().role][1]
+
+
+def mask_name(name: str | None) -> str:
+    """张三丰 -> 张**, unless the user may see personal data."""
+    if not name or may_see_personal():
+        return name or ""
+    return name[0] + "*" * max(1, len(name) - 1)
+
+
+def mask_phone(phone: str | None) -> str:
+    """13812345678 -> 138****5678, unless the user may see personal data."""
+    if not phone or may_see_personal():
+        return phone or ""
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def mask_address(address: str | None) -> str:
+    """Only the road name before the first digit (never the number), unless the user may see personal data."""
+    if not address or may_see_personal():
+        return address or ""
+    return re.split(r"\d", address, maxsplit=1)[0][:8] + "…"

@@ -9,9 +9,12 @@ from flask_compress import Compress
 from config.city import City, load_city
 from config.labels import label
 from config.settings import ROOT, Settings
+from dashboard.auth import init_auth
 from dashboard.context import Cockpit
 from dashboard.routes import register_routes
+from dashboard.security import init_security
 from dashboard.snapshot_reader import SnapshotReader
+from dashboard.user_store import UserStore
 
 
 def create_app(settings: Settings, city: City | None = None, client: redis.Redis | None = None) -> dash.Dash:
@@ -28,6 +31,8 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
                                            "text/css", "application/javascript", "text/javascript"]
     Compress(server)
+    init_auth(server, settings, UserStore(settings.app_db_url), client)
+    init_security(server, city, hsts=settings.cookie_secure and not settings.simulate)
     register_routes(server, city)
     app.layout = dash.html.Div([dash.page_container])
     return app

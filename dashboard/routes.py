@@ -1,4 +1,9 @@
-"""Plain HTTP routes beside the Dash pages: /health and the boundary GeoJSON served once per level."""
+"""Plain HTTP routes beside the Dash pages: /health and the boundary GeoJSON served once per level.
+
+/geo needs a session and serves only the user's own area (`parent` defaults to, and must lie inside,
+their jurisdiction): the grid layout of another street is not public. /health is public for
+monitoring but says only whether data is fresh; counts (events, quarantine, frame rows, source
+errors) are city-wide totals, shown only to whoever may see the city totals."""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ import json
 from functools import lru_cache
 
 import flask
+from flask_login import current_user
 
 from config.city import City
+from dashboard.access import may_see_city_totals, require_region, user_scope
 from dashboard.context import cockpit
 
 
@@ -52,14 +59,14 @@ def register_routes(server: flask.Flask, city: City) -> None:
             path = str(city.geojson_path(level))
         except ValueError:
             flask.abort(404)
-        parent = flask.request.args.get("parent", "")
+        parent = require_region(flask.request.args.get("parent") or user_scope())
         body = geojson_slice(path, parent)
         etag = hashlib.sha1(body).hexdigest()[:16]
         if flask.request.if_none_match and etag in flask.request.if_none_match:
             return flask.Response(status=304)
         resp = flask.Response(body, mimetype="application/geo+json")
         resp.set_etag(etag)
-        resp.cache_control.public = True
+        resp.cache_control.private = True  # per user: scoped
         resp.cache_control.max_age = 86400
         return resp
 
@@ -76,6 +83,10 @@ def register_routes(server: flask.Flask, city: City) -> None:
             "age_s": None if snap.as_of is None else round(snap.age_s(now), 1),
             "stale": snap.is_stale(now, c.settings.stale_after_s),
             "redis_ok": snap.redis_ok,
+        }
+        if not (current_user.is_authenticated and may_see_city_totals()):
+            return flask.jsonify(body)
+        body |= {
             "source_errors": snap.source_errors(),
             "quarantine": snap.meta.get("quarantine", {}),
             "quarantined_total": sum(snap.meta.get("quarantine", {}).values()),

@@ -6,6 +6,7 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 
 from config.labels import label
 from dashboard import views
+from dashboard.access import user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
 from dashboard.widgets import GRAPH_CONFIG, bar_figure, children_map, freshness, funnel_figure, hourly_figure, kpi_row
@@ -65,7 +66,7 @@ clientside_callback(
 def refresh_panels(_key):
     c = cockpit()
     snap = c.snapshot()
-    code = c.city.code
+    code = user_scope()  # the wall shows its display token's (or its user's) jurisdiction
     kpis = views.region_kpis(snap, code, "today")
     ranking = views.child_ranking(snap, c.city, code, "today")
     return (
@@ -76,7 +77,7 @@ def refresh_panels(_key):
         funnel_figure(kpis),
         hourly_figure(views.hourly(snap, code)),
         ranking_table(ranking),
-        ticker_list(views.ticker(snap, "", 12)),
+        ticker_list(views.ticker(snap, code, 12)),
     )
 
 
@@ -85,8 +86,9 @@ def refresh_panels(_key):
 def refresh_map(_key, measure, current):
     """New measure: build the figure. New snapshot: patch only the values (geometry stays put)."""
     c = cockpit()
-    values = views.child_values(c.snapshot(), c.city, c.city.code, "today", measure)
-    fig = children_map(c.city, c.city.code, values, measure, labels=True)
+    code = user_scope()
+    values = views.child_values(c.snapshot(), c.city, code, "today", measure)
+    fig = children_map(c.city, code, values, measure, labels=True)
     if current is None or ctx.triggered_id != "big-version":
         return fig
     patch = Patch()

@@ -1,14 +1,20 @@
-"""Start page: links to the three screens."""
+"""Start page: links to the three screens, who is signed in and the sign-out button."""
 
 import dash
 from dash import dcc, html
+from flask_wtf.csrf import generate_csrf
 
 from config.labels import label
+from dashboard.access import current_principal
+from dashboard.context import cockpit
 
 dash.register_page(__name__, path="/", title=label("app_title"))
 
 
 def layout(**_query):
+    me = current_principal()
+    city = cockpit().city
+    where = city.regions.at[city._index[me.region], "name"] if me.region in city._index else me.region
     screens = [("/big", label("big"), "指挥中心大屏 · 一屏总揽"), ("/medium", label("medium"), "领导平板 · 逐级下钻"),
                ("/small", label("small"), "网格员手机 · 随身办、随身看")]
     return html.Main(className="home", children=[
@@ -16,5 +22,9 @@ def layout(**_query):
         html.Div(className="home-links", children=[
             dcc.Link(className="home-card", href=href, children=[html.H2(name), html.P(desc)])
             for href, name, desc in screens]),
+        html.Form(method="post", action="/logout", className="home-user", id="home-signout", children=[
+            html.Span(f"{me.name} · {label('role_' + me.role)} · {where}", id="home-whoami"),
+            dcc.Input(type="hidden", name="csrf_token", value=generate_csrf()),
+            html.Button(label("signout"), type="submit", className="signout")]),
         html.P(html.A("/health", href="/health"), className="home-health"),
     ])

@@ -8,6 +8,7 @@ from dash import Input, Output, State, callback, dcc, html, no_update
 
 from config.labels import label
 from dashboard import views
+from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
 from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, funnel_figure, kpi_row
@@ -18,9 +19,10 @@ WINDOWS = ("today", "7d", "30d")
 
 
 def view_state(region: str | None, window: str | None, measure: str | None) -> tuple[str, str, str]:
-    """The (region, window, measure) a query asks for, with unknown values replaced by defaults."""
+    """The (region, window, measure) a query asks for, with unknown values replaced by defaults;
+    a region outside the user's jurisdiction raises OutOfScope (403)."""
     city = cockpit().city
-    region = region if region and region in city._index else city.code
+    region = require_region(region) if region and region in city._index else user_scope()
     window = window if window in WINDOWS else "today"
     measure = measure if measure in views.MAP_MEASURES else "density"
     return region, window, measure
@@ -74,7 +76,8 @@ def render(_key, state):
     city = c.city
     kpis = views.region_kpis(snap, region, window)
     crumbs = []
-    for code in [*city.ancestors(region), region]:
+    scope = user_scope()
+    for code in [*(a for a in city.ancestors(region) if a.startswith(scope)), region]:  # from the user's root
         name = city.regions.at[city._index[code], "name"]
         crumbs.append(dcc.Link(name, href=href(code, window, measure), id={"type": "medium-crumb", "code": code},
                                className="crumb" + (" current" if code == region else "")))
@@ -96,7 +99,7 @@ def render(_key, state):
           Input("medium-measure", "value"), State("medium-state", "data"), prevent_initial_call=True)
 def navigate(click, window, measure, state):
     """Tap a region to go down a level; window/measure changes keep the region. The URL is the state."""
-    region = state["region"]
+    region = require_region(state["region"])
     if dash.ctx.triggered_id == "medium-map" and click:
         code = click["points"][0].get("location")
         if code and code.startswith(region) and code != region:

@@ -5,6 +5,7 @@ from dash import Input, Output, State, callback, dcc, html
 
 from config.labels import label
 from dashboard import views
+from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
 from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row
@@ -16,7 +17,7 @@ SMALL_KPIS = ("reported", "open", "overdue", "on_time_rate", "same_day_rate", "s
 
 def layout(region: str | None = None, **_query):
     city = cockpit().city
-    region = region if region and region in city._index else city.code
+    region = require_region(region) if region and region in city._index else user_scope()
     name = city.regions.at[city._index[region], "name"]
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
@@ -39,6 +40,7 @@ register_poll(PAGE)
           Output("small-overdue", "children"), Output("small-map", "figure"),
           Input("small-version", "data"), State("small-region", "data"))
 def render(_key, region):
+    region = require_region(region)
     c = cockpit()
     snap = c.snapshot()
     city = c.city

@@ -91,8 +91,9 @@ def published(sim_engine, city, redis_client):
 
 
 @pytest.fixture
-def settings(redis_server):
-    return load_settings(redis_url=redis_server.url)
+def settings(redis_server, tmp_path):
+    return load_settings(redis_url=redis_server.url, secret_key="test-secret-key-0123456789",
+                         cookie_secure=False, app_db_url=f"sqlite:///{tmp_path}/app.db")
 
 
 @pytest.fixture
@@ -100,6 +101,51 @@ def app(settings, city, redis_client):
     from dashboard.app import create_app
 
     return create_app(settings, city, redis_client)
+
+
+# One user per role (name, password, region): a district, one of its streets, one of that street's
+# communities, and a grid of it; plus "other" users in a neighbouring district for the refusal tests.
+TEST_USERS = {
+    "city": ("leader", "city-pass-123", "3201"),
+    "district": ("xuanwu", "district-pass-123", "320102"),
+    "street": ("meiyuan", "street-pass-123", "320102002"),
+    "grid": ("meiyuan-1", "grid-pass-123", None),  # the street's first community, set by the fixture
+}
+
+
+@pytest.fixture
+def users(app, city):
+    """The TEST_USERS in the app database; returns role -> (name, password, region)."""
+    store = app.server.config["COCKPIT_USERS"]
+    out = {}
+    for role, (name, password, region) in TEST_USERS.items():
+        region = region or city.children(TEST_USERS["street"][2])["code"].iloc[0]
+        store.add_user(name, password, role, region, city)
+        out[role] = (name, password, region)
+    return out
+
+
+def sign_in(client, name: str, password: str, next_url: str = "/"):
+    """Sign a Flask test client in through the real form (CSRF token included); returns the response."""
+    import re
+
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return client.post(f"/login?next={next_url}", data={"csrf_token": token, "username": name, "password": password})
+
+
+@pytest.fixture
+def client_as(app, users):
+    """client_as(role): a Flask test client signed in as that role's test user."""
+
+    def make(role: str):
+        client = app.server.test_client()
+        name, password, _ = users[role]
+        r = sign_in(client, name, password)
+        assert r.status_code == 302, r.get_data(as_text=True)[:300]
+        return client
+
+    return make
 
 
 class LiveServer:

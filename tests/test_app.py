@@ -12,8 +12,8 @@ def test_health_waiting_before_any_snapshot(app):
     assert body["status"] == "waiting" and body["version"] is None
 
 
-def test_health_reports_version_as_of_and_quarantine(app, published):
-    body = app.server.test_client().get("/health").get_json()
+def test_health_reports_version_as_of_and_quarantine(app, published, client_as):
+    body = client_as("city").get("/health").get_json()
     manifest = published.store.manifest()
     assert body["version"] == manifest["version"]
     assert body["as_of"].startswith("2026-11-20T15:30")
@@ -22,13 +22,13 @@ def test_health_reports_version_as_of_and_quarantine(app, published):
     assert body["frames"]["event_kpis"] > 1000
 
 
-def test_geojson_slice_and_cache(app, city):
-    client = app.server.test_client()
+def test_geojson_slice_and_cache(app, city, client_as):
+    client = client_as("city")
     r = client.get("/geo/street.json?parent=320102")
     fc = json.loads(r.data)
     codes = {f["properties"]["code"] for f in fc["features"]}
     assert codes == set(city.children("320102")["code"])
-    assert r.headers["Cache-Control"].startswith("public") and r.headers["ETag"]
+    assert r.headers["Cache-Control"].startswith("private") and r.headers["ETag"]
     again = client.get("/geo/street.json?parent=320102", headers={"If-None-Match": r.headers["ETag"]})
     assert again.status_code == 304
     assert client.get("/geo/nowhere.json").status_code == 404
@@ -60,8 +60,8 @@ def find(component, cid):
 
 
 @pytest.mark.parametrize("region", ["3201", "320104", "320104002"])
-def test_medium_render_callback_shows_snapshot_numbers(app, published, region):
-    client = app.server.test_client()
+def test_medium_render_callback_shows_snapshot_numbers(app, published, region, client_as):
+    client = client_as("city")
     client.get("/medium")  # first request sets up the callbacks
     outs = ["kpis", "freshness-box", "breadcrumb", "map-title", "map", "funnel", "ranking"]
     props = ["children", "children", "children", "children", "figure", "figure", "children"]

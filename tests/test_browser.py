@@ -68,8 +68,11 @@ def browser():
 class Watched:
     """A page in its own context, recording every request, console error and uncaught exception."""
 
-    def __init__(self, browser, viewport: dict):
+    def __init__(self, browser, viewport: dict, session_cookie: str | None = None):
         self.context = browser.new_context(viewport=viewport, device_scale_factor=1)
+        if session_cookie:  # signed in (cookies are per host, not per port: valid for any LiveServer)
+            self.context.add_cookies([{"name": "cockpit_session", "value": session_cookie, "domain": "127.0.0.1",
+                                       "path": "/", "httpOnly": True, "sameSite": "Lax"}])
         self.page = self.context.new_page()
         self.page.set_default_timeout(WAIT_MS)
         self.requests: list[str] = []
@@ -86,11 +89,13 @@ class Watched:
 
 
 @pytest.fixture
-def watched(browser):
+def watched(browser, client_as):
+    """watched(viewport, role="city"): a page signed in as that role's test user (role=None: signed out)."""
     opened = []
 
-    def open_(viewport: dict) -> Watched:
-        w = Watched(browser, viewport)
+    def open_(viewport: dict, role: str | None = "city") -> Watched:
+        cookie = client_as(role).get_cookie("cockpit_session").value if role else None
+        w = Watched(browser, viewport, cookie)
         opened.append(w)
         return w
 

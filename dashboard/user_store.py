@@ -1,0 +1,216 @@
+"""The app database: users (argon2-hashed passwords), their role and jurisdiction (a region code),
+revocable wall-display tokens and the audit log. Any SQLAlchemy URL (SQLite by default, PostgreSQL);
+the tables are created on start."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+# role -> (region code lengths it may be bound to, may see personal data). City totals are seen only by
+# whoever is bound to the city code itself (scope is a code prefix). See README "Roles".
+ROLES = {
+    "city": ((4,), False),
+    "district": ((6,), False),
+    "street": ((9,), True),
+    "grid": ((12, 15), True),  # community or grid staff
+    "wall": ((4, 6, 9, 12, 15), False),  # display tokens only, never a password
+}
+HUMAN_ROLES = ("city", "district", "street", "grid")
+_hasher = PasswordHasher()
+
+
+class UserStoreError(ValueError):
+    """A user command was wrong (unknown role, region, user); the message says which."""
+
+
+class AppBase(DeclarativeBase):
+    pass
+
+
+class UserRow(AppBase):
+    __tablename__ = "cockpit_users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DisplayTokenRow(AppBase):
+    __tablename__ = "cockpit_display_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # the token itself is never stored
+    region: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditRow(AppBase):
+    __tablename__ = "cockpit_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    who: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(500), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("cockpit_users.id"), nullable=True)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is signed in: a user (kind 'u') or a wall display bound to a token (kind 't')."""
+
+    kind: str
+    id: int
+    name: str
+    role: str
+    region: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}{self.id}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class UserStore:
+    def __init__(self, url_or_engine: str | Engine):
+        from etl.source_schema import source_engine  # same engine rules (SQLite folder created, pre-ping)
+
+        self.engine = source_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        AppBase.metadata.create_all(self.engine)
+
+    # ------------------------------------------------------------------ users
+    def add_user(self, name: str, password: str, role: str, region: str, city=None) -> Principal:
+        check_role_region(role, region, city)
+        if role == "wall":
+            raise UserStoreError("role wall signs in with a display token (the `token` command), not a password")
+        if len(password) < 8:
+            raise UserStoreError(f"password of {name!r} too short: at least 8 characters")
+        with Session(self.engine) as s, s.begin():
+            if s.scalar(select(UserRow).where(UserRow.name == name)):
+                raise UserStoreError(f"user {name!r} exists already")
+            row = UserRow(name=name, password_hash=_hasher.hash(password), role=role, region=region,
+                          active=True, created_at=_now())
+            s.add(row)
+            s.flush()
+            return Principal("u", row.id, name, role, region)
+
+    def set_active(self, name: str, active: bool) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None:
+                raise UserStoreError(f"no user named {name!r}")
+            row.active = active
+
+    def check_password(self, name: str, password: str) -> Principal | None:
+        """The user if the name exists, is active and the password matches; else None."""
+        with Session(self.engine) as s:
+            row = s.scalar(select(UserRow).where(UserRow.name == name))
+            if row is None or not row.active:
+                _hasher.hash(password)  # same cost either way: no timing hint that the name exists
+                return None
+            try:
+                _hasher.verify(row.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            return Principal("u", row.id, row.name, row.role, row.region)
+
+    def users(self) -> list[UserRow]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(UserRow).order_by(UserRow.name)))
+
+    # ----------------------------------------------------------------- tokens
+    def add_token(self, name: str, region: str, city=None) -> str:
+        """A new display token bound to `region`; returned once, only its SHA-256 is stored."""
+        check_role_region("wall", region, city)
+        token = secrets.token_urlsafe(24)
+        with Session(self.engine) as s, s.begin():
+            if s.scalar(select(DisplayTokenRow).where(DisplayTokenRow.name == name)):
+                raise UserStoreError(f"display token {name!r} exists already")
+            s.add(DisplayTokenRow(name=name, token_sha256=token_digest(token), region=region, active=True,
+                                  created_at=_now()))
+        return token
+
+    def set_token(self, name: str, token: str, region: str, city=None) -> None:
+        """Create (or reset) a display token with a known value: the demo's documented wall token."""
+        check_role_region("wall", region, city)
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(DisplayTokenRow).where(DisplayTokenRow.name == name))
+            if row is None:
+                s.add(DisplayTokenRow(name=name, token_sha256=token_digest(token), region=region, active=True,
+                                      created_at=_now()))
+            else:
+                row.token_sha256, row.region, row.active = token_digest(token), region, True
+
+    def revoke_token(self, name: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            row = s.scalar(select(DisplayTokenRow).where(DisplayTokenRow.name == name))
+            if row is None:
+                raise UserStoreError(f"no display token named {name!r}")
+            row.active = False
+
+    def check_token(self, token: str) -> Principal | None:
+        with Session(self.engine) as s:
+            row = s.scalar(select(DisplayTokenRow).where(DisplayTokenRow.token_sha256 == token_digest(token)))
+            if row is None or not row.active:
+                return None
+            return Principal("t", row.id, row.name, "wall", row.region)
+
+    def tokens(self) -> list[DisplayTokenRow]:
+        with Session(self.engine) as s:
+            return list(s.scalars(select(DisplayTokenRow).order_by(DisplayTokenRow.name)))
+
+    # -------------------------------------------------------------- sessions
+    def load(self, key: str) -> Principal | None:
+        """The principal of a session key ('u12', 't3') if still active (disabled/revoked: None)."""
+        kind, num = key[:1], key[1:]
+        if kind not in ("u", "t") or not num.isdigit():
+            return None
+        with Session(self.engine) as s:
+            if kind == "u":
+                row = s.get(UserRow, int(num))
+                return Principal("u", row.id, row.name, row.role, row.region) if row and row.active else None
+            row = s.get(DisplayTokenRow, int(num))
+            return Principal("t", row.id, row.name, "wall", row.region) if row and row.active else None
+
+    # ------------------------------------------------------------------ audit
+    def audit(self, who: str, action: str, detail: str = "", address: str = "", user_id: int | None = None) -> None:
+        with Session(self.engine) as s, s.begin():
+            s.add(AuditRow(at=_now(), who=who[:80], action=action, detail=detail[:500], address=address[:64],
+                           user_id=user_id))
+
+    def audit_rows(self, action: str | None = None) -> list[AuditRow]:
+        with Session(self.engine) as s:
+            q = select(AuditRow).order_by(AuditRow.id)
+            if action:
+                q = q.where(AuditRow.action == action)
+            return list(s.scalars(q))
+
+
+def check_role_region(role: str, region: str, city=None) -> None:
+    if role not in ROLES:
+        raise UserStoreError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    lengths = ROLES[role][0]
+    if len(region) not in lengths or not region.isdigit():
+        raise UserStoreError(f"region {region!r} does not fit role {role!r} (a code of {' or '.join(map(str, lengths))} digits)")
+    if city is not None and region not in city._index:
+        raise UserStoreError(f"region {region!r} is not in the city model {city.code}")

@@ -1,0 +1,85 @@
+"""Manage who may sign in: `python -m dashboard.users COMMAND …` against COCKPIT_APP_DB_URL.
+
+    add NAME --role ROLE --region CODE   new user; the password is asked for (or read from stdin with --password-stdin)
+    disable NAME / enable NAME           a disabled user's sessions end on their next request
+    token NAME --region CODE             new wall-display token (printed once; open /big?token=…)
+    revoke NAME                          revoke a display token: its walls are signed out on their next request
+    list                                 users and tokens
+    audit [--action A] [--last N]        the audit log (sign-ins, refusals, exports)
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from config.city import CityConfigError, load_city
+from config.settings import SettingsError, load_settings
+from dashboard.user_store import HUMAN_ROLES, UserStore, UserStoreError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dashboard.users", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=HUMAN_ROLES)
+    add.add_argument("--region", required=True, help="region code of the jurisdiction (city 3201, district 320102 …)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for name in ("disable", "enable", "revoke"):
+        sub.add_parser(name).add_argument("name")
+    tok = sub.add_parser("token", help="new wall-display token bound to a region")
+    tok.add_argument("name")
+    tok.add_argument("--region", required=True)
+    sub.add_parser("list")
+    aud = sub.add_parser("audit")
+    aud.add_argument("--action")
+    aud.add_argument("--last", type=int, default=50)
+    return p
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise UserStoreError("the two passwords differ")
+    return first
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        store = UserStore(settings.app_db_url)
+        city = load_city(settings.city_dir)
+        if args.command == "add":
+            p = store.add_user(args.name, read_password(args.password_stdin), args.role, args.region, city)
+            print(f"added {p.name}: {p.role} of {p.region}")
+        elif args.command in ("disable", "enable"):
+            store.set_active(args.name, args.command == "enable")
+            print(f"{args.command}d {args.name}")
+        elif args.command == "token":
+            token = store.add_token(args.name, args.region, city)
+            print(f"display token {args.name} for {args.region} (shown once): {token}\nopen: /big?token={token}")
+        elif args.command == "revoke":
+            store.revoke_token(args.name)
+            print(f"revoked {args.name}")
+        elif args.command == "list":
+            for u in store.users():
+                print(f"user  {u.name:<20} {u.role:<9} {u.region:<16} {'active' if u.active else 'disabled'}")
+            for t in store.tokens():
+                print(f"token {t.name:<20} {'wall':<9} {t.region:<16} {'active' if t.active else 'revoked'}")
+        elif args.command == "audit":
+            for row in store.audit_rows(args.action)[-args.last:]:
+                print(f"{row.at:%Y-%m-%d %H:%M:%S} {row.who:<24} {row.action:<15} {row.address:<15} {row.detail}")
+    except (SettingsError, CityConfigError, UserStoreError) as exc:
+        print(f"users: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

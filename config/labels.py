@@ -25,6 +25,11 @@ LABELS = {
     "by_hour": "今日分时事件", "ranking": "区域排名", "alerts": "预警", "loop": "闭环处置",
     "map_measure": "地图指标", "back": "返回", "children": "下辖区域",
     "quarantined": "隔离数据",
+    # phone screen (layouts/small.py)
+    "my_queue": "我的待办", "all_area": "全部", "due": "期限", "overdue_by": "已超期", "time_left": "剩余",
+    "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",
+    "event_gone": "该事件已办结或不存在", "back_to_list": "‹ 返回", "timeline": "处置进度",
+    "pending": "待办", "switch_area": "切换区域",
     # sign-in and access (dashboard/auth.py)
     "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
     "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",

@@ -11,6 +11,7 @@ from config.labels import label
 from config.settings import ROOT, Settings
 from dashboard.auth import init_auth
 from dashboard.context import Cockpit
+from dashboard.phone_map import register_phone_map
 from dashboard.routes import register_routes
 from dashboard.security import init_security
 from dashboard.snapshot_reader import SnapshotReader
@@ -29,10 +30,11 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     server = app.server
     server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix))
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
-                                           "text/css", "application/javascript", "text/javascript"]
+                                           "text/css", "application/javascript", "text/javascript", "image/svg+xml"]
     Compress(server)
     init_auth(server, settings, UserStore(settings.app_db_url), client)
     init_security(server, city, hsts=settings.cookie_secure and not settings.simulate)
     register_routes(server, city)
+    register_phone_map(server)
     app.layout = dash.html.Div([dash.page_container])
     return app

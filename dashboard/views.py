@@ -120,3 +120,40 @@ def fmt_minutes(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     return f"{v:.0f}{label('minutes')}" if v < 120 else f"{v / 60:.1f}小时"
+
+
+def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
+    """Open events under a region (open_events, etl/transforms/work_queue.py), earliest deadline first."""
+    df = snap.frame("open_events")
+    if df is None or df.empty:
+        return pd.DataFrame(columns=["event_id", "grid_code", "category", "channel", "status", "is_overdue", "due_at"])
+    return df[df["grid_code"].str.startswith(code)]
+
+
+def event_row(snap: Snapshot, event_id: str) -> dict:
+    """One open event's row of the work queue (its stage times and deadline), empty if not open."""
+    df = snap.frame("open_events")
+    if df is None or df.empty:
+        return {}
+    rows = df[df["event_id"] == event_id]
+    return {} if rows.empty else rows.iloc[0].to_dict()
+
+
+def area_alerts(snap: Snapshot, code: str) -> list[dict]:
+    """Alerts for a region and below: the published `alerts` frame when there is one, else street
+    spikes (spikes) under the region; each {code, text, level}."""
+    out = []
+    alerts = snap.frame("alerts")
+    if alerts is not None and not alerts.empty:
+        col = "code" if "code" in alerts else ("grid_code" if "grid_code" in alerts else None)
+        text_col = next((c for c in ("text", "message", "title") if c in alerts), None)
+        if col and text_col:
+            for r in alerts[alerts[col].astype(str).str.startswith(code)].head(10).to_dict("records"):
+                out.append({"code": r[col], "text": str(r[text_col]), "level": str(r.get("level", "warn"))})
+            return out
+    sp = snap.frame("spikes")
+    if sp is not None and not sp.empty:
+        for r in sp[sp["code"].str.startswith(code)].to_dict("records"):
+            out.append({"code": r["code"], "level": "warn",
+                        "text": f"今日事件 {int(r['today'])} 件，为近7日同期均值 {r['avg7']:.1f} 的 {r['today'] / max(r['avg7'], 0.1):.1f} 倍"})
+    return out

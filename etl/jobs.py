@@ -27,6 +27,7 @@ from etl.transforms.events import (
     spikes,
 )
 from etl.transforms.safety import latest_safety, safety_trend
+from etl.transforms.work_queue import open_events
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -115,6 +116,7 @@ class EtlJobs:
             "ticker": latest_events(facts, regions),
             "overdue": overdue_events(facts, relevant),
             "spikes": spikes(facts, now),
+            "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
             "quarantine": self.ledger.quarantine_rows(),
         }
         meta = {"quarantine": self.ledger.quarantine_counts(), "events_pull": stats,

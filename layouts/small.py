@@ -1,35 +1,117 @@
-"""小屏: staff phones. One region (?region=), its KPIs, its overdue events and a map of its area."""
+"""小屏: staff phones (360-430 px). My area (the signed-in user's jurisdiction, or a region below it
+via ?region=): its KPIs, alerts, my pending and overdue events by deadline, a map of my grids and a
+quick switch between them; ?event= opens an event with its timeline. The map is a small server-drawn
+SVG, so a phone never downloads plotly.js."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
 
 import dash
+import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from config.labels import label
 from dashboard import views
-from dashboard.access import require_region, user_scope
+from dashboard.access import require_grid_code, require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row
+from dashboard.widgets import freshness, kpi_row
 
 PAGE = "small"
 dash.register_page(__name__, path="/small", title=f"{label('small')} · {label('app_title')}")
 SMALL_KPIS = ("reported", "open", "overdue", "on_time_rate", "same_day_rate", "satisfaction_rate")
+QUEUE_SHOWN = 30
+STAGES = ("reported", "dispatched", "handled", "verified")
 
 
-def layout(region: str | None = None, **_query):
+def href(region: str, event: str | None = None) -> str:
+    return "/small?" + urlencode({"region": region, **({"event": event} if event else {})})
+
+
+def fmt_span(minutes: float) -> str:
+    """A duration for people: 45分钟, 5小时20分, 3天4小时."""
+    m = int(abs(minutes))
+    if m < 60:
+        return f"{m}分钟"
+    if m < 24 * 60:
+        return f"{m // 60}小时{m % 60}分" if m % 60 else f"{m // 60}小时"
+    return f"{m // 1440}天{(m % 1440) // 60}小时"
+
+
+def due_text(due_at, now: datetime) -> tuple[str, bool]:
+    left = (pd.Timestamp(due_at) - pd.Timestamp(now)).total_seconds() / 60
+    return (f"{label('overdue_by')} {fmt_span(left)}", True) if left < 0 else (f"{label('time_left')} {fmt_span(left)}", False)
+
+
+def area_switch(city, scope: str, region: str) -> html.Nav:
+    """Chips: my whole area, then its parts (my grids); a second row for the parts of a part."""
+    names = city.regions.set_index("code")["name"]
+    rows = [[scope, *city.children(scope)["code"]]]
+    if region != scope and not city.children(region).empty:
+        rows.append([region, *city.children(region)["code"]])
+    elif region != scope and len(region) - len(scope) > 3:
+        parent = city.ancestors(region)[-1]
+        rows.append([parent, *city.children(parent)["code"]])
+    return html.Nav(className="small-switch", id="small-switch", children=[
+        html.Div(className="chips", children=[
+            dcc.Link(label("all_area") if i == 0 else names[c], href=href(c), id={"type": "small-chip", "code": c},
+                     className="chip" + (" current" if c == region else "")) for i, c in enumerate(codes)])
+        for codes in rows])
+
+
+def event_detail(city, event: str, region: str) -> html.Section:
+    """The event's stages and deadline. Outside the user's area: OutOfScope (403)."""
+    c = cockpit()
+    row = views.event_row(c.snapshot(), event)
+    back = dcc.Link(label("back_to_list"), href=href(region), className="back", id="small-back")
+    if not row:
+        return html.Section(className="panel small-detail", id="small-detail",
+                            children=[back, html.P(label("event_gone"), className="event-empty")])
+    require_grid_code(row["grid_code"])
+    names = city.regions.set_index("code")["name"]
+    where = " · ".join(names[a] for a in [*city.ancestors(row["grid_code"]), row["grid_code"]][2:] if a in names)
+    text, late = due_text(row["due_at"], c.now())
+    steps = []
+    for stage in STAGES:
+        at = row.get(f"{stage}_at")
+        done = at is not None and not pd.isna(at)
+        steps.append(html.Li(className="step " + ("done" if done else "todo"), children=[
+            html.Span(label(f"stage_{stage}"), className="step-name"),
+            html.Span(f"{pd.Timestamp(at):%m-%d %H:%M}" if done else "—", className="step-time")]))
+    steps.append(html.Li(className="step due" + (" late" if late else ""), children=[
+        html.Span(label("due"), className="step-name"),
+        html.Span(f"{pd.Timestamp(row['due_at']):%m-%d %H:%M} · {text}", className="step-time")]))
+    return html.Section(className="panel small-detail", id="small-detail", children=[
+        back,
+        html.H2(f"{row['category']} · {row['channel']}", className="detail-title"),
+        html.Div(f"{row['event_id']} · {where}", className="detail-where"),
+        html.H3(label("timeline"), className="panel-title"),
+        html.Ol(steps, className="timeline", id="small-timeline"),
+    ])
+
+
+def layout(region: str | None = None, event: str | None = None, **_query):
     city = cockpit().city
-    region = require_region(region) if region and region in city._index else user_scope()
+    scope = user_scope()
+    region = require_region(region) if region and region in city._index else scope
     name = city.regions.at[city._index[region], "name"]
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
         dcc.Store(id="small-region", data=region),
         html.Header(className="small-header", children=[
             html.H1(name, className="title"), html.Div(id="small-freshness-box")]),
+        event_detail(city, event, region) if event else None,
+        area_switch(city, scope, region) if not city.children(scope).empty else None,
         html.Div(id="small-kpis", className="kpi-grid"),
-        html.Section(className="panel", children=[html.H3(label("overdue"), className="panel-title"),
-                                                   html.Ul(id="small-overdue", className="event-list")]),
-        html.Section(className="panel", children=[html.H3(label("district_map") if region == city.code else name,
-                                                          className="panel-title"),
-                                                  dcc.Graph(id="small-map", config=GRAPH_CONFIG)]),
+        html.Section(className="panel", children=[html.H3(label("alerts"), className="panel-title"),
+                                                   html.Ul(id="small-alerts", className="alert-list")]),
+        html.Section(className="panel", children=[html.H3(id="small-queue-title", className="panel-title"),
+                                                   html.Ul(id="small-queue", className="event-list")]),
+        html.Section(className="panel", children=[
+            html.H3(label("my_map"), className="panel-title"),
+            html.Img(id="small-map", className="small-map", alt=f"{name} {label('my_map')}")]),
     ])
 
 
@@ -37,29 +119,37 @@ register_poll(PAGE)
 
 
 @callback(Output("small-kpis", "children"), Output("small-freshness-box", "children"),
-          Output("small-overdue", "children"), Output("small-map", "figure"),
+          Output("small-alerts", "children"), Output("small-queue-title", "children"),
+          Output("small-queue", "children"), Output("small-map", "src"),
           Input("small-version", "data"), State("small-region", "data"))
-def render(_key, region):
+def render(key, region):
     region = require_region(region)
     c = cockpit()
     snap = c.snapshot()
     city = c.city
-    kpis = views.region_kpis(snap, region, "today")
-    od = snap.frame("overdue")
+    now = c.now()
+    names = city.regions.set_index("code")["name"]
+    queue = views.work_queue(snap, region)
+    n_over = int(queue["is_overdue"].sum()) if not queue.empty else 0
     items = []
-    if od is not None and not od.empty:
-        mine = od[od["grid_code"].str.startswith(region)].head(20)
-        names = city.regions.set_index("code")["name"]
-        items = [html.Li(className="event-item", children=[
-            html.Div(f"{r['category']} · {r['channel']}", className="ev-title"),
-            html.Div(f"{names.get(r['grid_code'], r['grid_code'])}", className="ev-where"),
-            html.Div(f"期限 {r['due_at']:%m-%d %H:%M} · {label('stage_' + r['status'])}", className="ev-due")])
-            for r in mine.to_dict("records")]
-    if city.children(region).empty:
-        values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
-    else:
-        values = views.child_values(snap, city, region, "today", "overdue")
-    fig = children_map(city, region, values, "overdue", dark=False, labels=len(values) <= 15)
-    fig["data"][0]["showscale"] = False  # phones: no room for a colour bar
-    return (kpi_row(PAGE, kpis, SMALL_KPIS), freshness(PAGE, snap, c.now(), c.settings.stale_after_s),
-            items or [html.Li("暂无超期事件", className="event-empty")], fig)
+    for r in queue.head(QUEUE_SHOWN).to_dict("records"):
+        text, late = due_text(r["due_at"], now)
+        items.append(html.Li(className="event-item" + (" late" if late else ""), children=dcc.Link(
+            href=href(region, r["event_id"]), className="ev-link", children=[
+                html.Div([html.Span(f"{r['category']} · {r['channel']}", className="ev-title"),
+                          html.Span(label(f"stage_{r['status']}"), className=f"ev-stage stage-{r['status']}")],
+                         className="ev-row"),
+                html.Div(names.get(r["grid_code"], r["grid_code"]), className="ev-where"),
+                html.Div(text, className="ev-due" + (" late" if late else ""))])))
+    title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
+    alerts = [html.Li(f"{names.get(a['code'], a['code'])}：{a['text']}", className=f"alert alert-{a['level']}")
+              for a in views.area_alerts(snap, region)]
+    if n_over:
+        alerts.insert(0, html.Li(f"{label('overdue')} {n_over} 件，最早 {due_text(queue['due_at'].iloc[0], now)[0]}",
+                                 className="alert alert-bad"))
+    version = (key or [None])[0]
+    return (kpi_row(PAGE, views.region_kpis(snap, region, "today"), SMALL_KPIS),
+            freshness(PAGE, snap, now, c.settings.stale_after_s),
+            alerts or [html.Li(label("no_alerts"), className="event-empty")], title,
+            items or [html.Li(label("no_queue"), className="event-empty")],
+            f"/small/map.svg?{urlencode({'region': region, 'v': version or 0})}")

@@ -1,0 +1,111 @@
+"""The phone screen in Chromium at phone widths, signed in as street and community staff: my area's
+KPIs, my open events by deadline (against an independent SQL query), the event timeline, the quick
+switch between my grids, the map; no sideways scroll, large touch targets, nothing from the internet
+and no plotly.js download."""
+
+from __future__ import annotations
+
+import pytest
+import test_browser
+from conftest import LiveServer
+from sqlalchemy import text
+from test_browser import expected_reported, kpi_text, wait_for_data
+
+from dashboard.snapshot_reader import SnapshotReader
+
+browser, watched = test_browser.browser, test_browser.watched  # the browser fixtures, shared
+
+OPEN_SQL = """SELECT event_id FROM events WHERE grid_code LIKE :prefix AND closed_at IS NULL {exclude}
+              ORDER BY due_at, event_id"""
+PHONES = [{"width": 360, "height": 780}, {"width": 390, "height": 844}, {"width": 430, "height": 932}]
+
+
+def open_events_sql(sim_engine, redis_client, region: str) -> list[str]:
+    snap = SnapshotReader(redis_client, min_check_s=0).current()
+    exclude = f"AND row_id NOT IN ({','.join(map(str, snap.frame('quarantine')['row_id']))})"
+    with sim_engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(OPEN_SQL.format(exclude=exclude)), {"prefix": f"{region}%"})]
+
+
+def touch_problems(page) -> list[str]:
+    return page.evaluate("""() => [...document.querySelectorAll('.small-root a, .small-root button')]
+        .map(a => [a.textContent.trim().slice(0, 20), a.getBoundingClientRect().height])
+        .filter(([, h]) => h > 0 && h < 44).map(([t, h]) => `${t}: ${h}px`)""")
+
+
+@pytest.mark.parametrize("role", ["street", "grid"])
+def test_phone_home_shows_my_area(browser, watched, published, app, city, users, sim_engine, redis_client, role):
+    region = users[role][2]
+    if role == "grid":  # the busiest community of the test street, so the list has something to check
+        region = max(city.children(users["street"][2])["code"],
+                     key=lambda c: len(open_events_sql(sim_engine, redis_client, c)))
+        app.server.config["COCKPIT_USERS"].add_user("busy-grid", "busy-grid-pass", "grid", region, city)
+        users[role] = ("busy-grid", "busy-grid-pass", region)
+    want = open_events_sql(sim_engine, redis_client, region)
+    assert want, f"{region} has no open event: the test proves nothing"
+    with LiveServer(app.server) as srv:
+        for viewport in PHONES:
+            w = watched(viewport, role)
+            page = w.page
+            page.goto(f"{srv.url}/small")
+            wait_for_data(page, "small")
+            assert page.inner_text("h1.title") == city.regions.set_index("code").at[region, "name"]
+            assert kpi_text(page, "small") == expected_reported(app, region, "today")
+            title = page.inner_text("#small-queue-title")
+            assert title.endswith(f" {len(want)}"), (title, len(want))
+            links = page.locator("#small-queue a.ev-link")
+            shown = [h.split("event=")[1] for h in links.evaluate_all("as => as.map(a => a.getAttribute('href'))")]
+            assert shown == want[:30], "my open events, earliest deadline first"
+            sw, iw = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+            assert sw <= iw, f"/small scrolls sideways at {viewport['width']}px: {sw} > {iw}"
+            assert touch_problems(page) == [], f"touch targets under 44px at {viewport['width']}px"
+            assert not [u for u in w.requests if "plotly" in u], "the phone must not download plotly.js"
+            assert w.non_local() == [] and w.errors == []
+
+
+def test_event_detail_and_grid_switch(browser, watched, published, app, city, users, sim_engine, redis_client):
+    region = users["street"][2]
+    want = open_events_sql(sim_engine, redis_client, region)
+    with LiveServer(app.server) as srv:
+        w = watched(PHONES[1], "street")
+        page = w.page
+        page.goto(f"{srv.url}/small")
+        wait_for_data(page, "small")
+        page.locator("#small-queue a.ev-link").first.click()
+        page.wait_for_selector("#small-timeline")
+        assert page.url.endswith(f"event={want[0]}")
+        steps = page.locator("#small-timeline li").all_inner_texts()
+        assert len(steps) == 5 and steps[0].startswith("上报") and steps[-1].startswith("期限")
+        page.locator("#small-back").click()
+        page.wait_for_function("() => !document.querySelector('#small-timeline')")
+
+        chips = page.locator("#small-switch a.chip")
+        assert chips.count() == 1 + len(city.children(region))  # my whole street, then each community
+        community = city.children(region)["code"].iloc[0]
+        page.locator(f'#small-switch a.chip[href$="region={community}"]').click()
+        page.wait_for_function("(c) => location.search.includes('region=' + c)", arg=community)
+        page.wait_for_function("(n) => document.querySelector('h1.title').textContent === n",
+                               arg=city.regions.set_index("code").at[community, "name"])
+        wait_for_data(page, "small")
+        assert kpi_text(page, "small") == expected_reported(app, community, "today")
+        assert w.non_local() == [] and w.errors == []
+
+
+def test_phone_refuses_another_street_and_its_events(app, city, users, client_as, published, sim_engine, redis_client):
+    client = client_as("street")
+    mine = users["street"][2]
+    other = next(c for c in city.children(mine[:6])["code"] if c != mine)
+    assert client.get(f"/small?region={other}", headers={"Accept": "text/html"}).status_code == 403
+    assert client.get(f"/small/map.svg?region={other}").status_code == 403
+    assert client.get(f"/small/map.svg?region={mine}").status_code == 200
+    foreign_event = open_events_sql(sim_engine, redis_client, other)[0]
+    payload = {"output": ".._pages_content.children..._pages_store.data..",
+               "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+               "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/small"},
+                          {"id": "_pages_location", "property": "search", "value": f"?event={foreign_event}"}],
+               "state": [], "changedPropIds": ["_pages_location.pathname"]}
+    assert client.post("/_dash-update-component", json=payload).status_code == 403
+    mine_event = open_events_sql(sim_engine, redis_client, mine)[0]
+    payload["inputs"][1]["value"] = f"?event={mine_event}"
+    r = client.post("/_dash-update-component", json=payload)
+    assert r.status_code == 200 and "small-timeline" in r.get_data(as_text=True)

@@ -75,9 +75,9 @@ def region_svg(city: City, region: str, snap) -> str:
     if len(values) <= 30:
         for r in values.to_dict("records"):
             x, y = 4 + (r["lon"] - x0) * cos * k, 4 + (y1 - r["lat"]) * k
-            n = "" if math.isnan(r["value"]) else f" {int(r['value'])}"
+            n = "" if math.isnan(r["value"]) or not r["value"] else f" {int(r['value'])}"
             parts.append(f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="middle" fill="#111" stroke="#fff" '
-                         f'stroke-width="3" paint-order="stroke">{escape(r["name"])}{n}</text>')
+                         f'stroke-width="3" paint-order="stroke">{escape(views.short_name(city, r["code"]))}{n}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

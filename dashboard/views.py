@@ -122,6 +122,15 @@ def fmt_minutes(v) -> str:
     return f"{v:.0f}{label('minutes')}" if v < 120 else f"{v / 60:.1f}小时"
 
 
+def short_name(city, code: str) -> str:
+    """A region's name without its parent's (梅园新村社区第3网格 -> 第3网格), for small screens."""
+    names = city.regions.set_index("code")["name"]
+    name = names.get(code, code)
+    parent = city.ancestors(code)[-1] if len(code) > len(city.code) else None
+    pname = names.get(parent, "") if parent else ""
+    return name[len(pname):] if pname and name.startswith(pname) and len(name) > len(pname) else name
+
+
 def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
     """Open events under a region (open_events, etl/transforms/work_queue.py), earliest deadline first."""
     df = snap.frame("open_events")

@@ -47,7 +47,6 @@ def due_text(due_at, now: datetime) -> tuple[str, bool]:
 
 def area_switch(city, scope: str, region: str) -> html.Nav:
     """Chips: my whole area, then its parts (my grids); a second row for the parts of a part."""
-    names = city.regions.set_index("code")["name"]
     rows = [[scope, *city.children(scope)["code"]]]
     if region != scope and not city.children(region).empty:
         rows.append([region, *city.children(region)["code"]])
@@ -56,7 +55,7 @@ def area_switch(city, scope: str, region: str) -> html.Nav:
         rows.append([parent, *city.children(parent)["code"]])
     return html.Nav(className="small-switch", id="small-switch", children=[
         html.Div(className="chips", children=[
-            dcc.Link(label("all_area") if i == 0 else names[c], href=href(c), id={"type": "small-chip", "code": c},
+            dcc.Link(label("all_area") if i == 0 else views.short_name(city, c), href=href(c), id={"type": "small-chip", "code": c},
                      className="chip" + (" current" if c == region else "")) for i, c in enumerate(codes)])
         for codes in rows])
 

@@ -2,6 +2,9 @@
 
     python scripts/screenshots.py --url http://127.0.0.1:8050 --out docs/screenshots
 
+Signs in through /login first (--user/--password: the demo's city leader by default; the phone
+pages as the demo's street and community staff, --phone-user/--phone-password, --grid-user/--grid-password).
+
 Opens the wall (/big) at 1920x1080, 3840x2160 and, as a 32:9 canvas, 7680x2160; the tablet page
 (/medium) at 1366x1024 for the city, one district and one street; the phone page (/small) at 390x844.
 Each page is captured once its data has arrived (the reported KPI shows a number and the map has drawn
@@ -22,8 +25,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 DATA_READY_JS = """(s) => { const v = document.querySelector(`#${s}-kpi-reported .kpi-value`);
+  const img = document.querySelector(`img#${s}-map`);  // the phone's map is a server-drawn SVG image
   return !!v && v.textContent.trim() !== '' && v.textContent.trim() !== '—'
-    && document.querySelectorAll(`#${s}-map .choroplethlocation`).length > 0; }"""
+    && (img ? img.complete && img.naturalWidth > 0
+            : document.querySelectorAll(`#${s}-map .choroplethlocation`).length > 0); }"""
 MAP_SIZE_JS = """(s) => { const gd = document.querySelector(`#${s}-map .js-plotly-plot`);
   return gd && gd._fullLayout ? [gd._fullLayout.width, gd._fullLayout.height] : null; }"""
 FIRST_RANKED_JS = """() => { const a = document.querySelector('#medium-ranking-table tbody a');
@@ -43,6 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", default=30.0, type=float, help="seconds to wait for each page's data")
     ap.add_argument("--district", help="district code of medium-district.png (default: the first ranked)")
     ap.add_argument("--street", help="street code of medium-street.png (default: the district's first ranked)")
+    ap.add_argument("--user", default="leader", help="who signs in for the wall and tablet shots")
+    ap.add_argument("--password", default="leader-demo")
+    ap.add_argument("--phone-user", default="meiyuan", help="street staff for the phone shots")
+    ap.add_argument("--phone-password", default="meiyuan-demo")
+    ap.add_argument("--grid-user", default="grid1", help="community/grid staff for the phone shots")
+    ap.add_argument("--grid-password", default="grid1-demo")
     return ap.parse_args(argv)
 
 
@@ -54,10 +65,26 @@ class Shooter:
     def __init__(self, browser, base_url: str, out: Path, timeout_s: float):
         self.browser, self.base, self.out, self.timeout_s = browser, base_url.rstrip("/"), out, timeout_s
         self.non_local: set[str] = set()
+        self.state = None  # the signed-in session (cookies), reused by every context
+
+    def sign_in(self, user: str, password: str) -> None:
+        ctx = self.browser.new_context()
+        page = ctx.new_page()
+        page.goto(self.base + "/login", timeout=self.timeout_s * 1000)
+        page.fill("input[name=username]", user)
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        if "/login" in page.url:
+            ctx.close()
+            raise ShotError(f"sign-in as {user} failed (wrong user or password?)")
+        self.state = ctx.storage_state()
+        ctx.close()
 
     def open(self, path: str, screen: str, width: int, height: int):
         """A page at `path` in a fresh context of the given viewport, once its data is shown."""
-        ctx = self.browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+        ctx = self.browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
+                                       storage_state=self.state)
         page = ctx.new_page()
         page.on("request", self._check_local)
         page.goto(self.base + path, wait_until="load", timeout=self.timeout_s * 1000)
@@ -79,6 +106,9 @@ class Shooter:
         """Wait until the map keeps its size for half a second (plotly autosizes after the first draw)."""
         last, deadline = None, time.monotonic() + max_s
         while time.monotonic() < deadline:
+            if screen == "small":  # an <img>: no autosize
+                page.wait_for_timeout(300)
+                return
             size = page.evaluate(MAP_SIZE_JS, screen)
             if size is not None and size == last:
                 page.wait_for_timeout(300)  # transitions, fonts
@@ -88,9 +118,18 @@ class Shooter:
         print(f"warning: {path}: the map is still resizing after {max_s:.0f} s (last size {last}); "
               "captured anyway", file=sys.stderr)
 
-    def shot(self, path: str, screen: str, width: int, height: int, name: str):
+    def shot(self, path: str, screen: str, width: int, height: int, name: str, tap: str | None = None,
+             scroll: str | None = None):
         ctx, page = self.open(path, screen, width, height)
         try:
+            if tap:  # e.g. the phone's first event: its detail and timeline
+                page.locator(tap).first.click()
+                page.wait_for_selector("#small-timeline", timeout=self.timeout_s * 1000)
+                page.wait_for_timeout(300)
+            if scroll:  # e.g. the phone's map, below the fold
+                page.evaluate("(sel) => document.querySelector(sel).closest('.panel').scrollIntoView({block: 'end'})",
+                              scroll)
+                page.wait_for_timeout(300)
             target = self.out / name
             page.screenshot(path=str(target), full_page=False)
             print(f"{target}  ({width}x{height}, {path})")
@@ -115,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         s = Shooter(browser, args.url, args.out, args.timeout)
         try:
+            s.sign_in(args.user, args.password)
             s.shot("/big", "big", 1920, 1080, "big-1920x1080.png")
             s.shot("/big", "big", 3840, 2160, "big-3840x2160.png")
             s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
@@ -128,7 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             if not street:
                 raise ShotError(f"/medium?region={district}: no street in the ranking table (use --street)")
             s.shot(f"/medium?region={street}", "medium", 1366, 1024, "medium-street.png")
+            s.sign_in(args.phone_user, args.phone_password)
             s.shot("/small", "small", 390, 844, "small-390x844.png")
+            s.shot("/small", "small", 390, 844, "small-event-390x844.png", tap="#small-queue a.ev-link")
+            s.shot("/small", "small", 390, 844, "small-map-390x844.png", scroll="#small-map")
+            s.sign_in(args.grid_user, args.grid_password)
+            s.shot("/small", "small", 390, 844, "small-grid-390x844.png")
         except ShotError as exc:
             print(f"screenshots: {exc}", file=sys.stderr)
             return 1

@@ -51,6 +51,7 @@ def test_phone_home_shows_my_area(browser, watched, published, app, city, users,
             wait_for_data(page, "small")
             assert page.inner_text("h1.title") == city.regions.set_index("code").at[region, "name"]
             assert kpi_text(page, "small") == expected_reported(app, region, "today")
+            assert kpi_text(page, "small", "open") == f"{len(want):,}", "the open KPI and my queue agree"
             title = page.inner_text("#small-queue-title")
             assert title.endswith(f" {len(want)}"), (title, len(want))
             links = page.locator("#small-queue a.ev-link")

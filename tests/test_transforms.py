@@ -119,3 +119,14 @@ def test_latest_safety_and_change():
                       "fire": [1, 2], "traffic": [1, 2], "production": [1, 2], "disputes": [1, 2]})
     row = latest_safety(s).iloc[0]
     assert row["safety_index"] == 92.5 and row["index_change"] == pytest.approx(2.5)
+
+
+def test_stocks_do_not_depend_on_the_window():
+    """Event 4 (G3, reported 10 days ago, open) is in the stock of its regions in every window, even
+    in windows where its community reported nothing (today: only event 3's day-before report is there,
+    7d: likewise) — open and overdue are the state now."""
+    only_old = EVENTS[EVENTS["row_id"] == 4]
+    k = region_event_kpis(event_facts(only_old, AS_OF), AS_OF).set_index(["code", "window"])
+    for window in ("today", "7d", "30d"):
+        assert k.at[(G3[:12], window), "open"] == 1, window
+        assert k.at[(G3[:12], window), "reported"] == (1 if window == "30d" else 0), window

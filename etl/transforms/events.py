@@ -61,6 +61,9 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         per_grid = cohort.groupby("grid_code", sort=False)[count_cols].sum().reset_index()
         k = rolled_up_sums(per_grid, count_cols)
         k = k.rename(columns={col: name for name, (col, _) in COUNTS.items()})
+        # a region with open events but none reported in the window still has its stock (open, overdue)
+        k = k.merge(stocks[["code", "level"]], on=["code", "level"], how="outer")
+        k[list(COUNTS)] = k[list(COUNTS)].fillna(0)
         med = []
         for n in CODE_LENGTH.values():
             m = cohort.groupby(cohort["grid_code"].str.slice(0, n), sort=False)[list(MEDIANS.values())].median()

@@ -399,3 +399,67 @@ def run_users_command(monkeypatch, capsys, url):
     assert "ann" in listing and "active" in listing and "revoked" in listing
     assert main(["disable", "nobody"]) == 2 and "no user named 'nobody'" in capsys.readouterr().err
     store.engine.dispose()
+
+
+# ------------------------------------------------------------------ every route, including new ones
+
+def route_urls(app, region: str) -> list[str]:
+    """A GET URL for every route the server has (Dash's catch-all too), with `region` in its query."""
+    urls = []
+    for rule in app.server.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint == "static":
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", "x").replace(f"<path:{arg}>", "x")
+            path = path.replace(f"<string:{arg}>", "x")
+        path = path.replace("<path:path>", "medium").replace("<level>", "grid")
+        urls.append(f"{path}?region={region}&parent={region}")
+    return urls
+
+
+def test_every_route_needs_a_session_but_the_public_ones(app, published):
+    from dashboard.auth import PUBLIC_EXACT, PUBLIC_PREFIXES
+
+    anon = app.server.test_client()
+    checked = 0
+    for url in route_urls(app, "3201"):
+        path = url.split("?")[0]
+        if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_EXACT:
+            continue
+        r = anon.get(url)
+        assert r.status_code == 401, (url, r.status_code)
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("role", SCOPED_ROLES)
+def test_every_route_refuses_another_jurisdiction_in_its_query(app, city, users, client_as, published, role):
+    """Any route (exports included, whenever they land) given another jurisdiction's region is refused."""
+    from dashboard.auth import PUBLIC_EXACT, PUBLIC_PREFIXES
+
+    client = client_as(role)
+    other = foreign_region(city, role, users[role][2])
+    for url in route_urls(app, other):
+        path = url.split("?")[0]
+        if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_EXACT or path == "/logout":
+            continue
+        assert client.get(url, headers=HTML).status_code == 403, url
+
+
+def test_downloads_are_audited(settings, city, redis_client):
+    """Every response sent as an attachment (CSV/Excel exports) writes an audit row with its URL."""
+    from dashboard.app import create_app
+
+    app = create_app(settings, city, redis_client)
+    app.server.add_url_rule("/test-export.csv", "test_export", lambda: (
+        "a,b\n", 200, {"Content-Disposition": "attachment; filename=x.csv", "Content-Type": "text/csv"}))
+    store = app.server.config["COCKPIT_USERS"]
+    store.add_user("exporter", "export-pass-1", "district", "320102", city)
+    client = app.server.test_client()
+    sign_in(client, "exporter", "export-pass-1")
+    assert client.get("/test-export.csv?region=320102").status_code == 200
+    rows = store.audit_rows("export")
+    assert len(rows) == 1 and rows[0].who == "district:exporter" and "region=320102" in rows[0].detail
+    assert client.get("/test-export.csv?region=320104").status_code == 403
+    assert len(store.audit_rows("export")) == 1 and store.audit_rows("denied")

@@ -110,3 +110,16 @@ def test_phone_refuses_another_street_and_its_events(app, city, users, client_as
     payload["inputs"][1]["value"] = f"?event={mine_event}"
     r = client.post("/_dash-update-component", json=payload)
     assert r.status_code == 200 and "small-timeline" in r.get_data(as_text=True)
+
+
+def test_ended_session_sends_the_phone_to_sign_in(browser, watched, published, app, users):
+    """Disable the user while the page is open: its next poll gets 401 and the page goes to /login."""
+    with LiveServer(app.server) as srv:
+        w = watched(PHONES[1], "street")
+        page = w.page
+        page.goto(f"{srv.url}/small")
+        wait_for_data(page, "small")
+        app.server.config["COCKPIT_USERS"].set_active(users["street"][0], False)
+        page.wait_for_url("**/login?next=*", timeout=15_000)
+        assert page.locator("input[name=username]").count() == 1
+        assert w.non_local() == []

@@ -3,6 +3,7 @@
     python3 cockpit.py demo    runs the demo (embedded Redis, SQLite source, live simulator) on :8050
     python3 cockpit.py test    runs the whole test suite (installs Chromium + CJK fonts via apt if missing)
     python3 cockpit.py run     runs the product with settings from the environment
+    python3 cockpit.py users   manages users and wall tokens (python -m dashboard.users --help)
 Extra arguments after `test` go to pytest."""
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def main(argv: list[str]) -> int:
     if command == "run":
         ensure_venv("requirements.txt")
         os.execv(str(PY), [str(PY), "-m", "dashboard", *argv[1:]])
+    if command == "users":
+        ensure_venv("requirements.txt")
+        os.execv(str(PY), [str(PY), "-m", "dashboard.users", *argv[1:]])
     if command == "test":
         ensure_venv("requirements-dev.txt")
         ensure_browser()
         os.execv(str(PY), [str(PY), "-m", "pytest", *argv[1:]])
-    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run)")
+    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users)")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,14 @@ LABELS = {
     "by_hour": "今日分时事件", "ranking": "区域排名", "alerts": "预警", "loop": "闭环处置",
     "map_measure": "地图指标", "back": "返回", "children": "下辖区域",
     "quarantined": "隔离数据",
+    # wall (大屏): carousel pages, panels, alerts, deltas
+    "page_overview": "综合态势", "page_events": "事件处置", "page_safety": "平安建设", "page_cameras": "视频感知",
+    "alert_count": "预警", "alert_overdue": "超期", "alert_spike": "异常激增", "alert_camera": "视频离线",
+    "no_alerts": "当前无预警", "safety_trend": "平安指数趋势(近12月)", "safety_ranking": "各区平安指数",
+    "camera_status": "摄像头状态", "camera_ranking": "各区视频在线", "offline": "离线",
+    "vs_yesterday": "较昨日同时", "vs_last_month": "较上月", "map_level_district": "区", "map_level_street": "街道",
+    "offline_wait": "与服务器的连接中断，正在自动重连…", "waiting_data": "等待数据发布…",
+    "since": "始于", "today_label": "今日", "avg7_label": "近7日均值",
     # phone screen (layouts/small.py)
     "my_queue": "我的待办", "all_area": "全部", "due": "期限", "overdue_by": "已超期", "time_left": "剩余",
     "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",

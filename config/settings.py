@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     poll_ms: int = Field(2000, ge=200, description="How often screens ask whether a new snapshot exists (only the version travels).")
     quarantine_keep: int = Field(1000, ge=0, description="How many quarantined source rows are kept with their reasons.")
     future_tolerance_s: float = Field(300.0, ge=0, description="A source time later than now by more than this is quarantined as a future time.")
+    alert_overdue_min: int = Field(40, ge=1, description="Alert: a district with at least this many overdue events (twice as many: red).")
+    alert_spike_factor: float = Field(3.0, gt=1, description="Alert: a street whose events today exceed this many times its 7-day average for the same hours.")
+    alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
+    alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
+    wall_page_s: float = Field(30.0, ge=5, description="Wall carousel: seconds per page unless the URL says ?interval=.")
+    wall_reload_hour: int = Field(4, ge=-1, le=23, description="Wall: local hour at which it reloads itself once a day (-1: never; URL ?reload_hour=).")
     app_db_url: str = Field(f"sqlite:///{ROOT / 'data' / 'app.db'}",
                             description="SQLAlchemy URL of the app database: users, roles, display tokens, audit log (tables created on start).")
     secret_key: str = Field("", description="Signs session cookies and CSRF tokens. Required outside the demo (the demo makes a random one).")

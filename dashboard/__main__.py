@@ -22,6 +22,13 @@ from etl.source_schema import source_engine
 log = logging.getLogger("cockpit")
 
 
+def alert_thresholds(settings):
+    from etl.transforms.alerts import AlertThresholds
+
+    return AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
+                           settings.alert_camera_online_min)
+
+
 def start_simulator(settings, city, engine) -> threading.Thread:
     from etl.simulator import Simulator
 
@@ -78,7 +85,8 @@ def build_app(settings, city):
         start_simulator(settings, city, engine)
     if settings.run_etl:
         jobs = EtlJobs(engine, city, SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
-                       settings.future_tolerance_s, settings.quarantine_keep)
+                       settings.future_tolerance_s, settings.quarantine_keep,
+                       alert_thresholds=alert_thresholds(settings))
         EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                      {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                       "safety": settings.safety_interval_s}).start()

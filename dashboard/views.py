@@ -166,3 +166,79 @@ def area_alerts(snap: Snapshot, code: str) -> list[dict]:
             out.append({"code": r["code"], "level": "warn",
                         "text": f"今日事件 {int(r['today'])} 件，为近7日同期均值 {r['avg7']:.1f} 的 {r['today'] / max(r['avg7'], 0.1):.1f} 倍"})
     return out
+
+
+def region_kpis_yesterday(snap: Snapshot, code: str) -> dict:
+    """A region's window-today event KPIs at the same clock time yesterday (event_kpis_yesterday,
+    etl/transforms/yesterday.py): city, districts and streets."""
+    return region_row(snap, "event_kpis_yesterday", code)
+
+
+def region_alerts(snap: Snapshot, code: str) -> pd.DataFrame:
+    """The alerts (etl/transforms/alerts.py) of a region's area, red first."""
+    df = snap.frame("alerts")
+    if df is None or df.empty:
+        return pd.DataFrame(columns=["kind", "code", "name", "level", "value", "threshold", "since", "text"])
+    return df[df["code"].str.startswith(code)]
+
+
+def alerted_children(snap: Snapshot, city, code: str) -> dict[str, str]:
+    """Child region code -> worst alert level under it ('red' beats 'amber'), for highlighting a map."""
+    out: dict[str, str] = {}
+    n = len(code) + (2 if len(code) == 4 else 3)
+    for r in region_alerts(snap, code).to_dict("records"):
+        child = r["code"][:n]
+        if len(child) == n and out.get(child) != "red":
+            out[child] = r["level"]
+    return out
+
+
+def camera_status(snap: Snapshot, city, code: str) -> pd.DataFrame:
+    """Children of a region with cameras, online, offline, online rate and blind grids (device_kpis)."""
+    children = city.children(code)[["code", "name"]]
+    df = snap.frame("device_kpis")
+    cols = ["cameras", "cameras_online", "camera_online_rate", "blind_grids", "cameras_unplaced"]
+    if df is None or df.empty:
+        return children.assign(**{c: float("nan") for c in [*cols, "offline"]})
+    out = children.merge(df[["code", *cols]], on="code", how="left")
+    return out.assign(offline=out["cameras"] - out["cameras_online"]).sort_values("camera_online_rate")
+
+
+def safety_months(snap: Snapshot, code: str) -> pd.DataFrame:
+    """The last 12 months of safety index and public sense of security of a region (safety_trend)."""
+    df = snap.frame("safety_trend")
+    if df is None or df.empty:
+        return pd.DataFrame(columns=["month", "index_value", "public_security"])
+    return df[df["code"] == nearest_safety_code(code)].sort_values("month")
+
+
+def safety_ranking(snap: Snapshot, city, code: str) -> pd.DataFrame:
+    """Children of a region with their latest safety index and sense of security, lowest first."""
+    children = city.children(code)[["code", "name"]]
+    df = snap.frame("safety_latest")
+    if df is None or df.empty:
+        return children.assign(safety_index=float("nan"), public_security=float("nan"), index_change=float("nan"))
+    out = children.merge(df[["code", "safety_index", "public_security", "index_change"]], on="code", how="left")
+    return out.sort_values("safety_index")
+
+
+def _nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def level_values(snap: Snapshot, city, code: str, window: str, measure: str, level: str | None = None) -> pd.DataFrame:
+    """child_values, or with `level` the region's descendants at that level (the wall's street map)."""
+    if level is None:
+        return child_values(snap, city, code, window, measure)
+    regions = city.regions[(city.regions["level"] == level) & city.regions["code"].str.startswith(code)]
+    frame, col, per_area, _ = MAP_MEASURES[measure]
+    df = snap.frame(frame)
+    out = regions.reset_index(drop=True)
+    if df is None or df.empty:
+        return out.assign(value=float("nan"))
+    if "window" in df:
+        df = df[df["window"] == window]
+    out = out.assign(value=df.set_index("code")[col].reindex(out["code"]).to_numpy(dtype=float))
+    if per_area:
+        out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
+    return out

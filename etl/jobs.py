@@ -15,6 +15,7 @@ from etl.event_ledger import EventLedger
 from etl.metrics import WINDOWS
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import Device, SafetyIndex
+from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
     complete_regions,
@@ -28,6 +29,7 @@ from etl.transforms.events import (
 )
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.work_queue import open_events
+from etl.transforms.yesterday import kpis_same_time_yesterday
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -59,8 +61,10 @@ def now_local(tz: str) -> datetime:
 
 class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
-                 keep_quarantined: int = 1000, base_backoff_s: float = 2.0):
+                 keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
+                 alert_thresholds: AlertThresholds | None = None):
         self.engine, self.city, self.store = engine, city, store
+        self.alert_thresholds = alert_thresholds or AlertThresholds()
         self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined)
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
         self.last_frames: dict[str, pd.DataFrame] = {}
@@ -88,6 +92,8 @@ class EtlJobs:
         self.backoff[name].succeeded()
         meta[f"{name}_status"] = {"ok": True, "ran_at": now.isoformat()}
         self.last_frames.update(frames)
+        frames["alerts"] = self.last_frames["alerts"] = wall_alerts(self.last_frames, self.city.regions, now,
+                                                                    self.alert_thresholds)
         current = self.store.manifest()
         if current is None or current.get("version") != self.published_version:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
@@ -116,6 +122,7 @@ class EtlJobs:
             "ticker": latest_events(facts, regions),
             "overdue": overdue_events(facts, relevant),
             "spikes": spikes(facts, now),
+            "event_kpis_yesterday": kpis_same_time_yesterday(ev, now),
             "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
             "quarantine": self.ledger.quarantine_rows(),
         }

@@ -1,101 +1,278 @@
-"""大屏: the control-room wall. A fixed 1920×1080 (or 32:9) canvas scaled to the display; panels are
-refreshed when a new snapshot is published, and the map only has its values patched."""
+"""大屏: the control-room wall. A fixed design canvas (1920×1080, or 3840×1080 for 32:9) scaled to the
+display by CSS zoom (assets/big_canvas.js). Figures are built once with the page; each new snapshot
+sends only values (plotly Patch, tile texts), so nothing flickers and the map keeps its view.
+Carousel and pinning by URL: /big?pages=overview,events,safety,cameras&interval=30, /big?page=safety.
+The page reloads itself once a day (?reload_hour=, default COCKPIT_WALL_RELOAD_HOUR) and shows a
+waiting state when the server or the data is gone, recovering by itself (assets/big_canvas.js)."""
+
+import time
 
 import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
 
 from config.labels import label
 from dashboard import views
+from dashboard import wall_widgets as ww
 from dashboard.access import user_scope
 from dashboard.context import cockpit
-from dashboard.live import header, live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, bar_figure, children_map, freshness, funnel_figure, hourly_figure, kpi_row
+from dashboard.live import live_components, register_poll
+from dashboard.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
 
 PAGE = "big"
+PAGES = ("overview", "events", "safety", "cameras")
+PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate"}
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
 
+# panel id -> (title label, pages it shows on in 16:9); 32:9 shows every panel at once
+PANELS = {
+    "hourly": ("by_hour", ("overview", "events")),
+    "category": ("by_category", ("overview", "events")),
+    "channel": ("by_channel", ("events",)),
+    "funnel": ("loop", ("overview", "events")),
+    "safety": ("safety_trend", ("safety",)),
+    "safety-rank": ("safety_ranking", ("safety",)),
+    "camera": ("camera_status", ("cameras",)),
+    "alerts": ("alerts", PAGES),
+    "ranking": ("ranking", ("overview", "events", "cameras")),
+    "ticker": ("ticker", ("overview", "events", "safety")),
+}
+COLUMNS_16_9 = (("hourly", "category", "channel", "funnel", "safety", "safety-rank", "camera"),
+                ("alerts", "ranking", "ticker"))
+COLUMNS_32_9 = (("hourly", "category", "channel"), ("funnel", "safety", "camera"),
+                ("alerts", "ranking"), ("ticker", "safety-rank"))
 
-def panel(title: str, body, cls: str = "") -> html.Section:
-    return html.Section(className=f"panel {cls}", children=[html.H3(title, className="panel-title"), body])
+
+def panel(key: str, body) -> html.Section:
+    title, pages = PANELS[key]
+    return html.Section(id=f"big-panel-{key}", className=f"panel pn-{key} " + " ".join(f"on-{p}" for p in pages),
+                        children=[html.H3(label(title), className="panel-title"), body])
 
 
-def layout(canvas: str = "16:9", measure: str = "density", **_query):
+def graph(key: str, figure: dict) -> dcc.Graph:
+    return dcc.Graph(id=f"big-{key}", figure=figure, config=GRAPH_CONFIG, className="big-graph")
+
+
+def carousel_config(page, pages, interval, reload_hour, wide: bool) -> dict:
+    """The carousel of this display from its URL: pinned page, pages in turn and seconds each."""
+    s = cockpit().settings
+    chosen = [p for p in (pages or "").split(",") if p in PAGES] or ([] if wide else list(PAGES))
+    if page in PAGES:
+        chosen = [page]
+    try:
+        secs = max(5.0, float(interval)) if interval else s.wall_page_s
+    except ValueError:
+        secs = s.wall_page_s
+    try:
+        hour = int(reload_hour) if reload_hour not in (None, "") else s.wall_reload_hour
+    except ValueError:
+        hour = s.wall_reload_hour
+    return {"pages": chosen, "interval_s": secs, "reload_hour": hour, "tz": cockpit().city.timezone,
+            "names": {p: label(f"page_{p}") for p in PAGES}, "poll_ms": s.poll_ms}
+
+
+def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = None, pages: str | None = None,
+           interval: str | None = None, reload_hour: str | None = None, level: str = "district", **_query):
     c = cockpit()
-    measure = measure if measure in views.MAP_MEASURES else "density"
     wide = canvas == "32:9"
+    code = user_scope()
+    snap = c.snapshot()
+    conf = carousel_config(page, pages, interval, reload_hour, wide)
+    conf["measure_pinned"] = measure in views.MAP_MEASURES
+    # the page the wall clock selects (as assets/big_canvas.js does), so the first paint is already right
+    first = conf["pages"][int(time.time() / conf["interval_s"]) % len(conf["pages"])] if conf["pages"] else "all"
+    measure = measure if measure in views.MAP_MEASURES else PAGE_MEASURE.get(first, "density")
+    level = level if level in ("district", "street") else "district"
+    kpis = views.region_kpis(snap, code, "today")
+    bodies = {
+        "hourly": graph("hourly", ww.hourly_figure(views.hourly(snap, code))),
+        "category": graph("category", ww.hbar_figure(views.breakdown(snap, "by_category", "category", code, "today"),
+                                                     "category", "count")),
+        "channel": graph("channel", ww.hbar_figure(views.breakdown(snap, "by_channel", "channel", code, "today"),
+                                                   "channel", "count")),
+        "funnel": graph("funnel", ww.funnel_figure(kpis)),
+        "safety": graph("safety", ww.safety_figure(views.safety_months(snap, code))),
+        "safety-rank": html.Div(id="big-safety-ranking"),
+        "camera": html.Div(className="camera-box", children=[
+            html.Div(id="big-camera-summary", className="camera-summary"),
+            graph("camera", ww.camera_figure(views.camera_status(snap, c.city, code)))]),
+        "alerts": html.Div(id="big-alerts", className="alert-list"),
+        "ranking": html.Div(id="big-ranking"),
+        "ticker": html.Div(id="big-ticker", className="ticker"),
+    }
+    cols = COLUMNS_32_9 if wide else COLUMNS_16_9
+    column = lambda keys: html.Div(className="big-col", children=[panel(k, bodies[k]) for k in keys])  # noqa: E731
+    map_panel = html.Section(className="panel map-panel", children=[
+        html.Div(className="map-head", children=[
+            html.H3(label("district_map"), className="panel-title"),
+            dcc.RadioItems(id="big-level", className="measure-switch level-switch", value=level, inline=True,
+                           options=[{"label": label(f"map_level_{v}"), "value": v} for v in ("district", "street")]),
+        ]),
+        dcc.RadioItems(id="big-measure", className="measure-switch", value=measure, inline=True,
+                       options=[{"label": v, "value": k} for k, v in views.MEASURE_LABELS.items()]),
+        dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
+    ])
+    body = [column(cols[0]), column(cols[1]), map_panel, column(cols[2]), column(cols[3])] if wide else \
+        [column(cols[0]), map_panel, column(cols[1])]
     return html.Div(className="big-root", children=html.Div(
-        className="big-canvas" + (" wide" if wide else ""), id="big-canvas", children=[
+        className="big-canvas" + (" wide" if wide else "") + f" page-{first}", id="big-canvas", children=[
             *live_components(PAGE),
             dcc.Interval(id="big-tick", interval=1000),
-            header(PAGE, f"{c.city.name} · {label('app_title')}"),
-            html.Div(id="big-kpis", className="kpi-row"),
-            html.Div(className="big-body", children=[
-                html.Div(className="big-col", children=[
-                    panel(label("by_category"), dcc.Graph(id="big-category", config=GRAPH_CONFIG)),
-                    panel(label("by_channel"), dcc.Graph(id="big-channel", config=GRAPH_CONFIG)),
-                    panel(label("loop"), dcc.Graph(id="big-funnel", config=GRAPH_CONFIG)),
-                ]),
-                html.Div(className="big-center", children=[
-                    panel(label("district_map"), html.Div([
-                        dcc.RadioItems(id="big-measure", className="measure-switch", value=measure,
-                                       options=[{"label": v, "value": k} for k, v in views.MEASURE_LABELS.items()],
-                                       inline=True),
-                        dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
-                    ]), "map-panel"),
-                    panel(label("by_hour"), dcc.Graph(id="big-hourly", config=GRAPH_CONFIG)),
-                ]),
-                html.Div(className="big-col", children=[
-                    panel(label("ranking"), html.Div(id="big-ranking")),
-                    panel(label("ticker"), html.Div(id="big-ticker", className="ticker")),
+            dcc.Store(id="big-carousel", data=conf),
+            dcc.Store(id="big-alerted", data={}),
+            dcc.Store(id="big-page", data=first),
+            html.Header(className="header header-big", children=[
+                html.H1(f"{c.city.regions.set_index('code')['name'].get(code, c.city.name)} · {label('app_title')}",
+                        className="title"),
+                html.Div(className="header-right", children=[
+                    html.Div(id="big-pages", className="page-dots"),
+                    html.Div(id="big-alert-count", className="alert-count"),
+                    html.Div(id="big-clock", className="clock"),
+                    html.Div(id="big-freshness-box"),
                 ]),
             ]),
+            html.Div(id="big-kpis", className="kpi-row", children=[ww.kpi_tile(k) for k in KPI_TILES]),
+            html.Div(className="big-body", children=body),
+            html.Div(label("waiting_data"), id="big-waiting", className="wall-overlay hidden"),
+            html.Div(label("offline_wait"), id="big-offline", className="wall-overlay hidden"),
         ]))
 
 
 register_poll(PAGE)
 
+# Clock, carousel and the daily reload, all in the browser (they keep going while the server is down).
 clientside_callback(
-    "function(n){const d=new Date();return d.toLocaleString('zh-CN',{hour12:false,timeZone:'Asia/Shanghai'});}",
-    Output("big-clock", "children"), Input("big-tick", "n_intervals"))
+    dash.ClientsideFunction(namespace="bigWall", function_name="tick"),
+    Output("big-clock", "children"), Output("big-page", "data"), Output("big-pages", "children"),
+    Output("big-offline", "className"),
+    Input("big-tick", "n_intervals"), State("big-carousel", "data"), State("big-page", "data"))
+
+clientside_callback(
+    dash.ClientsideFunction(namespace="bigWall", function_name="showPage"),
+    Output("big-canvas", "className"), Output("big-measure", "value"),
+    Input("big-page", "data"), State("big-canvas", "className"), State("big-measure", "value"),
+    State("big-carousel", "data"))
+
+clientside_callback(
+    dash.ClientsideFunction(namespace="bigWall", function_name="markAlerted"),
+    Output("big-alerted", "modified_timestamp"), Input("big-alerted", "data"))
+
+KPI_OUTPUTS = [o for k in KPI_TILES for o in (Output(f"big-kpi-{k}-value", "children"),
+                                               Output(f"big-kpi-{k}-delta", "children"),
+                                               Output(f"big-kpi-{k}-delta", "className"),
+                                               Output(f"big-kpi-{k}", "className"))]
 
 
-@callback(Output("big-kpis", "children"), Output("big-freshness-box", "children"),
-          Output("big-category", "figure"), Output("big-channel", "figure"), Output("big-funnel", "figure"),
-          Output("big-hourly", "figure"), Output("big-ranking", "children"), Output("big-ticker", "children"),
-          Input("big-version", "data"))
+@callback(*KPI_OUTPUTS, Output("big-freshness-box", "children"), Output("big-alert-count", "children"),
+          Output("big-alert-count", "className"), Output("big-waiting", "className"), Output("big-alerted", "data"),
+          Output("big-hourly", "figure"), Output("big-category", "figure"), Output("big-channel", "figure"),
+          Output("big-funnel", "figure"), Output("big-safety", "figure"), Output("big-camera", "figure"),
+          Output("big-camera-summary", "children"), Output("big-alerts", "children"),
+          Output("big-ranking", "children"), Output("big-safety-ranking", "children"),
+          Output("big-ticker", "children"), Input("big-version", "data"))
 def refresh_panels(_key):
+    """A new snapshot: values only (patches and texts); figure layouts stay as the page built them."""
     c = cockpit()
     snap = c.snapshot()
-    code = user_scope()  # the wall shows its display token's (or its user's) jurisdiction
+    code = user_scope()
     kpis = views.region_kpis(snap, code, "today")
-    ranking = views.child_ranking(snap, c.city, code, "today")
+    alerts = views.region_alerts(snap, code)
+    kinds = {}
+    for r in alerts.to_dict("records"):
+        kinds[r["kind"]] = "red" if r["level"] == "red" or kinds.get(r["kind"]) == "red" else "amber"
+    values, deltas, delta_cls, tile_cls = ww.kpi_values(kpis, views.region_kpis_yesterday(snap, code), kinds)
+    kpi_out = [x for row in zip(values, deltas, delta_cls, tile_cls) for x in row]
+    cams = views.camera_status(snap, c.city, code)
+    n_red = int((alerts["level"] == "red").sum())
     return (
-        kpi_row(PAGE, kpis),
+        *kpi_out,
         freshness(PAGE, snap, c.now(), c.settings.stale_after_s),
-        bar_figure(views.breakdown(snap, "by_category", "category", code, "today"), "category", "count"),
-        bar_figure(views.breakdown(snap, "by_channel", "channel", code, "today"), "channel", "count"),
-        funnel_figure(kpis),
-        hourly_figure(views.hourly(snap, code)),
-        ranking_table(ranking),
-        ticker_list(views.ticker(snap, code, 12)),
+        f"{label('alert_count')} {len(alerts)}",
+        "alert-count" + (" red" if n_red else " amber" if len(alerts) else " none"),
+        "wall-overlay" + ("" if snap.as_of is None else " hidden"),
+        views.alerted_children(snap, c.city, code),
+        ww.hourly_patch(views.hourly(snap, code)),
+        ww.hbar_patch(views.breakdown(snap, "by_category", "category", code, "today"), "category", "count"),
+        ww.hbar_patch(views.breakdown(snap, "by_channel", "channel", code, "today"), "channel", "count"),
+        ww.funnel_patch(kpis),
+        ww.safety_patch(views.safety_months(snap, code)),
+        ww.camera_patch(cams, c.settings.alert_camera_online_min),
+        camera_summary(kpis),
+        alert_list(alerts),
+        ranking_table(views.child_ranking(snap, c.city, code, "today")),
+        safety_table(views.safety_ranking(snap, c.city, code)),
+        ticker_list(views.ticker(snap, code, 14)),
     )
 
 
 @callback(Output("big-map", "figure"), Input("big-version", "data"), Input("big-measure", "value"),
-          State("big-map", "figure"))
-def refresh_map(_key, measure, current):
-    """New measure: build the figure. New snapshot: patch only the values (geometry stays put)."""
+          Input("big-level", "value"), State("big-map", "figure"))
+def refresh_map(_key, measure, level, current):
+    """Level changed (or first draw): the figure. Otherwise (new snapshot, new measure): a Patch of
+    values, colours and outlines only; the geometry URL and the view stay put."""
     c = cockpit()
     code = user_scope()
-    values = views.child_values(c.snapshot(), c.city, code, "today", measure)
-    fig = children_map(c.city, code, values, measure, labels=True)
-    if current is None or ctx.triggered_id != "big-version":
+    snap = c.snapshot()
+    measure = measure if measure in views.MAP_MEASURES else "density"
+    street = level == "street" and len(code) < 9
+    values = views.level_values(snap, c.city, code, "today", measure, "street" if street else None)
+    alerted = views.alerted_children(snap, c.city, code) if not street else \
+        {r["code"][:9]: r["level"] for r in views.region_alerts(snap, code).to_dict("records") if len(r["code"]) >= 9}
+    fig = wall_map(c.city, code, values, measure, street)
+    outline_alerts(fig["data"][0], values, alerted)
+    if current is None or ctx.triggered_id == "big-level" or current.get("data", [{}])[0].get("geojson") != \
+            fig["data"][0]["geojson"]:
         return fig
     patch = Patch()
-    patch["data"][0]["z"] = fig["data"][0]["z"]
-    patch["data"][0]["text"] = fig["data"][0]["text"]
-    patch["data"][1]["text"] = fig["data"][1]["text"]
+    for key in ("z", "text", "colorscale"):
+        patch["data"][0][key] = fig["data"][0][key]
+    patch["data"][0]["colorbar"]["title"]["text"] = fig["data"][0]["colorbar"]["title"]["text"]
+    patch["data"][0]["marker"]["line"] = fig["data"][0]["marker"]["line"]
+    if len(fig["data"]) > 1:
+        patch["data"][1]["text"] = fig["data"][1]["text"]
     return patch
+
+
+def wall_map(city, code: str, values, measure: str, street: bool) -> dict:
+    from dashboard.routes import geo_bounds
+
+    level = "street" if street else city.children(code)["level"].iloc[0]
+    bounds = geo_bounds(str(city.geojson_path(level)), code)
+    fig = region_map(values, f"/geo/{level}.json?parent={code}", measure, labels=not street,
+                     uirevision=f"{code}-{level}", bounds=bounds)
+    fig["data"][0]["colorbar"].update(thickness=16, len=0.5, x=0.98, tickfont={"size": 15, "color": "#8aa4d6"})
+    if len(fig["data"]) > 1:
+        fig["data"][1]["textfont"]["size"] = 15
+    if measure == "density":  # per km² is what colours; the count (density × area) is what reads
+        counts = (values["value"] * values["area_km2"]).round()
+        text = [f"{n}<br>{views.fmt_count(v)}{label('events_unit')}" for n, v in zip(values["name"], counts)]
+        fig["data"][0]["text"] = text
+        if len(fig["data"]) > 1:
+            fig["data"][1]["text"] = text
+    return fig
+
+
+def outline_alerts(trace: dict, values, alerted: dict[str, str]) -> None:
+    """Alerted regions get a thick red/amber outline (and flash, assets/big_canvas.js)."""
+    colour = {"red": "#ff4d5e", "amber": "#ffb020"}
+    trace["marker"]["line"] = {"color": [colour.get(alerted.get(c), "#06122b") for c in values["code"]],
+                               "width": [4 if c in alerted else 0.6 for c in values["code"]]}
+
+
+def camera_summary(k: dict) -> list:
+    items = [("cameras", k.get("cameras")), ("cameras_online", k.get("cameras_online")),
+             ("offline", None if views._nan(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
+             ("blind_grids", k.get("blind_grids"))]
+    return [html.Div([html.B(views.fmt_count(v)), html.Span(label(n))], className="cam-item") for n, v in items]
+
+
+def alert_list(alerts) -> list:
+    if alerts.empty:
+        return [html.Div(label("no_alerts"), className="alert-none")]
+    return [html.Div(className=f"alert-item {r['level']}", children=[
+        html.Span(label(f"alert_{r['kind']}"), className="a-kind"), html.Span(r["name"] or r["code"], className="a-where"),
+        html.Span(r["text"], className="a-text"),
+        html.Span("" if r["since"] is None or r["since"] != r["since"] else f"{r['since']:%m-%d %H:%M}", className="a-since"),
+    ]) for r in alerts.head(8).to_dict("records")]
 
 
 def ranking_table(df) -> html.Table:
@@ -104,6 +281,14 @@ def ranking_table(df) -> html.Table:
                      html.Td(views.fmt_count(r.get("overdue")), className="bad" if (r.get("overdue") or 0) > 0 else ""),
                      html.Td(views.fmt_rate(r.get("on_time_rate")))]) for r in df.to_dict("records")]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-ranking-table")
+
+
+def safety_table(df) -> html.Table:
+    head = html.Tr([html.Th(x) for x in ("区", label("safety_index"), label("vs_last_month"), label("public_security"))])
+    rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_number(r.get("safety_index"))),
+                     html.Td(ww.kpi_delta("safety_index", r, {})[0].replace(label("vs_last_month"), "").strip()),
+                     html.Td(views.fmt_number(r.get("public_security")) + "%")]) for r in df.to_dict("records")]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-safety-table")
 
 
 def ticker_list(df) -> html.Ul:

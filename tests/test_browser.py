@@ -216,7 +216,7 @@ def test_wall_updates_live(browser, watched, app, city, redis_client, tmp_path):
         with LiveServer(app.server) as srv:
             w = watched(SCREENS["big"])
             page = w.page
-            page.goto(f"{srv.url}/big")
+            page.goto(f"{srv.url}/big?page=overview")  # pinned: the map shows event density
             wait_for_data(page, "big")
             before = kpi_text(page, "big")
             assert before == expected_reported(app, city.code, "today")

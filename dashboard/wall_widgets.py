@@ -1,0 +1,190 @@
+"""The wall's (大屏) figures and tiles. Each figure has a builder (the full figure, sent once when the
+page loads) and a patch (only the values, sent on every new snapshot), so a refresh never re-sends
+layout, colours or fonts, and plotly updates in place without flicker."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from dash import Patch, html
+
+from config.labels import label
+from dashboard import views
+from dashboard.theme import DARK, FONT
+from dashboard.widgets import KPI_TILES
+
+WALL_FONT = 17  # canvas px; the canvas is scaled to the display, so this is ~34 px on a 4K wall
+STAGES = ("reported", "dispatched", "handled", "verified", "closed")
+# KPI tile -> (formatter of the change, higher is better (None: neutral), source of the comparison)
+RATE_KEYS = {"on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate"}
+BETTER_WHEN_HIGHER = {"reported": None, "open": False, "overdue": False, **{k: True for k in RATE_KEYS},
+                      "camera_online_rate": True, "safety_index": True, "public_security": True}
+
+
+def _nan(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def kpi_delta(key: str, now: dict, yesterday: dict) -> tuple[str, str]:
+    """The change of a KPI tile, as (text, css class): event KPIs against the same clock time
+    yesterday, the monthly safety figures against last month."""
+    if key == "safety_index":
+        d, prefix, unit = now.get("index_change"), label("vs_last_month"), ""
+    elif key == "public_security":
+        d, prefix, unit = now.get("security_change"), label("vs_last_month"), "pt"
+    elif key == "camera_online_rate":
+        cams, online = now.get("cameras"), now.get("cameras_online")
+        if _nan(cams):
+            return "", "delta"
+        return f"{label('offline')} {int(cams - online):,} / {int(cams):,}", "delta"
+    else:
+        a, b = now.get(key), yesterday.get(key)
+        if _nan(a) or _nan(b):
+            return "", "delta"
+        prefix = label("vs_yesterday")
+        d, unit = (100 * (a - b), "pt") if key in RATE_KEYS else (a - b, "")
+    if _nan(d):
+        return "", "delta"
+    arrow = "▲" if d > 0 else "▼" if d < 0 else "＝"
+    text = f"{prefix} {arrow}{abs(d):,.1f}{unit}" if (unit or key in ("safety_index",)) else \
+        f"{prefix} {arrow}{abs(d):,.0f}"
+    better = BETTER_WHEN_HIGHER.get(key)
+    tone = "" if better is None or d == 0 else (" up-good" if (d > 0) == better else " up-bad")
+    return text, "delta" + tone
+
+
+def kpi_tile(key: str) -> html.Div:
+    """An empty wall KPI tile (label, value, change); values arrive with each snapshot."""
+    return html.Div(className=f"kpi kpi-{key}", id=f"big-kpi-{key}", children=[
+        html.Div(label(key), className="kpi-label"),
+        html.Div("—", className="kpi-value", id=f"big-kpi-{key}-value"),
+        html.Div("", className="delta", id=f"big-kpi-{key}-delta"),
+    ])
+
+
+def kpi_values(kpis: dict, yesterday: dict, alert_kinds: dict[str, str]) -> tuple[list, list, list, list]:
+    """Per tile: value text, change text, change class and tile class (flashing when an alert concerns it)."""
+    tile_alert = {"overdue": alert_kinds.get("overdue"), "reported": alert_kinds.get("spike"),
+                  "camera_online_rate": alert_kinds.get("camera")}
+    values, deltas, delta_cls, tile_cls = [], [], [], []
+    for key, fmt in KPI_TILES.items():
+        values.append(fmt(kpis.get(key)))
+        text, cls = kpi_delta(key, kpis, yesterday)
+        deltas.append(text)
+        delta_cls.append(cls)
+        level = tile_alert.get(key)
+        tile_cls.append(f"kpi kpi-{key}" + (f" alert alert-{level}" if level else ""))
+    return values, deltas, delta_cls, tile_cls
+
+
+def _layout(**extra) -> dict:
+    lay = {"margin": {"l": 8, "r": 8, "t": 6, "b": 28}, "paper_bgcolor": "rgba(0,0,0,0)",
+           "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": DARK["text"], "size": WALL_FONT},
+           "showlegend": False, "uirevision": "wall",
+           "xaxis": {"gridcolor": DARK["grid"], "automargin": True},
+           "yaxis": {"gridcolor": DARK["grid"], "automargin": True}}
+    lay.update(extra)
+    return lay
+
+
+def hbar_figure(df: pd.DataFrame, x: str, y: str) -> dict:
+    d = df.iloc[::-1]
+    return {"data": [{"type": "bar", "orientation": "h", "x": d[y].tolist(), "y": d[x].tolist(),
+                      "text": d[y].tolist(), "textposition": "auto", "marker": {"color": DARK["accent"]},
+                      "hoverinfo": "skip"}],
+            "layout": _layout(xaxis={"visible": False})}
+
+
+def hbar_patch(df: pd.DataFrame, x: str, y: str) -> Patch:
+    d = df.iloc[::-1]
+    p = Patch()
+    p["data"][0]["x"] = d[y].tolist()
+    p["data"][0]["y"] = d[x].tolist()
+    p["data"][0]["text"] = d[y].tolist()
+    return p
+
+
+def _funnel_values(k: dict) -> tuple[list, list]:
+    spans = (None, "median_dispatch_min", "median_handle_min", "median_verify_min", "median_close_min")
+    names = [label(f"stage_{s}") + ("" if m is None else " · " + views.fmt_minutes(k.get(m)))
+             for s, m in zip(STAGES, spans)]
+    values = [k.get(c) or 0 for c in ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")]
+    return [int(v) for v in values], names
+
+
+def funnel_figure(kpis: dict) -> dict:
+    x, y = _funnel_values(kpis)
+    return {"data": [{"type": "funnel", "x": x, "y": y, "textinfo": "value", "hoverinfo": "skip",
+                      "marker": {"color": [DARK["accent"], "#3fb8ff", "#5b9bff", "#7f7dff", DARK["good"]]}}],
+            "layout": _layout(margin={"l": 8, "r": 8, "t": 4, "b": 4})}
+
+
+def funnel_patch(kpis: dict) -> Patch:
+    x, y = _funnel_values(kpis)
+    p = Patch()
+    p["data"][0]["x"] = x
+    p["data"][0]["y"] = y
+    return p
+
+
+def hourly_figure(df: pd.DataFrame) -> dict:
+    return {"data": [
+        {"type": "bar", "x": df["hour"].tolist(), "y": df["today"].tolist(), "name": label("today_label"),
+         "marker": {"color": DARK["accent"]}, "hoverinfo": "skip"},
+        {"type": "scatter", "mode": "lines", "x": df["hour"].tolist(), "y": df["avg7"].round(1).tolist(),
+         "name": label("avg7_label"), "line": {"color": DARK["warn"], "width": 3}, "hoverinfo": "skip"}],
+        "layout": _layout(showlegend=True, legend={"orientation": "h", "y": 1.12, "x": 0},
+                          margin={"l": 8, "r": 8, "t": 30, "b": 28}, xaxis={"dtick": 3, "gridcolor": DARK["grid"]})}
+
+
+def hourly_patch(df: pd.DataFrame) -> Patch:
+    p = Patch()
+    p["data"][0]["y"] = df["today"].tolist()
+    p["data"][1]["y"] = df["avg7"].round(1).tolist()
+    return p
+
+
+def _months(df: pd.DataFrame) -> list[str]:
+    return [f"{m:%y-%m}" for m in pd.to_datetime(df["month"])]
+
+
+def safety_figure(df: pd.DataFrame) -> dict:
+    return {"data": [
+        {"type": "scatter", "mode": "lines+markers", "x": _months(df), "y": df["index_value"].round(1).tolist(),
+         "name": label("safety_index"), "line": {"color": DARK["good"], "width": 3}, "hoverinfo": "skip"},
+        {"type": "scatter", "mode": "lines", "x": _months(df), "y": df["public_security"].round(1).tolist(),
+         "name": label("public_security"), "yaxis": "y2", "line": {"color": DARK["warn"], "width": 2, "dash": "dot"},
+         "hoverinfo": "skip"}],
+        "layout": _layout(showlegend=True, legend={"orientation": "h", "y": 1.14, "x": 0},
+                          margin={"l": 8, "r": 8, "t": 30, "b": 28},
+                          yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "automargin": True,
+                                  "tickformat": ".1f"})}
+
+
+def safety_patch(df: pd.DataFrame) -> Patch:
+    p = Patch()
+    for i, col in enumerate(("index_value", "public_security")):
+        p["data"][i]["x"] = _months(df)
+        p["data"][i]["y"] = df[col].round(1).tolist()
+    return p
+
+
+def camera_figure(df: pd.DataFrame) -> dict:
+    d = df.iloc[::-1]
+    rate = (100 * d["camera_online_rate"]).round(1)
+    return {"data": [{"type": "bar", "orientation": "h", "x": rate.fillna(0).tolist(), "y": d["name"].tolist(),
+                      "text": [f"{v:.1f}%" for v in rate.fillna(0)], "textposition": "auto", "hoverinfo": "skip",
+                      "marker": {"color": DARK["accent"]}}],
+            "layout": _layout(xaxis={"visible": False, "range": [80, 100]})}
+
+
+def camera_patch(df: pd.DataFrame, threshold: float) -> Patch:
+    d = df.iloc[::-1]
+    rate = (100 * d["camera_online_rate"]).round(1).fillna(0)
+    p = Patch()
+    p["data"][0]["x"] = rate.tolist()
+    p["data"][0]["y"] = d["name"].tolist()
+    p["data"][0]["text"] = [f"{v:.1f}%" for v in rate]
+    p["data"][0]["marker"]["color"] = [DARK["bad"] if v < 100 * threshold else DARK["accent"] for v in rate]
+    return p

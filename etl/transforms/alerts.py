@@ -1,0 +1,98 @@
+"""Alerts for the wall and the other screens, one frame: overdue events per district, streets whose
+events today spike against their own history, districts whose camera online rate is under threshold.
+Thresholds come from the settings (AlertThresholds); each row says kind, region, level, value,
+threshold, since and a Chinese sentence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+
+from etl.transforms.regions import CODE_LENGTH
+
+COLUMNS = ["kind", "code", "name", "level", "value", "threshold", "since", "text"]
+
+
+@dataclass(frozen=True)
+class AlertThresholds:
+    overdue_min: int = 40  # overdue events in a district that raise an alert (twice as many: red)
+    spike_factor: float = 3.0  # a street's events today over this many times its 7-day average, same hours
+    spike_min: int = 8  # ... and at least this many events today
+    camera_online_min: float = 0.92  # a district's camera online rate under this raises an alert
+
+
+def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,
+                   t: AlertThresholds) -> pd.DataFrame:
+    """Districts with at least `overdue_min` open events past deadline; since = the oldest deadline."""
+    k = event_kpis[(event_kpis["code"].str.len() == CODE_LENGTH["district"]) & (event_kpis["window"] == "today")]
+    k = k[k["overdue"] >= t.overdue_min]
+    since = overdue.groupby(overdue["grid_code"].str.slice(0, CODE_LENGTH["district"]))["due_at"].min() \
+        if not overdue.empty else pd.Series(dtype="datetime64[ns]")
+    return pd.DataFrame({
+        "kind": "overdue", "code": k["code"], "name": k["code"].map(names),
+        "level": ["red" if v >= 2 * t.overdue_min else "amber" for v in k["overdue"]],
+        "value": k["overdue"].astype(float), "threshold": float(t.overdue_min),
+        "since": k["code"].map(since),
+        "text": [f"超期事件 {v} 件" for v in k["overdue"]],
+    })
+
+
+def spike_alerts(by_hour: pd.DataFrame, as_of: datetime, names: pd.Series, t: AlertThresholds) -> pd.DataFrame:
+    """Streets whose events so far today exceed spike_factor × their 7-day average for the same hours;
+    since = the first hour of today at which the running count crossed that line."""
+    h = by_hour[(by_hour["code"].str.len() == CODE_LENGTH["street"]) & (by_hour["hour"] <= pd.Timestamp(as_of).hour)]
+    h = h.sort_values(["code", "hour"])
+    g = h.groupby("code")
+    h = h.assign(cum_today=g["today"].cumsum(), cum_avg=g["avg7"].cumsum())
+    crossed = h[(h["cum_today"] >= t.spike_min) & (h["cum_today"] > t.spike_factor * h["cum_avg"])]
+    last = h.groupby("code").tail(1).set_index("code")
+    hit = last[(last["cum_today"] >= t.spike_min) & (last["cum_today"] > t.spike_factor * last["cum_avg"])]
+    first_hour = crossed.groupby("code")["hour"].min()
+    day = pd.Timestamp(as_of).normalize()
+    codes = hit.index.to_series()
+    ratio = hit["cum_today"] / hit["cum_avg"].where(hit["cum_avg"] > 0)
+    return pd.DataFrame({
+        "kind": "spike", "code": codes.values, "name": codes.map(names).values,
+        "level": ["red" if (r != r or r >= 2 * t.spike_factor) else "amber" for r in ratio],
+        "value": hit["cum_today"].astype(float).values, "threshold": (t.spike_factor * hit["cum_avg"]).values,
+        "since": [day + pd.Timedelta(hours=int(first_hour[c])) for c in codes],
+        "text": [f"今日事件 {int(v)} 件，近7日同期均值 {a:.1f}" for v, a in zip(hit["cum_today"], hit["cum_avg"])],
+    })
+
+
+def camera_alerts(device_kpis: pd.DataFrame, names: pd.Series, as_of: datetime | None,
+                  t: AlertThresholds) -> pd.DataFrame:
+    """Districts whose camera online rate is under camera_online_min."""
+    d = device_kpis[(device_kpis["code"].str.len() == CODE_LENGTH["district"]) & (device_kpis["cameras"] > 0)]
+    d = d[d["camera_online_rate"] < t.camera_online_min]
+    return pd.DataFrame({
+        "kind": "camera", "code": d["code"], "name": d["code"].map(names),
+        "level": ["red" if r < t.camera_online_min - 0.05 else "amber" for r in d["camera_online_rate"]],
+        "value": d["camera_online_rate"].astype(float), "threshold": t.camera_online_min,
+        "since": pd.Timestamp(as_of) if as_of is not None else pd.NaT,
+        "text": [f"摄像头在线率 {100 * r:.1f}%" for r in d["camera_online_rate"]],
+    })
+
+
+def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: datetime,
+                thresholds: AlertThresholds, devices_as_of: datetime | None = None) -> pd.DataFrame:
+    """Every alert of the published frames (event_kpis, overdue, by_hour, device_kpis), red first."""
+    names = regions.set_index("code")["name"]
+    parts = []
+    if frames.get("event_kpis") is not None and frames.get("overdue") is not None:
+        parts.append(overdue_alerts(frames["event_kpis"], frames["overdue"], names, thresholds))
+    if frames.get("by_hour") is not None:
+        parts.append(spike_alerts(frames["by_hour"], as_of, names, thresholds))
+    if frames.get("device_kpis") is not None:
+        parts.append(camera_alerts(frames["device_kpis"], names, devices_as_of or as_of, thresholds))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("value", "threshold") else
+                                          "datetime64[ns]" if c == "since" else "object") for c in COLUMNS})
+    out = pd.concat(parts, ignore_index=True)[COLUMNS]
+    out["since"] = pd.to_datetime(out["since"])
+    out["rank"] = (out["level"] != "red").astype(int)
+    return out.sort_values(["rank", "kind", "value"], ascending=[True, True, False]).drop(columns="rank") \
+        .reset_index(drop=True)

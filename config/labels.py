@@ -28,7 +28,7 @@ LABELS = {
     # wall (大屏): carousel pages, panels, alerts, deltas
     "page_overview": "综合态势", "page_events": "事件处置", "page_safety": "平安建设", "page_cameras": "视频感知",
     "alert_count": "预警", "alert_overdue": "超期", "alert_spike": "异常激增", "alert_camera": "视频离线",
-    "no_alerts": "当前无预警", "safety_trend": "平安指数趋势(近12月)", "safety_ranking": "各区平安指数",
+    "safety_trend": "平安指数趋势(近12月)", "safety_ranking": "各区平安指数",
     "camera_status": "摄像头状态", "camera_ranking": "各区视频在线", "offline": "离线",
     "vs_yesterday": "较昨日同时", "vs_last_month": "较上月", "map_level_district": "区", "map_level_street": "街道",
     "offline_wait": "与服务器的连接中断，正在自动重连…", "waiting_data": "等待数据发布…",

@@ -28,13 +28,13 @@ def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Se
     """Districts with at least `overdue_min` open events past deadline; since = the oldest deadline."""
     k = event_kpis[(event_kpis["code"].str.len() == CODE_LENGTH["district"]) & (event_kpis["window"] == "today")]
     k = k[k["overdue"] >= t.overdue_min]
-    since = overdue.groupby(overdue["grid_code"].str.slice(0, CODE_LENGTH["district"]))["due_at"].min() \
-        if not overdue.empty else pd.Series(dtype="datetime64[ns]")
+    since = {} if overdue.empty else \
+        overdue.groupby(overdue["grid_code"].str.slice(0, CODE_LENGTH["district"]))["due_at"].min().to_dict()
     return pd.DataFrame({
         "kind": "overdue", "code": k["code"], "name": k["code"].map(names),
         "level": ["red" if v >= 2 * t.overdue_min else "amber" for v in k["overdue"]],
         "value": k["overdue"].astype(float), "threshold": float(t.overdue_min),
-        "since": k["code"].map(since),
+        "since": pd.to_datetime([since.get(c, pd.NaT) for c in k["code"]]),
         "text": [f"超期事件 {v} 件" for v in k["overdue"]],
     })
 

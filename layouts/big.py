@@ -5,10 +5,13 @@ Carousel and pinning by URL: /big?pages=overview,events,safety,cameras&interval=
 The page reloads itself once a day (?reload_hour=, default COCKPIT_WALL_RELOAD_HOUR) and shows a
 waiting state when the server or the data is gone, recovering by itself (assets/big_canvas.js)."""
 
+import hashlib
+import json
 import time
 
 import dash
-from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html
+from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from config.labels import label
 from dashboard import views
@@ -120,6 +123,7 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
             dcc.Store(id="big-carousel", data=conf),
             dcc.Store(id="big-alerted", data={}),
             dcc.Store(id="big-page", data=first),
+            dcc.Store(id="big-sent", data={}),
             html.Header(className="header header-big", children=[
                 html.H1(f"{c.city.regions.set_index('code')['name'].get(code, c.city.name)} · {label('app_title')}",
                         className="title"),
@@ -168,9 +172,11 @@ KPI_OUTPUTS = [o for k in KPI_TILES for o in (Output(f"big-kpi-{k}-value", "chil
           Output("big-funnel", "figure"), Output("big-safety", "figure"), Output("big-camera", "figure"),
           Output("big-camera-summary", "children"), Output("big-alerts", "children"),
           Output("big-ranking", "children"), Output("big-safety-ranking", "children"),
-          Output("big-ticker", "children"), Input("big-version", "data"))
-def refresh_panels(_key):
-    """A new snapshot: values only (patches and texts); figure layouts stay as the page built them."""
+          Output("big-ticker", "children"), Output("big-sent", "data"), Input("big-version", "data"),
+          State("big-sent", "data"))
+def refresh_panels(_key, sent):
+    """A new snapshot: values only (patches and texts); figure layouts stay as the page built them,
+    and a panel whose values did not change is not sent again (big-sent holds a digest per panel)."""
     c = cockpit()
     snap = c.snapshot()
     code = user_scope()
@@ -183,7 +189,7 @@ def refresh_panels(_key):
     kpi_out = [x for row in zip(values, deltas, delta_cls, tile_cls) for x in row]
     cams = views.camera_status(snap, c.city, code)
     n_red = int((alerts["level"] == "red").sum())
-    return (
+    out = (
         *kpi_out,
         freshness(PAGE, snap, c.now(), c.settings.stale_after_s),
         f"{label('alert_count')} {len(alerts)}",
@@ -202,6 +208,19 @@ def refresh_panels(_key):
         safety_table(views.safety_ranking(snap, c.city, code)),
         ticker_list(views.ticker(snap, code, 14)),
     )
+    return unchanged_skipped(out, len(kpi_out) + 5, sent or {})
+
+
+def unchanged_skipped(out: tuple, first: int, sent: dict) -> tuple:
+    """`out` with every output from index `first` on replaced by no_update when its digest equals the
+    one sent last time; plus the new digests."""
+    digests, result = {}, list(out)
+    for i in range(first, len(out)):
+        d = hashlib.blake2b(json.dumps(out[i], cls=PlotlyJSONEncoder, sort_keys=True).encode(), digest_size=8)
+        digests[str(i)] = d.hexdigest()
+        if sent.get(str(i)) == digests[str(i)]:
+            result[i] = no_update
+    return (*result, digests)
 
 
 @callback(Output("big-map", "figure"), Input("big-version", "data"), Input("big-measure", "value"),

@@ -29,7 +29,7 @@ dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_
 # panel id -> (title label, pages it shows on in 16:9); 32:9 shows every panel at once
 PANELS = {
     "hourly": ("by_hour", ("overview", "events")),
-    "category": ("by_category", ("overview", "events")),
+    "category": ("by_category", ("overview",)),
     "channel": ("by_channel", ("events",)),
     "funnel": ("loop", ("overview", "events")),
     "safety": ("safety_trend", ("safety",)),

@@ -155,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         s = Shooter(browser, args.url, args.out, args.timeout)
         try:
             s.sign_in(args.user, args.password)
-            s.shot("/big", "big", 1920, 1080, "big-1920x1080.png")
-            s.shot("/big", "big", 3840, 2160, "big-3840x2160.png")
+            s.shot("/big?page=overview", "big", 1920, 1080, "big-1920x1080.png")
+            s.shot("/big?page=overview", "big", 3840, 2160, "big-3840x2160.png")
             s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
             first_district = region_of(s.shot("/medium", "medium", 1366, 1024, "medium-city.png"))
             district = args.district or first_district

@@ -81,3 +81,26 @@ def test_quarantine_counts_match_spoiled_rows(published, sim_engine, redis_clien
     q = snap.meta["quarantine"]
     assert q["unknown_grid"] == unknown and unknown > 0
     assert q["missing_category"] == missing and missing > 0
+
+
+def test_stock_shown_where_nothing_was_reported_in_the_window(published, sim_engine, redis_client):
+    """Grids with open events but no event reported today: their open/overdue still show today
+    (stocks are the state now, whatever the window's cohort)."""
+    snap = SnapshotReader(redis_client, min_check_s=0).current()
+    quarantined = snap.frame("quarantine")["row_id"].tolist()
+    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
+    start = window_start(NOW, "today").to_pydatetime()
+    sql = f"""
+        SELECT grid_code, sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS open,
+               sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS overdue
+        FROM events WHERE 1=1 {exclude} GROUP BY grid_code
+        HAVING sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) > 0
+           AND sum(CASE WHEN reported_at >= :start THEN 1 ELSE 0 END) = 0
+        ORDER BY grid_code LIMIT 20"""
+    with sim_engine.connect() as conn:
+        rows = conn.execute(text(sql), {"now": NOW, "start": start}).all()
+    assert len(rows) >= 5, "the simulated city must have such grids for this test to mean something"
+    for grid_code, open_, overdue in rows:
+        shown = views.region_kpis(snap, grid_code, "today")
+        assert shown["reported"] == 0, grid_code
+        assert (shown["open"], shown["overdue"]) == (open_, overdue), grid_code

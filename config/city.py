@@ -139,7 +139,7 @@ def _read_toml(path: Path) -> tuple[dict, str]:
     for key in ("name", "code", "timezone"):
         if not isinstance(data[key], str) or not data[key]:
             raise _err_key(path, text, key, "must be a non-empty string")
-    if not re.fullmatch(r"\d{%d}" % CODE_LENGTH["city"], data["code"]):
+    if not re.fullmatch(rf"\d{{{CODE_LENGTH['city']}}}", data["code"]):
         raise _err_key(path, text, "code", f"must be {CODE_LENGTH['city']} digits, got {data['code']!r}")
     for key, n in (("center", 2), ("bbox", 4)):
         v = data[key]

@@ -3,6 +3,8 @@
     python3 cockpit.py demo    runs the demo (embedded Redis, SQLite source, live simulator) on :8050
     python3 cockpit.py test    runs the whole test suite (installs Chromium + CJK fonts via apt if missing)
     python3 cockpit.py run     runs the product with settings from the environment
+    python3 cockpit.py bench   runs the benchmark suite (small by default; --events 10000000 for a year)
+                               and writes docs/benchmarks.md (installs requirements-bench.txt: locust)
     python3 cockpit.py users   manages users and wall tokens (python -m dashboard.users --help)
 Extra arguments after `test` go to pytest."""
 
@@ -81,7 +83,10 @@ def main(argv: list[str]) -> int:
         ensure_venv("requirements-dev.txt")
         ensure_browser()
         os.execv(str(PY), [str(PY), "-m", "pytest", *argv[1:]])
-    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users)")
+    if command == "bench":
+        ensure_venv("requirements-bench.txt")
+        os.execv(str(PY), [str(PY), "-m", "bench.run", *argv[1:]])
+    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users, bench)")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,88 @@
+"""The ETL as its own process, as in production (web workers run with COCKPIT_RUN_ETL=false).
+
+    python -m bench.etl_process SOURCE_URL REDIS_URL PREFIX OUT.json [--ticks N]
+
+Measures the full backfill (events/s, seconds, peak RSS) and incremental ticks of 1,000 and 10,000
+new or updated events, writes them to OUT.json, then keeps running the ETL scheduler on the default
+intervals (so the freshness and load phases see a live ETL) until it is terminated."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import signal
+import time
+
+import redis
+
+from bench.generate import touch_events
+from config.city import load_city
+from config.settings import load_settings
+from etl.event_ledger import read_events
+from etl.jobs import EtlJobs
+from etl.scheduler import EtlScheduler
+from etl.snapshot_store import SnapshotStore
+from etl.source_schema import source_engine
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("source"), ap.add_argument("redis"), ap.add_argument("prefix"), ap.add_argument("out")
+    ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    settings = load_settings()
+    city = load_city(settings.city_dir)
+    engine = source_engine(a.source)
+    client = redis.Redis.from_url(a.redis)
+    jobs = EtlJobs(engine, city, SnapshotStore(client, a.prefix, settings.snapshot_keep_s))
+    out: dict = {}
+
+    t0 = time.perf_counter()
+    n_read = len(read_events(engine, None))  # the source read alone (the ledger's path), for the split
+    out["read_seconds"] = time.perf_counter() - t0
+    rss_before = peak_rss_mb()
+    t0 = time.perf_counter()
+    jobs.run("events")
+    out["backfill_events_seconds"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    jobs.run("devices"), jobs.run("safety")
+    out["backfill_other_seconds"] = time.perf_counter() - t1
+    out["backfill_events"] = int(jobs.store.manifest()["meta"]["events_total"])
+    out["backfill_read_rows"] = n_read
+    out["backfill_peak_rss_mb"] = peak_rss_mb()
+    out["read_peak_rss_mb"] = rss_before
+
+    for size in (1000, 10000):
+        times = []
+        for k in range(a.ticks):
+            now = jobs.clock()
+            touch_events(engine, city, size // 2, size - size // 2, now, a.seed + size + k)
+            t0 = time.perf_counter()
+            m = jobs.run("events", now)
+            times.append(time.perf_counter() - t0)
+            if m is None:
+                raise RuntimeError("ETL tick failed; see the log")
+        out[f"tick_{size}_seconds"] = times
+    out["peak_rss_mb"] = peak_rss_mb()
+    with open(a.out, "w") as f:
+        json.dump(out, f)
+
+    sched = EtlScheduler(jobs, client, a.prefix, settings.leader_ttl_s,
+                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
+                          "safety": settings.safety_interval_s})
+    sched.start()
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        time.sleep(0.2)
+    sched.shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -79,8 +79,8 @@ class Wall(_Cockpit):
     def refresh(self):
         if not self.poll("big") and self.figure is not None:
             return
-        self.post("big panels", "big-kpis.children", {"big-version.data": self.known}, "big-version.data")
-        out = self.post("big map", "big-map.figure", {"big-version.data": self.known, "big-measure.value": "overdue",
+        self.post("big panels", "big-kpi-reported-value.children", {"big-version.data": self.known}, "big-version.data")
+        out = self.post("big map", "big-map.figure", {"big-version.data": self.known, "big-measure.value": "overdue", "big-level.value": "district",
                                                       "big-map.figure": self.figure}, "big-version.data")
         if out is not None and self.figure is None:
             self.figure = out["big-map"]["figure"]

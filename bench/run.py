@@ -123,8 +123,8 @@ def first_load(cli: CockpitClient, page: str, search: str, version) -> dict:
         parts.append(cli.callback("small-kpis.children", {"small-version.data": version, "small-region.data": search.split("=")[-1]},
                                   "small-version.data"))
     else:
-        parts.append(cli.callback("big-kpis.children", {"big-version.data": version}, "big-version.data"))
-        parts.append(cli.callback("big-map.figure", {"big-version.data": version, "big-measure.value": "overdue"},
+        parts.append(cli.callback("big-kpi-reported-value.children", {"big-version.data": version}, "big-version.data"))
+        parts.append(cli.callback("big-map.figure", {"big-version.data": version, "big-measure.value": "overdue", "big-level.value": "district"},
                                   "big-version.data"))
     bad = [p.status for p in parts if p.status != 200]
     if bad:
@@ -254,12 +254,12 @@ def main(argv: list[str] | None = None) -> int:
         wall.sign_in_token(WALL_TOKEN)
         R["bytes"] = {"big": first_load(wall, "big", "", version), "medium": first_load(leader, "medium", f"?region={city.code}", version),
                       "small": first_load(phone, "small", f"?region={street}", version)}
-        fig = wall.callback("big-map.figure", {"big-version.data": version, "big-measure.value": "overdue"},
+        fig = wall.callback("big-map.figure", {"big-version.data": version, "big-measure.value": "overdue", "big-level.value": "district"},
                             "big-version.data").json()["response"]["big-map"]["figure"]
         new_version = [version[0] + 1, False]
         parts = [wall.callback("big-version.data", {"big-poll.n_intervals": 2, "big-version.data": version}, "big-poll.n_intervals"),
-                 wall.callback("big-kpis.children", {"big-version.data": new_version}, "big-version.data"),
-                 wall.callback("big-map.figure", {"big-version.data": new_version, "big-measure.value": "overdue",
+                 wall.callback("big-kpi-reported-value.children", {"big-version.data": new_version}, "big-version.data"),
+                 wall.callback("big-map.figure", {"big-version.data": new_version, "big-measure.value": "overdue", "big-level.value": "district",
                                                   "big-map.figure": fig}, "big-version.data")]
         R["bytes"]["wall_refresh"] = sum(p.received + p.sent for p in parts)
         R["bytes"]["wall_refresh_naive"] = len(gzip.compress(naive_wall_refresh(engine, city, now_local(city.timezone)))) + \

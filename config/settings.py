@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     alert_spike_factor: float = Field(3.0, gt=1, description="Alert: a street whose events today exceed this many times its 7-day average for the same hours.")
     alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
+    history_days: int = Field(120, ge=31, le=800, description="Days of event history the ETL keeps for the tablet's windows (quarter, custom ranges) and event timelines.")
+    score_w_on_time: float = Field(0.30, ge=0, description="Ranking score (五个一) weight of the on-time closure rate.")
+    score_w_same_day: float = Field(0.15, ge=0, description="Ranking score weight of the same-day clearance rate (当日清零).")
+    score_w_grid_settled: float = Field(0.20, ge=0, description="Ranking score weight of the share settled at grid level.")
+    score_w_satisfaction: float = Field(0.20, ge=0, description="Ranking score weight of the satisfaction rate.")
+    score_w_not_overdue: float = Field(0.15, ge=0, description="Ranking score weight of the share of the period's events not overdue now.")
     wall_page_s: float = Field(30.0, ge=5, description="Wall carousel: seconds per page unless the URL says ?interval=.")
     wall_reload_hour: int = Field(4, ge=-1, le=23, description="Wall: local hour at which it reloads itself once a day (-1: never; URL ?reload_hour=).")
     app_db_url: str = Field(f"sqlite:///{ROOT / 'data' / 'app.db'}",

@@ -38,6 +38,16 @@ LABELS = {
     "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",
     "event_gone": "该事件已办结或不存在", "back_to_list": "‹ 返回", "timeline": "处置进度",
     "pending": "待办", "switch_area": "切换区域",
+    # tablet region panels (dashboard/region_panels.py)
+    "recurring": "重复/高发问题", "recurring_none": "近30日无重复/高发问题", "recurring_clusters": "问题点位",
+    "recurring_events": "涉及事件", "recurring_span": "近30日", "category": "类别", "where": "位置",
+    "examples": "事件(最新5件)", "days_unit": "天",
+    "safety_of_street": "社区、网格无平安指数，显示所属街道", "safety_month": "月份", "safety_components": "分项指数",
+    "safety_rank_city": "排名", "safety_rank_district": "各区排名", "safety_rank_street": "区内街道排名",
+    "safety_security": "治安", "safety_fire": "消防", "safety_traffic": "交通", "safety_production": "安全生产",
+    "safety_disputes": "矛盾纠纷",
+    "cameras_untagged": "未打标签", "cameras_unplaced": "坐标未核实", "cameras_coord_approx": "近似",
+    "cameras_coord_missing": "缺失",
     # sign-in and access (dashboard/auth.py)
     "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
     "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",

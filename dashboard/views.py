@@ -197,10 +197,10 @@ def camera_status(snap: Snapshot, city, code: str) -> pd.DataFrame:
     """Children of a region with cameras, online, offline, online rate and blind grids (device_kpis)."""
     children = city.children(code)[["code", "name"]]
     df = snap.frame("device_kpis")
-    cols = ["cameras", "cameras_online", "camera_online_rate", "blind_grids", "cameras_unplaced"]
+    cols = ["cameras", "cameras_online", "camera_online_rate", "blind_grids", "cameras_unplaced", "cameras_untagged"]
     if df is None or df.empty:
         return children.assign(**{c: float("nan") for c in [*cols, "offline"]})
-    out = children.merge(df[["code", *cols]], on="code", how="left")
+    out = children.merge(df[["code", *(c for c in cols if c in df)]], on="code", how="left")
     return out.assign(offline=out["cameras"] - out["cameras_online"]).sort_values("camera_online_rate")
 
 
@@ -242,3 +242,63 @@ def level_values(snap: Snapshot, city, code: str, window: str, measure: str, lev
     if per_area:
         out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
     return out
+
+
+# --- the tablet's region panels (dashboard/region_panels.py) ---------------------------------------
+
+SAFETY_PARTS = ("security", "fire", "traffic", "production", "disputes")  # etl/domain.SAFETY_COMPONENTS
+
+
+def recurring_problems(snap: Snapshot, city, code: str, n: int = 20) -> pd.DataFrame:
+    """A region's recurring-problem clusters (recurring, etl/transforms/recurring.py), biggest first,
+    with `where`: street · community · grid short names of the grid holding most of its events."""
+    df = snap.frame("recurring")
+    cols = ["cluster_id", "category", "grid_code", "events", "open", "first_reported", "last_reported", "days",
+            "example_ids", "where"]
+    if df is None or df.empty:
+        return pd.DataFrame(columns=cols)
+    d = df[df["grid_code"].str.startswith(code)].sort_values(["events", "open", "last_reported"],
+                                                             ascending=False).head(n)
+    where = [" · ".join(short_name(city, g[:k]) for k in (9, 12, 15) if g[:k] in city._index) for g in d["grid_code"]]
+    return d.assign(where=where)[cols].reset_index(drop=True)
+
+
+def recurring_totals(snap: Snapshot, code: str) -> dict:
+    """How many clusters (recurring) a region has, the events in them and how many are open."""
+    df = snap.frame("recurring")
+    if df is None or df.empty:
+        return {"clusters": 0, "events": 0, "open": 0}
+    d = df[df["grid_code"].str.startswith(code)]
+    return {"clusters": len(d), "events": int(d["events"].sum()), "open": int(d["open"].sum())}
+
+
+def safety_rank(snap: Snapshot, city, code: str) -> dict:
+    """The latest safety month (safety_latest) of a region, or of its street below a street, with its
+    components and its rank among its siblings by index (1 = highest): {code, own, month,
+    safety_index, public_security, index_change, security_change, *SAFETY_PARTS, rank, of, level}."""
+    s = nearest_safety_code(code)
+    row = region_row(snap, "safety_latest", s)
+    out = {**row, "code": s, "own": s == code, "level": city.level_of(s), "rank": None, "of": None}
+    df = snap.frame("safety_latest")
+    parents = city.ancestors(s)
+    if row and parents and df is not None:
+        siblings = df[df["code"].isin(city.children(parents[-1])["code"])]
+        out["rank"] = int((siblings["safety_index"] > row["safety_index"]).sum()) + 1
+        out["of"] = int(siblings["safety_index"].notna().sum())
+    return out
+
+
+def camera_summary(snap: Snapshot, code: str) -> dict:
+    """A region's camera counts (device_kpis, etl/transforms/devices.py) with cameras_offline."""
+    k = region_row(snap, "device_kpis", code)
+    if k:
+        k["cameras_offline"] = k["cameras"] - k["cameras_online"]
+    return k
+
+
+def blind_grid_names(snap: Snapshot, code: str, n: int = 20) -> list[str]:
+    """Names of up to n grids of a region with no camera (blind_grids), in code order."""
+    df = snap.frame("blind_grids")
+    if df is None or df.empty:
+        return []
+    return df[df["code"].str.startswith(code)].sort_values("code")["name"].head(n).tolist()

@@ -27,6 +27,7 @@ from etl.transforms.events import (
     region_event_kpis,
     spikes,
 )
+from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
@@ -107,7 +108,8 @@ class EtlJobs:
         ev = self.ledger.events
         regions = self.city.regions
         if ev.empty:
-            ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "category", "channel", "handling_level",
+            ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel",
+                                       "handling_level",
                                        "reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at",
                                        "due_at", "reopened", "satisfaction"])
         horizon = pd.Timestamp(now).normalize() - pd.Timedelta(days=max(WINDOWS.values()) - 1)
@@ -124,6 +126,7 @@ class EtlJobs:
             "spikes": spikes(facts, now),
             "event_kpis_yesterday": kpis_same_time_yesterday(ev, now),
             "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
+            "recurring": recurring_clusters(relevant, now, ref_lat=self.city.center[1]),  # 重复/高发问题
             "quarantine": self.ledger.quarantine_rows(),
         }
         meta = {"quarantine": self.ledger.quarantine_counts(), "events_pull": stats,

@@ -45,8 +45,23 @@ MEDIANS = {
 SATISFIED_MIN_SCORE = 4
 
 # Devices (cameras and IoT) per region, state at as_of.
-DEVICE_COUNTS = ("cameras", "cameras_online", "cameras_untagged", "cameras_unplaced", "iot", "iot_online")
+DEVICE_COUNTS = ("cameras", "cameras_online", "cameras_untagged", "cameras_unplaced", "cameras_coord_approx",
+                 "cameras_coord_missing", "iot", "iot_online")
+# cameras_unplaced: coordinates not verified (coord_quality approximate or missing), of which
+# cameras_coord_approx approximate and cameras_coord_missing missing; cameras_untagged: no tag at all.
 DEVICE_RATES = {"camera_online_rate": ("cameras_online", "cameras"), "iot_online_rate": ("iot_online", "iot")}
 # blind_grids: grids of the region with no camera at all.
 
 EVENT_KPIS = (*COUNTS, *STOCKS, *RATES, *MEDIANS)
+
+# Recurring problems (重复/高发问题), etl/transforms/recurring.py. Over the events *reported* in the
+# window (the 30d window above), each event falls in a square cell of cell_m metres (lon/lat divided
+# by cell_m in degrees, equirectangular at the city centre's latitude).
+# Cells of one category are ranked by their events (ties: the lower cell number); a cell ranked above
+# all 8 cells around it is a peak; every cell joins the best-ranked peak among itself and those 8, or
+# stays alone when there is none. A cluster is a peak with the cells that joined it (or a lone cell)
+# holding at least min_events events: at most 3 × 3 cells, no chains across a dense district.
+# open = not closed at as_of; days = local days from its first to its last report, inclusive;
+# grid_code = the grid holding most of its events (ties: the lowest code); cluster_id = category@cell
+# of its peak.
+RECURRING = {"window": "30d", "cell_m": 150.0, "min_events": 3, "examples": 5}

@@ -19,6 +19,8 @@ def device_facts(devices: pd.DataFrame) -> pd.DataFrame:
         "cameras_online": (cam & online).astype(int),
         "cameras_untagged": (cam & (devices["tags"].fillna("").str.strip() == "")).astype(int),
         "cameras_unplaced": (cam & (devices["coord_quality"] != "verified")).astype(int),
+        "cameras_coord_approx": (cam & (devices["coord_quality"] == "approximate")).astype(int),
+        "cameras_coord_missing": (cam & (devices["coord_quality"] == "missing")).astype(int),
         "iot": iot.astype(int),
         "iot_online": (iot & online).astype(int),
     })

@@ -77,7 +77,8 @@ def safety_trend_figure(months) -> dict:
                    "legend": {"orientation": "h", "y": 1.18, "x": 0}, "paper_bgcolor": "rgba(0,0,0,0)",
                    "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": LIGHT["text"], "size": 12},
                    "xaxis": {"gridcolor": LIGHT["grid"]}, "yaxis": {"gridcolor": LIGHT["grid"]},
-                   "yaxis2": {"overlaying": "y", "side": "right", "showgrid": False, "ticksuffix": "%"}}}
+                   "yaxis2": {"overlaying": "y", "side": "right", "showgrid": False, "ticksuffix": "%",
+                              "tickformat": ".1f"}}}
 
 
 def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section:

@@ -4,7 +4,8 @@ LABELS = {
     "app_title": "城市运行“一网统管”领导驾驶舱",
     "big": "大屏", "medium": "中屏", "small": "小屏",
     "as_of": "数据截至", "stale": "数据已过期", "waiting": "等待数据…", "live": "实时",
-    "window_today": "今日", "window_7d": "近7日", "window_30d": "近30日",
+    "window_today": "今日", "window_7d": "近7日", "window_30d": "近30日", "window_quarter": "本季度",
+    "window_custom": "自定义", "window_week": "本周", "window_month": "本月",
     # KPIs (keys match etl/metrics.py)
     "reported": "事件数", "open": "处置中", "overdue": "超期", "closed": "已办结",
     "on_time_rate": "按期办结率", "same_day_rate": "当日清零率", "grid_settled_rate": "网格内解决率",
@@ -48,6 +49,16 @@ LABELS = {
     "safety_disputes": "矛盾纠纷",
     "cameras_untagged": "未打标签", "cameras_unplaced": "坐标未核实", "cameras_coord_approx": "近似",
     "cameras_coord_missing": "缺失",
+    # leaders' tablet (layouts/medium.py)
+    "rank_title": "五个一排名", "rank_week": "周榜", "rank_month": "月榜", "rank_quarter": "季榜", "score": "综合得分",
+    "rank_no": "名次", "name": "名称", "export_csv": "导出 CSV", "export_xlsx": "导出 Excel",
+    "escalated_rate": "越级处置率", "not_overdue_rate": "未超期率", "stage": "环节", "reached": "到达",
+    "median": "中位时长", "p90": "90%分位", "on_time_by_category": "各类别按期办结率",
+    "on_time_by_channel": "各渠道按期办结率", "handling_levels": "处置层级", "overdue_list": "超期事件(最早在前)",
+    "no_overdue": "暂无超期事件", "quantile_note": "时长为对数分箱估计，与精确值相差不超过 ±9%；件数与比率为精确值",
+    "custom_range": "起止日期", "close": "关闭", "level_handled_grid": "网格", "stage_total": "全流程",
+    "stage_dispatch": "派发", "stage_handle": "处置", "stage_verify": "核查", "stage_close": "办结",
+    "event_list_more": "共 {n} 件，显示前 {k} 件",
     # sign-in and access (dashboard/auth.py)
     "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
     "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",

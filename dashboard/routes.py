@@ -70,6 +70,12 @@ def register_routes(server: flask.Flask, city: City) -> None:
         resp.cache_control.max_age = 86400
         return resp
 
+    @server.get("/medium/export.<fmt>")
+    def ranking_export(fmt: str):
+        if fmt not in ("csv", "xlsx"):
+            flask.abort(404)
+        return ranking_file(fmt)
+
     @server.get("/health")
     def health():
         c = cockpit()
@@ -94,3 +100,34 @@ def register_routes(server: flask.Flask, city: City) -> None:
             "frames": {k: v.get("rows") for k, v in snap.manifest.get("frames", {}).items()},
         }
         return flask.jsonify(body)
+
+
+def ranking_file(fmt: str) -> flask.Response:
+    """/medium/export.csv|xlsx?region=&rank=: the tablet's ranking (五个一) as a file. The region is
+    scope-checked; the download is written to the audit log (dashboard/security.py, attachments)."""
+    import io
+
+    from config.labels import label
+    from dashboard import window_views
+    from etl.metrics import RANK_PERIODS
+
+    c = cockpit()
+    region = require_region(flask.request.args.get("region") or user_scope())
+    period = flask.request.args.get("rank") if flask.request.args.get("rank") in RANK_PERIODS else "month"
+    snap = c.snapshot()
+    w = window_views.resolve_window(period, snap.as_of or c.now())
+    df = window_views.ranking(snap, c.city, region, w, window_views.score_weights(c.settings))
+    cols = ["rank", "code", "name", "score", "reported", "closed", "closed_on_time", "open", "overdue",
+            "on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate", "not_overdue_rate"]
+    names = {k: label("rank_no" if k == "rank" else k) for k in cols}
+    out = df.reindex(columns=cols).rename(columns=names)
+    name = f"ranking_{region}_{period}_{w.first:%Y%m%d}-{w.last:%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        body, mime = out.to_csv(index=False).encode("utf-8-sig"), "text/csv; charset=utf-8"  # BOM: Excel reads it
+    else:
+        buf = io.BytesIO()
+        out.to_excel(buf, index=False, sheet_name=label(f"rank_{period}"))
+        body, mime = buf.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    resp = flask.Response(body, mimetype=mime)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp

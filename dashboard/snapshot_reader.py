@@ -27,6 +27,13 @@ class Snapshot:
     manifest: dict
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     redis_ok: bool = True
+    derived: dict = field(default_factory=dict, repr=False)
+
+    def memo(self, key: str, build):
+        """A value derived from this snapshot's frames (an index, say), built once per version."""
+        if key not in self.derived:
+            self.derived[key] = build()
+        return self.derived[key]
 
     @property
     def meta(self) -> dict:
@@ -70,13 +77,14 @@ class SnapshotReader:
                 manifest = json.loads(raw) if raw else None
                 if manifest is None:
                     self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \
-                        Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False)
+                        Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False,
+                                 self._snap.derived)
                 elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
                     self._snap = self._load(manifest)
             except (redis.RedisError, OSError) as exc:
                 log.warning("snapshot: Redis unavailable (%s); serving the last snapshot", exc)
                 s = self._snap
-                self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False)
+                self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False, derived=s.derived)
             self._checked = time.monotonic()
             return self._snap
 

@@ -27,6 +27,7 @@ KPI_TILES = {
 }
 STAGE_TILES = {"median_dispatch_min": fmt_minutes, "median_handle_min": fmt_minutes,
                "median_verify_min": fmt_minutes, "median_close_min": fmt_minutes}
+TILE_FORMATS = {**KPI_TILES, **STAGE_TILES, "escalated_rate": fmt_rate, "not_overdue_rate": fmt_rate}
 
 
 def kpi_card(page: str, key: str, value: str, extra: str = "") -> html.Div:
@@ -41,7 +42,7 @@ def kpi_card(page: str, key: str, value: str, extra: str = "") -> html.Div:
 def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
     tiles = []
     for key in keys:
-        fmt = KPI_TILES.get(key) or STAGE_TILES[key]
+        fmt = TILE_FORMATS[key]
         extra = ""
         if key == "safety_index" and kpis.get("index_change") is not None:
             extra = _delta(kpis.get("index_change"), "较上月")
@@ -136,19 +137,35 @@ def hourly_figure(df: pd.DataFrame, dark: bool = True) -> go.Figure:
     return fig
 
 
-def funnel_figure(kpis: dict, dark: bool = True) -> go.Figure:
-    """The closed loop: events that reached each stage, with each stage's median time."""
+def loop_figure(kpis: dict, dark: bool = False) -> dict:
+    """The closed loop as a funnel: events of the window that reached each stage, each stage labelled
+    with its median time (≈, from the window's duration histograms)."""
     theme = DARK if dark else LIGHT
-    reported = kpis.get("reported", 0) or 0
-    closed = kpis.get("closed", 0) or 0
-    stages = [("上报", reported, None), ("派发", None, kpis.get("median_dispatch_min")),
-              ("处置", None, kpis.get("median_handle_min")), ("核查", None, kpis.get("median_verify_min")),
-              ("办结", closed, kpis.get("median_close_min"))]
-    names = [f"{s}{'' if m is None else ' · ' + fmt_minutes(m)}" for s, _, m in stages]
-    values = [reported, kpis.get("reached_dispatched", reported), kpis.get("reached_handled", closed),
-              kpis.get("reached_verified", closed), closed]
-    fig = go.Figure(go.Funnel(y=names, x=values, marker_color=theme["accent"], textinfo="value"))
-    return base_layout(fig, dark)
+    stages = [("stage_reported", "reported", None), ("stage_dispatched", "reached_dispatched", "dispatch"),
+              ("stage_handled", "reached_handled", "handle"), ("stage_verified", "reached_verified", "verify"),
+              ("stage_closed", "closed", "close")]
+    names = [label(s) + ("" if q is None else f" · ≈{fmt_minutes(kpis.get(f'median_{q}_min'))}") for s, _, q in stages]
+    values = [int(kpis.get(n) or 0) for _, n, _ in stages]
+    return {"data": [{"type": "funnel", "y": names, "x": values, "textinfo": "value+percent initial",
+                      "marker": {"color": theme["accent"]}, "hoverinfo": "skip"}],
+            "layout": {"margin": {"l": 130, "r": 10, "t": 4, "b": 4}, "paper_bgcolor": "rgba(0,0,0,0)",
+                       "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": theme["text"], "size": 13},
+                       "showlegend": False, "height": 230}}
+
+
+def rate_bars(df: pd.DataFrame, column: str, dark: bool = False, show_rate: bool = True) -> dict:
+    """Horizontal bars of events per value of `column`, labelled with the on-time rate."""
+    theme = DARK if dark else LIGHT
+    d = df.iloc[::-1]
+    text = [f"{int(n):,}" + (f" · {fmt_rate(r)}" if show_rate else "") for n, r in
+            zip(d["reported"], d.get("on_time_rate", pd.Series(float("nan"), index=d.index)))]
+    return {"data": [{"type": "bar", "orientation": "h", "x": d["reported"].tolist(), "y": d[column].astype(str).tolist(),
+                      "text": text, "textposition": "auto", "marker": {"color": theme["accent"]},
+                      "hoverinfo": "skip", "cliponaxis": False}],
+            "layout": {"margin": {"l": 90, "r": 10, "t": 4, "b": 24}, "paper_bgcolor": "rgba(0,0,0,0)",
+                       "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": theme["text"], "size": 12},
+                       "showlegend": False, "height": 240, "xaxis": {"gridcolor": theme["grid"]},
+                       "yaxis": {"automargin": True}}}
 
 
 def children_map(city, region: str, values: pd.DataFrame, measure: str, dark: bool = True,

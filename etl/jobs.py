@@ -29,6 +29,7 @@ from etl.transforms.events import (
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
+from etl.transforms.window_pieces import event_pieces
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
 
@@ -63,8 +64,9 @@ def now_local(tz: str) -> datetime:
 class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
-                 alert_thresholds: AlertThresholds | None = None):
+                 alert_thresholds: AlertThresholds | None = None, history_days: int = 120):
         self.engine, self.city, self.store = engine, city, store
+        self.history_days = max(history_days, max(WINDOWS.values()))
         self.alert_thresholds = alert_thresholds or AlertThresholds()
         self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined)
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
@@ -112,12 +114,13 @@ class EtlJobs:
                                        "handling_level",
                                        "reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at",
                                        "due_at", "reopened", "satisfaction"])
-        horizon = pd.Timestamp(now).normalize() - pd.Timedelta(days=max(WINDOWS.values()) - 1)
+        horizon = pd.Timestamp(now).normalize() - pd.Timedelta(days=self.history_days - 1)
         relevant = ev[(ev["reported_at"] >= horizon) | ev["closed_at"].isna()]
         facts = event_facts(relevant, now)
         kpis = complete_regions(region_event_kpis(facts, now), regions)
         frames = {
             "event_kpis": kpis,
+            "event_pieces": event_pieces(facts, horizon),  # the tablet's windows (etl/transforms/window_pieces.py)
             "by_category": counts_by(facts, now, "category"),
             "by_channel": counts_by(facts, now, "channel"),
             "by_hour": hourly_today(facts, now),

@@ -44,6 +44,41 @@ MEDIANS = {
 }
 SATISFIED_MIN_SCORE = 4
 
+# --- The tablet's windows (today, 7d, 30d, this quarter, a custom range), from mergeable pieces -----
+# etl/transforms/window_pieces.py keeps one row per event of the last COCKPIT_HISTORY_DAYS: these 0/1
+# flags (name -> fact column) and a log-binned duration per stage. A window's counts are sums of the
+# flags of the events *reported* in it: exact. "open"/"overdue" here are the window's own events still
+# open / past deadline now (the tiles' 处置中/超期 stay the stocks above, whenever reported).
+PIECE_FLAGS = {
+    "reported": "one", "reached_dispatched": "has_dispatched", "reached_handled": "has_handled",
+    "reached_verified": "has_verified", "closed": "is_closed", "closed_on_time": "closed_on_time",
+    "same_day_cleared": "same_day_cleared", "grid_settled": "grid_settled", "escalated": "escalated",
+    "rated": "is_rated", "satisfied": "is_satisfied", "reopened": "is_reopened",
+    "cohort_open": "is_open", "cohort_overdue": "is_overdue", "not_overdue": "not_overdue",
+}
+WINDOW_RATES = {
+    **RATES,
+    "escalated_rate": ("escalated", "closed"),  # settled above the grid (community, street, district)
+    "not_overdue_rate": ("not_overdue", "reported"),  # the window's events not past deadline now
+}
+# Stage durations with a median and a 90th percentile: stage -> fact column "<stage>_min"
+# (dispatch = reported→dispatched, handle, verify, close = verified→closed, total = reported→closed).
+QUANTILES = ("dispatch", "handle", "verify", "close", "total")
+# Log bins: bin k holds [base·2^(k/p), base·2^((k+1)/p)) minutes, p = bins per octave; the last bin
+# also holds anything longer. A quantile is interpolated geometrically inside its bin, so it is within
+# a factor 2^(1/p) (±9% at p = 8, typically a few %) of the exact order statistic; counts are exact.
+DURATION_BIN_BASE_MIN = 0.25
+DURATION_BINS_PER_OCTAVE = 8
+DURATION_BINS = 152  # up to 0.25 min · 2^19 = 91 days
+QUANTILE_PRECISION = 2 ** (1 / DURATION_BINS_PER_OCTAVE)
+
+# --- The ranking (五个一): weekly = this ISO week (Monday to today), monthly = this calendar month,
+# quarterly = this calendar quarter, each up to today. Score of a region = 100 · Σ wᵢ·rateᵢ / Σ wᵢ over
+# the rates it has (a region with no closed event has no on-time rate; its weight drops out), weights
+# from the settings COCKPIT_SCORE_W_* (README). Regions with no events in the period have no score.
+SCORE_RATES = ("on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate", "not_overdue_rate")
+RANK_PERIODS = ("week", "month", "quarter")
+
 # Devices (cameras and IoT) per region, state at as_of.
 DEVICE_COUNTS = ("cameras", "cameras_online", "cameras_untagged", "cameras_unplaced", "cameras_coord_approx",
                  "cameras_coord_missing", "iot", "iot_online")

@@ -1,121 +1,246 @@
 """中屏: leaders' tablets. Drill down city → district → street → community → grid by tapping the map;
-the URL holds the state (?region=&window=&measure=), so a link opens the same view."""
+the URL holds the whole state (?region=&window=&start=&end=&measure=&rank=&sort=&event=), so a link
+opens the same view. Window figures come from dashboard/window_views.py (event_pieces)."""
+
+from __future__ import annotations
 
 from urllib.parse import urlencode
 
 import dash
+import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from config.labels import label
-from dashboard import views
+from dashboard import views, window_views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, funnel_figure, kpi_row
+from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
+from etl.metrics import RANK_PERIODS
+from layouts.medium_outputs import RENDER_OUTPUTS
 
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
-WINDOWS = ("today", "7d", "30d")
+WINDOWS = window_views.TABLET_WINDOWS
+TILES = ("reported", "open", "overdue", "on_time_rate", "same_day_rate", "grid_settled_rate", "escalated_rate",
+         "satisfaction_rate", "camera_online_rate", "safety_index")
+# Ranking columns: key -> formatter; the header of each sorts the table by it (?sort=)
+RANK_COLUMNS = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v), "reported": views.fmt_count,
+                "open": views.fmt_count, "overdue": views.fmt_count, "on_time_rate": views.fmt_rate,
+                "same_day_rate": views.fmt_rate, "grid_settled_rate": views.fmt_rate,
+                "satisfaction_rate": views.fmt_rate}
+ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
+STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event")
 
 
-def view_state(region: str | None, window: str | None, measure: str | None) -> tuple[str, str, str]:
-    """The (region, window, measure) a query asks for, with unknown values replaced by defaults;
-    a region outside the user's jurisdiction raises OutOfScope (403)."""
+def view_state(q: dict) -> dict:
+    """The view a query asks for, unknown values replaced by defaults; a region outside the user's
+    jurisdiction raises OutOfScope (403)."""
     city = cockpit().city
+    region = q.get("region")
     region = require_region(region) if region and region in city._index else user_scope()
-    window = window if window in WINDOWS else "today"
-    measure = measure if measure in views.MAP_MEASURES else "density"
-    return region, window, measure
+    return {
+        "region": region,
+        "window": q.get("window") if q.get("window") in WINDOWS else "today",
+        "start": q.get("start") or None, "end": q.get("end") or None,
+        "measure": q.get("measure") if q.get("measure") in views.MAP_MEASURES else "density",
+        "rank": q.get("rank") if q.get("rank") in RANK_PERIODS else "month",
+        "sort": q.get("sort") if q.get("sort") in RANK_COLUMNS else "rank",
+        "event": q.get("event") or None,
+    }
 
 
-def href(region: str, window: str, measure: str) -> str:
-    return "/medium?" + urlencode({"region": region, "window": window, "measure": measure})
+def href(state: dict, **changes) -> str:
+    s = {**state, **changes}
+    if s.get("window") != "custom":
+        s["start"] = s["end"] = None
+    return "/medium?" + urlencode({k: s[k] for k in STATE_KEYS if s.get(k)})
 
 
-def layout(region: str | None = None, window: str | None = None, measure: str | None = None, **_query):
-    region, window, measure = view_state(region, window, measure)
+def window_of(state: dict) -> window_views.Window:
+    c = cockpit()
+    as_of = c.snapshot().as_of or c.now()
+    return window_views.resolve_window(state["window"], as_of, state["start"], state["end"], c.settings.history_days)
+
+
+def layout(**query):
+    state = view_state(query)
+    w = window_of(state)
     return html.Div(className="medium-root", children=[
         *live_components(PAGE),
         dcc.Location(id="medium-url", refresh="callback-nav"),
         header(PAGE, f"{cockpit().city.name} · {label('medium')}"),
         html.Div(className="medium-controls", children=[
             html.Nav(id="medium-breadcrumb", className="breadcrumb"),
-            dcc.RadioItems(id="medium-window", value=window, inline=True, className="segmented",
-                           options=[{"label": label(f"window_{w}"), "value": w} for w in WINDOWS]),
-            dcc.Dropdown(id="medium-measure", value=measure, clearable=False, searchable=False,
+            dcc.RadioItems(id="medium-window", value=state["window"], inline=True, className="segmented",
+                           options=[{"label": label(f"window_{x}"), "value": x} for x in WINDOWS]),
+            dcc.DatePickerRange(id="medium-range", start_date=w.first.isoformat(), end_date=w.last.isoformat(),
+                                display_format="YYYY-MM-DD", minimum_nights=0, className="date-range",
+                                style={} if state["window"] == "custom" else {"display": "none"}),
+            dcc.Dropdown(id="medium-measure", value=state["measure"], clearable=False, searchable=False,
                          className="measure-dropdown",
                          options=[{"label": v, "value": k} for k, v in views.MEASURE_LABELS.items()]),
         ]),
-        dcc.Store(id="medium-state", data={"region": region, "window": window, "measure": measure}),
+        dcc.Store(id="medium-state", data=state),
+        html.Div(id="medium-window-text", className="window-text"),
+        event_overlay(state) if state["event"] else None,
         html.Div(id="medium-kpis", className="kpi-row"),
         html.Div(className="medium-body", children=[
             html.Section(className="panel", children=[
                 html.H3(id="medium-map-title", className="panel-title"),
                 dcc.Graph(id="medium-map", config=GRAPH_CONFIG, className="medium-map")]),
-            html.Div(className="medium-side", children=[
-                html.Section(className="panel", children=[html.H3(label("loop"), className="panel-title"),
-                                                           dcc.Graph(id="medium-funnel", config=GRAPH_CONFIG)]),
-                html.Section(className="panel", children=[html.H3(label("ranking"), className="panel-title"),
-                                                           html.Div(id="medium-ranking")]),
-            ]),
+            html.Section(className="panel medium-loop", children=[
+                html.H3(label("loop"), className="panel-title"),
+                dcc.Graph(id="medium-funnel", config=GRAPH_CONFIG, className="medium-funnel"),
+                html.Div(id="medium-stages"),
+                html.P(label("quantile_note"), className="note")]),
         ]),
+        html.Section(className="panel", children=[
+            html.Div(className="panel-head", children=[
+                html.H3(label("rank_title"), className="panel-title"),
+                html.Nav(id="medium-rank-periods", className="segmented-links"),
+                html.Div(id="medium-exports", className="exports")]),
+            html.Div(id="medium-ranking", className="table-scroll")]),
+        html.Div(className="medium-grid3", children=[
+            html.Section(className="panel", children=[html.H3(label("on_time_by_category"), className="panel-title"),
+                                                       dcc.Graph(id="medium-by-category", config=GRAPH_CONFIG)]),
+            html.Section(className="panel", children=[html.H3(label("on_time_by_channel"), className="panel-title"),
+                                                       dcc.Graph(id="medium-by-channel", config=GRAPH_CONFIG)]),
+            html.Section(className="panel", children=[html.H3(label("handling_levels"), className="panel-title"),
+                                                       dcc.Graph(id="medium-by-level", config=GRAPH_CONFIG)]),
+        ]),
+        html.Section(className="panel", children=[html.H3(label("overdue_list"), className="panel-title"),
+                                                   html.Div(id="medium-overdue")]),
     ])
+
+
+def event_overlay(state: dict) -> html.Section:
+    """The tapped event's whole life (?event=): its timeline over the page, closed by a link."""
+    from dashboard.timeline_view import load_timeline, timeline_component
+
+    close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
+    tl = load_timeline(state["event"])
+    body = timeline_component(tl, cockpit().now(), "medium") if tl else html.P(label("event_gone"))
+    return html.Section(className="panel medium-event", id="medium-event", children=[close, body])
 
 
 register_poll(PAGE)
 
 
-@callback(Output("medium-kpis", "children"), Output("medium-freshness-box", "children"),
-          Output("medium-breadcrumb", "children"), Output("medium-map-title", "children"),
-          Output("medium-map", "figure"), Output("medium-funnel", "figure"), Output("medium-ranking", "children"),
+@callback(*[Output(f"medium-{o}", p) for o, p in RENDER_OUTPUTS],
           Input("medium-version", "data"), Input("medium-state", "data"))
 def render(_key, state):
     c = cockpit()
     snap = c.snapshot()
-    region, window, measure = view_state(state["region"], state["window"], state["measure"])
+    state = view_state(state)
+    region = state["region"]
     city = c.city
-    kpis = views.region_kpis(snap, region, window)
+    w = window_of(state)
+    kpis = window_views.window_kpis(snap, region, w)
     crumbs = []
-    scope = user_scope()
-    for code in [*(a for a in city.ancestors(region) if a.startswith(scope)), region]:  # from the user's root
+    for code in [*(a for a in city.ancestors(region) if a.startswith(user_scope())), region]:  # from the user's root
         name = city.regions.at[city._index[code], "name"]
-        crumbs.append(dcc.Link(name, href=href(code, window, measure), id={"type": "medium-crumb", "code": code},
+        crumbs.append(dcc.Link(name, href=href(state, region=code, event=None), id={"type": "medium-crumb", "code": code},
                                className="crumb" + (" current" if code == region else "")))
     children = city.children(region)
+    measure = state["measure"]
     if children.empty:
         values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
         title = f"{city.regions.at[city._index[region], 'name']} · {label('level_grid')}"
     else:
-        values = views.child_values(snap, city, region, window, measure)
-        child_level = children["level"].iloc[0]
-        title = f"{label('children')}({label('level_' + child_level)} {len(values)}) · {views.MEASURE_LABELS[measure]}"
+        values = window_views.child_window_values(snap, city, region, w, measure)
+        title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
+                f"{views.MEASURE_LABELS[measure]}"
     fig = children_map(city, region, values, measure, dark=False)
-    ranking = views.child_ranking(snap, city, region, window)
-    return (kpi_row(PAGE, kpis), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs, title, fig,
-            funnel_figure(kpis, dark=False), ranking_table(ranking, window, measure))
+    rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
+    ranking = window_views.ranking(snap, city, region, rank_w, window_views.score_weights(c.settings))
+    periods = [dcc.Link(label(f"rank_{p}"), href=href(state, rank=p), id={"type": "medium-rank-period", "period": p},
+                        className="seg" + (" current" if p == state["rank"] else "")) for p in RANK_PERIODS]
+    q = urlencode({"region": region, "rank": state["rank"]})
+    exports = [html.A(label("export_csv"), href=f"/medium/export.csv?{q}", className="btn", id="medium-export-csv"),
+               html.A(label("export_xlsx"), href=f"/medium/export.xlsx?{q}", className="btn", id="medium-export-xlsx")]
+    return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
+            f"{w.text()} · {rank_w.text()}{label('rank_title')}", title, fig,
+            loop_figure(kpis), stage_table(kpis), periods, exports,
+            ranking_table(ranking, state),
+            rate_bars(window_views.on_time_by(snap, region, w, "category"), "category"),
+            rate_bars(window_views.on_time_by(snap, region, w, "channel"), "channel"),
+            level_bars(window_views.on_time_by(snap, region, w, "handling_level")),
+            overdue_table(window_views.overdue_list(snap, region), state, c.now()))
 
 
 @callback(Output("medium-url", "href"), Input("medium-map", "clickData"), Input("medium-window", "value"),
-          Input("medium-measure", "value"), State("medium-state", "data"), prevent_initial_call=True)
-def navigate(click, window, measure, state):
-    """Tap a region to go down a level; window/measure changes keep the region. The URL is the state."""
-    region = require_region(state["region"])
+          Input("medium-measure", "value"), Input("medium-range", "start_date"), Input("medium-range", "end_date"),
+          State("medium-state", "data"), prevent_initial_call=True)
+def navigate(click, window, measure, start, end, state):
+    """Tap a region to go down a level; window/measure/range changes keep the region. The URL is the state."""
+    state = view_state(state)
+    region = state["region"]
+    new = dict(state, window=window, measure=measure)
     if dash.ctx.triggered_id == "medium-map" and click:
         code = click["points"][0].get("location")
         if code and code.startswith(region) and code != region:
-            region = code
-    new = href(region, window, measure)
-    if new == href(state["region"], state["window"], state["measure"]):
-        return no_update
-    return new
+            new.update(region=code, event=None)
+    if window == "custom":
+        new.update(start=(start or "")[:10] or None, end=(end or "")[:10] or None)
+    target = href(new)
+    return no_update if target == href(state) else target
 
 
-def ranking_table(df, window: str, measure: str) -> html.Table:
-    head = html.Tr([html.Th(x) for x in ("名称", label("reported"), label("open"), label("overdue"),
-                                         label("on_time_rate"), label("same_day_rate"))])
-    rows = [html.Tr([html.Td(dcc.Link(r["name"], href=href(r["code"], window, measure))),
-                     html.Td(views.fmt_count(r.get("reported"))), html.Td(views.fmt_count(r.get("open"))),
-                     html.Td(views.fmt_count(r.get("overdue")), className="bad" if (r.get("overdue") or 0) > 0 else ""),
-                     html.Td(views.fmt_rate(r.get("on_time_rate"))), html.Td(views.fmt_rate(r.get("same_day_rate")))])
-            for r in df.head(60).to_dict("records")]
+def stage_table(kpis: dict) -> html.Table:
+    """Each stage of the loop: events that reached it, median and 90th percentile time (≈)."""
+    rows = [("dispatch", "reached_dispatched"), ("handle", "reached_handled"), ("verify", "reached_verified"),
+            ("close", "closed"), ("total", "closed")]
+    head = html.Tr([html.Th(label(x)) for x in ("stage", "reached", "median", "p90")])
+    body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(views.fmt_count(kpis.get(n))),
+                     html.Td("≈" + views.fmt_minutes(kpis.get(f"median_{s}_min"))),
+                     html.Td("≈" + views.fmt_minutes(kpis.get(f"p90_{s}_min")))], id=f"medium-stage-{s}")
+            for s, n in rows]
+    return html.Table([html.Thead(head), html.Tbody(body)], className="stages", id="medium-stage-table")
+
+
+def ranking_table(df: pd.DataFrame, state: dict) -> html.Table:
+    """The children ranked by score (五个一); tap a header to sort by it, a name to drill into it."""
+    key = state["sort"]
+    if key in df and key != "rank":
+        df = df.sort_values(key, ascending=key in ASCENDING, na_position="last", kind="stable")
+    head = html.Tr([html.Th(dcc.Link(label(k if k != "rank" else "rank_no"), href=href(state, sort=k),
+                                     className="sort" + (" current" if k == key else "")))
+                    for k in RANK_COLUMNS])
+    rows = []
+    for r in df.to_dict("records"):
+        cells = []
+        for k, fmt in RANK_COLUMNS.items():
+            v = r.get(k)
+            if k == "name":
+                cells.append(html.Td(dcc.Link(v, href=href(state, region=r["code"], event=None))))
+            else:
+                bad = k == "overdue" and (v or 0) > 0
+                cells.append(html.Td(fmt(v) if v is not None else "—", className="bad" if bad else ""))
+        rows.append(html.Tr(cells))
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="medium-ranking-table")
+
+
+def level_bars(df: pd.DataFrame) -> dict:
+    """Closed events by the level that settled them (小事不出网格 vs escalated)."""
+    df = df[df["handling_level"].astype(str) != ""].copy()
+    df["handling_level"] = df["handling_level"].astype(str).map(lambda v: label(f"level_{v}"))
+    return rate_bars(df.assign(reported=df["closed"]), "handling_level", show_rate=False)
+
+
+def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
+    """Open events past deadline, oldest deadline first; tap one for its timeline."""
+    if df.empty:
+        return html.P(label("no_overdue"), className="empty")
+    city = cockpit().city
+    items = []
+    for r in df.head(30).to_dict("records"):
+        late_h = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 3600
+        where = " · ".join(views.short_name(city, a) for a in (r["grid_code"][:9], r["grid_code"][:12], r["grid_code"]))
+        items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
+            html.Span(f"{label('overdue_by')} {late_h:.0f} 小时", className="late"),
+            html.Span(f"{r['category']} · {r['channel']}", className="what"),
+            html.Span(where, className="where"),
+            html.Span(label(f"stage_{r['status']}"), className="status")])))
+    note = label("event_list_more").format(n=len(df), k=min(30, len(df))) if len(df) > 30 else ""
+    return html.Div([html.Ul(items, className="event-list", id="medium-overdue-list"), html.P(note, className="note")])

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from dashboard import views
 from etl.transforms.events import window_start
+from layouts.medium_outputs import RENDER_OUTPUTS
 
 
 def foreign_region(city, role: str, region: str) -> str:
@@ -88,8 +89,7 @@ def test_denials_are_audited(app, city, users, client_as):
 # ---------------------------------------------------------------------- refused by a forged callback
 
 def medium_payload(region: str, window: str = "7d") -> dict:
-    outs = ["kpis", "freshness-box", "breadcrumb", "map-title", "map", "funnel", "ranking"]
-    props = ["children", "children", "children", "children", "figure", "figure", "children"]
+    outs, props = zip(*RENDER_OUTPUTS)
     return {"output": ".." + "...".join(f"medium-{o}.{p}" for o, p in zip(outs, props)) + "..",
             "outputs": [{"id": f"medium-{o}", "property": p} for o, p in zip(outs, props)],
             "inputs": [{"id": "medium-version", "property": "data", "value": [1, False]},

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from dashboard import views
+from layouts.medium_outputs import RENDER_OUTPUTS
 
 
 def test_health_waiting_before_any_snapshot(app):
@@ -63,8 +64,7 @@ def find(component, cid):
 def test_medium_render_callback_shows_snapshot_numbers(app, published, region, client_as):
     client = client_as("city")
     client.get("/medium")  # first request sets up the callbacks
-    outs = ["kpis", "freshness-box", "breadcrumb", "map-title", "map", "funnel", "ranking"]
-    props = ["children", "children", "children", "children", "figure", "figure", "children"]
+    outs, props = zip(*RENDER_OUTPUTS)
     resp = dash_post(
         client, ".." + "...".join(f"medium-{o}.{p}" for o, p in zip(outs, props)) + "..",
         [{"id": f"medium-{o}", "property": p} for o, p in zip(outs, props)],

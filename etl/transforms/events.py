@@ -36,11 +36,15 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         "is_rated": (closed & e["satisfaction"].notna()).astype(int),
         "is_satisfied": (closed & (e["satisfaction"] >= SATISFIED_MIN_SCORE)).fillna(False).astype(int),
         "is_reopened": (e["reopened"].fillna(0) > 0).astype(int),
+        "escalated": (closed & e["handling_level"].notna() & (e["handling_level"] != "grid")).astype(int),
         "is_open": (~closed).astype(int),
         "is_overdue": (~closed & (e["due_at"] < as_of)).astype(int),
     })
     for name, start, end in STAGE_SPANS:
         facts[f"{name}_min"] = (e[f"{end}_at"] - e[f"{start}_at"]).dt.total_seconds() / 60.0
+    facts["total_min"] = (e["closed_at"] - e["reported_at"]).dt.total_seconds() / 60.0
+    facts["not_overdue"] = 1 - facts["is_overdue"]
+    facts["handling_level"] = e["handling_level"]
     return facts
 
 

@@ -1,0 +1,138 @@
+"""What the tablet (中屏) shows for a time window, from the `event_pieces` frame
+(etl/transforms/window_pieces.py; definitions in etl/metrics.py). Like dashboard/views.py, every
+number on the tablet comes from a function here or there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from config.labels import label
+from dashboard import views
+from dashboard.snapshot_reader import Snapshot
+from etl.metrics import SCORE_RATES, WINDOWS
+from etl.transforms.window_pieces import PieceIndex, day_number, window_dates
+
+TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str  # today | 7d | 30d | quarter | custom | week | month (ranking)
+    first: date
+    last: date
+
+    @property
+    def days(self) -> tuple[int, int]:
+        return day_number(self.first), day_number(self.last)
+
+    def text(self) -> str:
+        span = f"{self.first:%m-%d}" if self.first == self.last else f"{self.first:%m-%d} ~ {self.last:%m-%d}"
+        return f"{label('window_' + self.name)} {span}"
+
+
+def resolve_window(window: str, as_of: datetime, start: str | None = None, end: str | None = None,
+                   history_days: int | None = None) -> Window:
+    """The window a URL asks for; an unreadable custom range falls back to the last 7 days."""
+    try:
+        s = date.fromisoformat(start) if start else None
+        e = date.fromisoformat(end) if end else None
+        first, last = window_dates(window, as_of, s, e, history_days)
+    except ValueError:
+        window = "7d"
+        first, last = window_dates(window, as_of)
+    return Window(window, first, last)
+
+
+def piece_index(snap: Snapshot) -> PieceIndex | None:
+    df = snap.frame("event_pieces")
+    if df is None:
+        return None
+    return snap.memo("piece_index", lambda: PieceIndex(df))
+
+
+def window_kpis(snap: Snapshot, code: str, w: Window) -> dict:
+    """A region's window figures (event_pieces: counts, rates, median and p90 of each stage) with its
+    stocks now (event_kpis: open, overdue), devices (device_kpis) and safety (safety_latest)."""
+    k = views.region_kpis(snap, code, "today")
+    stocks = {name: k.get(name) for name in ("open", "overdue")}
+    k = {f: v for f, v in k.items() if not f.startswith("median_")}
+    index = piece_index(snap)
+    if index is not None:
+        k.update(index.totals(code, *w.days))
+    k.update(stocks)
+    return k
+
+
+def child_window_values(snap: Snapshot, city, code: str, w: Window, measure: str) -> pd.DataFrame:
+    """The children of a region with the map measure; event density counts the window's events."""
+    if measure != "density":
+        return views.child_values(snap, city, code, "today", measure)
+    children = city.children(code)
+    index = piece_index(snap)
+    if index is None or children.empty:
+        return children.assign(value=float("nan"))
+    t = index.child_totals(list(children["code"]), *w.days).set_index("code")["reported"]
+    out = children.assign(value=t.reindex(children["code"]).to_numpy(dtype=float))
+    out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
+    return out
+
+
+def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float]) -> pd.DataFrame:
+    """The children of a region for the 五个一 ranking: the period's counts and rates (event_pieces),
+    open and overdue now (event_kpis), and the composite score (etl/metrics.py); best score first."""
+    children = city.children(code)[["code", "name"]]
+    index = piece_index(snap)
+    if index is None or children.empty:
+        return children.assign(score=float("nan"))
+    t = index.child_totals(list(children["code"]), *w.days)
+    out = children.merge(t, on="code", how="left")
+    kp = snap.frame("event_kpis")
+    if kp is not None and not kp.empty:
+        now = kp[(kp["window"] == "today") & kp["code"].isin(children["code"])][["code", "open", "overdue"]]
+        out = out.merge(now, on="code", how="left")
+    out["score"] = composite_score(out, weights)
+    out = out.sort_values(["score", "reported"], ascending=[False, False], na_position="last")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+def composite_score(df: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
+    """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates a row has (etl/metrics.py SCORE_RATES)."""
+    num = pd.Series(0.0, index=df.index)
+    den = pd.Series(0.0, index=df.index)
+    for rate in SCORE_RATES:
+        w = float(weights.get(rate, 0.0))
+        has = df[rate].notna()
+        num += np.where(has, w * df[rate].fillna(0), 0.0)
+        den += np.where(has, w, 0.0)
+    return (100 * num / den.where(den > 0)).round(1)
+
+
+def score_weights(settings) -> dict[str, float]:
+    return {"on_time_rate": settings.score_w_on_time, "same_day_rate": settings.score_w_same_day,
+            "grid_settled_rate": settings.score_w_grid_settled, "satisfaction_rate": settings.score_w_satisfaction,
+            "not_overdue_rate": settings.score_w_not_overdue}
+
+
+def on_time_by(snap: Snapshot, code: str, w: Window, column: str) -> pd.DataFrame:
+    """Per category / channel / handling level: the window's events, closed, closed on time, on-time rate."""
+    index = piece_index(snap)
+    if index is None:
+        return pd.DataFrame(columns=[column, "reported", "closed", "closed_on_time", "on_time_rate"])
+    rows = index.rows(code, *w.days)
+    g = rows.groupby(column, observed=True)[["reported", "closed", "closed_on_time"]].sum()
+    g = g[g["reported"] > 0].reset_index()
+    g["on_time_rate"] = (g["closed_on_time"] / g["closed"].where(g["closed"] > 0)).astype("float64")
+    return g.sort_values("reported", ascending=False).reset_index(drop=True)
+
+
+def overdue_list(snap: Snapshot, code: str) -> pd.DataFrame:
+    """Open events past deadline under a region (open_events), oldest deadline first."""
+    q = views.work_queue(snap, code)
+    if q.empty:
+        return q
+    return q[q["is_overdue"] == 1].sort_values(["due_at", "event_id"])

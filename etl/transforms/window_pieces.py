@@ -1,0 +1,165 @@
+"""Mergeable pieces for any time window: one compact row per event of the kept history, sorted by
+grid code (as a 15-digit integer) and report day, so that any region (a code prefix) is one contiguous run of rows and any
+window a day range inside it. Every count of a window is a sum of 0/1 flags; every median and 90th
+percentile comes from merged log-binned duration histograms (etl/metrics.py says how exact).
+
+The web tier never queries the source for a window: `window_totals` and `child_totals` below merge
+the pieces of the region (or of each child) for the days asked."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from etl.metrics import (
+    DURATION_BIN_BASE_MIN,
+    DURATION_BINS,
+    DURATION_BINS_PER_OCTAVE,
+    PIECE_FLAGS,
+    QUANTILES,
+    WINDOW_RATES,
+    WINDOWS,
+)
+
+GRID_CODE_DIGITS = 15
+NO_BIN = 255  # the stage was not reached
+EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def duration_bin(minutes: pd.Series) -> np.ndarray:
+    """Log bin of each duration (bin k covers [base·2^(k/p), base·2^((k+1)/p)) minutes); NO_BIN if missing."""
+    m = minutes.to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.floor(np.log2(np.maximum(m, 1e-9) / DURATION_BIN_BASE_MIN) * DURATION_BINS_PER_OCTAVE)
+    k = np.clip(k, 0, DURATION_BINS - 1)
+    return np.where(np.isnan(m), NO_BIN, k).astype(np.uint8)
+
+
+def bin_edges() -> np.ndarray:
+    """DURATION_BINS + 1 edges in minutes."""
+    return DURATION_BIN_BASE_MIN * 2.0 ** (np.arange(DURATION_BINS + 1) / DURATION_BINS_PER_OCTAVE)
+
+
+def event_pieces(facts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
+    """One row per event reported on or after `since`: grid_code, day (days since 1970-01-01), category,
+    channel, handling level, 0/1 flags (PIECE_FLAGS) and a duration bin per stage; sorted by grid and day."""
+    f = facts[facts["reported_at"] >= since]
+    out = pd.DataFrame({
+        "grid": f["grid_code"].astype(str).astype(np.int64).to_numpy(),  # 15 digits: a prefix is an int range
+        "day": ((f["day"].to_numpy(dtype="datetime64[D]") - EPOCH).astype(np.int32)),
+        "category": f["category"].astype(str).to_numpy(),
+        "channel": f["channel"].astype(str).to_numpy(),
+        "handling_level": f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy(),
+    })
+    for flag, col in PIECE_FLAGS.items():
+        out[flag] = f[col].to_numpy(dtype=np.uint8)
+    for stage in QUANTILES:
+        out[f"bin_{stage}"] = duration_bin(f[f"{stage}_min"])
+    out = out.sort_values(["grid", "day"], kind="stable").reset_index(drop=True)
+    for col in ("category", "channel", "handling_level"):
+        out[col] = out[col].astype("category")
+    return out
+
+
+def window_dates(window: str, as_of: datetime, start: date | None = None, end: date | None = None,
+                 history_days: int | None = None) -> tuple[date, date]:
+    """First and last local day of a window (etl/metrics.py): today, 7d, 30d, quarter (this calendar
+    quarter to today), week / month (this ISO week / calendar month to today, for the ranking) or
+    custom (start..end, clipped to today and to the kept history)."""
+    today = pd.Timestamp(as_of).normalize()
+    if window in WINDOWS:
+        first = today - pd.Timedelta(days=WINDOWS[window] - 1)
+    elif window == "week":
+        first = today - pd.Timedelta(days=today.weekday())
+    elif window == "month":
+        first = today.replace(day=1)
+    elif window == "quarter":
+        first = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    elif window == "custom" and start is not None and end is not None:
+        first, last = sorted((pd.Timestamp(start).normalize(), min(pd.Timestamp(end).normalize(), today)))
+        if history_days:
+            first = max(first, today - pd.Timedelta(days=history_days - 1))
+        return first.date(), max(first, last).date()
+    else:
+        raise ValueError(f"unknown window {window!r}")
+    return first.date(), today.date()
+
+
+def prefix_range(code: str) -> tuple[int, int]:
+    """The 15-digit grid codes under a region code, as the integer range [lo, hi)."""
+    scale = 10 ** (GRID_CODE_DIGITS - len(code))
+    return int(code) * scale, (int(code) + 1) * scale
+
+
+def day_number(d: date | pd.Timestamp) -> int:
+    return int((np.datetime64(pd.Timestamp(d).date(), "D") - EPOCH).astype(np.int64))
+
+
+class PieceIndex:
+    """Positions of each region's run of rows in a pieces frame, and its flags as one matrix
+    (built once per snapshot version; every window query after that is a slice and a sum)."""
+
+    def __init__(self, pieces: pd.DataFrame):
+        self.pieces = pieces
+        self.grids = pieces["grid"].to_numpy(dtype=np.int64) if len(pieces) else np.array([], dtype=np.int64)
+        self.days = pieces["day"].to_numpy(dtype=np.int32) if len(pieces) else np.array([], dtype=np.int32)
+        self.flags = pieces[list(PIECE_FLAGS)].to_numpy(dtype=np.int64) if len(pieces) else \
+            np.zeros((0, len(PIECE_FLAGS)), dtype=np.int64)
+        self.bins = {s: pieces[f"bin_{s}"].to_numpy() for s in QUANTILES} if len(pieces) else {}
+
+    def run(self, code: str) -> tuple[int, int]:
+        """[start, stop) of the rows whose grid code starts with `code`."""
+        lo, hi = prefix_range(code)
+        return int(np.searchsorted(self.grids, lo, "left")), int(np.searchsorted(self.grids, hi, "left"))
+
+    def positions(self, code: str, first_day: int, last_day: int) -> np.ndarray:
+        """Row positions of a region's events reported from first_day to last_day (day numbers, inclusive)."""
+        a, b = self.run(code)
+        d = self.days[a:b]
+        return a + np.flatnonzero((d >= first_day) & (d <= last_day))
+
+    def rows(self, code: str, first_day: int, last_day: int) -> pd.DataFrame:
+        return self.pieces.iloc[self.positions(code, first_day, last_day)]
+
+    def totals(self, code: str, first_day: int, last_day: int) -> dict:
+        """Counts, rates and stage quantiles (median, p90) of a region's window."""
+        pos = self.positions(code, first_day, last_day)
+        sums = self.flags[pos].sum(axis=0)
+        out = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
+        for name, (num, den) in WINDOW_RATES.items():
+            out[name] = out[num] / out[den] if out[den] else float("nan")
+        for stage in QUANTILES:
+            hist = np.bincount(self.bins[stage][pos], minlength=NO_BIN + 1)[:DURATION_BINS] if len(pos) else \
+                np.zeros(DURATION_BINS, dtype=np.int64)
+            out[f"median_{stage}_min"], out[f"p90_{stage}_min"] = quantiles_from_histogram(hist, (0.5, 0.9))
+        return out
+
+    def child_totals(self, children: list[str], first_day: int, last_day: int) -> pd.DataFrame:
+        """Flag sums and rates per child region for a window (children: codes of one length)."""
+        sums = np.zeros((len(children), len(PIECE_FLAGS)), dtype=np.int64)
+        for i, code in enumerate(children):
+            sums[i] = self.flags[self.positions(code, first_day, last_day)].sum(axis=0)
+        out = pd.DataFrame(sums, columns=list(PIECE_FLAGS)).assign(code=list(children))
+        for name, (num, den) in WINDOW_RATES.items():
+            out[name] = (out[num] / out[den].where(out[den] > 0)).astype("float64")
+        return out
+
+
+def quantiles_from_histogram(hist: np.ndarray, qs=(0.5, 0.9)) -> list[float]:
+    """Quantiles of durations from a log-binned histogram, interpolating geometrically inside the bin."""
+    n = hist.sum()
+    if n == 0:
+        return [float("nan")] * len(qs)
+    edges = bin_edges()
+    cum = np.cumsum(hist)
+    out = []
+    for q in qs:
+        target = q * n
+        k = min(int(np.searchsorted(cum, target, "left")), len(hist) - 1)
+        before = cum[k - 1] if k else 0
+        frac = (target - before) / hist[k] if hist[k] else 0.5
+        out.append(float(edges[k] * (edges[k + 1] / edges[k]) ** min(max(frac, 0.0), 1.0)))
+    return out
+

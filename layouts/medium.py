@@ -31,6 +31,7 @@ RANK_COLUMNS = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v)
                 "satisfaction_rate": views.fmt_rate}
 ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
 STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event")
+QUIET_DEFAULTS = {"rank": "month", "sort": "rank"}  # left out of URLs when they hold these
 
 
 def view_state(q: dict) -> dict:
@@ -54,7 +55,7 @@ def href(state: dict, **changes) -> str:
     s = {**state, **changes}
     if s.get("window") != "custom":
         s["start"] = s["end"] = None
-    return "/medium?" + urlencode({k: s[k] for k in STATE_KEYS if s.get(k)})
+    return "/medium?" + urlencode({k: s[k] for k in STATE_KEYS if s.get(k) and QUIET_DEFAULTS.get(k) != s[k]})
 
 
 def window_of(state: dict) -> window_views.Window:

@@ -317,7 +317,22 @@ def _tap_ranking(page, code: str) -> None:
     link.click()
 
 
+def _tap_map_largest(page, level_len: int) -> str:
+    """Tap the largest region drawn on the tablet's map, at a point inside its outline; returns its code."""
+    stable_viewport(page, "#medium-map .js-plotly-plot")
+    points = page.evaluate(INSIDE_POINTS_JS, "#medium-map .choroplethlocation")
+    target = max((p for p in points if p["x"] is not None), key=lambda p: p["area"])
+    assert len(target["code"]) == level_len
+    page.mouse.move(target["x"], target["y"])
+    page.wait_for_timeout(200)  # plotly's hover picks the region under the pointer
+    page.mouse.click(target["x"], target["y"])
+    page.wait_for_function("(c) => location.search.includes('region=' + c + '&')", arg=target["code"])
+    return target["code"]
+
+
 def test_medium_drill_down_and_back(browser, watched, published, app, city):
+    """Tap the map from the city down to a grid, then the breadcrumb back up one level at a time;
+    then down again through the ranking's links."""
     with LiveServer(app.server) as srv:
         w = watched(SCREENS["medium"])
         page = w.page
@@ -325,21 +340,19 @@ def test_medium_drill_down_and_back(browser, watched, published, app, city):
         wait_for_data(page, "medium")
         _check_medium(page, app, city, city.code)
 
-        # A tap on the map: the largest district, at a point inside its outline.
-        stable_viewport(page, "#medium-map .js-plotly-plot")
-        points = page.evaluate(INSIDE_POINTS_JS, "#medium-map .choroplethlocation")
-        target = max((p for p in points if p["x"] is not None), key=lambda p: p["area"])
-        assert len(target["code"]) == 6 and target["code"].startswith(city.code)
-        page.mouse.move(target["x"], target["y"])
-        page.wait_for_timeout(200)  # plotly's hover picks the region under the pointer
-        page.mouse.click(target["x"], target["y"])
-        page.wait_for_function("(c) => location.search.includes('region=' + c)", arg=target["code"])
-        assert len(region_param(page)) == 6
-        _check_medium(page, app, city, target["code"])
+        path = [city.code]
+        for length in (6, 9, 12, 15):
+            code = _tap_map_largest(page, length)
+            assert code.startswith(path[-1])
+            crumbs = _check_medium(page, app, city, code)
+            assert len(crumbs) == len(path) + 1, "the breadcrumb did not grow by one level"
+            path.append(code)
+        page.wait_for_function(  # at a grid the map shows the grid itself
+            "() => document.querySelectorAll('#medium-map .choroplethlocation').length === 1")
 
-        # The first crumb goes back to the city.
-        page.locator("#medium-breadcrumb a").first.click()
-        _check_medium(page, app, city, city.code)
+        for depth in range(len(path) - 1, 0, -1):  # back up: the crumb before the current one
+            page.locator("#medium-breadcrumb a").nth(depth - 1).click()
+            _check_medium(page, app, city, path[depth - 1])
 
         # Down through the ranking links: district -> street -> community -> grid.
         snap = app.server.config["COCKPIT"].snapshot()
@@ -354,8 +367,6 @@ def test_medium_drill_down_and_back(browser, watched, published, app, city):
             _tap_ranking(page, child)
             crumbs = _check_medium(page, app, city, child)
             assert len(crumbs) == depth + 1, "the breadcrumb did not grow by one level"
-            page.wait_for_function(  # the map of the new level is drawn (at a grid: the grid itself)
-                "() => document.querySelectorAll('#medium-map .choroplethlocation').length > 0")
             code, depth = child, depth + 1
 
         page.locator("#medium-breadcrumb a").first.click()

@@ -7,6 +7,9 @@ LIGHT = {"bg": "#f4f6fa", "panel": "#ffffff", "text": "#1b2430", "muted": "#5b6b
 # Sequential scales: "more is worse" reds, "more is better" greens/blues.
 SCALE_WORSE = [[0, "#1b3a6b"], [0.5, "#f7b733"], [1, "#ff4d5e"]]
 SCALE_BETTER = [[0, "#ff4d5e"], [0.5, "#f7b733"], [1, "#2ee59d"]]
+# On the light tablet the low end is light too, so dark labels stay readable on every region.
+LIGHT_SCALE_WORSE = [[0, "#e3eefc"], [0.5, "#f9c46b"], [1, "#e53935"]]
+LIGHT_SCALE_BETTER = [[0, "#e53935"], [0.5, "#f9c46b"], [1, "#b9e4bc"]]
 FONT = '"Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 # Device sizes the screens are laid out for (px).
 CANVAS = {"16:9": (1920, 1080), "32:9": (3840, 1080)}

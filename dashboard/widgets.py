@@ -11,7 +11,7 @@ from dash import html
 
 from config.labels import label
 from dashboard.snapshot_reader import Snapshot
-from dashboard.theme import DARK, FONT, LIGHT, SCALE_BETTER, SCALE_WORSE
+from dashboard.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from dashboard.views import MAP_MEASURES, MEASURE_LABELS, fmt_count, fmt_minutes, fmt_number, fmt_rate
 
 # Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
@@ -85,7 +85,7 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
     data = [{
         "type": "choropleth", "geojson": geo_url, "locations": values["code"].tolist(),
         "z": v.fillna(0).tolist(), "featureidkey": "properties.code", "text": text, "hoverinfo": "text",
-        "colorscale": SCALE_WORSE if worse else SCALE_BETTER,
+        "colorscale": (SCALE_WORSE if worse else SCALE_BETTER) if dark else (LIGHT_SCALE_WORSE if worse else LIGHT_SCALE_BETTER),
         "marker": {"line": {"color": theme["bg"], "width": 0.6}},
         "colorbar": {"title": {"text": MEASURE_LABELS[measure], "font": {"color": theme["muted"]}},
                      "thickness": 10, "len": 0.6, "tickfont": {"color": theme["muted"]}},

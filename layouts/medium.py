@@ -11,7 +11,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from config.labels import label
-from dashboard import views, window_views
+from dashboard import region_panels, views, window_views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
@@ -112,6 +112,7 @@ def layout(**query):
         ]),
         html.Section(className="panel", children=[html.H3(label("overdue_list"), className="panel-title"),
                                                    html.Div(id="medium-overdue")]),
+        html.Div(id="medium-panels"),  # recurring problems, safety, cameras (dashboard/region_panels.py)
     ])
 
 
@@ -167,7 +168,10 @@ def render(_key, state):
             rate_bars(window_views.on_time_by(snap, region, w, "category"), "category"),
             rate_bars(window_views.on_time_by(snap, region, w, "channel"), "channel"),
             level_bars(window_views.on_time_by(snap, region, w, "handling_level")),
-            overdue_table(window_views.overdue_list(snap, region), state, c.now()))
+            overdue_table(window_views.overdue_list(snap, region), state, c.now()),
+            [region_panels.recurring_panel(snap, city, region, c.now(), lambda e: href(state, event=e)),
+             html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, c.now()),
+                                                          region_panels.camera_panel(snap, city, region, c.now())])])
 
 
 @callback(Output("medium-url", "href"), Input("medium-map", "clickData"), Input("medium-window", "value"),

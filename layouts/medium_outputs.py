@@ -6,4 +6,4 @@ RENDER_OUTPUTS = [("kpis", "children"), ("freshness-box", "children"), ("breadcr
                   ("window-text", "children"), ("map-title", "children"), ("map", "figure"), ("funnel", "figure"),
                   ("stages", "children"), ("rank-periods", "children"), ("exports", "children"),
                   ("ranking", "children"), ("by-category", "figure"), ("by-channel", "figure"),
-                  ("by-level", "figure"), ("overdue", "children")]
+                  ("by-level", "figure"), ("overdue", "children"), ("panels", "children")]

@@ -73,6 +73,11 @@ class City:
         return {c: i for i, c in enumerate(self.regions["code"].tolist())}
 
     @cached_property
+    def names(self) -> dict[str, str]:
+        """Region code -> name (built once)."""
+        return dict(zip(self.regions["code"], self.regions["name"]))
+
+    @cached_property
     def _parent(self) -> dict[str, str]:
         return dict(zip(self.regions["code"].tolist(), self.regions["parent_code"].tolist()))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from config.labels import label
@@ -26,11 +27,36 @@ def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None)
     df = snap.frame(frame)
     if df is None or df.empty:
         return {}
-    sel = df["code"] == code
-    if window is not None and "window" in df:
-        sel &= df["window"] == window
-    rows = df[sel]
-    return {} if rows.empty else rows.iloc[0].to_dict()
+    keyed = "window" in df and window is not None
+    rows = snap.memo(f"rows_by_code:{frame}:{keyed}", lambda: first_row_by_key(df, keyed))
+    i = rows.get((code, window) if keyed else code)
+    return {} if i is None else df.iloc[i].to_dict()
+
+
+def under(snap: Snapshot, frame: str, code: str, column: str = "grid_code") -> pd.DataFrame:
+    """The rows of a frame whose region code column starts with `code` (the region and below), in the
+    frame's order: a binary search in the codes sorted once per snapshot version, not a scan."""
+    df = snap.frame(frame)
+    if df is None or df.empty:
+        return df
+    order, keys = snap.memo(f"sorted:{frame}:{column}", lambda: _sorted_codes(df[column]))
+    a, b = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code + ":", "left")  # ':' sorts after 9
+    return df.iloc[np.sort(order[a:b])]
+
+
+def _sorted_codes(codes: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    keys = codes.astype(str).to_numpy(dtype=object)
+    order = np.argsort(keys, kind="stable")
+    return order, keys[order]
+
+
+def first_row_by_key(df: pd.DataFrame, by_window: bool) -> dict:
+    """(code, window) or code -> position of its first row (built once per snapshot version)."""
+    keys = zip(df["code"].tolist(), df["window"].tolist()) if by_window else df["code"].tolist()
+    out: dict = {}
+    for i, k in enumerate(keys):
+        out.setdefault(k, i)
+    return out
 
 
 def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
@@ -101,7 +127,7 @@ def ticker(snap: Snapshot, code: str = "", n: int = 12) -> pd.DataFrame:
     df = snap.frame("ticker")
     if df is None or df.empty:
         return pd.DataFrame(columns=["reported_at", "channel", "category", "street", "status"])
-    return df[df["grid_code"].str.startswith(code)].head(n)
+    return under(snap, "ticker", code).head(n)
 
 
 def fmt_count(v) -> str:
@@ -124,7 +150,7 @@ def fmt_minutes(v) -> str:
 
 def short_name(city, code: str) -> str:
     """A region's name without its parent's (梅园新村社区第3网格 -> 第3网格), for small screens."""
-    names = city.regions.set_index("code")["name"]
+    names = city.names
     name = names.get(code, code)
     parent = city.ancestors(code)[-1] if len(code) > len(city.code) else None
     pname = names.get(parent, "") if parent else ""
@@ -136,7 +162,7 @@ def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
     df = snap.frame("open_events")
     if df is None or df.empty:
         return pd.DataFrame(columns=["event_id", "grid_code", "category", "channel", "status", "is_overdue", "due_at"])
-    return df[df["grid_code"].str.startswith(code)]
+    return under(snap, "open_events", code)
 
 
 def event_row(snap: Snapshot, event_id: str) -> dict:
@@ -179,7 +205,7 @@ def region_alerts(snap: Snapshot, code: str) -> pd.DataFrame:
     df = snap.frame("alerts")
     if df is None or df.empty:
         return pd.DataFrame(columns=["kind", "code", "name", "level", "value", "threshold", "since", "text"])
-    return df[df["code"].str.startswith(code)]
+    return under(snap, "alerts", code, "code")
 
 
 def alerted_children(snap: Snapshot, city, code: str) -> dict[str, str]:
@@ -257,7 +283,7 @@ def recurring_problems(snap: Snapshot, city, code: str, n: int = 20) -> pd.DataF
             "example_ids", "where"]
     if df is None or df.empty:
         return pd.DataFrame(columns=cols)
-    d = df[df["grid_code"].str.startswith(code)].sort_values(["events", "open", "last_reported"],
+    d = under(snap, "recurring", code).sort_values(["events", "open", "last_reported"],
                                                              ascending=False).head(n)
     where = [" · ".join(short_name(city, g[:k]) for k in (9, 12, 15) if g[:k] in city._index) for g in d["grid_code"]]
     return d.assign(where=where)[cols].reset_index(drop=True)
@@ -268,7 +294,7 @@ def recurring_totals(snap: Snapshot, code: str) -> dict:
     df = snap.frame("recurring")
     if df is None or df.empty:
         return {"clusters": 0, "events": 0, "open": 0}
-    d = df[df["grid_code"].str.startswith(code)]
+    d = under(snap, "recurring", code)
     return {"clusters": len(d), "events": int(d["events"].sum()), "open": int(d["open"].sum())}
 
 

@@ -123,9 +123,8 @@ def on_time_by(snap: Snapshot, code: str, w: Window, column: str) -> pd.DataFram
     index = piece_index(snap)
     if index is None:
         return pd.DataFrame(columns=[column, "reported", "closed", "closed_on_time", "on_time_rate"])
-    rows = index.rows(code, *w.days)
-    g = rows.groupby(column, observed=True)[["reported", "closed", "closed_on_time"]].sum()
-    g = g[g["reported"] > 0].reset_index()
+    g = index.breakdown(code, *w.days, column)
+    g = g[g["reported"] > 0].copy()
     g["on_time_rate"] = (g["closed_on_time"] / g["closed"].where(g["closed"] > 0)).astype("float64")
     return g.sort_values("reported", ascending=False).reset_index(drop=True)
 

@@ -17,7 +17,7 @@ from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
 from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from etl.metrics import RANK_PERIODS
-from layouts.medium_outputs import RENDER_OUTPUTS
+from layouts.medium_outputs import LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
 
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
@@ -132,46 +132,67 @@ register_poll(PAGE)
 @callback(*[Output(f"medium-{o}", p) for o, p in RENDER_OUTPUTS],
           Input("medium-version", "data"), Input("medium-state", "data"))
 def render(_key, state):
-    c = cockpit()
-    snap = c.snapshot()
-    state = view_state(state)
+    """What a drill-down step shows first: tiles, breadcrumb, the map of the children, the loop."""
+    c, snap, state, w = _view(state)
     region = state["region"]
     city = c.city
-    w = window_of(state)
     kpis = window_views.window_kpis(snap, region, w)
     crumbs = []
     for code in [*(a for a in city.ancestors(region) if a.startswith(user_scope())), region]:  # from the user's root
-        name = city.regions.at[city._index[code], "name"]
-        crumbs.append(dcc.Link(name, href=href(state, region=code, event=None), id={"type": "medium-crumb", "code": code},
+        crumbs.append(dcc.Link(city.names[code], href=href(state, region=code, event=None),
+                               id={"type": "medium-crumb", "code": code},
                                className="crumb" + (" current" if code == region else "")))
     children = city.children(region)
     measure = state["measure"]
     if children.empty:
         values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
-        title = f"{city.regions.at[city._index[region], 'name']} · {label('level_grid')}"
+        title = f"{city.names[region]} · {label('level_grid')}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
         title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
                 f"{views.MEASURE_LABELS[measure]}"
-    fig = children_map(city, region, values, measure, dark=False)
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
-    ranking = window_views.ranking(snap, city, region, rank_w, window_views.score_weights(c.settings))
+    return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
+            f"{w.text()} · {rank_w.text()}{label('rank_title')}", title,
+            children_map(city, region, values, measure, dark=False), loop_figure(kpis), stage_table(kpis))
+
+
+@callback(*[Output(f"medium-{o}", p) for o, p in RANKING_OUTPUTS],
+          Input("medium-version", "data"), Input("medium-state", "data"))
+def render_ranking(_key, state):
+    """The 五个一 ranking of the children with its exports, and on-time closure by category,
+    channel and handling level (a callback of its own: the browser asks for it beside render)."""
+    c, snap, state, w = _view(state)
+    region = state["region"]
+    rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
+    ranking = window_views.ranking(snap, c.city, region, rank_w, window_views.score_weights(c.settings))
     periods = [dcc.Link(label(f"rank_{p}"), href=href(state, rank=p), id={"type": "medium-rank-period", "period": p},
                         className="seg" + (" current" if p == state["rank"] else "")) for p in RANK_PERIODS]
     q = urlencode({"region": region, "rank": state["rank"]})
     exports = [html.A(label("export_csv"), href=f"/medium/export.csv?{q}", className="btn", id="medium-export-csv"),
                html.A(label("export_xlsx"), href=f"/medium/export.xlsx?{q}", className="btn", id="medium-export-xlsx")]
-    return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
-            f"{w.text()} · {rank_w.text()}{label('rank_title')}", title, fig,
-            loop_figure(kpis), stage_table(kpis), periods, exports,
-            ranking_table(ranking, state),
+    return (periods, exports, ranking_table(ranking, state),
             rate_bars(window_views.on_time_by(snap, region, w, "category"), "category"),
             rate_bars(window_views.on_time_by(snap, region, w, "channel"), "channel"),
-            level_bars(window_views.on_time_by(snap, region, w, "handling_level")),
-            overdue_table(window_views.overdue_list(snap, region), state, c.now()),
-            [region_panels.recurring_panel(snap, city, region, c.now(), lambda e: href(state, event=e)),
-             html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, c.now()),
-                                                          region_panels.camera_panel(snap, city, region, c.now())])])
+            level_bars(window_views.on_time_by(snap, region, w, "handling_level")))
+
+
+@callback(*[Output(f"medium-{o}", p) for o, p in LIST_OUTPUTS],
+          Input("medium-version", "data"), Input("medium-state", "data"))
+def render_lists(_key, state):
+    """The overdue list and the region panels (recurring problems, safety, cameras)."""
+    c, snap, state, _w = _view(state)
+    region, city, now = state["region"], c.city, c.now()
+    return (overdue_table(window_views.overdue_list(snap, region), state, now),
+            [region_panels.recurring_panel(snap, city, region, now, lambda e: href(state, event=e)),
+             html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, now),
+                                                          region_panels.camera_panel(snap, city, region, now)])])
+
+
+def _view(state: dict):
+    c = cockpit()
+    state = view_state(state)  # scope-checked on every callback (OutOfScope: 403)
+    return c, c.snapshot(), state, window_of(state)
 
 
 @callback(Output("medium-url", "href"), Input("medium-map", "clickData"), Input("medium-window", "value"),

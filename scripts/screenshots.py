@@ -6,7 +6,7 @@ Signs in through /login first (--user/--password: the demo's city leader by defa
 pages as the demo's street and community staff, --phone-user/--phone-password, --grid-user/--grid-password).
 
 Opens the wall (/big) at 1920x1080, 3840x2160 and, as a 32:9 canvas, 7680x2160; the tablet page
-(/medium) at 1366x1024 for the city, one district and one street; the phone page (/small) at 390x844.
+(/medium) at 1366x1024 at every level, an event timeline, and at 1024x768 and 2048x1536; the phone page (/small) at 390x844.
 Each page is captured once its data has arrived (the reported KPI shows a number and the map has drawn
 its regions; up to --timeout seconds) and its map has stopped resizing. Needs Playwright and a Chromium
 (Debian package /usr/bin/chromium by default; --chromium to change).
@@ -54,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phone-password", default="meiyuan-demo")
     ap.add_argument("--grid-user", default="grid1", help="community/grid staff for the phone shots")
     ap.add_argument("--grid-password", default="grid1-demo")
+    ap.add_argument("--only", choices=["big", "medium", "small"], action="append",
+                    help="take only these screens' shots (repeatable; default: all)")
     return ap.parse_args(argv)
 
 
@@ -119,12 +121,12 @@ class Shooter:
               "captured anyway", file=sys.stderr)
 
     def shot(self, path: str, screen: str, width: int, height: int, name: str, tap: str | None = None,
-             scroll: str | None = None):
+             scroll: str | None = None, wait_for: str = "#small-timeline"):
         ctx, page = self.open(path, screen, width, height)
         try:
             if tap:  # e.g. the phone's first event: its detail and timeline
                 page.locator(tap).first.click()
-                page.wait_for_selector("#small-timeline", timeout=self.timeout_s * 1000)
+                page.wait_for_selector(wait_for, timeout=self.timeout_s * 1000)
                 page.wait_for_timeout(300)
             if scroll:  # e.g. the phone's map, below the fold
                 page.evaluate("(sel) => document.querySelector(sel).closest('.panel').scrollIntoView({block: 'end'})",
@@ -136,6 +138,25 @@ class Shooter:
             return page.evaluate(FIRST_RANKED_JS) if screen == "medium" else None
         finally:
             ctx.close()
+
+
+def tablet(s: Shooter, args) -> None:
+    """The tablet at each level (city, district, street, community, grid: each the first ranked child of
+    the one before), an event timeline, a custom window, and the city at 1024x768 and 2048x1536."""
+    path = "/medium"
+    code = None
+    for level, given in (("city", None), ("district", args.district), ("street", args.street),
+                         ("community", None), ("grid", None)):
+        if level != "city":
+            code = given or code
+            if not code:
+                raise ShotError(f"{path}: no {level} in the ranking table")
+            path = f"/medium?region={code}"
+        code = region_of(s.shot(path, "medium", 1366, 1024, f"medium-{level}.png"))
+    s.shot("/medium?window=quarter", "medium", 1024, 768, "medium-city-1024x768.png")
+    s.shot("/medium?window=30d", "medium", 2048, 1536, "medium-city-2048x1536.png")
+    s.shot("/medium?region=320102", "medium", 1366, 1024, "medium-event.png", tap="#medium-overdue-list a",
+           wait_for="#medium-event .timeline")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,19 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         s = Shooter(browser, args.url, args.out, args.timeout)
         try:
             s.sign_in(args.user, args.password)
-            s.shot("/big?page=overview", "big", 1920, 1080, "big-1920x1080.png")
-            s.shot("/big?page=overview", "big", 3840, 2160, "big-3840x2160.png")
-            s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
-            first_district = region_of(s.shot("/medium", "medium", 1366, 1024, "medium-city.png"))
-            district = args.district or first_district
-            if not district:
-                raise ShotError("/medium: no district in the ranking table (use --district)")
-            first_street = region_of(s.shot(f"/medium?region={district}", "medium", 1366, 1024,
-                                            "medium-district.png"))
-            street = args.street or first_street
-            if not street:
-                raise ShotError(f"/medium?region={district}: no street in the ranking table (use --street)")
-            s.shot(f"/medium?region={street}", "medium", 1366, 1024, "medium-street.png")
+            if not args.only or "big" in args.only:
+                s.shot("/big?page=overview", "big", 1920, 1080, "big-1920x1080.png")
+                s.shot("/big?page=overview", "big", 3840, 2160, "big-3840x2160.png")
+                s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
+            if not args.only or "medium" in args.only:
+                tablet(s, args)
+            if args.only and "small" not in args.only:
+                return 0
             s.sign_in(args.phone_user, args.phone_password)
             s.shot("/small", "small", 390, 844, "small-390x844.png")
             s.shot("/small", "small", 390, 844, "small-event-390x844.png", tap="#small-queue a.ev-link")

@@ -108,6 +108,7 @@ class PieceIndex:
         self.flags = pieces[list(PIECE_FLAGS)].to_numpy(dtype=np.int64) if len(pieces) else \
             np.zeros((0, len(PIECE_FLAGS)), dtype=np.int64)
         self.bins = {s: pieces[f"bin_{s}"].to_numpy() for s in QUANTILES} if len(pieces) else {}
+        self.flag_col = {flag: i for i, flag in enumerate(PIECE_FLAGS)}
 
     def run(self, code: str) -> tuple[int, int]:
         """[start, stop) of the rows whose grid code starts with `code`."""
@@ -137,13 +138,33 @@ class PieceIndex:
         return out
 
     def child_totals(self, children: list[str], first_day: int, last_day: int) -> pd.DataFrame:
-        """Flag sums and rates per child region for a window (children: codes of one length)."""
-        sums = np.zeros((len(children), len(PIECE_FLAGS)), dtype=np.int64)
-        for i, code in enumerate(children):
-            sums[i] = self.flags[self.positions(code, first_day, last_day)].sum(axis=0)
-        out = pd.DataFrame(sums, columns=list(PIECE_FLAGS)).assign(code=list(children))
+        """Flag sums and rates per child region for a window (children: codes of one length): one pass
+        over the parent's rows, then a difference of prefix sums per child."""
+        cols = list(PIECE_FLAGS)
+        if not children:
+            return pd.DataFrame(columns=["code", *cols])
+        order = sorted(children)
+        parent = order[0][:len(order[0]) - (3 if len(order[0]) > 6 else 2)]
+        pos = self.positions(parent, first_day, last_day)
+        cum = np.vstack([np.zeros((1, len(cols)), dtype=np.int64), np.cumsum(self.flags[pos], axis=0)])
+        ranges = np.array([prefix_range(c) for c in order], dtype=np.int64)
+        lo = np.searchsorted(self.grids[pos], ranges[:, 0], "left")
+        hi = np.searchsorted(self.grids[pos], ranges[:, 1], "left")
+        out = pd.DataFrame(cum[hi] - cum[lo], columns=cols).assign(code=order)
         for name, (num, den) in WINDOW_RATES.items():
             out[name] = (out[num] / out[den].where(out[den] > 0)).astype("float64")
+        return out
+
+    def breakdown(self, code: str, first_day: int, last_day: int, column: str) -> pd.DataFrame:
+        """Per value of a category column (category, channel, handling_level): the window's events,
+        closed and closed on time."""
+        pos = self.positions(code, first_day, last_day)
+        cat = self.pieces[column].cat
+        codes = cat.codes.to_numpy()[pos]
+        n = len(cat.categories)
+        out = pd.DataFrame({column: cat.categories.astype(str)})
+        for flag in ("reported", "closed", "closed_on_time"):
+            out[flag] = np.bincount(codes, weights=self.flags[pos, self.flag_col[flag]], minlength=n)[:n].astype(np.int64)
         return out
 
 

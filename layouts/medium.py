@@ -149,6 +149,7 @@ def render(_key, state):
         title = f"{city.names[region]} · {label('level_grid')}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
+        values = values.assign(name=[views.short_name(city, code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
         title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
                 f"{views.MEASURE_LABELS[measure]}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())

@@ -2,6 +2,10 @@
 
 # The closed loop, in order; each stage has a timestamp column "<stage>_at" in the events table.
 STAGES = ("reported", "dispatched", "handled", "verified", "closed")
+# Actions of the flow log (event_steps): the stages, plus "reopened" (回访不满意，重新处置) before the final close.
+STEP_ACTIONS = ("reported", "dispatched", "handled", "verified", "reopened", "closed")
+# Levels of the unit acting in a step.
+UNIT_LEVELS = ("city", "district", "street", "community", "grid")
 # Durations between consecutive stages, named after the stage they end.
 STAGE_SPANS = (("dispatch", "reported", "dispatched"), ("handle", "dispatched", "handled"),
                ("verify", "handled", "verified"), ("close", "verified", "closed"))

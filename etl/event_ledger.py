@@ -43,6 +43,7 @@ class EventLedger:
         self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "seen_at"])
         self.id_owner: dict[str, int] = {}
         self.watermark: datetime | None = None
+        self.changed_ids: list[str] = []  # event ids of the rows the last pull read (accepted or not)
 
     def pull(self, engine: Engine, now: datetime) -> dict:
         """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts."""
@@ -51,6 +52,7 @@ class EventLedger:
         return self.merge(batch, now)
 
     def merge(self, batch: pd.DataFrame, now: datetime) -> dict:
+        self.changed_ids = batch["event_id"].dropna().unique().tolist() if not batch.empty else []
         if batch.empty:
             return {"read": 0, "accepted": 0, "quarantined": 0}
         batch = batch.set_index("row_id", drop=False).rename_axis(None)

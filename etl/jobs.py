@@ -15,6 +15,9 @@ from etl.event_ledger import EventLedger
 from etl.metrics import WINDOWS
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import Device, SafetyIndex
+from etl.step_log import StepLog
+from etl.timeline_store import TimelineStore
+from etl.timeline_sync import TimelineSync
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
@@ -69,6 +72,9 @@ class EtlJobs:
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.alert_thresholds = alert_thresholds or AlertThresholds()
         self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined)
+        self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
+                                      StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined),
+                                      history_days, city.timezone)
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
@@ -108,6 +114,11 @@ class EtlJobs:
         t0 = time.perf_counter()
         stats = self.ledger.pull(self.engine, now)
         ev = self.ledger.events
+        # event timelines (etl/timeline_sync.py): all of them when Redis lost our last snapshot or on the first run
+        current = self.store.manifest()
+        full = self.published_version is None or current is None or current.get("version") != self.published_version
+        timelines = self.timelines.run(self.engine, ev, self.ledger.changed_ids, full, now)
+        steps_q = self.timelines.steps
         regions = self.city.regions
         if ev.empty:
             ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel",
@@ -131,8 +142,10 @@ class EtlJobs:
             "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
             "recurring": recurring_clusters(relevant, now, ref_lat=self.city.center[1]),  # 重复/高发问题
             "quarantine": self.ledger.quarantine_rows(),
+            "quarantine_steps": steps_q.quarantine_rows(now),
         }
-        meta = {"quarantine": self.ledger.quarantine_counts(), "events_pull": stats,
+        meta = {"quarantine": {**self.ledger.quarantine_counts(), **steps_q.quarantine_counts(now)},
+                "events_pull": stats, "timelines": timelines,
                 "events_total": int(len(ev)), "events_watermark": str(self.ledger.watermark),
                 "events_seconds": round(time.perf_counter() - t0, 3)}
         return frames, meta

@@ -17,8 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from config.city import City
+from etl.bulk_insert import insert_frame
 from etl.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, STAFF_ROLES
-from etl.source_schema import Device, Event, GridStaff, SafetyIndex, create_source_tables
+from etl.sim_steps import flow_steps, grid_staff_names
+from etl.source_schema import Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,7 @@ class Simulator:
         self.grid_p = (w / w.sum()).to_numpy()
         self._next_no: int | None = None
         self._last_tick: datetime | None = None
+        self._step_context: tuple | None = None
 
     # --- events -------------------------------------------------------------------------------
     def _new_events(self, start: datetime, end: datetime) -> pd.DataFrame:
@@ -174,39 +177,66 @@ class Simulator:
         return ev
 
     def _insert_events(self, ev: pd.DataFrame, now: datetime) -> int:
+        """Insert new events as they stand at `now`, with a flow-log step for every stage revealed."""
         if ev.empty:
             return 0
-        rows = reveal(ev, planned_timeline(ev), now)
-        rows = rows.astype(object).where(rows.notna(), None)
-        recs = rows.to_dict("records")
+        plan = planned_timeline(ev)
+        rows = reveal(ev, plan, now)
+        first = ~ev["event_id"].duplicated().to_numpy()  # a duplicated id (a spoiled row) gets no steps
+        emit = {s: (plan[f"{s}_at"] <= now).to_numpy() & first for s in ("dispatched", "handled", "verified", "closed")}
+        emit["reported"] = first
+        emit["reopened"] = (plan["reopen_at"] <= now).to_numpy() & first
+        steps = self.steps(ev, plan, emit)
         with self.engine.begin() as c:
-            for i in range(0, len(recs), 20000):
-                c.execute(insert(Event), recs[i:i + 20000])
-        return len(recs)
+            insert_frame(c, Event.__table__, rows)
+            insert_frame(c, EventStep.__table__, steps)
+        return len(rows)
+
+    def steps(self, ev: pd.DataFrame, plan: pd.DataFrame, emit: dict[str, np.ndarray], updated_at=None) -> pd.DataFrame:
+        """The flow-log rows of these events for the stages in `emit` (etl/sim_steps.py)."""
+        if self._step_context is None:
+            regions = self.city.regions
+            self._step_context = (regions.set_index("code")["name"],
+                                  regions.loc[regions["level"] == "city", "name"].iloc[0],
+                                  grid_staff_names(pd.DataFrame(self._staff())))
+        names, city_name, staff = self._step_context
+        return flow_steps(ev, plan, emit, names, city_name, staff, updated_at)
 
     def advance(self, now: datetime) -> int:
         """Reveal the stages of open events that have come due; returns how many rows changed."""
-        cols = [Event.row_id, Event.event_id, Event.reported_at, Event.dispatched_at, Event.handled_at,
+        cols = [Event.row_id, Event.event_id, Event.grid_code, Event.category, Event.channel, Event.title,
+                Event.reported_at, Event.dispatched_at, Event.handled_at,
                 Event.verified_at, Event.closed_at, Event.reopened, Event.handling_level, Event.satisfaction]
         with self.engine.connect() as c:
             open_ = pd.DataFrame(c.execute(select(*cols).where(
                 (Event.closed_at.is_(None)) & (Event.category.is_not(None)))).all(), columns=[x.key for x in cols])
         if open_.empty:
             return 0
-        new = reveal(open_, planned_timeline(open_), now)
+        plan = planned_timeline(open_)
+        new = reveal(open_, plan, now)
         watch = ["dispatched_at", "handled_at", "verified_at", "closed_at", "reopened"]
         changed = np.zeros(len(open_), bool)
         for col in watch:
             a, b = open_[col], new[col]
             changed |= ~((a == b) | (a.isna() & b.isna())).to_numpy()
-        new = new[changed]
-        if new.empty:
+        if not changed.any():
             return 0
-        new = new.assign(updated_at=now)
+        # steps for the stages revealed now, only for the row that owns its id (not a spoiled duplicate)
+        ids = open_.loc[changed, "event_id"].unique().tolist()
+        with self.engine.connect() as c:
+            owner = dict(c.execute(select(Event.event_id, func.min(Event.row_id)).where(
+                Event.event_id.in_(ids)).group_by(Event.event_id)).all()) if len(ids) < 30000 else {}
+        owns = (open_["event_id"].map(owner).fillna(open_["row_id"]) == open_["row_id"]).to_numpy() & changed
+        emit = {s: (open_[f"{s}_at"].isna() & new[f"{s}_at"].notna()).to_numpy() & owns
+                for s in ("dispatched", "handled", "verified", "closed")}
+        emit["reopened"] = ((open_["reopened"] == 0) & (new["reopened"] == 1)).to_numpy() & owns
+        steps = self.steps(open_, plan, emit, updated_at=now)
+        new = new[changed].assign(updated_at=now)
         keep = ["row_id", *watch, "handling_level", "satisfaction", "updated_at"]
         recs = new[keep].astype(object).where(new[keep].notna(), None).to_dict("records")
         with Session(self.engine) as session, session.begin():
             session.execute(update(Event), recs)  # ORM bulk UPDATE by primary key
+            insert_frame(session.connection(), EventStep.__table__, steps)
         return len(recs)
 
     # --- devices, safety index, staff ---------------------------------------------------------------

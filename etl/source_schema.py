@@ -43,6 +43,24 @@ class Event(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 
+class EventStep(Base):
+    """The event's flow log (流转记录): one row per step of its closed loop, written by the unit that
+    acted. `level` is the level of that unit; `event_id` refers to events.event_id (not enforced,
+    as in the city's systems, so the ETL checks it)."""
+
+    __tablename__ = "event_steps"
+    step_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(32), index=True)
+    step_no: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str | None] = mapped_column(String(12), nullable=True)  # STEP_ACTIONS in etl/domain.py
+    at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    level: Mapped[str | None] = mapped_column(String(12), nullable=True)  # city | district | street | community | grid
+    unit: Mapped[str] = mapped_column(String(64), default="")
+    actor: Mapped[str] = mapped_column(String(32), default="")
+    note: Mapped[str] = mapped_column(String(128), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Device(Base):
     """A video camera or IoT sensor."""
 

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from etl.domain import STEP_ACTIONS
+
 STAGE_COLS = ("reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at")
 
 REASONS = {
@@ -17,6 +19,10 @@ REASONS = {
     "stage_order": "环节时间顺序错误 stage times out of order",
     "future_time": "时间晚于当前 future time",
     "duplicate_id": "事件编号重复 duplicate id",
+    # flow-log rows (event_steps)
+    "step_no_time": "流转记录缺少时间 step without a time",
+    "step_action": "流转记录环节未知 unknown step action",
+    "step_orphan": "流转记录所属事件未知或已隔离 step of an unknown or quarantined event",
 }
 
 
@@ -54,3 +60,13 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     first_in_batch = ~batch.sort_values("row_id").duplicated("event_id", keep="first").reindex(batch.index)
     flag(dup_known | (owner.isna() & ~first_in_batch), "duplicate_id")
     return reason
+
+
+def step_problems(batch: pd.DataFrame, now: datetime, future_tolerance: timedelta) -> pd.Series:
+    """For each flow-log row, the first reason it cannot be used, or missing if its shape is fine
+    (whether its event is known is decided by the caller: step_orphan)."""
+    at = pd.to_datetime(batch["at"], errors="coerce")
+    reason = pd.Series(pd.NA, index=batch.index, dtype="object")
+    reason = reason.mask(at.isna(), "step_no_time")
+    reason = reason.mask(reason.isna() & ~batch["action"].isin(STEP_ACTIONS), "step_action")
+    return reason.mask(reason.isna() & (at > now + future_tolerance), "future_time")

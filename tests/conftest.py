@@ -62,7 +62,7 @@ def fresh_engine(backend: str, tmp_path):
         return engine
     engine = source_engine(os.environ["TEST_POSTGRES_URL"])
     with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS events, devices, safety_index, grid_staff CASCADE"))
+        conn.execute(text("DROP TABLE IF EXISTS events, event_steps, devices, safety_index, grid_staff CASCADE"))
     Base.metadata.create_all(engine)
     return engine
 

@@ -1,0 +1,144 @@
+"""The ETL's side of the source's flow log (event_steps): new and changed rows by an update-time
+watermark (same overlap as the event ledger), each row checked (etl/validate.py step_problems) and a
+bad one quarantined with its reason. A step whose event the ETL does not know (not arrived yet, or
+quarantined) is held as pending; still unknown after ORPHAN_AFTER it counts as step_orphan. Both
+leave by themselves when the source corrects them. Step rows are not kept in memory: timelines are
+built from the source rows of the events a pull touched."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import String, func, select, type_coerce
+from sqlalchemy.engine import Engine
+
+from etl.event_ledger import WATERMARK_OVERLAP
+from etl.source_schema import EventStep
+from etl.validate import step_problems
+
+COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
+ORPHAN_AFTER = timedelta(seconds=60)
+IN_CHUNK = 500  # event ids per IN (...) query
+SCAN_CHUNK = 100_000  # rows per fetch of a full scan
+
+
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for col in ("at", "updated_at"):
+        if col in df:
+            df[col] = pd.to_datetime(df[col], errors="coerce", format="ISO8601")
+    for col in ("event_id", "action", "level", "unit", "actor", "note"):
+        df[col] = df[col].astype("object")
+    return df
+
+
+def _select(columns=COLUMNS):
+    """The flow-log columns; times come as the driver gives them (text on SQLite) and are parsed by
+    pandas in one go, which is several times faster than row by row."""
+    return select(*(type_coerce(getattr(EventStep, c), String) if c in ("at", "updated_at") else getattr(EventStep, c)
+                    for c in columns))
+
+
+class StepLog:
+    def __init__(self, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000,
+                 orphan_after: timedelta = ORPHAN_AFTER):
+        self.future_tolerance, self.keep_quarantined, self.orphan_after = future_tolerance, keep_quarantined, orphan_after
+        self.watermark: datetime | None = None
+        self.bad: dict[int, tuple[str, str, datetime]] = {}  # step_id -> (event_id, reason, seen_at)
+        self.pending: dict[int, tuple[str, datetime]] = {}  # step_id -> (event_id, first seen)
+
+    # --- checking -------------------------------------------------------------------------------
+    def classify(self, batch: pd.DataFrame, known: pd.Index, now: datetime) -> pd.DataFrame:
+        """Record bad and pending rows of `batch`; returns the usable rows (shape fine, event known)."""
+        if batch.empty:
+            return batch
+        reason = step_problems(batch, now, self.future_tolerance)
+        ids, events = batch["step_id"].tolist(), batch["event_id"].tolist()
+        first_seen = {}
+        if self.bad or self.pending:  # a row read again leaves whichever side it was on
+            for sid in ids:
+                self.bad.pop(sid, None)
+                old = self.pending.pop(sid, None)
+                if old is not None:
+                    first_seen[sid] = old[1]
+        ok = reason.isna().to_numpy()
+        is_known = batch["event_id"].isin(known).to_numpy()
+        for i in (~ok).nonzero()[0]:
+            self.bad[ids[i]] = (events[i], reason.iat[i], now)
+        for i in (ok & ~is_known).nonzero()[0]:
+            self.pending[ids[i]] = (events[i], first_seen.get(ids[i], now))
+        return batch[ok & is_known]
+
+    def usable(self, batch: pd.DataFrame, now: datetime) -> pd.DataFrame:
+        """Rows whose shape is fine (no bookkeeping): for re-reading the steps of known events."""
+        return batch[step_problems(batch, now, self.future_tolerance).isna().to_numpy()]
+
+    def resolve(self, known: pd.Index) -> set[str]:
+        """Pending steps whose event is known now leave the pending set; returns those events."""
+        found = {sid: eid for sid, (eid, _) in self.pending.items() if eid in known}
+        for sid in found:
+            del self.pending[sid]
+        return set(found.values())
+
+    def quarantine_counts(self, now: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, reason, _ in self.bad.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        counts["step_orphan"] = sum(now - first >= self.orphan_after for _, first in self.pending.values())
+        return counts
+
+    def quarantine_rows(self, now: datetime) -> pd.DataFrame:
+        """The quarantined flow-log rows with their reasons (the most recent, capped)."""
+        rows = [(sid, eid, reason, seen) for sid, (eid, reason, seen) in self.bad.items()]
+        rows += [(sid, eid, "step_orphan", first) for sid, (eid, first) in self.pending.items()
+                 if now - first >= self.orphan_after]
+        df = pd.DataFrame(rows, columns=["step_id", "event_id", "reason", "seen_at"])
+        df = df.sort_values(["seen_at", "step_id"]).tail(self.keep_quarantined).reset_index(drop=True)
+        return df.astype({"step_id": "int64", "event_id": "string", "reason": "string",
+                          "seen_at": "datetime64[us]"})
+
+    # --- reading --------------------------------------------------------------------------------
+    def pull(self, engine: Engine, known: pd.Index, now: datetime) -> tuple[pd.DataFrame, int]:
+        """Rows changed since the watermark (less the overlap), checked; returns (usable rows, rows read)."""
+        q = _select()
+        if self.watermark is not None:
+            q = q.where(EventStep.updated_at >= self.watermark - WATERMARK_OVERLAP)
+        with engine.connect() as conn:
+            batch = _typed(pd.read_sql(q, conn))
+        if not batch.empty:
+            self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
+        return self.classify(batch, known, now), len(batch)
+
+    def scan(self, engine: Engine, known: pd.Index, now: datetime) -> Iterator[pd.DataFrame]:
+        """The whole log, checked, in chunks that each hold all the usable steps of their events (read
+        once, ordered by event id); sets the watermark to the newest update time before reading."""
+        with engine.connect() as conn:
+            newest = conn.execute(select(func.max(EventStep.updated_at))).scalar()
+        carry = None
+        with engine.connect().execution_options(stream_results=True) as conn:
+            q = _select([c for c in COLUMNS if c != "updated_at"]).order_by(EventStep.event_id, EventStep.step_no)
+            for chunk in pd.read_sql(q, conn, chunksize=SCAN_CHUNK):
+                chunk = _typed(chunk)
+                if carry is not None:
+                    chunk = pd.concat([carry, chunk], ignore_index=True)
+                if chunk.empty:
+                    continue
+                last = chunk["event_id"].iat[-1]
+                tail = (chunk["event_id"] == last).to_numpy()
+                carry, chunk = chunk[tail], chunk[~tail]
+                yield self.classify(chunk, known, now)
+        if carry is not None:
+            yield self.classify(carry, known, now)
+        self.watermark = pd.Timestamp(newest).to_pydatetime() if newest is not None else None
+
+    def steps_of(self, engine: Engine, event_ids: Iterable[str], now: datetime) -> pd.DataFrame:
+        """All usable source rows of these events."""
+        ids = list(event_ids)
+        frames = []
+        with engine.connect() as conn:
+            for i in range(0, len(ids), IN_CHUNK):
+                frames.append(_typed(pd.read_sql(_select().where(EventStep.event_id.in_(ids[i:i + IN_CHUNK])), conn)))
+        if not frames:
+            return _typed(pd.DataFrame(columns=COLUMNS))
+        return self.usable(pd.concat(frames, ignore_index=True), now)

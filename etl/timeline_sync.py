@@ -1,0 +1,73 @@
+"""Keeps the event timelines in Redis current: each run writes the timeline of every event the pull
+touched (its row or one of its steps changed), or of all events on a full run (the first, or after
+Redis was emptied). A key expires `history_days` after the event's report; an event still open keeps
+its key at least `history_days` past its last change. An event that left the ledger (quarantined)
+loses its key."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from etl.step_log import COLUMNS, StepLog
+from etl.timeline_store import TimelineStore
+from etl.transforms.timelines import build_timelines
+
+FULL_CHUNK_EVENTS = 20_000
+
+
+class TimelineSync:
+    def __init__(self, store: TimelineStore, steps: StepLog, history_days: int, timezone: str):
+        self.store, self.steps, self.history_days, self.timezone = store, steps, history_days, timezone
+        self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full
+
+    def expire_at(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
+        """Unix seconds at which each event's key expires (0: already past, do not write)."""
+        keep = pd.Timedelta(days=self.history_days)
+        until = pd.to_datetime(events["reported_at"]) + keep
+        until = until.where(events["closed_at"].notna(), np.maximum(until, pd.Timestamp(now) + keep))
+        until = until.where(until > pd.Timestamp(now))
+        utc = until.dt.tz_localize(self.timezone, ambiguous="NaT", nonexistent="shift_forward")
+        secs = (utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+        return secs.fillna(0).astype("int64").to_numpy()
+
+    def _write(self, events: pd.DataFrame, steps: pd.DataFrame, now: datetime) -> int:
+        if events.empty:
+            return 0
+        expire = dict(zip(events["event_id"], self.expire_at(events, now)))
+        items = ((eid, tl, expire[eid]) for eid, tl in build_timelines(events, steps) if expire[eid] > 0)
+        return self.store.write_many(items)
+
+    def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime) -> dict:
+        """Write the touched (or all) timelines; returns counts for the manifest's meta."""
+        t0 = time.perf_counter()
+        full, self.dirty = full or self.dirty, True
+        if events.empty:
+            events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
+        known = pd.Index(events["event_id"]) if not events.empty else pd.Index([], dtype=object)
+        by_id = events.set_index("event_id", drop=False) if not events.empty else events
+        written = deleted = read = 0
+        if full:
+            seen: list[np.ndarray] = []
+            for chunk in self.steps.scan(engine, known, now):
+                read += len(chunk)
+                ids = chunk["event_id"].unique()
+                seen.append(ids)
+                written += self._write(by_id.loc[ids], chunk, now)
+            rest = events[~events["event_id"].isin(np.concatenate(seen) if seen else [])]
+            for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
+                written += self._write(rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
+        else:
+            changed, read = self.steps.pull(engine, known, now)
+            touched = set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known)
+            live = [e for e in touched if e in known]
+            deleted = self.store.delete_many(touched.difference(live))
+            written = self._write(by_id.loc[live], self.steps.steps_of(engine, live, now), now)
+        self.dirty = False
+        return {"mode": "full" if full else "incremental", "steps_read": read, "written": written,
+                "deleted": deleted, "seconds": round(time.perf_counter() - t0, 3)}

@@ -1,0 +1,91 @@
+"""Event timelines: each event's header and its flow-log steps (who acted, at what level, how long
+each step took, whether it was late), as the plain dicts the timeline keys in Redis hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from etl.transforms.events import STATUS_ORDER
+
+HEADER = ["event_id", "grid_code", "category", "channel", "title", "priority", "reported_at", "due_at", "status",
+          "handling_level", "reopened", "satisfaction", "reporter_name", "reporter_phone", "address"]
+STEP_FIELDS = ["action", "at", "level", "unit", "actor", "note", "minutes", "late"]
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def time_text(t: pd.Series) -> np.ndarray:
+    """Times as "YYYY-MM-DD HH:MM:SS" (None where missing), vectorised."""
+    t = pd.to_datetime(t)
+    if t.empty:
+        return np.array([], dtype=object)
+    text = np.char.replace(np.datetime_as_string(t.to_numpy("datetime64[s]"), unit="s"), "T", " ").astype(object)
+    return np.where(t.isna().to_numpy(), None, text)
+
+
+def event_status(events: pd.DataFrame) -> pd.Series:
+    """The last stage an event reached (reported ... closed)."""
+    status = pd.Series("reported", index=events.index, dtype=object)
+    for stage in STATUS_ORDER[1:]:
+        status = status.where(events[f"{stage}_at"].isna(), stage)
+    return status
+
+
+def _plain(values) -> list:
+    """Python values for JSON: numpy scalars become int/float/str, missing values None."""
+    a = np.asarray(values, dtype=object)
+    return np.where(pd.isna(a), None, a).tolist()
+
+
+def _ints(values: pd.Series) -> list:
+    return _plain(pd.to_numeric(values).astype("Int64").astype(object))
+
+
+def headers(events: pd.DataFrame) -> list[dict]:
+    """The header of each event row: HEADER fields, times as text, numbers as Python numbers."""
+    e = events
+    cols = {name: _plain(e[name]) for name in HEADER if name in e and name not in ("reported_at", "due_at")}
+    cols.update({"priority": _ints(e["priority"]), "satisfaction": _ints(e["satisfaction"]),
+                 "reported_at": time_text(e["reported_at"]).tolist(), "due_at": time_text(e["due_at"]).tolist(),
+                 "status": event_status(e).tolist(),
+                 "reopened": (pd.to_numeric(e["reopened"]).fillna(0) > 0).tolist()})
+    return [dict(zip(HEADER, row)) for row in zip(*(cols[k] for k in HEADER))]
+
+
+def step_table(events: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """The steps of these events in order (time, then step_no), with minutes since the previous step
+    (the first: since the report) and late = done after the event's deadline."""
+    ev = events.drop_duplicates("event_id").set_index("event_id")
+    st = steps[steps["event_id"].isin(ev.index)].sort_values(["event_id", "at", "step_no"], kind="stable")
+    at = pd.to_datetime(st["at"])
+    prev = at.groupby(st["event_id"].to_numpy()).shift()
+    prev = prev.fillna(st["event_id"].map(ev["reported_at"]))
+    due = pd.to_datetime(st["event_id"].map(ev["due_at"]))
+    minutes = np.round((at - prev).dt.total_seconds() / 6) / 10  # to 0.1 min, halves to even
+    return st.assign(at=at, minutes=minutes, late=(at > due).to_numpy())
+
+
+def build_timelines(events: pd.DataFrame, steps: pd.DataFrame) -> list[tuple[str, dict]]:
+    """(event_id, timeline) for every event row: its HEADER fields and "steps", a list of
+    [action, at, level, unit, actor, note, minutes, late] lists (STEP_FIELDS) in order. Steps of
+    events not in `events` are ignored; an event without steps gets []."""
+    if events.empty:
+        return []
+    st = step_table(events, steps)
+    cols = [_plain(st[name]) for name in ("action",)]
+    cols += [time_text(st["at"]).tolist()]
+    cols += [_plain(st[name]) for name in ("level", "unit", "actor", "note")]
+    cols += [st["minutes"].astype(float).tolist(), st["late"].astype(bool).tolist()]
+    rows = list(map(list, zip(*cols)))
+    ids = st["event_id"].to_numpy(object)
+    by_event: dict[str, list] = {}
+    if len(ids):
+        cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+        for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(ids)]):
+            by_event[ids[start]] = rows[start:end]
+    return [(h["event_id"], {**h, "steps": by_event.get(h["event_id"], [])}) for h in headers(events)]
+
+
+def step_dicts(timeline: dict) -> dict:
+    """The timeline with each step as a {STEP_FIELDS: value} dict (as readers use it)."""
+    return {**timeline, "steps": [dict(zip(STEP_FIELDS, s)) for s in timeline.get("steps", [])]}

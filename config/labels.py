@@ -17,7 +17,7 @@ LABELS = {
     "minutes": "分钟", "events_unit": "件",
     # stages
     "stage_reported": "上报", "stage_dispatched": "派发", "stage_handled": "处置",
-    "stage_verified": "核查", "stage_closed": "办结",
+    "stage_verified": "核查", "stage_closed": "办结", "stage_reopened": "回访重办",
     # levels
     "level_city": "市", "level_district": "区", "level_street": "街道", "level_community": "社区",
     "level_grid": "网格",
@@ -37,7 +37,7 @@ LABELS = {
     # phone screen (layouts/small.py)
     "my_queue": "我的待办", "all_area": "全部", "due": "期限", "overdue_by": "已超期", "time_left": "剩余",
     "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",
-    "event_gone": "该事件已办结或不存在", "back_to_list": "‹ 返回", "timeline": "处置进度",
+    "event_gone": "未找到该事件的处置记录", "back_to_list": "‹ 返回", "timeline": "处置进度",
     "pending": "待办", "switch_area": "切换区域",
     # tablet region panels (dashboard/region_panels.py)
     "recurring": "重复/高发问题", "recurring_none": "近30日无重复/高发问题", "recurring_clusters": "问题点位",
@@ -59,6 +59,10 @@ LABELS = {
     "custom_range": "起止日期", "close": "关闭", "level_handled_grid": "网格", "stage_total": "全流程",
     "stage_dispatch": "派发", "stage_handle": "处置", "stage_verify": "核查", "stage_close": "办结",
     "event_list_more": "共 {n} 件，显示前 {k} 件",
+    # event timeline (dashboard/timeline_view.py)
+    "late_badge": "超时", "reopened_badge": "重新处置", "step_took": "用时", "status": "状态",
+    "handling_level": "处置层级", "satisfaction": "满意度", "not_rated": "未评价", "score_unit": "分",
+    "reporter": "上报人", "closed_on_time": "按期办结", "closed_late": "超期办结",
     # sign-in and access (dashboard/auth.py)
     "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
     "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",

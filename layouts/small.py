@@ -5,44 +5,27 @@ SVG, so a phone never downloads plotly.js."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import urlencode
 
 import dash
-import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from config.labels import label
 from dashboard import views
-from dashboard.access import require_grid_code, require_region, user_scope
+from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
+from dashboard.timeline_view import due_text, load_timeline, timeline_component
 from dashboard.widgets import freshness, kpi_row
 
 PAGE = "small"
 dash.register_page(__name__, path="/small", title=f"{label('small')} · {label('app_title')}")
 SMALL_KPIS = ("reported", "open", "overdue", "on_time_rate", "same_day_rate", "satisfaction_rate")
 QUEUE_SHOWN = 30
-STAGES = ("reported", "dispatched", "handled", "verified")
 
 
 def href(region: str, event: str | None = None) -> str:
     return "/small?" + urlencode({"region": region, **({"event": event} if event else {})})
-
-
-def fmt_span(minutes: float) -> str:
-    """A duration for people: 45分钟, 5小时20分, 3天4小时."""
-    m = int(abs(minutes))
-    if m < 60:
-        return f"{m}分钟"
-    if m < 24 * 60:
-        return f"{m // 60}小时{m % 60}分" if m % 60 else f"{m // 60}小时"
-    return f"{m // 1440}天{(m % 1440) // 60}小时"
-
-
-def due_text(due_at, now: datetime) -> tuple[str, bool]:
-    left = (pd.Timestamp(due_at) - pd.Timestamp(now)).total_seconds() / 60
-    return (f"{label('overdue_by')} {fmt_span(left)}", True) if left < 0 else (f"{label('time_left')} {fmt_span(left)}", False)
 
 
 def area_switch(city, scope: str, region: str) -> html.Nav:
@@ -60,35 +43,15 @@ def area_switch(city, scope: str, region: str) -> html.Nav:
         for codes in rows])
 
 
-def event_detail(city, event: str, region: str) -> html.Section:
-    """The event's stages and deadline. Outside the user's area: OutOfScope (403)."""
-    c = cockpit()
-    row = views.event_row(c.snapshot(), event)
+def event_detail(event: str, region: str) -> html.Section:
+    """The event's timeline (dashboard/timeline_view.py), open or closed. Outside the user's area: 403."""
     back = dcc.Link(label("back_to_list"), href=href(region), className="back", id="small-back")
-    if not row:
+    tl = load_timeline(event)
+    if tl is None:
         return html.Section(className="panel small-detail", id="small-detail",
                             children=[back, html.P(label("event_gone"), className="event-empty")])
-    require_grid_code(row["grid_code"])
-    names = city.regions.set_index("code")["name"]
-    where = " · ".join(names[a] for a in [*city.ancestors(row["grid_code"]), row["grid_code"]][2:] if a in names)
-    text, late = due_text(row["due_at"], c.now())
-    steps = []
-    for stage in STAGES:
-        at = row.get(f"{stage}_at")
-        done = at is not None and not pd.isna(at)
-        steps.append(html.Li(className="step " + ("done" if done else "todo"), children=[
-            html.Span(label(f"stage_{stage}"), className="step-name"),
-            html.Span(f"{pd.Timestamp(at):%m-%d %H:%M}" if done else "—", className="step-time")]))
-    steps.append(html.Li(className="step due" + (" late" if late else ""), children=[
-        html.Span(label("due"), className="step-name"),
-        html.Span(f"{pd.Timestamp(row['due_at']):%m-%d %H:%M} · {text}", className="step-time")]))
-    return html.Section(className="panel small-detail", id="small-detail", children=[
-        back,
-        html.H2(f"{row['category']} · {row['channel']}", className="detail-title"),
-        html.Div(f"{row['event_id']} · {where}", className="detail-where"),
-        html.H3(label("timeline"), className="panel-title"),
-        html.Ol(steps, className="timeline", id="small-timeline"),
-    ])
+    return html.Section(className="panel small-detail", id="small-detail",
+                        children=[back, timeline_component(tl, cockpit().now(), "small")])
 
 
 def layout(region: str | None = None, event: str | None = None, **_query):
@@ -101,7 +64,7 @@ def layout(region: str | None = None, event: str | None = None, **_query):
         dcc.Store(id="small-region", data=region),
         html.Header(className="small-header", children=[
             html.H1(name, className="title"), html.Div(id="small-freshness-box")]),
-        event_detail(city, event, region) if event else None,
+        event_detail(event, region) if event else None,
         area_switch(city, scope, region) if not city.children(scope).empty else None,
         html.Div(id="small-kpis", className="kpi-grid"),
         html.Section(className="panel", children=[html.H3(label("alerts"), className="panel-title"),

@@ -6,6 +6,7 @@ district user sees it masked. On SQLite and PostgreSQL (when TEST_POSTGRES_URL i
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import datetime, timedelta
 
@@ -233,3 +234,45 @@ def test_old_events_get_no_timeline(engine, city, redis_client):
     store = TimelineStore(redis_client)
     assert store.read("OLD") is None and store.read("NEW") is not None
     assert isinstance(datetime.fromisoformat(store.read("NEW")["reported_at"]), datetime)
+
+
+def page_payload(search: str) -> dict:
+    """The Dash pages callback that renders /small for a URL query (what the browser posts)."""
+    return {"output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": "/small"},
+                       {"id": "_pages_location", "property": "search", "value": search}],
+            "state": [], "changedPropIds": ["_pages_location.pathname"]}
+
+
+def reporter_of(sim_engine, where: str, params: dict) -> dict:
+    with sim_engine.connect() as conn:
+        return dict(conn.execute(text(f"""SELECT event_id, reporter_name, reporter_phone, address FROM events
+            WHERE {where} AND category IS NOT NULL AND event_id IN ({UNIQUE_IDS}) ORDER BY event_id LIMIT 1"""),
+            params).mappings().one())
+
+
+def test_phone_timeline_scope_and_personal_data(published, sim_engine, city, users, client_as):
+    street = users["street"][2]
+    other = next(c for c in city.children(street[:6])["code"] if c != street)
+    mine = reporter_of(sim_engine, "grid_code LIKE :p AND closed_at IS NOT NULL AND length(reporter_phone) = 11",
+                       {"p": f"{street}%"})
+    foreign = reporter_of(sim_engine, "grid_code LIKE :p", {"p": f"{other}%"})
+
+    client = client_as("street")
+    assert client.post("/_dash-update-component", json=page_payload(f"?event={foreign['event_id']}")).status_code == 403
+    r = client.post("/_dash-update-component", json=page_payload(f"?event={mine['event_id']}"))
+    body = json.dumps(r.get_json(), ensure_ascii=False)
+    assert r.status_code == 200 and "small-timeline" in body, "a closed event of my street opens"
+    assert mine["reporter_name"] in body and mine["reporter_phone"] in body and mine["address"] in body
+    with sim_engine.connect() as conn:
+        units = [u for (u,) in conn.execute(text("SELECT unit FROM event_steps WHERE event_id = :e"),
+                                            {"e": mine["event_id"]})]
+    assert units and all(u in body for u in units)
+
+    district = client_as("district")
+    r = district.post("/_dash-update-component", json=page_payload(f"?event={mine['event_id']}"))
+    body = json.dumps(r.get_json(), ensure_ascii=False)
+    assert r.status_code == 200 and "small-timeline" in body
+    assert mine["reporter_phone"] not in body and mine["address"] not in body
+    assert f"{mine['reporter_phone'][:3]}****{mine['reporter_phone'][-4:]}" in body

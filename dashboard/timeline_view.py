@@ -1,0 +1,130 @@
+"""An event's whole life as a vertical timeline, from report to close: who acted at each step and at
+what level, how long each step took, whether it was late or reopened, then the deadline. The phone
+(layouts/small.py) shows it for ?event=; the tablet reuses timeline_component with its own id_prefix.
+
+The timeline comes from Redis (`{prefix}:timeline:{event_id}`, written by the ETL:
+etl/timeline_sync.py). load_timeline refuses an event outside the user's jurisdiction (HTTP 403) and
+masks the reporter's name, phone and address unless the user may see personal data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import redis
+from dash import html
+
+from config.labels import label
+from dashboard.access import mask_address, mask_name, mask_phone, require_grid_code
+from dashboard.context import cockpit
+from etl.timeline_store import TimelineStore
+
+MAX_ID_LENGTH = 64
+
+
+def fmt_span(minutes: float) -> str:
+    """A duration for people: 45分钟, 5小时20分, 2天3小时."""
+    m = int(abs(minutes))
+    if m < 60:
+        return f"{m}分钟"
+    if m < 24 * 60:
+        return f"{m // 60}小时{m % 60}分" if m % 60 else f"{m // 60}小时"
+    return f"{m // 1440}天{(m % 1440) // 60}小时"
+
+
+def due_text(due_at, now: datetime) -> tuple[str, bool]:
+    """("剩余 5小时20分", False) before the deadline, ("已超期 2天3小时", True) after it."""
+    left = (pd.Timestamp(due_at) - pd.Timestamp(now)).total_seconds() / 60
+    return (f"{label('overdue_by')} {fmt_span(left)}", True) if left < 0 else (f"{label('time_left')} {fmt_span(left)}", False)
+
+
+def load_timeline(event_id: str) -> dict | None:
+    """The event's timeline (etl/transforms/timelines.py: header fields and steps as dicts), None if
+    Redis has none (unknown, quarantined, past retention) or cannot be reached. Raises OutOfScope
+    (403) for an event outside the user's jurisdiction; reporter data masked unless allowed."""
+    if not event_id or len(event_id) > MAX_ID_LENGTH:
+        return None
+    reader = cockpit().reader
+    try:
+        tl = TimelineStore(reader.r, reader.prefix).read(event_id)
+    except (redis.RedisError, OSError):
+        return None
+    if tl is None:
+        return None
+    require_grid_code(tl["grid_code"])
+    return {**tl, "reporter_name": mask_name(tl.get("reporter_name")),
+            "reporter_phone": mask_phone(tl.get("reporter_phone")), "address": mask_address(tl.get("address"))}
+
+
+def _when(text: str | None) -> str:
+    return f"{pd.Timestamp(text):%m-%d %H:%M}" if text else "—"
+
+
+def _where(city, grid_code: str) -> str:
+    """Street · community · grid names of the event's grid."""
+    names = city.regions.set_index("code")["name"]
+    return " · ".join(names[c] for c in (grid_code[:9], grid_code[:12], grid_code) if c in names)
+
+
+def _step(s: dict, first: bool) -> html.Li:
+    action = s["action"]
+    badges = []
+    if s.get("late"):
+        badges.append(html.Span(label("late_badge"), className="tl-badge tl-late"))
+    if action == "reopened":
+        badges.append(html.Span(label("reopened_badge"), className="tl-badge tl-reopen"))
+    took = None if first or s.get("minutes") is None else f"{label('step_took')} {fmt_span(s['minutes'])}"
+    level = s.get("level")
+    return html.Li(className=f"tl-step tl-{action}" + (" late" if s.get("late") else ""), children=[
+        html.Div(className="tl-row", children=[
+            html.Span(label(f"stage_{action}"), className="tl-stage"), *badges,
+            html.Span(_when(s.get("at")), className="tl-time")]),
+        html.Div(className="tl-who", children=[
+            html.Span(label(f"level_{level}") if level else "—", className=f"tl-level level-{level}"),
+            html.Span(" · ".join(x for x in (s.get("unit"), s.get("actor")) if x), className="tl-unit")]),
+        html.Div(s["note"], className="tl-note") if s.get("note") else None,
+        html.Div(took, className="tl-took") if took else None,
+    ])
+
+
+def _deadline(tl: dict, now: datetime) -> html.Li:
+    due = tl["due_at"]
+    if tl["status"] == "closed":
+        closed_at = next((s["at"] for s in reversed(tl["steps"]) if s["action"] == "closed"), None)
+        late = closed_at is not None and pd.Timestamp(closed_at) > pd.Timestamp(due)
+        text = label("closed_late") if late else label("closed_on_time")
+    else:
+        text, late = due_text(due, now)
+    return html.Li(className="tl-step tl-due" + (" late" if late else ""), children=[
+        html.Div(className="tl-row", children=[
+            html.Span(label("due"), className="tl-stage"), html.Span(_when(due), className="tl-time")]),
+        html.Div(text, className="tl-due-text")])
+
+
+def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> html.Div:
+    """The event's header and its steps as a vertical timeline; ids `{id_prefix}-timeline` (the list
+    of steps, then the deadline) and `{id_prefix}-event-head`. `city` defaults to the app's."""
+    city = city or cockpit().city
+    sat = tl.get("satisfaction")
+    facts = [
+        (label("status"), label(f"stage_{tl['status']}")),
+        (label("handling_level"), label(f"level_{tl['handling_level']}") if tl.get("handling_level") else "—"),
+        (label("satisfaction"), f"{sat}{label('score_unit')}" if sat is not None else label("not_rated")),
+    ]
+    reporter = " · ".join(x for x in (tl.get("reporter_name"), tl.get("reporter_phone"), tl.get("address")) if x)
+    head = html.Div(className="tl-head", id=f"{id_prefix}-event-head", children=[
+        html.H2(" · ".join(x for x in (tl.get("category"), tl.get("channel"), tl.get("title")) if x),
+                className="tl-title"),
+        html.Div(className="tl-meta", children=[
+            html.Span(tl["event_id"], className="tl-id"),
+            html.Span(label("reopened_badge"), className="tl-badge tl-reopen") if tl.get("reopened") else None]),
+        html.Div(_where(city, tl["grid_code"]), className="tl-where"),
+        html.Dl(className="tl-facts", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
+        html.Div(f"{label('reporter')}：{reporter}", className="tl-reporter") if reporter else None,
+    ])
+    steps = [_step(s, i == 0) for i, s in enumerate(tl.get("steps", []))]
+    return html.Div(className="tl", children=[
+        head,
+        html.H3(label("timeline"), className="panel-title"),
+        html.Ol([*steps, _deadline(tl, now)], className="tl-steps", id=f"{id_prefix}-timeline"),
+    ])

@@ -31,6 +31,7 @@ RANK_COLUMNS = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v)
                 "satisfaction_rate": views.fmt_rate}
 ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
 STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event")
+OVERDUE_SHOWN = 15
 QUIET_DEFAULTS = {"rank": "month", "sort": "rank"}  # left out of URLs when they hold these
 
 
@@ -261,7 +262,7 @@ def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
         return html.P(label("no_overdue"), className="empty")
     city = cockpit().city
     items = []
-    for r in df.head(30).to_dict("records"):
+    for r in df.head(OVERDUE_SHOWN).to_dict("records"):
         late_h = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 3600
         where = " · ".join(views.short_name(city, a) for a in (r["grid_code"][:9], r["grid_code"][:12], r["grid_code"]))
         items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
@@ -269,5 +270,5 @@ def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
             html.Span(f"{r['category']} · {r['channel']}", className="what"),
             html.Span(where, className="where"),
             html.Span(label(f"stage_{r['status']}"), className="status")])))
-    note = label("event_list_more").format(n=len(df), k=min(30, len(df))) if len(df) > 30 else ""
+    note = label("event_list_more").format(n=len(df), k=OVERDUE_SHOWN) if len(df) > OVERDUE_SHOWN else ""
     return html.Div([html.Ul(items, className="event-list", id="medium-overdue-list"), html.P(note, className="note")])

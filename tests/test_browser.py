@@ -398,3 +398,43 @@ def test_deep_link(browser, watched, published, app, city):
         assert page.locator("#medium-ranking-table a").first.get_attribute("href").endswith("window=7d&measure=overdue")
         assert w.non_local() == []
         assert w.errors == []
+
+
+def test_medium_event_timeline_and_its_deep_link(browser, watched, published, app, city, sim_engine):
+    """Tap an overdue event on the tablet: its whole life opens over the page (every step of the source's
+    flow log), closes again, and the same view opens from its link."""
+    from sqlalchemy import text
+
+    from dashboard import window_views
+
+    snap = app.server.config["COCKPIT"].snapshot()
+    district = max(city.children(city.code)["code"], key=lambda c: len(window_views.overdue_list(snap, c)))
+    assert len(window_views.overdue_list(snap, district)) > 0
+    with LiveServer(app.server) as srv:
+        w = watched(SCREENS["medium"])
+        page = w.page
+        page.goto(f"{srv.url}/medium?region={district}&window=7d")
+        wait_for_data(page, "medium")
+        first = page.locator("#medium-overdue-list a").first
+        event_id = parse_qs(urlparse(first.get_attribute("href")).query)["event"][0]
+        first.click()
+        page.wait_for_selector("#medium-timeline")
+        assert region_param(page) == district and f"event={event_id}" in page.url
+        with sim_engine.connect() as conn:
+            n = conn.execute(text("SELECT count(*) FROM event_steps WHERE event_id = :e"), {"e": event_id}).scalar()
+        shown = page.locator("#medium-timeline li.tl-step:not(.tl-due)")
+        assert shown.count() == n >= 2
+        assert event_id in page.inner_text("#medium-event-head")
+        assert "超期" in page.inner_text("#medium-timeline li.tl-due")  # it is on the overdue list
+        page.locator("#medium-event-close").click()
+        page.wait_for_function("() => !location.search.includes('event=')")
+        page.wait_for_function("() => !document.querySelector('#medium-event')")
+        _check_medium(page, app, city, district, "7d")
+
+        deep = watched(SCREENS["medium"])
+        deep.page.goto(f"{srv.url}/medium?region={district}&window=7d&event={event_id}")
+        deep.page.wait_for_selector("#medium-timeline")
+        assert deep.page.locator("#medium-timeline li.tl-step:not(.tl-due)").count() == n
+        wait_for_data(deep.page, "medium")
+        assert w.non_local() == [] and deep.non_local() == []
+        assert w.errors == [] and deep.errors == []

@@ -62,7 +62,7 @@ def _when(text: str | None) -> str:
 
 def _where(city, grid_code: str) -> str:
     """Street · community · grid names of the event's grid."""
-    names = city.regions.set_index("code")["name"]
+    names = city.names
     return " · ".join(names[c] for c in (grid_code[:9], grid_code[:12], grid_code) if c in names)
 
 

@@ -86,7 +86,7 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
         "type": "choropleth", "geojson": geo_url, "locations": values["code"].tolist(),
         "z": v.fillna(0).tolist(), "featureidkey": "properties.code", "text": text, "hoverinfo": "text",
         "colorscale": (SCALE_WORSE if worse else SCALE_BETTER) if dark else (LIGHT_SCALE_WORSE if worse else LIGHT_SCALE_BETTER),
-        "marker": {"line": {"color": theme["bg"], "width": 0.6}},
+        "marker": {"line": {"color": theme["bg"], "width": 0.6}}, "showscale": bool(v.notna().any()),
         "colorbar": {"title": {"text": MEASURE_LABELS[measure], "font": {"color": theme["muted"]}},
                      "thickness": 10, "len": 0.6, "tickfont": {"color": theme["muted"]}},
     }]
@@ -144,7 +144,11 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
     stages = [("stage_reported", "reported", None), ("stage_dispatched", "reached_dispatched", "dispatch"),
               ("stage_handled", "reached_handled", "handle"), ("stage_verified", "reached_verified", "verify"),
               ("stage_closed", "closed", "close")]
-    names = [label(s) + ("" if q is None else f" · ≈{fmt_minutes(kpis.get(f'median_{q}_min'))}") for s, _, q in stages]
+    def median(q):
+        text = fmt_minutes(kpis.get(f"median_{q}_min"))
+        return "" if text == "—" else f" · ≈{text}"
+
+    names = [label(s) + ("" if q is None else median(q)) for s, _, q in stages]
     values = [int(kpis.get(n) or 0) for _, n, _ in stages]
     return {"data": [{"type": "funnel", "y": names, "x": values, "textinfo": "value+percent initial",
                       "marker": {"color": theme["accent"]}, "hoverinfo": "skip"}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine
+from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -114,7 +114,20 @@ def source_engine(url: str) -> Engine:
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """SQLite: readers never block the writer (WAL: the ETL's long first read and the live simulator's
+    writes go on side by side), and a writer waits up to 30 s for a lock instead of failing at once."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA busy_timeout = 30000")
+    if dbapi_connection.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:
+        cur.execute("PRAGMA journal_mode = WAL")
+    cur.close()
 
 
 def create_source_tables(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from dashboard import region_panels, views, window_views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll
+from dashboard.timeline_view import fmt_span
 from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from etl.metrics import RANK_PERIODS
 from layouts.medium_outputs import LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
@@ -145,9 +146,10 @@ def render(_key, state):
                                className="crumb" + (" current" if code == region else "")))
     children = city.children(region)
     measure = state["measure"]
-    if children.empty:
-        values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
-        title = f"{city.names[region]} · {label('level_grid')}"
+    if children.empty:  # a grid: the grid itself, with its own value
+        values = window_views.child_window_values(snap, city, city.ancestors(region)[-1], w, measure)
+        values = values[values["code"] == region]
+        title = f"{city.names[region]} · {label('level_grid')} · {views.MEASURE_LABELS[measure]}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
         values = values.assign(name=[views.short_name(city, code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
@@ -167,7 +169,11 @@ def render_ranking(_key, state):
     c, snap, state, w = _view(state)
     region = state["region"]
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
-    ranking = window_views.ranking(snap, c.city, region, rank_w, window_views.score_weights(c.settings))
+    # a grid has no children: rank it among its siblings instead (if the user may see them), its row marked
+    parent = region
+    if c.city.children(region).empty and c.city.ancestors(region)[-1].startswith(user_scope()):
+        parent = c.city.ancestors(region)[-1]
+    ranking = window_views.ranking(snap, c.city, parent, rank_w, window_views.score_weights(c.settings))
     periods = [dcc.Link(label(f"rank_{p}"), href=href(state, rank=p), id={"type": "medium-rank-period", "period": p},
                         className="seg" + (" current" if p == state["rank"] else "")) for p in RANK_PERIODS]
     q = urlencode({"region": region, "rank": state["rank"]})
@@ -221,10 +227,16 @@ def stage_table(kpis: dict) -> html.Table:
             ("close", "closed"), ("total", "closed")]
     head = html.Tr([html.Th(label(x)) for x in ("stage", "reached", "median", "p90")])
     body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(views.fmt_count(kpis.get(n))),
-                     html.Td("≈" + views.fmt_minutes(kpis.get(f"median_{s}_min"))),
-                     html.Td("≈" + views.fmt_minutes(kpis.get(f"p90_{s}_min")))], id=f"medium-stage-{s}")
+                     html.Td(approx_minutes(kpis.get(f"median_{s}_min"))),
+                     html.Td(approx_minutes(kpis.get(f"p90_{s}_min")))], id=f"medium-stage-{s}")
             for s, n in rows]
     return html.Table([html.Thead(head), html.Tbody(body)], className="stages", id="medium-stage-table")
+
+
+def approx_minutes(v) -> str:
+    """A duration estimated from the histograms: ≈ before it, a dash when there is none."""
+    text = views.fmt_minutes(v)
+    return text if text == "—" else "≈" + text
 
 
 def ranking_table(df: pd.DataFrame, state: dict) -> html.Table:
@@ -245,7 +257,7 @@ def ranking_table(df: pd.DataFrame, state: dict) -> html.Table:
             else:
                 bad = k == "overdue" and (v or 0) > 0
                 cells.append(html.Td(fmt(v) if v is not None else "—", className="bad" if bad else ""))
-        rows.append(html.Tr(cells))
+        rows.append(html.Tr(cells, className="current" if r["code"] == state["region"] else ""))
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="medium-ranking-table")
 
 
@@ -263,10 +275,10 @@ def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
     city = cockpit().city
     items = []
     for r in df.head(OVERDUE_SHOWN).to_dict("records"):
-        late_h = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 3600
+        late_min = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 60
         where = " · ".join(views.short_name(city, a) for a in (r["grid_code"][:9], r["grid_code"][:12], r["grid_code"]))
         items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
-            html.Span(f"{label('overdue_by')} {late_h:.0f} 小时", className="late"),
+            html.Span(f"{label('overdue_by')} {fmt_span(late_min)}", className="late"),
             html.Span(f"{r['category']} · {r['channel']}", className="what"),
             html.Span(where, className="where"),
             html.Span(label(f"stage_{r['status']}"), className="status")])))

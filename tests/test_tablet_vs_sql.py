@@ -153,8 +153,8 @@ def test_stage_quantiles_within_documented_precision(tablet_source, city):
                     assert lo / QUANTILE_PRECISION <= shown[key] <= hi * QUANTILE_PRECISION, (code, w, q, lo, hi)
 
 
-def medium_payload(state: dict) -> dict:
-    outs, props = zip(*RENDER_OUTPUTS)
+def medium_payload(state: dict, outputs=RENDER_OUTPUTS) -> dict:
+    outs, props = zip(*outputs)
     return {"output": ".." + "...".join(f"medium-{o}.{p}" for o, p in zip(outs, props)) + "..",
             "outputs": [{"id": f"medium-{o}", "property": p} for o, p in zip(outs, props)],
             "inputs": [{"id": "medium-version", "property": "data", "value": [1, False]},
@@ -210,3 +210,33 @@ def test_export_csv_and_excel_match_ranking_and_are_scoped_and_audited(app, publ
     audit = app.server.config["COCKPIT_USERS"].audit_rows()
     actions = [a.action for a in audit]
     assert actions.count("export") >= 2 and "denied" in actions
+
+
+def test_a_grid_is_ranked_among_its_siblings_only_for_whoever_may_see_them(app, published, city, client_as):
+    """At a grid the ranking shows the grid's siblings (its row marked), but a user whose jurisdiction
+    is that grid sees no sibling: scope holds in every callback."""
+    from conftest import sign_in
+
+    from layouts.medium_outputs import RANKING_OUTPUTS
+
+    community = city.children(city.children(city.children(city.code)["code"].iloc[0])["code"].iloc[0])["code"].iloc[0]
+    grids = city.children(community)["code"].tolist()
+    assert len(grids) >= 2
+    grid = grids[0]
+    state = {"region": grid, "window": "7d", "measure": "density"}
+
+    leader = client_as("city")
+    leader.get("/medium")
+    shown = json.dumps(leader.post("/_dash-update-component", json=medium_payload(state, RANKING_OUTPUTS)).get_json())
+    assert all(g in shown for g in grids)  # the siblings, ranked
+
+    app.server.config["COCKPIT_USERS"].add_user("grid-only", "grid-only-pass-1", "grid", grid, city)
+    staff = app.server.test_client()
+    assert sign_in(staff, "grid-only", "grid-only-pass-1").status_code == 302
+    staff.get("/medium")
+    r = staff.post("/_dash-update-component", json=medium_payload(state, RANKING_OUTPUTS))
+    assert r.status_code == 200
+    shown = r.get_data(as_text=True)
+    assert not any(g in shown for g in grids[1:])  # no sibling leaks
+    assert staff.post("/_dash-update-component",
+                      json=medium_payload({**state, "region": grids[1]}, RANKING_OUTPUTS)).status_code == 403

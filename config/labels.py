@@ -58,7 +58,7 @@ LABELS = {
     "no_overdue": "暂无超期事件", "quantile_note": "时长为对数分箱估计，与精确值相差不超过 ±9%；件数与比率为精确值",
     "custom_range": "起止日期", "close": "关闭", "level_handled_grid": "网格", "stage_total": "全流程",
     "stage_dispatch": "派发", "stage_handle": "处置", "stage_verify": "核查", "stage_close": "办结",
-    "event_list_more": "共 {n} 件，显示前 {k} 件",
+    "event_list_more": "共 {n} 件，显示前 {k} 件", "stock_note": "当前，不限时间窗",
     # event timeline (dashboard/timeline_view.py)
     "late_badge": "超时", "reopened_badge": "重新处置", "step_took": "用时", "status": "状态",
     "handling_level": "处置层级", "satisfaction": "满意度", "not_rated": "未评价", "score_unit": "分",

@@ -46,6 +46,8 @@ def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
         extra = ""
         if key == "safety_index" and kpis.get("index_change") is not None:
             extra = _delta(kpis.get("index_change"), "较上月")
+        elif key in ("open", "overdue") and page == "medium":  # stocks: now, whatever the window
+            extra = label("stock_note")
         tiles.append(kpi_card(page, key, fmt(kpis.get(key)), extra))
     return tiles
 
@@ -150,7 +152,7 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
 
     names = [label(s) + ("" if q is None else median(q)) for s, _, q in stages]
     values = [int(kpis.get(n) or 0) for _, n, _ in stages]
-    return {"data": [{"type": "funnel", "y": names, "x": values, "textinfo": "value+percent initial",
+    return {"data": [{"type": "funnel", "y": names, "x": values, "texttemplate": "%{value:,} · %{percentInitial:.0%}",
                       "marker": {"color": theme["accent"]}, "hoverinfo": "skip"}],
             "layout": {"margin": {"l": 130, "r": 10, "t": 4, "b": 4}, "paper_bgcolor": "rgba(0,0,0,0)",
                        "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": theme["text"], "size": 13},

@@ -157,7 +157,7 @@ def render(_key, state):
                 f"{views.MEASURE_LABELS[measure]}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
     return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
-            f"{w.text()} · {rank_w.text()}{label('rank_title')}", title,
+            f"{w.text()} · {label('rank_title')} {rank_w.text()}", title,
             children_map(city, region, values, measure, dark=False), loop_figure(kpis), stage_table(kpis))
 
 

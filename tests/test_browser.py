@@ -438,3 +438,30 @@ def test_medium_event_timeline_and_its_deep_link(browser, watched, published, ap
         wait_for_data(deep.page, "medium")
         assert w.non_local() == [] and deep.non_local() == []
         assert w.errors == [] and deep.errors == []
+
+
+def test_medium_custom_window_from_the_date_picker(browser, watched, published, app, city):
+    """Choose 自定义 and type a range: the URL holds it and the tiles count that range's events."""
+    from dashboard import window_views
+
+    district = city.children(city.code)["code"].iloc[1]
+    with LiveServer(app.server) as srv:
+        w = watched(SCREENS["medium"])
+        page = w.page
+        page.goto(f"{srv.url}/medium?region={district}&window=7d")
+        wait_for_data(page, "medium")
+        page.locator('#medium-window input[value="custom"]').click()
+        page.wait_for_function("() => location.search.includes('window=custom')")
+        for sel, day in (("input#medium-range", "2026-11-03"), ("input#medium-range-end-date", "2026-11-09")):
+            box = page.locator(sel)
+            box.click()
+            box.fill(day)
+            box.press("Enter")
+        page.wait_for_function("() => location.search.includes('start=2026-11-03') && location.search.includes('end=2026-11-09')")
+        snap = app.server.config["COCKPIT"].snapshot()
+        expected = window_views.window_kpis(snap, district, window_views.resolve_window(
+            "custom", snap.as_of, "2026-11-03", "2026-11-09"))["reported"]
+        page.wait_for_function("(v) => { const e = document.querySelector('#medium-kpi-reported .kpi-value');"
+                               " return e && e.textContent.trim() === v; }", arg=views.fmt_count(expected))
+        assert "11-03 ~ 11-09" in page.inner_text("#medium-window-text") and expected > 0
+        assert w.non_local() == [] and w.errors == []

@@ -268,11 +268,15 @@ class Simulator:
                 "last_seen_at": now, "coord_quality": quality, "updated_at": now}))
         return pd.concat(frames, ignore_index=True)
 
-    def flip_devices(self, now: datetime, share: float = 0.002) -> int:
-        """Some devices go offline and some come back."""
+    def flip_devices(self, now: datetime, share: float = 0.002, online_share: float = 0.95) -> int:
+        """Some devices go offline and some come back: an online device fails with chance `share`, an
+        offline one is repaired with the chance that keeps `online_share` of them online in the long run
+        (a symmetric flip would drift every district towards half its cameras offline)."""
         with self.engine.connect() as c:
             ids = pd.DataFrame(c.execute(select(Device.device_id, Device.status)).all(), columns=["id", "status"])
-        pick = ids[self.rng.random(len(ids)) < share]
+        repair = share * online_share / (1 - online_share)
+        chance = np.where(ids["status"] == "online", share, repair)
+        pick = ids[self.rng.random(len(ids)) < chance]
         if pick.empty:
             return 0
         flipped = np.where(pick["status"] == "online", "offline", "online")

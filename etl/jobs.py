@@ -108,17 +108,25 @@ class EtlJobs:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
         manifest = self.store.publish(frames, now, meta)
         self.published_version = manifest["version"]
+        if name == "events" and (stats := self.timelines.catch_up(self.engine)) is not None:
+            manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
+            self.published_version = manifest["version"]
         return manifest
+
+    def _quarantine_counts(self, now: datetime) -> dict[str, int]:
+        return {**self.ledger.quarantine_counts(), **self.timelines.steps.quarantine_counts(now)}
 
     def _events(self, now: datetime):
         t0 = time.perf_counter()
         stats = self.ledger.pull(self.engine, now)
         ev = self.ledger.events
-        # event timelines (etl/timeline_sync.py): all of them when Redis lost our last snapshot or on the first run
+        # event timelines (etl/timeline_sync.py): all of them on the first run or when Redis lost our last snapshot
         current = self.store.manifest()
         full = self.published_version is None or current is None or current.get("version") != self.published_version
-        timelines = self.timelines.run(self.engine, ev, self.ledger.changed_ids, full, now)
-        steps_q = self.timelines.steps
+        if full:  # written right after this run's snapshot is published (run), so the screens need not wait
+            timelines = self.timelines.defer(ev, now)
+        else:
+            timelines = self.timelines.run(self.engine, ev, self.ledger.changed_ids, False, now)
         regions = self.city.regions
         if ev.empty:
             ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel",
@@ -142,9 +150,9 @@ class EtlJobs:
             "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
             "recurring": recurring_clusters(relevant, now, ref_lat=self.city.center[1]),  # 重复/高发问题
             "quarantine": self.ledger.quarantine_rows(),
-            "quarantine_steps": steps_q.quarantine_rows(now),
+            "quarantine_steps": self.timelines.steps.quarantine_rows(now),
         }
-        meta = {"quarantine": {**self.ledger.quarantine_counts(), **steps_q.quarantine_counts(now)},
+        meta = {"quarantine": self._quarantine_counts(now),
                 "events_pull": stats, "timelines": timelines,
                 "events_total": int(len(ev)), "events_watermark": str(self.ledger.watermark),
                 "events_seconds": round(time.perf_counter() - t0, 3)}

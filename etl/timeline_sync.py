@@ -1,11 +1,13 @@
 """Keeps the event timelines in Redis current: each run writes the timeline of every event the pull
 touched (its row or one of its steps changed), or of all events on a full run (the first, or after
-Redis was emptied). A key expires `history_days` after the event's report; an event still open keeps
-its key at least `history_days` past its last change. An event that left the ledger (quarantined)
-loses its key."""
+Redis was emptied; the events job runs that one right after publishing its snapshot, so the screens
+do not wait for it). A key expires `history_days` after the event's report; an event still open
+keeps its key at least `history_days` past its last change. An event that left the ledger
+(quarantined) loses its key."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,6 +20,7 @@ from etl.step_log import COLUMNS, StepLog
 from etl.timeline_store import TimelineStore
 from etl.transforms.timelines import build_timelines
 
+log = logging.getLogger(__name__)
 FULL_CHUNK_EVENTS = 20_000
 
 
@@ -25,6 +28,7 @@ class TimelineSync:
     def __init__(self, store: TimelineStore, steps: StepLog, history_days: int, timezone: str):
         self.store, self.steps, self.history_days, self.timezone = store, steps, history_days, timezone
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full
+        self.deferred: tuple[pd.DataFrame, datetime] | None = None
 
     def expire_at(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
         """Unix seconds at which each event's key expires (0: already past, do not write)."""
@@ -42,6 +46,23 @@ class TimelineSync:
         expire = dict(zip(events["event_id"], self.expire_at(events, now)))
         items = ((eid, tl, expire[eid]) for eid, tl in build_timelines(events, steps) if expire[eid] > 0)
         return self.store.write_many(items)
+
+    def defer(self, events: pd.DataFrame, now: datetime) -> dict:
+        """Ask for a full write at the next catch_up (the events job runs it after publishing)."""
+        self.dirty, self.deferred = True, (events, now)
+        return {"mode": "full", "after_publish": True}
+
+    def catch_up(self, engine: Engine) -> dict | None:
+        """The deferred full write, if one is due; its counts, or None (none due, or it failed: then
+        the next run is a full one)."""
+        if self.deferred is None:
+            return None
+        (events, now), self.deferred = self.deferred, None
+        try:
+            return self.run(engine, events, [], True, now)
+        except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, retry next run
+            log.warning("event timelines: full write failed (%s); the next run writes them all", exc)
+            return None
 
     def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime) -> dict:
         """Write the touched (or all) timelines; returns counts for the manifest's meta."""

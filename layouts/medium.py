@@ -14,7 +14,7 @@ from config.labels import label
 from dashboard import region_panels, views, window_views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
-from dashboard.live import header, live_components, register_poll
+from dashboard.live import header, live_components, register_poll, shared_view
 from dashboard.timeline_view import fmt_span
 from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from etl.metrics import RANK_PERIODS
@@ -134,6 +134,12 @@ register_poll(PAGE)
 @callback(*[Output(f"medium-{o}", p) for o, p in RENDER_OUTPUTS],
           Input("medium-version", "data"), Input("medium-state", "data"))
 def render(_key, state):
+    snap = cockpit().snapshot()
+    state = view_state(state)  # scope-checked before anything is shared
+    return shared_view(snap, PAGE + ".render", _key, state, lambda: _render(state))
+
+
+def _render(state):
     """What a drill-down step shows first: tiles, breadcrumb, the map of the children, the loop."""
     c, snap, state, w = _view(state)
     region = state["region"]
@@ -164,6 +170,12 @@ def render(_key, state):
 @callback(*[Output(f"medium-{o}", p) for o, p in RANKING_OUTPUTS],
           Input("medium-version", "data"), Input("medium-state", "data"))
 def render_ranking(_key, state):
+    snap = cockpit().snapshot()
+    state = view_state(state)  # scope-checked before anything is shared
+    return shared_view(snap, PAGE + ".render_ranking", _key, state, lambda: _render_ranking(state))
+
+
+def _render_ranking(state):
     """The 五个一 ranking of the children with its exports, and on-time closure by category,
     channel and handling level (a callback of its own: the browser asks for it beside render)."""
     c, snap, state, w = _view(state)
@@ -188,6 +200,12 @@ def render_ranking(_key, state):
 @callback(*[Output(f"medium-{o}", p) for o, p in LIST_OUTPUTS],
           Input("medium-version", "data"), Input("medium-state", "data"))
 def render_lists(_key, state):
+    snap = cockpit().snapshot()
+    state = view_state(state)  # scope-checked before anything is shared
+    return shared_view(snap, PAGE + ".render_lists", _key, state, lambda: _render_lists(state))
+
+
+def _render_lists(state):
     """The overdue list and the region panels (recurring problems, safety, cameras)."""
     c, snap, state, _w = _view(state)
     region, city, now = state["region"], c.city, c.now()

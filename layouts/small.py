@@ -14,7 +14,7 @@ from config.labels import label
 from dashboard import views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
-from dashboard.live import live_components, register_poll
+from dashboard.live import live_components, register_poll, shared_view
 from dashboard.timeline_view import due_text, load_timeline, timeline_component
 from dashboard.widgets import freshness, kpi_row
 
@@ -86,11 +86,15 @@ register_poll(PAGE)
           Input("small-version", "data"), State("small-region", "data"))
 def render(key, region):
     region = require_region(region)
+    snap = cockpit().snapshot()
+    return shared_view(snap, PAGE, key, region, lambda: _render(snap, region, key))
+
+
+def _render(snap, region: str, key):
     c = cockpit()
-    snap = c.snapshot()
     city = c.city
     now = c.now()
-    names = city.regions.set_index("code")["name"]
+    names = city.names
     queue = views.work_queue(snap, region)
     n_over = int(queue["is_overdue"].sum()) if not queue.empty else 0
     items = []

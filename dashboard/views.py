@@ -165,15 +165,6 @@ def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
     return under(snap, "open_events", code)
 
 
-def event_row(snap: Snapshot, event_id: str) -> dict:
-    """One open event's row of the work queue (its stage times and deadline), empty if not open."""
-    df = snap.frame("open_events")
-    if df is None or df.empty:
-        return {}
-    rows = df[df["event_id"] == event_id]
-    return {} if rows.empty else rows.iloc[0].to_dict()
-
-
 def area_alerts(snap: Snapshot, code: str) -> list[dict]:
     """Alerts for a region and below: the published `alerts` frame when there is one, else street
     spikes (spikes) under the region; each {code, text, level}."""

@@ -131,17 +131,9 @@ def event_overlay(state: dict) -> html.Section:
 register_poll(PAGE)
 
 
-@callback(*[Output(f"medium-{o}", p) for o, p in RENDER_OUTPUTS],
-          Input("medium-version", "data"), Input("medium-state", "data"))
-def render(_key, state):
-    snap = cockpit().snapshot()
-    state = view_state(state)  # scope-checked before anything is shared
-    return shared_view(snap, PAGE + ".render", _key, state, lambda: _render(state))
-
-
-def _render(state):
+def _render(snap, state: dict):
     """What a drill-down step shows first: tiles, breadcrumb, the map of the children, the loop."""
-    c, snap, state, w = _view(state)
+    c, w = cockpit(), window_of(state)
     region = state["region"]
     city = c.city
     kpis = window_views.window_kpis(snap, region, w)
@@ -167,18 +159,10 @@ def _render(state):
             children_map(city, region, values, measure, dark=False), loop_figure(kpis), stage_table(kpis))
 
 
-@callback(*[Output(f"medium-{o}", p) for o, p in RANKING_OUTPUTS],
-          Input("medium-version", "data"), Input("medium-state", "data"))
-def render_ranking(_key, state):
-    snap = cockpit().snapshot()
-    state = view_state(state)  # scope-checked before anything is shared
-    return shared_view(snap, PAGE + ".render_ranking", _key, state, lambda: _render_ranking(state))
-
-
-def _render_ranking(state):
+def _render_ranking(snap, state: dict):
     """The 五个一 ranking of the children with its exports, and on-time closure by category,
     channel and handling level (a callback of its own: the browser asks for it beside render)."""
-    c, snap, state, w = _view(state)
+    c, w = cockpit(), window_of(state)
     region = state["region"]
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
     # a grid has no children: rank it among its siblings instead (if the user may see them), its row marked
@@ -197,17 +181,9 @@ def _render_ranking(state):
             level_bars(window_views.on_time_by(snap, region, w, "handling_level")))
 
 
-@callback(*[Output(f"medium-{o}", p) for o, p in LIST_OUTPUTS],
-          Input("medium-version", "data"), Input("medium-state", "data"))
-def render_lists(_key, state):
-    snap = cockpit().snapshot()
-    state = view_state(state)  # scope-checked before anything is shared
-    return shared_view(snap, PAGE + ".render_lists", _key, state, lambda: _render_lists(state))
-
-
-def _render_lists(state):
+def _render_lists(snap, state: dict):
     """The overdue list and the region panels (recurring problems, safety, cameras)."""
-    c, snap, state, _w = _view(state)
+    c = cockpit()
     region, city, now = state["region"], c.city, c.now()
     return (overdue_table(window_views.overdue_list(snap, region), state, now),
             [region_panels.recurring_panel(snap, city, region, now, lambda e: href(state, event=e)),
@@ -215,10 +191,21 @@ def _render_lists(state):
                                                           region_panels.camera_panel(snap, city, region, now)])])
 
 
-def _view(state: dict):
-    c = cockpit()
-    state = view_state(state)  # scope-checked on every callback (OutOfScope: 403)
-    return c, c.snapshot(), state, window_of(state)
+def register_render(outputs: list[tuple[str, str]], build) -> None:
+    """One of the tablet's render callbacks: the browser asks for all three side by side, each fills
+    its outputs from build(snap, state); the state is scope-checked (OutOfScope: 403) before a view
+    shared with others of the same role and jurisdiction is handed out (dashboard/live.shared_view)."""
+    @callback(*[Output(f"medium-{o}", p) for o, p in outputs],
+              Input("medium-version", "data"), Input("medium-state", "data"))
+    def _render_callback(key, state):
+        snap = cockpit().snapshot()
+        state = view_state(state)
+        return shared_view(snap, f"{PAGE}.{build.__name__}", key, state, lambda: build(snap, state))
+
+
+register_render(RENDER_OUTPUTS, _render)
+register_render(RANKING_OUTPUTS, _render_ranking)
+register_render(LIST_OUTPUTS, _render_lists)
 
 
 @callback(Output("medium-url", "href"), Input("medium-map", "clickData"), Input("medium-window", "value"),

@@ -19,7 +19,7 @@ import redis
 from bench.generate import touch_events
 from config.city import load_city
 from config.settings import load_settings
-from etl.event_ledger import read_events
+from etl.event_ledger import history_start, read_events
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
 from etl.snapshot_store import SnapshotStore
@@ -44,7 +44,8 @@ def main() -> None:
     out: dict = {}
 
     t0 = time.perf_counter()
-    n_read = len(read_events(engine, None))  # the source read alone (the ledger's path), for the split
+    first_day = history_start(jobs.clock(), jobs.history_days).to_pydatetime()
+    n_read = len(read_events(engine, None, first_day))  # the source read alone (the ledger's path), for the split
     out["read_seconds"] = time.perf_counter() - t0
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()

@@ -86,7 +86,8 @@ def build_app(settings, city):
     if settings.run_etl:
         jobs = EtlJobs(engine, city, SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
                        settings.future_tolerance_s, settings.quarantine_keep,
-                       alert_thresholds=alert_thresholds(settings), history_days=settings.history_days)
+                       alert_thresholds=alert_thresholds(settings), history_days=settings.history_days,
+                       timeline_days=settings.timeline_days)
         EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                      {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                       "safety": settings.safety_interval_s}).start()

@@ -28,12 +28,21 @@ class Snapshot:
     frames: dict[str, pd.DataFrame] = field(default_factory=dict)
     redis_ok: bool = True
     derived: dict = field(default_factory=dict, repr=False)
+    per_frame: dict = field(default_factory=dict, repr=False)  # shared by the versions a frame is in
 
     def memo(self, key: str, build):
         """A value derived from this snapshot's frames (an index, say), built once per version."""
         if key not in self.derived:
             self.derived[key] = build()
         return self.derived[key]
+
+    def frame_memo(self, name: str, build):
+        """A value derived from one frame, built once for as long as that frame is unchanged (a new
+        snapshot that carries the frame over reuses it)."""
+        key = (self.manifest.get("frames", {}).get(name, {}).get("key"), build)
+        if key not in self.per_frame:
+            self.per_frame[key] = build(self.frames[name])
+        return self.per_frame[key]
 
     @property
     def meta(self) -> dict:
@@ -66,6 +75,7 @@ class SnapshotReader:
         self._snap = EMPTY
         self._checked = 0.0
         self._cache: dict[str, pd.DataFrame] = {}
+        self._per_frame: dict = {}
 
     def current(self) -> Snapshot:
         """The newest snapshot (cached per version); the last good one, marked, if Redis is down."""
@@ -78,13 +88,14 @@ class SnapshotReader:
                 if manifest is None:
                     self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \
                         Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False,
-                                 self._snap.derived)
+                                 self._snap.derived, self._snap.per_frame)
                 elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
                     self._snap = self._load(manifest)
             except (redis.RedisError, OSError) as exc:
                 log.warning("snapshot: Redis unavailable (%s); serving the last snapshot", exc)
                 s = self._snap
-                self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False, derived=s.derived)
+                self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False, derived=s.derived,
+                                      per_frame=s.per_frame)
             self._checked = time.monotonic()
             return self._snap
 
@@ -98,8 +109,9 @@ class SnapshotReader:
                 if blob is not None:
                     self._cache[k] = ipc_to_frame(blob)
         self._cache = {k: v for k, v in self._cache.items() if k in keys}
+        self._per_frame = {k: v for k, v in self._per_frame.items() if k[0] in self._cache}
         frames = {name: self._cache[e["key"]] for name, e in entries.items() if e["key"] in self._cache}
         as_of = manifest.get("as_of")
         has_data = bool(frames)
         return Snapshot(manifest["version"], datetime.fromisoformat(as_of) if has_data and as_of else None,
-                        manifest, frames)
+                        manifest, frames, per_frame=self._per_frame)

@@ -14,7 +14,7 @@ from config.labels import label
 from dashboard import views
 from dashboard.snapshot_reader import Snapshot
 from etl.metrics import SCORE_RATES, WINDOWS
-from etl.transforms.window_pieces import PieceIndex, day_number, window_dates
+from etl.transforms.window_pieces import PieceIndex, PieceSet, day_number, piece_frame_week, window_dates
 
 TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
 
@@ -47,11 +47,13 @@ def resolve_window(window: str, as_of: datetime, start: str | None = None, end: 
     return Window(window, first, last)
 
 
-def piece_index(snap: Snapshot) -> PieceIndex | None:
-    df = snap.frame("event_pieces")
-    if df is None:
-        return None
-    return snap.memo("piece_index", lambda: PieceIndex(df))
+def piece_index(snap: Snapshot) -> PieceSet | None:
+    """The week frames of event_pieces as one PieceSet (each week's index built once per frame)."""
+    def build() -> PieceSet | None:
+        weeks = {day: snap.frame_memo(name, PieceIndex) for name in snap.frames
+                 if (day := piece_frame_week(name)) is not None}
+        return PieceSet(weeks) if weeks else None
+    return snap.memo("piece_index", build)
 
 
 def window_kpis(snap: Snapshot, code: str, w: Window) -> dict:

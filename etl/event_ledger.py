@@ -1,55 +1,127 @@
-"""The ETL's copy of the source's events, kept current incrementally by an update-time watermark."""
+"""The ETL's copy of the source's events, kept current incrementally by an update-time watermark.
+
+It holds what the metrics need (no title, reporter or address: those are read by event id when a
+timeline is written) and only the kept history: events reported in the last `history_days` local
+days, and every open event whatever its age. A closed event older than that counts on no screen."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from config.city import City
+from etl.arrow_read import read_frame
 from etl.source_schema import Event
 from etl.validate import REASONS, STAGE_COLS, event_problems
 
 TIME_COLS = (*STAGE_COLS, "due_at", "updated_at")
+# Shown only on an event's timeline, read by event id when it is written (etl/timeline_sync.py).
+TEXT_COLS = ("title", "reporter_name", "reporter_phone", "address")
+LEDGER_COLS = [c for c in Event.__table__.columns.keys() if c not in TEXT_COLS]
+# Codes and categories: object columns sharing one Python string per distinct value (etl/arrow_read.py).
+OBJECT_COLS = ("grid_code", "category", "channel", "handling_level")
 # Rows committed late with an older update time are still seen: each pull re-reads this much before the watermark.
 WATERMARK_OVERLAP = timedelta(seconds=30)
 
 
-def read_events(engine: Engine, since: datetime | None) -> pd.DataFrame:
-    """Source event rows updated at or after `since` (all rows when None)."""
-    q = select(Event)
+def history_start(now: datetime, history_days: int) -> pd.Timestamp:
+    """The first local midnight of the kept history."""
+    return pd.Timestamp(now).normalize() - pd.Timedelta(days=history_days - 1)
+
+
+def read_events(engine: Engine, since: datetime | None, first_day: datetime | None = None) -> pd.DataFrame:
+    """Source event rows (LEDGER_COLS) updated at or after `since`; with no `since`, all rows, or those
+    reported from `first_day` on plus every open one."""
+    q = select(*(getattr(Event, c) for c in LEDGER_COLS))
     if since is not None:
         q = q.where(Event.updated_at >= since)
-    with engine.connect() as conn:
-        df = pd.read_sql(q, conn)
-    for col in TIME_COLS:
-        df[col] = pd.to_datetime(df[col], errors="coerce")
-    for col in ("grid_code", "event_id", "category", "channel", "handling_level"):
-        df[col] = df[col].astype("object")
+    elif first_day is not None:
+        q = q.where(or_(Event.reported_at >= first_day, Event.closed_at.is_(None)))
+    df = read_frame(engine, q, times=TIME_COLS, objects=OBJECT_COLS, bulk=since is None)
+    df["event_id"] = df["event_id"].astype("str")  # unique per row: kept in Arrow, not as Python strings
     return df
 
 
-class EventLedger:
-    """Valid events by row id, the quarantined rows with their reasons, and the watermark."""
+def empty_events() -> pd.DataFrame:
+    """A ledger frame with no rows and the columns' types."""
+    df = pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c in TIME_COLS else "float64") for c in LEDGER_COLS})
+    df["event_id"] = df["event_id"].astype("str")
+    return df.astype({"row_id": "int64", **{c: "object" for c in OBJECT_COLS}})
 
-    def __init__(self, city: City, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000):
-        self.city = city
+
+def week_of(times: pd.Series) -> np.ndarray:
+    """The Monday (datetime64[D]) of the local week of each time."""
+    d = times.to_numpy(dtype="datetime64[D]")
+    return d - ((d.astype(np.int64) + 3) % 7).astype("timedelta64[D]")  # 1970-01-01 was a Thursday
+
+
+class EventLedger:
+    """Valid events by row id, the quarantined rows with their reasons, and the watermark.
+
+    The events are kept in one frame per week of report (`parts`, Monday -> rows indexed by row id),
+    so a pull rewrites only the weeks it touched (`changed_weeks`), whatever the history's size; the
+    transforms and the tablet's pieces are then recomputed for those weeks only (etl/jobs.py)."""
+
+    def __init__(self, city: City, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000,
+                 history_days: int = 120):
+        self.city, self.history_days = city, history_days
         self.known_grids = set(city.grids()["code"])
         self.future_tolerance = future_tolerance
         self.keep_quarantined = keep_quarantined
-        self.events = pd.DataFrame()
+        self.parts: dict[np.datetime64, pd.DataFrame] = {}
+        self.changed_weeks: set[np.datetime64] = set()  # weeks whose rows the last pull changed or dropped
         self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "seen_at"])
         self.id_owner: dict[str, int] = {}
         self.watermark: datetime | None = None
         self.changed_ids: list[str] = []  # event ids of the rows the last pull read (accepted or not)
 
+    def rows_of(self, event_ids) -> pd.DataFrame:
+        """The kept rows holding these event ids."""
+        rids = [self.id_owner[e] for e in event_ids if e in self.id_owner]
+        return self.rows(lambda p: p.index.isin(rids)) if rids else empty_events()
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """All kept events in one frame (a copy: for tests and one-off use, not for every tick)."""
+        return self.rows(lambda part: slice(None))
+
+    def rows(self, pick, weeks=None) -> pd.DataFrame:
+        """The rows `pick(part)` selects (a boolean mask or slice) from each week (all, or `weeks`)."""
+        frames = [part[pick(part)] for w, part in sorted(self.parts.items()) if weeks is None or w in weeks]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return empty_events()
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
+
     def pull(self, engine: Engine, now: datetime) -> dict:
         """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts."""
         since = None if self.watermark is None else self.watermark - WATERMARK_OVERLAP
-        batch = read_events(engine, since)
-        return self.merge(batch, now)
+        first_day = history_start(now, self.history_days)
+        batch = read_events(engine, since, first_day.to_pydatetime())
+        self.changed_weeks = set()
+        stats = self.merge(batch, now)
+        self.forget_before(first_day)
+        return stats
+
+    def forget_before(self, first_day: pd.Timestamp) -> None:
+        """Drop closed events reported before the kept history (the day rolled over, or a late update
+        of an old event was read); their ids stay owned, so a copy of one is still a duplicate."""
+        for week in [w for w in self.parts if w < np.datetime64(first_day.date(), "D")]:
+            part = self.parts[week]
+            old = (part["reported_at"] < first_day) & part["closed_at"].notna()
+            if old.any():
+                self._set(week, part[~old])
+
+    def _set(self, week, part: pd.DataFrame) -> None:
+        self.changed_weeks.add(week)
+        if part.empty:
+            self.parts.pop(week, None)
+        else:
+            self.parts[week] = part
 
     def merge(self, batch: pd.DataFrame, now: datetime) -> dict:
         self.changed_ids = batch["event_id"].dropna().unique().tolist() if not batch.empty else []
@@ -61,14 +133,21 @@ class EventLedger:
         good = batch[reason.isna()]
         touched = batch.index
         # a row that changed leaves whichever side it was on, then joins the side it belongs to now
-        if not self.events.empty:
-            left = self.events.index.intersection(bad.index)
-            for rid in left:
-                if self.id_owner.get(self.events.at[rid, "event_id"]) == rid:
-                    del self.id_owner[self.events.at[rid, "event_id"]]
-            self.events = self.events.drop(index=touched, errors="ignore")
-        self.events = good if self.events.empty else pd.concat([self.events, good])
-        self.id_owner.update(dict(zip(good["event_id"], good["row_id"])))
+        for week, part in list(self.parts.items()):
+            hit = part.index.isin(touched)
+            if not hit.any():
+                continue
+            for rid, eid in part.loc[part.index.isin(bad.index), "event_id"].items():
+                if self.id_owner.get(eid) == rid:
+                    del self.id_owner[eid]
+            self._set(week, part[~hit])
+        if len(good):
+            weeks = week_of(good["reported_at"])
+            codes, uniq = pd.factorize(weeks)
+            for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
+                rows, part = good[codes == k], self.parts.get(week)
+                self._set(week, rows if part is None else pd.concat([part, rows]))
+        self.id_owner.update(zip(good["event_id"], good["row_id"]))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "seen_at": now})

@@ -6,12 +6,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from etl.event_ledger import EventLedger
+from etl.event_ledger import EventLedger, history_start
 from etl.metrics import WINDOWS
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import Device, SafetyIndex
@@ -23,7 +24,6 @@ from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
     complete_regions,
     counts_by,
-    event_facts,
     hourly_today,
     latest_events,
     overdue_events,
@@ -32,9 +32,10 @@ from etl.transforms.events import (
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
-from etl.transforms.window_pieces import event_pieces
+from etl.transforms.window_pieces import event_pieces, piece_frame_name
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
+from etl.week_facts import WeekFacts
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -67,14 +68,17 @@ def now_local(tz: str) -> datetime:
 class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
-                 alert_thresholds: AlertThresholds | None = None, history_days: int = 120):
+                 alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
+                 timeline_days: int = 30):
         self.engine, self.city, self.store = engine, city, store
         self.history_days = max(history_days, max(WINDOWS.values()))
+        self.timeline_days = min(timeline_days, self.history_days)
+        self.week_facts = WeekFacts()
         self.alert_thresholds = alert_thresholds or AlertThresholds()
-        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined)
+        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined, self.history_days)
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
                                       StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined),
-                                      history_days, city.timezone)
+                                      self.timeline_days, city.timezone)
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
@@ -88,10 +92,11 @@ class EtlJobs:
             return None
         now = now or self.clock()
         try:
-            frames, meta = getattr(self, f"_{name}")(now)
+            frames, meta, *gone = getattr(self, f"_{name}")(now)
+            gone = set(gone[0]) if gone else set()
         except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
             wait = self.backoff[name].failed()
-            log.warning("ETL %s failed (%s); retry in %.0fs", name, exc, wait)
+            log.warning("ETL %s failed (%s); retry in %.0fs", name, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
             try:
                 self.store.update_meta({f"{name}_status": {"ok": False, "error": str(exc)[:300],
                                                            "failed_at": now.isoformat(), "retry_in_s": wait}})
@@ -101,12 +106,14 @@ class EtlJobs:
         self.backoff[name].succeeded()
         meta[f"{name}_status"] = {"ok": True, "ran_at": now.isoformat()}
         self.last_frames.update(frames)
+        for key in gone:
+            self.last_frames.pop(key, None)
         frames["alerts"] = self.last_frames["alerts"] = wall_alerts(self.last_frames, self.city.regions, now,
                                                                     self.alert_thresholds)
         current = self.store.manifest()
         if current is None or current.get("version") != self.published_version:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
-        manifest = self.store.publish(frames, now, meta)
+        manifest = self.store.publish(frames, now, meta, drop=gone)
         self.published_version = manifest["version"]
         if name == "events" and (stats := self.timelines.catch_up(self.engine)) is not None:
             manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
@@ -119,44 +126,65 @@ class EtlJobs:
     def _events(self, now: datetime):
         t0 = time.perf_counter()
         stats = self.ledger.pull(self.engine, now)
-        ev = self.ledger.events
-        # event timelines (etl/timeline_sync.py): all of them on the first run or when Redis lost our last snapshot
-        current = self.store.manifest()
-        full = self.published_version is None or current is None or current.get("version") != self.published_version
-        if full:  # written right after this run's snapshot is published (run), so the screens need not wait
-            timelines = self.timelines.defer(ev, now)
-        else:
-            timelines = self.timelines.run(self.engine, ev, self.ledger.changed_ids, False, now)
-        regions = self.city.regions
-        if ev.empty:
-            ev = pd.DataFrame(columns=["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel",
-                                       "handling_level",
-                                       "reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at",
-                                       "due_at", "reopened", "satisfaction"])
-        horizon = pd.Timestamp(now).normalize() - pd.Timedelta(days=self.history_days - 1)
-        relevant = ev[(ev["reported_at"] >= horizon) | ev["closed_at"].isna()]
-        facts = event_facts(relevant, now)
-        kpis = complete_regions(region_event_kpis(facts, now), regions)
+        t_pull = time.perf_counter()
+        led, regions = self.ledger, self.city.regions
+        dirty = self.week_facts.update(led, now)
+        # the tablet's windows: one frame per week, republished only when the week changed
+        # (etl/transforms/window_pieces.py; the screens merge the weeks a window overlaps)
+        horizon = history_start(now, self.history_days)
+        pieces = {piece_frame_name(w): event_pieces(self.week_facts.facts[w], horizon)
+                  for w in dirty if w in self.week_facts.facts}
+        gone = {piece_frame_name(w) for w in dirty if w not in self.week_facts.facts}
+        # everything else looks back at most 30 days (and at the open events, whatever their age)
+        recent = history_start(now, max(WINDOWS.values()) + 1)
+        facts = self.week_facts.since(recent)
+        open_rows = led.rows(lambda p: p["closed_at"].isna())
+        yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
         frames = {
-            "event_kpis": kpis,
-            "event_pieces": event_pieces(facts, horizon),  # the tablet's windows (etl/transforms/window_pieces.py)
+            **pieces,
+            "event_kpis": complete_regions(region_event_kpis(facts, now), regions),
             "by_category": counts_by(facts, now, "category"),
             "by_channel": counts_by(facts, now, "channel"),
             "by_hour": hourly_today(facts, now),
             "ticker": latest_events(facts, regions),
-            "overdue": overdue_events(facts, relevant),
+            "overdue": overdue_events(facts, open_rows),
             "spikes": spikes(facts, now),
-            "event_kpis_yesterday": kpis_same_time_yesterday(ev, now),
-            "open_events": open_events(facts, relevant),  # the phone's work queue (etl/transforms/work_queue.py)
-            "recurring": recurring_clusters(relevant, now, ref_lat=self.city.center[1]),  # 重复/高发问题
-            "quarantine": self.ledger.quarantine_rows(),
+            # what can count 24 h ago: reported since yesterday's midnight, or not closed by then
+            "event_kpis_yesterday": kpis_same_time_yesterday(led.rows(
+                lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
+            "open_events": open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
+            "recurring": recurring_clusters(led.rows(lambda p: p["reported_at"] >= recent,
+                                                     weeks=self._weeks_since(recent)),
+                                            now, ref_lat=self.city.center[1]),  # 重复/高发问题
+            "quarantine": led.quarantine_rows(),
             "quarantine_steps": self.timelines.steps.quarantine_rows(now),
         }
+        t_frames = time.perf_counter()
+        # event timelines (etl/timeline_sync.py): all of them on the first run or when Redis lost our last snapshot
+        current = self.store.manifest()
+        full = self.published_version is None or current is None or current.get("version") != self.published_version
+        if full:  # written right after this run's snapshot is published (run), so the screens need not wait
+            timelines = self.timelines.defer(self._timeline_rows(now), now)
+        else:
+            timelines = self.timelines.run(self.engine, led.rows_of(led.changed_ids), led.changed_ids, False, now,
+                                           known=led.id_owner)
         meta = {"quarantine": self._quarantine_counts(now),
                 "events_pull": stats, "timelines": timelines,
-                "events_total": int(len(ev)), "events_watermark": str(self.ledger.watermark),
-                "events_seconds": round(time.perf_counter() - t0, 3)}
-        return frames, meta
+                "events_total": int(sum(len(p) for p in led.parts.values())),
+                "events_watermark": str(led.watermark),
+                "events_seconds": round(time.perf_counter() - t0, 3),
+                "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
+                                   "transforms": round(t_frames - t_pull, 3)}}
+        return frames, meta, gone
+
+    def _weeks_since(self, first_day: pd.Timestamp) -> set:
+        cut = np.datetime64(first_day.date(), "D") - np.timedelta64(6, "D")
+        return {w for w in self.ledger.parts if w >= cut}
+
+    def _timeline_rows(self, now: datetime) -> pd.DataFrame:
+        """The events whose timelines Redis keeps: reported in the last timeline_days days, or open."""
+        first = history_start(now, self.timeline_days)
+        return self.ledger.rows(lambda p: (p["reported_at"] >= first) | p["closed_at"].isna())
 
     def _devices(self, now: datetime):
         with self.engine.connect() as conn:

@@ -48,8 +48,9 @@ class SnapshotStore:
         return json.loads(raw) if raw else None
 
     def publish(self, frames: dict[str, pd.DataFrame], as_of: datetime, meta: dict | None = None,
-                replace_all: bool = False) -> dict:
-        """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old."""
+                replace_all: bool = False, drop: tuple[str, ...] | set[str] = ()) -> dict:
+        """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old;
+        frames named in `drop` leave the snapshot."""
         blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
         with self.r.pipeline(transaction=True) as pipe:
             while True:
@@ -58,7 +59,7 @@ class SnapshotStore:
                     raw = pipe.get(self.manifest_key)
                     old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
                     version = int(self.r.incr(f"{self.prefix}:version"))
-                    entries = {} if replace_all else dict(old["frames"])
+                    entries = {} if replace_all else {k: v for k, v in old["frames"].items() if k not in drop}
                     for name, df in frames.items():
                         entries[name] = {"key": f"{self.prefix}:frame:{name}:{version}", "as_of": as_of.isoformat(),
                                          "rows": len(df)}

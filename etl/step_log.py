@@ -7,9 +7,10 @@ built from the source rows of the events a pull touched."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from datetime import datetime, timedelta
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Engine
@@ -49,7 +50,7 @@ class StepLog:
         self.pending: dict[int, tuple[str, datetime]] = {}  # step_id -> (event_id, first seen)
 
     # --- checking -------------------------------------------------------------------------------
-    def classify(self, batch: pd.DataFrame, known: pd.Index, now: datetime) -> pd.DataFrame:
+    def classify(self, batch: pd.DataFrame, known: Container[str], now: datetime) -> pd.DataFrame:
         """Record bad and pending rows of `batch`; returns the usable rows (shape fine, event known)."""
         if batch.empty:
             return batch
@@ -63,7 +64,7 @@ class StepLog:
                 if old is not None:
                     first_seen[sid] = old[1]
         ok = reason.isna().to_numpy()
-        is_known = batch["event_id"].isin(known).to_numpy()
+        is_known = np.fromiter((e in known for e in events), bool, len(events))
         for i in (~ok).nonzero()[0]:
             self.bad[ids[i]] = (events[i], reason.iat[i], now)
         for i in (ok & ~is_known).nonzero()[0]:
@@ -74,7 +75,7 @@ class StepLog:
         """Rows whose shape is fine (no bookkeeping): for re-reading the steps of known events."""
         return batch[step_problems(batch, now, self.future_tolerance).isna().to_numpy()]
 
-    def resolve(self, known: pd.Index) -> set[str]:
+    def resolve(self, known: Container[str]) -> set[str]:
         """Pending steps whose event is known now leave the pending set; returns those events."""
         found = {sid: eid for sid, (eid, _) in self.pending.items() if eid in known}
         for sid in found:
@@ -99,7 +100,7 @@ class StepLog:
                           "seen_at": "datetime64[us]"})
 
     # --- reading --------------------------------------------------------------------------------
-    def pull(self, engine: Engine, known: pd.Index, now: datetime) -> tuple[pd.DataFrame, int]:
+    def pull(self, engine: Engine, known: Container[str], now: datetime) -> tuple[pd.DataFrame, int]:
         """Rows changed since the watermark (less the overlap), checked; returns (usable rows, rows read)."""
         q = _select()
         if self.watermark is not None:
@@ -110,7 +111,7 @@ class StepLog:
             self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
         return self.classify(batch, known, now), len(batch)
 
-    def scan(self, engine: Engine, known: pd.Index, now: datetime) -> Iterator[pd.DataFrame]:
+    def scan(self, engine: Engine, known: Container[str], now: datetime) -> Iterator[pd.DataFrame]:
         """The whole log, checked, in chunks that each hold all the usable steps of their events (read
         once, ordered by event id); sets the watermark to the newest update time before reading."""
         with engine.connect() as conn:

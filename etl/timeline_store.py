@@ -35,11 +35,11 @@ class TimelineStore:
         return f"{self.prefix}:timeline:{event_id}"
 
     def write_many(self, items: Iterable[tuple[str, dict, int]], batch: int = BATCH) -> int:
-        """Write (event_id, timeline, expire_at as Unix seconds) through a pipeline, `batch` keys a round trip."""
+        """Write (event_id, timeline, seconds to live) through a pipeline, `batch` keys a round trip."""
         n = 0
         with self.r.pipeline(transaction=False) as pipe:
-            for event_id, timeline, expire_at in items:
-                pipe.set(self.key(event_id), encode(timeline), exat=int(expire_at))
+            for event_id, timeline, ttl in items:
+                pipe.set(self.key(event_id), encode(timeline), ex=int(ttl))
                 n += 1
                 if n % batch == 0:
                     pipe.execute()

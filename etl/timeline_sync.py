@@ -1,49 +1,70 @@
 """Keeps the event timelines in Redis current: each run writes the timeline of every event the pull
 touched (its row or one of its steps changed), or of all events on a full run (the first, or after
 Redis was emptied; the events job runs that one right after publishing its snapshot, so the screens
-do not wait for it). A key expires `history_days` after the event's report; an event still open
-keeps its key at least `history_days` past its last change. An event that left the ledger
-(quarantined) loses its key."""
+do not wait for it). A key expires `keep_days` (COCKPIT_TIMELINE_DAYS) after the event's report; an
+event still open keeps its key at least `keep_days` past its last change. An event that left the
+ledger (quarantined) loses its key. The header's text (title, reporter, address) is read from the
+source by row id for just the events written: the ledger does not hold it."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from etl.arrow_read import read_frame
+from etl.event_ledger import TEXT_COLS
+from etl.source_schema import Event
 from etl.step_log import COLUMNS, StepLog
 from etl.timeline_store import TimelineStore
 from etl.transforms.timelines import build_timelines
 
 log = logging.getLogger(__name__)
+TEXT_CHUNK = 5000  # row ids per IN (...) query for the header text
+
+
+def with_text(engine: Engine, events: pd.DataFrame) -> pd.DataFrame:
+    """The events with their header text columns (TEXT_COLS) read from the source by row id."""
+    if all(c in events for c in TEXT_COLS):
+        return events
+    ids = events["row_id"].astype("int64").tolist()
+    cols = [Event.row_id, *(getattr(Event, c) for c in TEXT_COLS)]
+    parts = [read_frame(engine, select(*cols).where(Event.row_id.in_(ids[i:i + TEXT_CHUNK])))
+             for i in range(0, len(ids), TEXT_CHUNK)]
+    text = pd.concat(parts, ignore_index=True).set_index("row_id") if parts else pd.DataFrame(columns=TEXT_COLS)
+    return events.drop(columns=[c for c in TEXT_COLS if c in events]).join(text, on="row_id")
 FULL_CHUNK_EVENTS = 20_000
 
 
 class TimelineSync:
-    def __init__(self, store: TimelineStore, steps: StepLog, history_days: int, timezone: str):
-        self.store, self.steps, self.history_days, self.timezone = store, steps, history_days, timezone
+    def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str):
+        self.store, self.steps, self.keep_days, self.timezone = store, steps, keep_days, timezone
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full
         self.deferred: tuple[pd.DataFrame, datetime] | None = None
 
-    def expire_at(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
-        """Unix seconds at which each event's key expires (0: already past, do not write)."""
-        keep = pd.Timedelta(days=self.history_days)
+    def ttl(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
+        """Seconds each event's key lives from `now` (0: already past, do not write). Relative to the
+        ETL's clock, not Redis's, so a run with another `now` (a replay, a test) keeps the same keys."""
+        keep = pd.Timedelta(days=self.keep_days)
         until = pd.to_datetime(events["reported_at"]) + keep
         until = until.where(events["closed_at"].notna(), np.maximum(until, pd.Timestamp(now) + keep))
-        until = until.where(until > pd.Timestamp(now))
-        utc = until.dt.tz_localize(self.timezone, ambiguous="NaT", nonexistent="shift_forward")
-        secs = (utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-        return secs.fillna(0).astype("int64").to_numpy()
+        secs = (until - pd.Timestamp(now)) // pd.Timedelta(seconds=1)
+        return secs.where(secs > 0).fillna(0).astype("int64").to_numpy()
 
-    def _write(self, events: pd.DataFrame, steps: pd.DataFrame, now: datetime) -> int:
+    def _write(self, engine: Engine, events: pd.DataFrame, steps: pd.DataFrame, now: datetime) -> int:
         if events.empty:
             return 0
-        expire = dict(zip(events["event_id"], self.expire_at(events, now)))
+        events = events[self.ttl(events, now) > 0]
+        if events.empty:
+            return 0
+        events = with_text(engine, events)
+        expire = dict(zip(events["event_id"], self.ttl(events, now)))
         items = ((eid, tl, expire[eid]) for eid, tl in build_timelines(events, steps) if expire[eid] > 0)
         return self.store.write_many(items)
 
@@ -64,14 +85,18 @@ class TimelineSync:
             log.warning("event timelines: full write failed (%s); the next run writes them all", exc)
             return None
 
-    def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime) -> dict:
-        """Write the touched (or all) timelines; returns counts for the manifest's meta."""
+    def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime,
+            known: Container[str] | None = None) -> dict:
+        """Write the touched (or all) timelines; returns counts for the manifest's meta. `events`: on a
+        full run every event to keep, else at least the touched ones; `known`: the ids the ETL holds
+        (default: those of `events`)."""
         t0 = time.perf_counter()
         full, self.dirty = full or self.dirty, True
         if events.empty:
             events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
-        known = pd.Index(events["event_id"]) if not events.empty else pd.Index([], dtype=object)
         by_id = events.set_index("event_id", drop=False) if not events.empty else events
+        if known is None or full:
+            known = pd.Index(events["event_id"]) if not events.empty else pd.Index([], dtype=object)
         written = deleted = read = 0
         if full:
             seen: list[np.ndarray] = []
@@ -79,16 +104,16 @@ class TimelineSync:
                 read += len(chunk)
                 ids = chunk["event_id"].unique()
                 seen.append(ids)
-                written += self._write(by_id.loc[ids], chunk, now)
+                written += self._write(engine, by_id.loc[ids], chunk, now)
             rest = events[~events["event_id"].isin(np.concatenate(seen) if seen else [])]
             for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
-                written += self._write(rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
+                written += self._write(engine, rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
         else:
             changed, read = self.steps.pull(engine, known, now)
             touched = set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known)
-            live = [e for e in touched if e in known]
-            deleted = self.store.delete_many(touched.difference(live))
-            written = self._write(by_id.loc[live], self.steps.steps_of(engine, live, now), now)
+            deleted = self.store.delete_many({e for e in touched if e not in known})
+            live = [e for e in touched if e in known and e in by_id.index]
+            written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)
         self.dirty = False
         return {"mode": "full" if full else "incremental", "steps_read": read, "written": written,
                 "deleted": deleted, "seconds": round(time.perf_counter() - t0, 3)}

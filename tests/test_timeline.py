@@ -133,13 +133,13 @@ def test_timelines_in_redis_equal_sql(sim, engine, city, redis_client):
             assert got == want, (name, event_id)
     # an open overdue event has a late step or none after its deadline; a late step is marked
     assert any(s["late"] for e in sample_ids(engine, "closed_at > due_at", 3) for s in store.read(e)["steps"])
-    # every accepted event has its key, with a TTL of history_days after its report
+    # every accepted event has its key (the sample city is younger than timeline_days), living timeline_days past its report
     assert len(list(redis_client.scan_iter("cockpit:timeline:*", count=5000))) == manifest["meta"]["events_total"]
     event_id = sample_ids(engine, "closed_at IS NOT NULL", 1)[0]
     with engine.connect() as conn:
         reported = ts(conn.execute(text("SELECT reported_at FROM events WHERE event_id = :id"), {"id": event_id}).scalar())
-    expire = pd.Timestamp(redis_client.expiretime(store.key(event_id)), unit="s", tz="UTC").tz_convert(city.timezone)
-    assert expire.tz_localize(None) == reported + timedelta(days=120)
+    lives = timedelta(seconds=redis_client.ttl(store.key(event_id)))  # from the ETL's now (NOW), not Redis's clock
+    assert abs(NOW + lives - (reported + timedelta(days=jobs.timeline_days))) <= timedelta(seconds=5)
 
 
 def test_a_tick_rewrites_the_timelines_it_touched(sim, engine, city, redis_client):
@@ -223,15 +223,17 @@ def test_bad_step_rows_are_quarantined_and_counted(engine, city, redis_client):
 
 
 def test_old_events_get_no_timeline(engine, city, redis_client):
-    """Past the retention (history_days after the report) a closed event's timeline is not written."""
+    """Past the retention (timeline_days after the report) a closed event's timeline is not written, though
+    the event is still in the kept history (history_days) for the tablet's windows."""
     old = NOW - timedelta(days=40)
     with engine.begin() as c:
         c.execute(insert(Event), [event(city, "OLD", reported_at=old, dispatched_at=old, handled_at=old,
                                         verified_at=old, closed_at=old, due_at=old + timedelta(days=1), updated_at=old),
                                   event(city, "NEW")])
-    jobs = EtlJobs(engine, city, SnapshotStore(redis_client), history_days=31)
+    jobs = EtlJobs(engine, city, SnapshotStore(redis_client), history_days=120, timeline_days=30)
     jobs.run("events", NOW)
     store = TimelineStore(redis_client)
+    assert set(jobs.ledger.events["event_id"]) == {"OLD", "NEW"}
     assert store.read("OLD") is None and store.read("NEW") is not None
     assert isinstance(datetime.fromisoformat(store.read("NEW")["reported_at"]), datetime)
 
@@ -246,10 +248,12 @@ def page_payload(search: str) -> dict:
 
 
 def reporter_of(sim_engine, where: str, params: dict) -> dict:
+    """The first event matching `where` that has a timeline in Redis (reported within timeline_days)."""
+    since = (NOW - timedelta(days=29)).strftime("%Y-%m-%d")
     with sim_engine.connect() as conn:
         return dict(conn.execute(text(f"""SELECT event_id, reporter_name, reporter_phone, address FROM events
-            WHERE {where} AND category IS NOT NULL AND event_id IN ({UNIQUE_IDS}) ORDER BY event_id LIMIT 1"""),
-            params).mappings().one())
+            WHERE {where} AND category IS NOT NULL AND event_id IN ({UNIQUE_IDS}) AND reported_at >= :since
+            ORDER BY event_id LIMIT 1"""), {**params, "since": since}).mappings().one())
 
 
 def test_phone_timeline_scope_and_personal_data(published, sim_engine, city, users, client_as):

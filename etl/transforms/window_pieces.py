@@ -105,8 +105,8 @@ class PieceIndex:
         self.pieces = pieces
         self.grids = pieces["grid"].to_numpy(dtype=np.int64) if len(pieces) else np.array([], dtype=np.int64)
         self.days = pieces["day"].to_numpy(dtype=np.int32) if len(pieces) else np.array([], dtype=np.int32)
-        self.flags = pieces[list(PIECE_FLAGS)].to_numpy(dtype=np.int64) if len(pieces) else \
-            np.zeros((0, len(PIECE_FLAGS)), dtype=np.int64)
+        self.flags = pieces[list(PIECE_FLAGS)].to_numpy(dtype=np.uint8) if len(pieces) else \
+            np.zeros((0, len(PIECE_FLAGS)), dtype=np.uint8)  # 0/1; summed as int64
         self.bins = {s: pieces[f"bin_{s}"].to_numpy() for s in QUANTILES} if len(pieces) else {}
         self.flag_col = {flag: i for i, flag in enumerate(PIECE_FLAGS)}
 
@@ -124,18 +124,17 @@ class PieceIndex:
     def rows(self, code: str, first_day: int, last_day: int) -> pd.DataFrame:
         return self.pieces.iloc[self.positions(code, first_day, last_day)]
 
+    def sums(self, code: str, first_day: int, last_day: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Flag sums (PIECE_FLAGS order) and a duration histogram per stage of a region's window."""
+        pos = self.positions(code, first_day, last_day)
+        sums = self.flags[pos].sum(axis=0, dtype=np.int64)
+        hists = {stage: np.bincount(self.bins[stage][pos], minlength=NO_BIN + 1)[:DURATION_BINS] if len(pos) else
+                 np.zeros(DURATION_BINS, dtype=np.int64) for stage in QUANTILES}
+        return sums, hists
+
     def totals(self, code: str, first_day: int, last_day: int) -> dict:
         """Counts, rates and stage quantiles (median, p90) of a region's window."""
-        pos = self.positions(code, first_day, last_day)
-        sums = self.flags[pos].sum(axis=0)
-        out = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
-        for name, (num, den) in WINDOW_RATES.items():
-            out[name] = out[num] / out[den] if out[den] else float("nan")
-        for stage in QUANTILES:
-            hist = np.bincount(self.bins[stage][pos], minlength=NO_BIN + 1)[:DURATION_BINS] if len(pos) else \
-                np.zeros(DURATION_BINS, dtype=np.int64)
-            out[f"median_{stage}_min"], out[f"p90_{stage}_min"] = quantiles_from_histogram(hist, (0.5, 0.9))
-        return out
+        return totals_from_sums(*self.sums(code, first_day, last_day))
 
     def child_totals(self, children: list[str], first_day: int, last_day: int) -> pd.DataFrame:
         """Flag sums and rates per child region for a window (children: codes of one length): one pass
@@ -146,14 +145,11 @@ class PieceIndex:
         order = sorted(children)
         parent = order[0][:len(order[0]) - (3 if len(order[0]) > 6 else 2)]
         pos = self.positions(parent, first_day, last_day)
-        cum = np.vstack([np.zeros((1, len(cols)), dtype=np.int64), np.cumsum(self.flags[pos], axis=0)])
+        cum = np.vstack([np.zeros((1, len(cols)), dtype=np.int64), np.cumsum(self.flags[pos], axis=0, dtype=np.int64)])
         ranges = np.array([prefix_range(c) for c in order], dtype=np.int64)
         lo = np.searchsorted(self.grids[pos], ranges[:, 0], "left")
         hi = np.searchsorted(self.grids[pos], ranges[:, 1], "left")
-        out = pd.DataFrame(cum[hi] - cum[lo], columns=cols).assign(code=order)
-        for name, (num, den) in WINDOW_RATES.items():
-            out[name] = (out[num] / out[den].where(out[den] > 0)).astype("float64")
-        return out
+        return with_rates(pd.DataFrame(cum[hi] - cum[lo], columns=cols).assign(code=order))
 
     def breakdown(self, code: str, first_day: int, last_day: int, column: str) -> pd.DataFrame:
         """Per value of a category column (category, channel, handling_level): the window's events,
@@ -166,6 +162,72 @@ class PieceIndex:
         for flag in ("reported", "closed", "closed_on_time"):
             out[flag] = np.bincount(codes, weights=self.flags[pos, self.flag_col[flag]], minlength=n)[:n].astype(np.int64)
         return out
+
+
+def with_rates(sums: pd.DataFrame) -> pd.DataFrame:
+    """Flag sums per row plus every WINDOW_RATES rate (missing where the denominator is 0)."""
+    for name, (num, den) in WINDOW_RATES.items():
+        sums[name] = (sums[num] / sums[den].where(sums[den] > 0)).astype("float64")
+    return sums
+
+
+def totals_from_sums(sums: np.ndarray, hists: dict[str, np.ndarray]) -> dict:
+    """Counts, rates and stage quantiles from merged flag sums and duration histograms."""
+    out = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
+    for name, (num, den) in WINDOW_RATES.items():
+        out[name] = out[num] / out[den] if out[den] else float("nan")
+    for stage in QUANTILES:
+        out[f"median_{stage}_min"], out[f"p90_{stage}_min"] = quantiles_from_histogram(hists[stage], (0.5, 0.9))
+    return out
+
+
+class PieceSet:
+    """The pieces of the whole history as one frame per week of report (`event_pieces@<Monday>`, each
+    with its PieceIndex): the ETL republishes only the weeks that changed, and a window merges just the
+    weeks it overlaps. Same questions as PieceIndex, answered by summing the weeks' answers."""
+
+    WEEK_DAYS = 7
+
+    def __init__(self, weeks: dict[int, PieceIndex]):
+        self.weeks = dict(sorted(weeks.items()))  # first day number of the week -> its index
+
+    def _over(self, first_day: int, last_day: int) -> list[PieceIndex]:
+        return [ix for start, ix in self.weeks.items() if start <= last_day and start + self.WEEK_DAYS > first_day]
+
+    def totals(self, code: str, first_day: int, last_day: int) -> dict:
+        sums = np.zeros(len(PIECE_FLAGS), dtype=np.int64)
+        hists = {stage: np.zeros(DURATION_BINS, dtype=np.int64) for stage in QUANTILES}
+        for ix in self._over(first_day, last_day):
+            s, h = ix.sums(code, first_day, last_day)
+            sums += s
+            for stage in QUANTILES:
+                hists[stage] += h[stage]
+        return totals_from_sums(sums, hists)
+
+    def child_totals(self, children: list[str], first_day: int, last_day: int) -> pd.DataFrame:
+        cols = list(PIECE_FLAGS)
+        order = sorted(children)
+        total = pd.DataFrame(0, index=order, columns=cols, dtype="int64")
+        for ix in self._over(first_day, last_day):
+            total += ix.child_totals(order, first_day, last_day).set_index("code")[cols]
+        return with_rates(total.rename_axis("code").reset_index()[["code", *cols]])
+
+    def breakdown(self, code: str, first_day: int, last_day: int, column: str) -> pd.DataFrame:
+        parts = [ix.breakdown(code, first_day, last_day, column) for ix in self._over(first_day, last_day)]
+        if not parts:
+            return pd.DataFrame({column: pd.Series(dtype=str), "reported": [], "closed": [], "closed_on_time": []})
+        return pd.concat(parts).groupby(column, as_index=False, sort=True)[["reported", "closed", "closed_on_time"]].sum()
+
+
+def piece_frame_name(week: np.datetime64) -> str:
+    return f"event_pieces@{np.datetime64(week, 'D')}"
+
+
+def piece_frame_week(name: str) -> int | None:
+    """The first day number of a piece frame's week, or None for another frame."""
+    if not name.startswith("event_pieces@"):
+        return None
+    return day_number(date.fromisoformat(name.split("@", 1)[1]))
 
 
 def quantiles_from_histogram(hist: np.ndarray, qs=(0.5, 0.9)) -> list[float]:

@@ -147,7 +147,7 @@ class EventLedger:
             for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
                 rows, part = good[codes == k], self.parts.get(week)
                 self._set(week, rows if part is None else pd.concat([part, rows]))
-        self.id_owner.update(zip(good["event_id"], good["row_id"]))
+        self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "seen_at": now})

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from config.city import City
 from etl.event_ledger import EventLedger, history_start
-from etl.metrics import WINDOWS
+from etl.metrics import SLOW_FRAMES_S, WINDOWS
 from etl.snapshot_store import SnapshotStore
 from etl.source_schema import Device, SafetyIndex
 from etl.step_log import StepLog
@@ -82,6 +82,9 @@ class EtlJobs:
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
+        self.published_after_s: float | None = None  # seconds from a run's start to its snapshot being out
+        self.timeline_stats: dict | None = None
+        self.slow_at: dict[str, datetime] = {}
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
@@ -90,7 +93,7 @@ class EtlJobs:
     def run(self, name: str, now: datetime | None = None) -> dict | None:
         if not self.backoff[name].should_try():
             return None
-        now = now or self.clock()
+        now, started = now or self.clock(), time.perf_counter()
         try:
             frames, meta, *gone = getattr(self, f"_{name}")(now)
             gone = set(gone[0]) if gone else set()
@@ -115,9 +118,12 @@ class EtlJobs:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
         manifest = self.store.publish(frames, now, meta, drop=gone)
         self.published_version = manifest["version"]
+        self.published_after_s = time.perf_counter() - started
         if name == "events" and (stats := self.timelines.catch_up(self.engine)) is not None:
-            manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
-            self.published_version = manifest["version"]
+            self.timeline_stats = stats  # an incremental write's counts go out with the next snapshot
+            if stats["mode"] == "full":
+                manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
+                self.published_version = manifest["version"]
         return manifest
 
     def _quarantine_counts(self, now: datetime) -> dict[str, int]:
@@ -153,21 +159,22 @@ class EtlJobs:
             "event_kpis_yesterday": kpis_same_time_yesterday(led.rows(
                 lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
             "open_events": open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
-            "recurring": recurring_clusters(led.rows(lambda p: p["reported_at"] >= recent,
-                                                     weeks=self._weeks_since(recent)),
-                                            now, ref_lat=self.city.center[1]),  # 重复/高发问题
+            **self._slow("recurring", now, lambda: recurring_clusters(  # 重复/高发问题
+                led.rows(lambda p: p["reported_at"] >= recent, weeks=self._weeks_since(recent)),
+                now, ref_lat=self.city.center[1])),
             "quarantine": led.quarantine_rows(),
             "quarantine_steps": self.timelines.steps.quarantine_rows(now),
         }
         t_frames = time.perf_counter()
-        # event timelines (etl/timeline_sync.py): all of them on the first run or when Redis lost our last snapshot
+        # event timelines (etl/timeline_sync.py), written right after this run's snapshot is published (run):
+        # all of them on the first run, after a failed write or when Redis lost our last snapshot
         current = self.store.manifest()
         full = self.published_version is None or current is None or current.get("version") != self.published_version
-        if full:  # written right after this run's snapshot is published (run), so the screens need not wait
+        if full or self.timelines.dirty:
             timelines = self.timelines.defer(self._timeline_rows(now), now)
         else:
-            timelines = self.timelines.run(self.engine, led.rows_of(led.changed_ids), led.changed_ids, False, now,
-                                           known=led.id_owner)
+            self.timelines.defer(led.rows_of(led.changed_ids), now, led.changed_ids, led.id_owner)
+            timelines = self.timeline_stats
         meta = {"quarantine": self._quarantine_counts(now),
                 "events_pull": stats, "timelines": timelines,
                 "events_total": int(sum(len(p) for p in led.parts.values())),
@@ -176,6 +183,15 @@ class EtlJobs:
                 "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
                                    "transforms": round(t_frames - t_pull, 3)}}
         return frames, meta, gone
+
+    def _slow(self, name: str, now: datetime, build) -> dict[str, pd.DataFrame]:
+        """{name: build()} when the frame is due (SLOW_FRAMES_S in etl/metrics.py), else {} (the last one
+        stays in the snapshot)."""
+        last = self.slow_at.get(name)
+        if last is not None and name in self.last_frames and 0 <= (now - last).total_seconds() < SLOW_FRAMES_S[name]:
+            return {}
+        self.slow_at[name] = now
+        return {name: build()}
 
     def _weeks_since(self, first_day: pd.Timestamp) -> set:
         cut = np.datetime64(first_day.date(), "D") - np.timedelta64(6, "D")

@@ -100,3 +100,8 @@ EVENT_KPIS = (*COUNTS, *STOCKS, *RATES, *MEDIANS)
 # grid_code = the grid holding most of its events (ties: the lowest code); cluster_id = category@cell
 # of its peak.
 RECURRING = {"window": "30d", "cell_m": 150.0, "min_events": 3, "examples": 5}
+# Frames over a long span that the events job recomputes at most this often (seconds), not on every
+# tick: a minute more or less on a 30-day clustering changes nothing a leader acts on, and at a year
+# of a large city it is the tick's dearest transform (~0.7 s for 900k events). Each frame's own
+# as_of in the manifest says when it was computed.
+SLOW_FRAMES_S = {"recurring": 60.0}

@@ -21,7 +21,7 @@ from etl.validate import step_problems
 
 COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
 ORPHAN_AFTER = timedelta(seconds=60)
-IN_CHUNK = 500  # event ids per IN (...) query
+IN_CHUNK = 5000  # event ids per IN (...) query
 SCAN_CHUNK = 100_000  # rows per fetch of a full scan
 
 

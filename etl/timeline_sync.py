@@ -68,21 +68,27 @@ class TimelineSync:
         items = ((eid, tl, expire[eid]) for eid, tl in build_timelines(events, steps) if expire[eid] > 0)
         return self.store.write_many(items)
 
-    def defer(self, events: pd.DataFrame, now: datetime) -> dict:
-        """Ask for a full write at the next catch_up (the events job runs it after publishing)."""
-        self.dirty, self.deferred = True, (events, now)
-        return {"mode": "full", "after_publish": True}
+    def defer(self, events: pd.DataFrame, now: datetime, changed_ids: Iterable[str] | None = None,
+              known: Container[str] | None = None) -> dict:
+        """Ask for a write at the next catch_up (the events job runs it after publishing, so the screens
+        need not wait): of all timelines (`events`: every event to keep), or with `changed_ids` of the
+        touched events only (`events`: at least their rows)."""
+        full = changed_ids is None
+        self.dirty = self.dirty or full
+        self.deferred = (events, now, list(changed_ids or []), full, known)
+        return {"mode": "full" if full else "incremental", "after_publish": True}
 
     def catch_up(self, engine: Engine) -> dict | None:
-        """The deferred full write, if one is due; its counts, or None (none due, or it failed: then
-        the next run is a full one)."""
+        """The deferred write, if one is due; its counts, or None (none due, or it failed: then the
+        next run is a full one)."""
         if self.deferred is None:
             return None
-        (events, now), self.deferred = self.deferred, None
+        (events, now, changed, full, known), self.deferred = self.deferred, None
         try:
-            return self.run(engine, events, [], True, now)
+            return self.run(engine, events, changed, full, now, known)
         except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, retry next run
-            log.warning("event timelines: full write failed (%s); the next run writes them all", exc)
+            log.warning("event timelines: write failed (%s); the next run writes them all", exc)
+            self.dirty = True
             return None
 
     def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime,

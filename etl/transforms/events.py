@@ -8,7 +8,7 @@ import pandas as pd
 
 from etl.domain import STAGE_SPANS
 from etl.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
-from etl.transforms.regions import CODE_LENGTH, ratio, rolled_up_sums
+from etl.transforms.regions import CODE_LENGTH, code_text, grid_numbers, ratio, region_key, rolled_up_sums
 
 STATUS_ORDER = ("reported", "dispatched", "handled", "verified", "closed")
 
@@ -23,6 +23,7 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     day = e["reported_at"].dt.normalize()
     facts = pd.DataFrame({
         "row_id": e["row_id"], "event_id": e["event_id"], "grid_code": e["grid_code"],
+        "grid_no": grid_numbers(e["grid_code"]),
         "category": e["category"], "channel": e["channel"], "status": status,
         "reported_at": e["reported_at"], "day": day,
         "one": 1,
@@ -53,24 +54,27 @@ def window_start(as_of: datetime, window: str) -> pd.Timestamp:
     return pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOWS[window] - 1)
 
 
-def region_event_kpis(facts: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOWS)) -> pd.DataFrame:
     """Every event KPI (etl/metrics.py) for every region at every level and every window."""
     count_cols = [col for col, _ in COUNTS.values()]
     stock_cols = [col for col, _ in STOCKS.values()]
-    stocks = rolled_up_sums(facts.loc[facts["is_open"] == 1, ["grid_code", *stock_cols]], stock_cols)
+    median_cols = list(MEDIANS.values())
+    stocks = rolled_up_sums(facts.loc[facts["is_open"] == 1, ["grid_no", *stock_cols]], stock_cols)
     stocks = stocks.rename(columns={col: name for name, (col, _) in STOCKS.items()})
     out = []
-    for window in WINDOWS:
-        cohort = facts[facts["day"] >= window_start(as_of, window)]
-        per_grid = cohort.groupby("grid_code", sort=False)[count_cols].sum().reset_index()
+    for window in windows:
+        in_window = (facts["day"] >= window_start(as_of, window)).to_numpy()
+        per_grid = facts.loc[in_window, ["grid_no", *count_cols]].groupby("grid_no", sort=False).sum().reset_index()
         k = rolled_up_sums(per_grid, count_cols)
         k = k.rename(columns={col: name for name, (col, _) in COUNTS.items()})
         # a region with open events but none reported in the window still has its stock (open, overdue)
         k = k.merge(stocks[["code", "level"]], on=["code", "level"], how="outer")
         k[list(COUNTS)] = k[list(COUNTS)].fillna(0)
+        durations = facts.loc[in_window, ["grid_no", *median_cols]]
         med = []
-        for n in CODE_LENGTH.values():
-            m = cohort.groupby(cohort["grid_code"].str.slice(0, n), sort=False)[list(MEDIANS.values())].median()
+        for level in CODE_LENGTH:
+            m = durations[median_cols].groupby(region_key(durations, level), sort=False).median()
+            m.index = code_text(m.index)
             med.append(m.rename_axis("code").reset_index())
         k = k.merge(pd.concat(med, ignore_index=True).rename(
             columns={col: name for name, col in MEDIANS.items()}), on="code", how="left")
@@ -100,10 +104,13 @@ def counts_by(facts: pd.DataFrame, as_of: datetime, column: str, levels=("city",
     """Events reported per region, window and value of `column` (category, channel, status)."""
     out = []
     for window in WINDOWS:
-        cohort = facts[facts["day"] >= window_start(as_of, window)]
+        cohort = facts.loc[(facts["day"] >= window_start(as_of, window)).to_numpy(), ["grid_no", column]]
+        per_grid = cohort.groupby(["grid_no", column], sort=False).size().rename("count").reset_index()
         for level in levels:
-            g = cohort.groupby([cohort["grid_code"].str.slice(0, CODE_LENGTH[level]), column], sort=False).size()
-            out.append(g.rename("count").rename_axis(["code", column]).reset_index().assign(window=window))
+            g = per_grid.groupby([region_key(per_grid, level), per_grid[column]], sort=False)["count"].sum()
+            g = g.rename_axis(["code", column]).reset_index().assign(window=window)
+            g["code"] = code_text(g["code"])
+            out.append(g)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["code", column, "count", "window"])
 
 
@@ -115,11 +122,12 @@ def hourly_today(facts: pd.DataFrame, as_of: datetime, levels=("city", "district
     is_today = recent["day"] == today
     out = []
     for level in levels:
-        code = recent["grid_code"].str.slice(0, CODE_LENGTH[level])
+        code = pd.Series(region_key(recent, level), index=recent.index)
         t = recent[is_today].groupby([code[is_today], hour[is_today]]).size().rename("today")
         p = (recent[~is_today].groupby([code[~is_today], hour[~is_today]]).size() / 7.0).rename("avg7")
         out.append(pd.concat([t, p], axis=1).rename_axis(["code", "hour"]).reset_index())
     h = pd.concat(out, ignore_index=True)
+    h["code"] = code_text(h["code"])
     h["today"] = h["today"].fillna(0).astype("int64")
     h["avg7"] = h["avg7"].fillna(0.0)
     h.loc[h["hour"] > pd.Timestamp(as_of).hour, "today"] = 0

@@ -47,7 +47,7 @@ def event_pieces(facts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
     channel, handling level, 0/1 flags (PIECE_FLAGS) and a duration bin per stage; sorted by grid and day."""
     f = facts[facts["reported_at"] >= since]
     out = pd.DataFrame({
-        "grid": f["grid_code"].astype(str).astype(np.int64).to_numpy(),  # 15 digits: a prefix is an int range
+        "grid": f["grid_no"].to_numpy(dtype=np.int64),  # 15 digits: a prefix is an int range
         "day": ((f["day"].to_numpy(dtype="datetime64[D]") - EPOCH).astype(np.int32)),
         "category": f["category"].astype(str).to_numpy(),
         "channel": f["channel"].astype(str).to_numpy(),

@@ -32,6 +32,6 @@ def kpis_same_time_yesterday(events: pd.DataFrame, now: datetime, max_code_len: 
     # only what can count at t: reported yesterday (flow) or still open at t (stock)
     e = events[(events["reported_at"] >= day) | events["closed_at"].isna() | (events["closed_at"] > t)]
     facts = event_facts(events_as_of(e, t), t.to_pydatetime())
-    k = region_event_kpis(facts, t.to_pydatetime())
+    k = region_event_kpis(facts, t.to_pydatetime(), windows=("today",))
     k = k[(k["window"] == "today") & (k["code"].str.len() <= max_code_len)].drop(columns="window")
     return k.assign(as_of=t).reset_index(drop=True)

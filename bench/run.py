@@ -51,6 +51,7 @@ def parse_args(argv):
     ap.add_argument("--phones", type=int, default=200)
     ap.add_argument("--walls", type=int, default=4)
     ap.add_argument("--ticks", type=int, default=5)
+    ap.add_argument("--tick-gap", type=float, default=None, help="seconds between measured ticks (default 31: the pull's overlap + 1)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--workdir", default=None, help="where the SQLite source, app db and logs go (default: a temp dir)")
     return ap.parse_args(argv)
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         etl_log = open(work / "etl.log", "w")
         procs.append(subprocess.Popen([PY, "-m", "bench.etl_process", url, rds.url, PREFIX, str(etl_out),
-                                       "--ticks", str(a.ticks)], env=env, cwd=ROOT, stdout=etl_log, stderr=subprocess.STDOUT))
+                                       "--ticks", str(a.ticks), *(["--tick-gap", str(a.tick_gap)] if a.tick_gap is not None else [])],
+                                      env=env, cwd=ROOT, stdout=etl_log, stderr=subprocess.STDOUT))
         print("bench: ETL backfill and ticks …", flush=True)
         wait_for(etl_out.exists, 3600, "ETL process", procs[-1])
         time.sleep(0.2)

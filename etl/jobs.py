@@ -134,6 +134,16 @@ class EtlJobs:
         stats = self.ledger.pull(self.engine, now)
         t_pull = time.perf_counter()
         led, regions = self.ledger, self.city.regions
+        # event timelines (etl/timeline_sync.py), written right after this run's snapshot is published (run):
+        # all of them on the first run, after a failed write or when Redis lost our last snapshot
+        current = self.store.manifest()
+        full = self.published_version is None or current is None or current.get("version") != self.published_version
+        if full or self.timelines.dirty:
+            timelines = self.timelines.defer(self._timeline_rows(now), now)
+        else:
+            touched, steps_read = self.timelines.touched(self.engine, led.id_owner, led.changed_ids, now)
+            timelines = {**self.timelines.defer(led.rows_of(touched), now, touched, led.id_owner, steps_read),
+                         "previous": self.timeline_stats}  # this write's counts come with the next snapshot
         dirty = self.week_facts.update(led, now)
         # the tablet's windows: one frame per week, republished only when the week changed
         # (etl/transforms/window_pieces.py; the screens merge the weeks a window overlaps)
@@ -166,15 +176,7 @@ class EtlJobs:
             "quarantine_steps": self.timelines.steps.quarantine_rows(now),
         }
         t_frames = time.perf_counter()
-        # event timelines (etl/timeline_sync.py), written right after this run's snapshot is published (run):
-        # all of them on the first run, after a failed write or when Redis lost our last snapshot
-        current = self.store.manifest()
-        full = self.published_version is None or current is None or current.get("version") != self.published_version
-        if full or self.timelines.dirty:
-            timelines = self.timelines.defer(self._timeline_rows(now), now)
-        else:
-            self.timelines.defer(led.rows_of(led.changed_ids), now, led.changed_ids, led.id_owner)
-            timelines = self.timeline_stats
+        t_frames = time.perf_counter()
         meta = {"quarantine": self._quarantine_counts(now),
                 "events_pull": stats, "timelines": timelines,
                 "events_total": int(sum(len(p) for p in led.parts.values())),

@@ -69,13 +69,13 @@ class TimelineSync:
         return self.store.write_many(items)
 
     def defer(self, events: pd.DataFrame, now: datetime, changed_ids: Iterable[str] | None = None,
-              known: Container[str] | None = None) -> dict:
+              known: Container[str] | None = None, steps_read: int | None = None) -> dict:
         """Ask for a write at the next catch_up (the events job runs it after publishing, so the screens
         need not wait): of all timelines (`events`: every event to keep), or with `changed_ids` of the
         touched events only (`events`: at least their rows)."""
         full = changed_ids is None
         self.dirty = self.dirty or full
-        self.deferred = (events, now, list(changed_ids or []), full, known)
+        self.deferred = (events, now, list(changed_ids or []), full, known, steps_read)
         return {"mode": "full" if full else "incremental", "after_publish": True}
 
     def catch_up(self, engine: Engine) -> dict | None:
@@ -83,19 +83,27 @@ class TimelineSync:
         next run is a full one)."""
         if self.deferred is None:
             return None
-        (events, now, changed, full, known), self.deferred = self.deferred, None
+        (events, now, changed, full, known, steps_read), self.deferred = self.deferred, None
         try:
-            return self.run(engine, events, changed, full, now, known)
+            return self.run(engine, events, changed, full, now, known, steps_read)
         except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, retry next run
             log.warning("event timelines: write failed (%s); the next run writes them all", exc)
             self.dirty = True
             return None
 
+    def touched(self, engine: Engine, known: Container[str], changed_ids: Iterable[str], now: datetime) -> tuple[set[str], int]:
+        """What an incremental run rewrites: the events whose rows the pull changed, those with new or
+        changed steps (pulled and checked here, so the snapshot's quarantine counts are current) and
+        those whose pending steps found their event; and how many step rows were read."""
+        changed, read = self.steps.pull(engine, known, now)
+        return set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known), read
+
     def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime,
-            known: Container[str] | None = None) -> dict:
+            known: Container[str] | None = None, steps_read: int | None = None) -> dict:
         """Write the touched (or all) timelines; returns counts for the manifest's meta. `events`: on a
         full run every event to keep, else at least the touched ones; `known`: the ids the ETL holds
-        (default: those of `events`)."""
+        (default: those of `events`); `steps_read` given: `changed_ids` is already every touched event
+        (see touched), else the steps are pulled here."""
         t0 = time.perf_counter()
         full, self.dirty = full or self.dirty, True
         if events.empty:
@@ -115,8 +123,10 @@ class TimelineSync:
             for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
                 written += self._write(engine, rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
         else:
-            changed, read = self.steps.pull(engine, known, now)
-            touched = set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known)
+            if steps_read is None:
+                touched, read = self.touched(engine, known, changed_ids, now)
+            else:
+                touched, read = set(changed_ids), steps_read
             deleted = self.store.delete_many({e for e in touched if e not in known})
             live = [e for e in touched if e in known and e in by_id.index]
             written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)

@@ -44,7 +44,7 @@ def test_generator_writes_what_it_says(backend, tmp_path, city):
 
 def test_suite_smoke_run_writes_every_figure(tmp_path):
     out = tmp_path / "benchmarks.md"
-    cmd = [sys.executable, "-m", "bench.run", "--events", "20000", "--samples", "3", "--ticks", "2",
+    cmd = [sys.executable, "-m", "bench.run", "--events", "20000", "--samples", "3", "--ticks", "2", "--tick-gap", "0",
            "--load-seconds", "6", "--phones", "4", "--walls", "1", "--port", str(free_port()),
            "--workdir", str(tmp_path / "work"), "--out", str(out)]
     run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)

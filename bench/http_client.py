@@ -63,17 +63,7 @@ class CockpitClient:
         return self._deps
 
     def payload(self, first_output: str, values: dict, changed: str) -> dict:
-        """The POST body of the callback whose first output is `first_output` ("id.prop"); `values` maps
-        "id.prop" of its inputs/state to values (missing ones are None)."""
-        dep = next(d for d in self.deps() if d["output"].strip(".").split("...")[0] == first_output)
-        outs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in dep["output"].strip(".").split("...")]
-
-        def item(x):
-            return {"id": x["id"], "property": x["property"], "value": values.get(f"{x['id']}.{x['property']}")}
-
-        return {"output": dep["output"], "outputs": outs if len(outs) > 1 else outs[0],
-                "inputs": [item(x) for x in dep["inputs"]], "state": [item(x) for x in dep["state"]],
-                "changedPropIds": [changed]}
+        return callback_payload(self.deps(), first_output, values, changed)
 
     def callback(self, first_output: str, values: dict, changed: str) -> Response:
         body = json.dumps(self.payload(first_output, values, changed)).encode()
@@ -84,3 +74,17 @@ class CockpitClient:
         """The page's snapshot key, as its poll callback returns it."""
         r = self.callback(f"{page}-version.data", {f"{page}-poll.n_intervals": 1}, f"{page}-poll.n_intervals")
         return r.json()["response"][f"{page}-version"]["data"]
+
+
+def callback_payload(deps: list[dict], first_output: str, values: dict, changed: str) -> dict:
+    """The POST body of the callback whose first output is `first_output` ("id.prop"), as the browser
+    sends it; `values` maps "id.prop" of its inputs/state to values (missing ones are None)."""
+    dep = next(d for d in deps if d["output"].strip(".").split("...")[0] == first_output)
+    outs = [{"id": o.rsplit(".", 1)[0], "property": o.rsplit(".", 1)[1]} for o in dep["output"].strip(".").split("...")]
+
+    def item(x):
+        return {"id": x["id"], "property": x["property"], "value": values.get(f"{x['id']}.{x['property']}")}
+
+    return {"output": dep["output"], "outputs": outs if len(outs) > 1 else outs[0],
+            "inputs": [item(x) for x in dep["inputs"]], "state": [item(x) for x in dep["state"]],
+            "changedPropIds": [changed]}

@@ -2,7 +2,10 @@
 polling like the real pages (every COCKPIT_POLL_MS) and re-rendering when the snapshot changes.
 
 Sessions come signed in (cookies from bench.run in BENCH_COOKIES), so the load is the pages'
-traffic, not 200 argon2 sign-ins."""
+traffic, not 200 argon2 sign-ins. Users are FastHttpUser (geventhttpclient): with locust's default
+requests-based HttpUser, 204 users in one process on this machine added ~100 ms to every request
+on the client side while gunicorn answered in 2-6 ms (its access log) and sat idle two thirds of
+the time, so the figure measured the load generator rather than the cockpit."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import json
 import os
 import random
 
-from locust import HttpUser, constant_pacing, task
+import requests
+from locust import FastHttpUser, constant_pacing, task
 
-from bench.http_client import CockpitClient
+from bench.http_client import callback_payload
 
 COOKIES = json.loads(os.environ.get("BENCH_COOKIES", "{}"))
 PHONE_REGION = os.environ.get("BENCH_PHONE_REGION", "")
@@ -20,21 +24,32 @@ DRILL_REGIONS = json.loads(os.environ.get("BENCH_DRILL_REGIONS", "[]"))
 POLL_S = float(os.environ.get("BENCH_POLL_S", "2"))
 
 
-class _Cockpit(HttpUser):
+_DEPS: list[dict] = []
+
+
+def deps(host: str, cookies: dict) -> list[dict]:
+    """The pages' callbacks (/_dash-dependencies), fetched once per locust process."""
+    if not _DEPS:
+        _DEPS.extend(requests.get(host + "/_dash-dependencies", cookies=cookies, timeout=60).json())
+    return _DEPS
+
+
+class _Cockpit(FastHttpUser):
     abstract = True
     wait_time = constant_pacing(POLL_S)
     role = ""
 
     def on_start(self):
-        self.client.cookies.update(COOKIES[self.role])
-        self.client.headers["Accept-Encoding"] = "gzip"
-        self.builder = CockpitClient(self.host, self.client)
+        self.headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in COOKIES[self.role].items()),
+                        "Origin": self.host, "Accept-Encoding": "gzip"}
+        self.client.get("/_dash-dependencies", headers=self.headers, name="/_dash-dependencies")  # as a page load does
+        self.deps = deps(self.host, COOKIES[self.role])
         self.known = None
 
     def post(self, name: str, first_output: str, values: dict, changed: str):
-        body = self.builder.payload(first_output, values, changed)
+        body = callback_payload(self.deps, first_output, values, changed)
         with self.client.post("/_dash-update-component", json=body, name=name, catch_response=True,
-                              headers={"Origin": self.host}) as r:
+                              headers=self.headers) as r:
             if r.status_code == 204:
                 r.success()
                 return None

@@ -9,6 +9,7 @@ from flask_compress import Compress
 from config.city import City, load_city
 from config.labels import label
 from config.settings import ROOT, Settings
+from dashboard import views
 from dashboard.auth import init_auth
 from dashboard.context import Cockpit
 from dashboard.phone_map import register_phone_map
@@ -28,7 +29,7 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
         update_title=None, meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     server = app.server
-    server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix))
+    server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix, warm=views.warm))
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
                                            "text/css", "application/javascript", "text/javascript", "image/svg+xml"]
     Compress(server)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,10 +38,10 @@ class Snapshot:
             self.derived[key] = build()
         return self.derived[key]
 
-    def frame_memo(self, name: str, build):
-        """A value derived from one frame, built once for as long as that frame is unchanged (a new
-        snapshot that carries the frame over reuses it)."""
-        key = (self.manifest.get("frames", {}).get(name, {}).get("key"), build)
+    def frame_memo(self, name: str, tag: str, build):
+        """A value derived from one frame (`tag` names what), built once for as long as that frame is
+        unchanged: a new snapshot that carries the frame over reuses it."""
+        key = (self.manifest.get("frames", {}).get(name, {}).get("key"), tag)
         if key not in self.per_frame:
             self.per_frame[key] = build(self.frames[name])
         return self.per_frame[key]
@@ -67,20 +69,48 @@ EMPTY = Snapshot(version=None, as_of=None, manifest={})
 
 
 class SnapshotReader:
-    def __init__(self, client: redis.Redis, prefix: str = "cockpit", min_check_s: float = 0.5):
+    def __init__(self, client: redis.Redis, prefix: str = "cockpit", min_check_s: float = 0.5,
+                 warm: Callable[[Snapshot], None] | None = None):
         self.r = client
         self.prefix = prefix
         self.min_check_s = min_check_s  # callbacks in one burst share one manifest read
+        self.warm = warm  # builds the indexes a new snapshot's first requests would need
+        self._background_pid: int | None = None
+        self._keep_fresh = False
         self._lock = threading.Lock()
         self._snap = EMPTY
         self._checked = 0.0
         self._cache: dict[str, pd.DataFrame] = {}
         self._per_frame: dict = {}
 
+    def keep_fresh(self) -> None:
+        """Load new snapshots in a background thread of each process (every min_check_s) instead of in
+        the first request that sees them: requests then never wait for a new version's frames to be
+        fetched and decoded (tens of ms every few seconds, the tail of the latency under load)."""
+        self._keep_fresh = True
+
     def current(self) -> Snapshot:
-        """The newest snapshot (cached per version); the last good one, marked, if Redis is down."""
+        """The newest snapshot loaded (kept fresh in the background, or checked here at most every
+        min_check_s); the last good one, marked, if Redis is down."""
+        if self._keep_fresh and self._snap.version is not None:
+            if self._background_pid != os.getpid():  # started lazily, so each forked worker has its own
+                self._background_pid = os.getpid()
+                threading.Thread(target=self._refresh_forever, name="snapshot-refresh", daemon=True).start()
+            return self._snap
+        return self.refresh()
+
+    def _refresh_forever(self) -> None:
+        while True:
+            time.sleep(self.min_check_s)
+            try:
+                self.refresh(force=True)
+            except Exception:  # noqa: BLE001 - keep serving the last snapshot, try again
+                log.exception("snapshot: background refresh failed")
+
+    def refresh(self, force: bool = False) -> Snapshot:
+        """Check the manifest (unless checked less than min_check_s ago) and load a new version."""
         with self._lock:
-            if time.monotonic() - self._checked < self.min_check_s:
+            if not force and time.monotonic() - self._checked < self.min_check_s:
                 return self._snap
             try:
                 raw = self.r.get(f"{self.prefix}:manifest")
@@ -90,7 +120,13 @@ class SnapshotReader:
                         Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False,
                                  self._snap.derived, self._snap.per_frame)
                 elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
-                    self._snap = self._load(manifest)
+                    snap = self._load(manifest)
+                    if self.warm is not None and self._keep_fresh:
+                        try:
+                            self.warm(snap)
+                        except Exception:  # noqa: BLE001 - a view builds what it needs itself
+                            log.exception("snapshot: warming the new snapshot failed")
+                    self._snap = snap
             except (redis.RedisError, OSError) as exc:
                 log.warning("snapshot: Redis unavailable (%s); serving the last snapshot", exc)
                 s = self._snap

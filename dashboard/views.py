@@ -22,13 +22,27 @@ MEASURE_LABELS = {"density": "事件密度(件/km²)", "overdue": "超期事件"
                   "camera_online_rate": "摄像头在线率"}
 
 
+def warm(snap: Snapshot) -> None:
+    """Build what the first requests on a new snapshot would: the tablet's piece index and the row
+    indexes of the per-region frames (run by the snapshot reader before it swaps the snapshot in)."""
+    from dashboard.window_views import piece_index
+
+    piece_index(snap)
+    for frame in ("event_kpis", "device_kpis", "safety_latest"):
+        if snap.frame(frame) is not None:
+            region_row(snap, frame, "", "today" if frame == "event_kpis" else None)
+    for frame in ("open_events", "overdue", "ticker"):
+        if snap.frame(frame) is not None:
+            under(snap, frame, "")
+
+
 def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None) -> dict:
     """One region's row of a frame (and window), empty if absent."""
     df = snap.frame(frame)
     if df is None or df.empty:
         return {}
     keyed = "window" in df and window is not None
-    rows = snap.memo(f"rows_by_code:{frame}:{keyed}", lambda: first_row_by_key(df, keyed))
+    rows = snap.frame_memo(frame, f"rows_by_code:{keyed}", lambda df: first_row_by_key(df, keyed))
     i = rows.get((code, window) if keyed else code)
     return {} if i is None else df.iloc[i].to_dict()
 
@@ -39,7 +53,7 @@ def under(snap: Snapshot, frame: str, code: str, column: str = "grid_code") -> p
     df = snap.frame(frame)
     if df is None or df.empty:
         return df
-    order, keys = snap.memo(f"sorted:{frame}:{column}", lambda: _sorted_codes(df[column]))
+    order, keys = snap.frame_memo(frame, f"sorted:{column}", lambda df: _sorted_codes(df[column]))
     a, b = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code + ":", "left")  # ':' sorts after 9
     return df.iloc[np.sort(order[a:b])]
 

@@ -50,7 +50,7 @@ def resolve_window(window: str, as_of: datetime, start: str | None = None, end: 
 def piece_index(snap: Snapshot) -> PieceSet | None:
     """The week frames of event_pieces as one PieceSet (each week's index built once per frame)."""
     def build() -> PieceSet | None:
-        weeks = {day: snap.frame_memo(name, PieceIndex) for name in snap.frames
+        weeks = {day: snap.frame_memo(name, "piece_index", PieceIndex) for name in snap.frames
                  if (day := piece_frame_week(name)) is not None}
         return PieceSet(weeks) if weeks else None
     return snap.memo("piece_index", build)

@@ -7,3 +7,4 @@ from dashboard.__main__ import build_app
 
 _settings = load_settings()
 server = build_app(_settings, load_city(_settings.city_dir)).server
+server.config["COCKPIT"].reader.keep_fresh()  # each worker loads new snapshots in the background

@@ -79,6 +79,42 @@ def test_reader_serves_last_snapshot_marked_stale_when_redis_is_gone(redis_serve
     assert not snap.redis_ok and snap.is_stale(NOW, 60)
 
 
+def wait_until(pred, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_reader_kept_fresh_in_the_background_serves_without_loading(redis_server):
+    """keep_fresh (gunicorn workers): a new version is fetched, decoded and warmed by a background thread,
+    and requests get it without loading anything themselves; Redis gone: the last one, marked stale."""
+    from etl.embedded_redis import EmbeddedRedis
+
+    own = EmbeddedRedis().start()
+    client = redis.Redis.from_url(own.url, socket_timeout=1, socket_connect_timeout=1)
+    store = SnapshotStore(client)
+    store.publish({"event_pieces@2026-11-16": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [1]})}, NOW)
+    warmed = []
+    reader = SnapshotReader(client, min_check_s=0.05, warm=lambda snap: warmed.append(snap.version))
+    reader.keep_fresh()
+    first = reader.current()  # the first load is the caller's
+    assert first.frame("b")["v"][0] == 1
+    store.publish({"b": pd.DataFrame({"v": [2]})}, NOW + timedelta(seconds=5))
+    loads = []
+    real_load = reader._load
+    reader._load = lambda manifest: loads.append(threading.current_thread().name) or real_load(manifest)
+    assert wait_until(lambda: reader.current().frame("b")["v"][0] == 2)
+    assert loads and set(loads) == {"snapshot-refresh"}, "only the background thread loads"
+    assert warmed == [first.version, reader.current().version]  # each version warmed before it is served
+    assert reader.current().frame("event_pieces@2026-11-16") is first.frame("event_pieces@2026-11-16")  # carried over
+    own.stop()
+    assert wait_until(lambda: not reader.current().redis_ok)
+    assert reader.current().frame("b")["v"][0] == 2 and reader.current().is_stale(NOW, 60)
+
+
 def test_leader_lock_one_of_two_and_takeover(redis_client):
     a = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)
     b = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)

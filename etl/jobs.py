@@ -95,8 +95,7 @@ class EtlJobs:
             return None
         now, started = now or self.clock(), time.perf_counter()
         try:
-            frames, meta, *gone = getattr(self, f"_{name}")(now)
-            gone = set(gone[0]) if gone else set()
+            frames, meta, gone = getattr(self, f"_{name}")(now)
         except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
             wait = self.backoff[name].failed()
             log.warning("ETL %s failed (%s); retry in %.0fs", name, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
@@ -151,6 +150,7 @@ class EtlJobs:
         pieces = {piece_frame_name(w): event_pieces(self.week_facts.facts[w], horizon)
                   for w in dirty if w in self.week_facts.facts}
         gone = {piece_frame_name(w) for w in dirty if w not in self.week_facts.facts}
+        gone.add("event_pieces")  # the single pieces frame of earlier versions, if a snapshot still has it
         # everything else looks back at most 30 days (and at the open events, whatever their age)
         recent = history_start(now, max(WINDOWS.values()) + 1)
         facts = self.week_facts.since(recent)
@@ -209,13 +209,13 @@ class EtlJobs:
             dev = pd.read_sql(select(Device), conn)
         grids = self.city.grids()
         return {"device_kpis": region_device_kpis(dev, grids), "blind_grids": blind_grid_list(dev, grids)}, \
-            {"devices_total": int(len(dev))}
+            {"devices_total": int(len(dev))}, set()
 
     def _safety(self, now: datetime):
         with self.engine.connect() as conn:
             s = pd.read_sql(select(SafetyIndex), conn)
         s["month"] = pd.to_datetime(s["month"])
-        return {"safety_latest": latest_safety(s), "safety_trend": safety_trend(s)}, {}
+        return {"safety_latest": latest_safety(s), "safety_trend": safety_trend(s)}, {}, set()
 
     def run_all(self, now: datetime | None = None) -> None:
         for name in ("events", "devices", "safety"):

@@ -29,11 +29,23 @@ def warm(snap: Snapshot) -> None:
 
     piece_index(snap)
     for frame in ("event_kpis", "device_kpis", "safety_latest"):
-        if snap.frame(frame) is not None:
-            region_row(snap, frame, "", "today" if frame == "event_kpis" else None)
+        df = snap.frame(frame)
+        if df is not None and not df.empty:
+            _row_index(snap, frame, "window" in df and frame == "event_kpis")
     for frame in ("open_events", "overdue", "ticker"):
-        if snap.frame(frame) is not None:
-            under(snap, frame, "")
+        df = snap.frame(frame)
+        if df is not None and not df.empty:
+            _code_order(snap, frame, "grid_code")
+
+
+def _row_index(snap: Snapshot, frame: str, keyed: bool) -> dict:
+    """Row position by code (or by (code, window)), built once per frame."""
+    return snap.frame_memo(frame, f"rows_by_code:{keyed}", lambda df: first_row_by_key(df, keyed))
+
+
+def _code_order(snap: Snapshot, frame: str, column: str):
+    """The frame's row order sorted by a code column, and the sorted codes, built once per frame."""
+    return snap.frame_memo(frame, f"sorted:{column}", lambda df: _sorted_codes(df[column]))
 
 
 def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None) -> dict:
@@ -42,8 +54,7 @@ def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None)
     if df is None or df.empty:
         return {}
     keyed = "window" in df and window is not None
-    rows = snap.frame_memo(frame, f"rows_by_code:{keyed}", lambda df: first_row_by_key(df, keyed))
-    i = rows.get((code, window) if keyed else code)
+    i = _row_index(snap, frame, keyed).get((code, window) if keyed else code)
     return {} if i is None else df.iloc[i].to_dict()
 
 
@@ -53,7 +64,7 @@ def under(snap: Snapshot, frame: str, code: str, column: str = "grid_code") -> p
     df = snap.frame(frame)
     if df is None or df.empty:
         return df
-    order, keys = snap.frame_memo(frame, f"sorted:{column}", lambda df: _sorted_codes(df[column]))
+    order, keys = _code_order(snap, frame, column)
     a, b = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code + ":", "left")  # ':' sorts after 9
     return df.iloc[np.sort(order[a:b])]
 

@@ -55,8 +55,8 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     flag(order_bad, "stage_order")
     latest = batch[list(STAGE_COLS)].max(axis=1)
     flag(latest > now + future_tolerance, "future_time")
-    ids = batch["event_id"].tolist()
-    owner = pd.Series([id_owner.get(e) for e in ids] if id_owner else None, index=batch.index, dtype="float64")
+    known = [id_owner.get(e) for e in batch["event_id"].tolist()] if id_owner else None  # none known on a backfill
+    owner = pd.Series(known, index=batch.index, dtype="float64")
     dup_known = owner.notna() & (owner != batch["row_id"])
     first_in_batch = ~batch.sort_values("row_id").duplicated("event_id", keep="first").reindex(batch.index)
     flag(dup_known | (owner.isna() & ~first_in_batch), "duplicate_id")

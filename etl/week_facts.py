@@ -1,7 +1,7 @@
 """Event facts (etl/transforms/events.event_facts) kept per week of report, next to the ledger's
 weeks (etl/event_ledger.py): a run recomputes only the weeks whose rows changed and those where an
-open event passed its deadline since the last run (the one fact that moves with the clock), so a
-tick costs the same whether the history holds ten thousand events or ten million."""
+open event passed its deadline since the last run (the one fact that moves with the clock), so the
+weeks of a long history that nothing touched cost a tick nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 # The product image: mirrors the README install (requirements.txt), runs under gunicorn.
-# The demo (embedded Redis + simulator) is `python -m dashboard --demo`; production sets
+# The demo (embedded Redis + simulator, demo/) is not in the image; production sets
 # COCKPIT_REDIS_URL and COCKPIT_SOURCE_URL and runs the web tier (the ETL leader is elected in Redis).
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -7,7 +7,11 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY config ./config
+COPY contract ./contract
+COPY snapshots ./snapshots
 COPY etl ./etl
+COPY queries ./queries
+COPY components ./components
 COPY dashboard ./dashboard
 COPY layouts ./layouts
 COPY assets ./assets

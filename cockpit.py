@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "demo":
         ensure_venv("requirements.txt")
-        os.execv(str(PY), [str(PY), "-m", "dashboard", "--demo", *argv[1:]])
+        os.execv(str(PY), [str(PY), "-m", "demo", *argv[1:]])
     if command == "run":
         ensure_venv("requirements.txt")
         os.execv(str(PY), [str(PY), "-m", "dashboard", *argv[1:]])

@@ -19,11 +19,11 @@ import redis
 from bench.generate import touch_events
 from config.city import load_city
 from config.settings import load_settings
-from etl.event_ledger import WATERMARK_OVERLAP, history_start, read_events
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import source_engine
+from etl.source.schema import source_engine
+from etl.state.event_ledger import WATERMARK_OVERLAP, history_start, read_events
+from snapshots.store import SnapshotStore
 
 
 def peak_rss_mb() -> float:
@@ -63,7 +63,7 @@ def main() -> None:
     out["read_peak_rss_mb"] = rss_before
     out["redis_used_mb"] = client.info("memory")["used_memory"] / 2**20
 
-    # Each pull re-reads the changes of the 30 s before its watermark (etl/event_ledger.py WATERMARK_OVERLAP).
+    # Each pull re-reads the changes of the 30 s before its watermark (etl/state/event_ledger.py WATERMARK_OVERLAP).
     # So that a tick reads its own burst only, as on a live schedule, the bench waits out the overlap and
     # lets one live event move the watermark (an unmeasured tick) before each burst; --tick-gap 0 skips it.
     gap = WATERMARK_OVERLAP.total_seconds() + 1 if a.tick_gap is None else a.tick_gap

@@ -1,6 +1,6 @@
 """Bulk source generator for the benchmarks: a year of a large city in minutes.
 
-Same distributions as the demo simulator (etl/simulator.py: uneven grids weighted to the core, the
+Same distributions as the demo simulator (demo/simulator.py: uneven grids weighted to the core, the
 daily rhythm, categories/channels/priorities, stage delays and reopen/satisfaction from the event id),
 but vectorised with numpy and written in large batches: executemany in one transaction per chunk for
 SQLite, COPY via psycopg for PostgreSQL. Devices, safety index and staff come from the simulator."""
@@ -17,8 +17,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from etl.domain import CATEGORIES, CHANNELS
-from etl.simulator import (
+from contract.domain import CATEGORIES, CHANNELS
+from demo.simulator import (
     CATEGORY_P,
     CHANNEL_P,
     DUE_HOURS,
@@ -31,7 +31,7 @@ from etl.simulator import (
     planned_timeline,
     reveal,
 )
-from etl.source_schema import Base, Device, GridStaff, SafetyIndex
+from etl.source.schema import Base, Device, GridStaff, SafetyIndex
 
 EVENT_COLS = ["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel", "priority", "title",
               "reporter_name", "reporter_phone", "address", "handling_level", "reported_at", "dispatched_at",

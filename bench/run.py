@@ -27,12 +27,12 @@ from bench.generate import generate, touch_events
 from bench.http_client import CockpitClient
 from bench.naive import naive_drilldown, naive_wall_refresh
 from config.city import load_city
+from config.clock import now_local
 from config.settings import ROOT, load_settings
 from dashboard.user_store import UserStore
-from etl.embedded_redis import EmbeddedRedis
-from etl.jobs import now_local
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import source_engine
+from demo.embedded_redis import EmbeddedRedis
+from etl.source.schema import source_engine
+from snapshots.store import SnapshotStore
 
 PY = sys.executable
 PREFIX = "bench"

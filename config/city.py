@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-LEVELS = ("city", "district", "street", "community", "grid")
-CODE_LENGTH = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
+from config import region_codes
+from config.region_codes import CODE_LENGTH, LEVELS
+
 COLUMNS = ("code", "name", "level", "parent_code", "lon", "lat", "area_km2")
 REQUIRED_KEYS = ("name", "code", "timezone", "center", "bbox")
 GEO_LEVELS = LEVELS[1:]
@@ -67,9 +68,9 @@ class City:
         lat = np.asarray(lat, dtype=float)
         return np.asarray(shapely.contains_xy(self._union, lon, lat), dtype=bool)
 
-    # ------------------------------------------------------------------ hierarchy
+    # ------------------------------------------------------------------ hierarchy (the region API)
     @cached_property
-    def _index(self) -> dict[str, int]:
+    def _row_of(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.regions["code"].tolist())}
 
     @cached_property
@@ -86,19 +87,48 @@ class City:
         groups = self.regions.groupby("parent_code", sort=False).indices
         return {k: np.asarray(v) for k, v in groups.items()}
 
+    @cached_property
+    def _sorted_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        codes = self.regions["code"].to_numpy(dtype=object)
+        order = np.argsort(codes, kind="stable")
+        return order, codes[order]
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, str) and code in self._row_of
+
     def _row(self, code: str) -> int:
         try:
-            return self._index[str(code)]
+            return self._row_of[str(code)]
         except KeyError:
             raise KeyError(f"unknown region code {code!r} in city {self.code}") from None
 
     def level_of(self, code: str) -> str:
         return self.regions.at[self._row(code), "level"]
 
+    def region_name(self, code: str) -> str:
+        """A region's name (KeyError for a code the city does not have)."""
+        return self.regions.at[self._row(code), "name"]
+
+    def short_name(self, code: str) -> str:
+        """A region's name without its parent's (梅园新村社区第3网格 -> 第3网格), for small screens."""
+        name = self.region_name(code)
+        parent = self.parent(code)
+        pname = self.names.get(parent, "") if parent else ""
+        return name[len(pname):] if pname and name.startswith(pname) and len(name) > len(pname) else name
+
+    def parent(self, code: str) -> str | None:
+        """The parent's code (None for the city)."""
+        return self._parent[self.regions.at[self._row(code), "code"]] or None
+
     def children(self, code: str) -> pd.DataFrame:
         self._row(code)
         rows = self._children_rows.get(str(code), np.empty(0, dtype=int))
         return self.regions.iloc[rows].reset_index(drop=True)
+
+    def child_code(self, region: str, code: str) -> str | None:
+        """The child of `region` that holds `code` (a descendant of it), or None if `code` is not below it."""
+        n = region_codes.child_prefix_length(region)
+        return code[:n] if n and len(code) >= n and code.startswith(region) else None
 
     def grids(self) -> pd.DataFrame:
         return self.regions[self.regions["level"] == "grid"].reset_index(drop=True)
@@ -112,6 +142,25 @@ class City:
             out.append(p)
             p = self._parent[p]
         return out[::-1]
+
+    def path(self, code: str, levels: tuple[str, ...] = ("street", "community", "grid")) -> list[str]:
+        """The codes at `levels` on the way down to `code` that the city has (e.g. street, community, grid)."""
+        return [c for level in levels if len(code) >= CODE_LENGTH[level]
+                and (c := region_codes.at_level(code, level)) in self]
+
+    def under(self, prefix: str) -> range:
+        """Positions, in code order, of the regions whose code starts with `prefix` (the region and below):
+        `regions.iloc[order[r]]` for r in the range, with `order = sorted_order()`."""
+        _, codes = self._sorted_codes
+        return range(int(np.searchsorted(codes, prefix, "left")), int(np.searchsorted(codes, prefix + ":", "left")))
+
+    def regions_under(self, prefix: str, level: str | None = None) -> pd.DataFrame:
+        """The regions whose code starts with `prefix`, in code order, optionally only at `level`."""
+        order, _ = self._sorted_codes
+        out = self.regions.iloc[order[self.under(prefix).start:self.under(prefix).stop]]
+        if level is not None:
+            out = out[out["level"] == level]
+        return out.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- loading

@@ -6,7 +6,7 @@ LABELS = {
     "as_of": "数据截至", "stale": "数据已过期", "waiting": "等待数据…", "live": "实时",
     "window_today": "今日", "window_7d": "近7日", "window_30d": "近30日", "window_quarter": "本季度",
     "window_custom": "自定义", "window_week": "本周", "window_month": "本月",
-    # KPIs (keys match etl/metrics.py)
+    # KPIs (keys match contract/metrics.py)
     "reported": "事件数", "open": "处置中", "overdue": "超期", "closed": "已办结",
     "on_time_rate": "按期办结率", "same_day_rate": "当日清零率", "grid_settled_rate": "网格内解决率",
     "satisfaction_rate": "满意率", "reopened": "重办", "camera_online_rate": "摄像头在线率",
@@ -39,7 +39,7 @@ LABELS = {
     "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",
     "event_gone": "未找到该事件的处置记录", "back_to_list": "‹ 返回", "timeline": "处置进度",
     "pending": "待办", "switch_area": "切换区域",
-    # tablet region panels (dashboard/region_panels.py)
+    # tablet region panels (components/region_panels.py)
     "recurring": "重复/高发问题", "recurring_none": "近30日无重复/高发问题", "recurring_clusters": "问题点位",
     "recurring_events": "涉及事件", "recurring_span": "近30日", "category": "类别", "where": "位置",
     "examples": "事件(最新5件)", "days_unit": "天",
@@ -59,7 +59,7 @@ LABELS = {
     "custom_range": "起止日期", "close": "关闭", "level_handled_grid": "网格", "stage_total": "全流程",
     "stage_dispatch": "派发", "stage_handle": "处置", "stage_verify": "核查", "stage_close": "办结",
     "event_list_more": "共 {n} 件，显示前 {k} 件", "stock_note": "当前，不限时间窗",
-    # event timeline (dashboard/timeline_view.py)
+    # event timeline (components/timeline_view.py)
     "late_badge": "超时", "reopened_badge": "重新处置", "step_took": "用时", "status": "状态",
     "handling_level": "处置层级", "satisfaction": "满意度", "not_rated": "未评价", "score_unit": "分",
     "reporter": "上报人", "closed_on_time": "按期办结", "closed_late": "超期办结",

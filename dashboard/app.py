@@ -9,14 +9,14 @@ from flask_compress import Compress
 from config.city import City, load_city
 from config.labels import label
 from config.settings import ROOT, Settings
-from dashboard import views
 from dashboard.auth import init_auth
 from dashboard.context import Cockpit
 from dashboard.phone_map import register_phone_map
 from dashboard.routes import register_routes
 from dashboard.security import init_security
-from dashboard.snapshot_reader import SnapshotReader
 from dashboard.user_store import UserStore
+from queries import views
+from snapshots.reader import SnapshotReader
 
 
 def create_app(settings: Settings, city: City | None = None, client: redis.Redis | None = None) -> dash.Dash:

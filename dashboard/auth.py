@@ -23,12 +23,18 @@ from wtforms.validators import DataRequired, Length
 
 from config.labels import label
 from config.settings import Settings, SettingsError
+from contract.keys import Keys
 from dashboard.access import NotSignedIn, OutOfScope
 from dashboard.user_store import Principal, UserStore
 
 # Paths anyone may fetch: the sign-in page, static code and styles (no data), and the public health line.
 PUBLIC_PREFIXES = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico")
 PUBLIC_EXACT = {"/health"}
+
+
+def is_public(path: str) -> bool:
+    """Paths served without a session: the sign-in page, static code and styles, the minimal /health."""
+    return path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_EXACT
 
 
 class SignedIn(UserMixin):
@@ -116,7 +122,7 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
 
     limiter = Limiter(client_address, app=server, storage_uri="redis://",
                       storage_options={"connection_pool": client.connection_pool},
-                      key_prefix=f"{settings.redis_prefix}:signin", swallow_errors=True,
+                      key_prefix=Keys(settings.redis_prefix).signin_limits, swallow_errors=True,
                       in_memory_fallback_enabled=True, headers_enabled=False)
 
     def failed(resp: flask.Response) -> bool:
@@ -177,7 +183,7 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
     @server.before_request
     def guard():
         req = flask.request
-        if req.path.startswith(PUBLIC_PREFIXES) or req.path in PUBLIC_EXACT:
+        if is_public(req.path):
             return None
         token = req.args.get("token")
         if token:

@@ -9,9 +9,9 @@ from datetime import datetime
 import flask
 
 from config.city import City
+from config.clock import now_local
 from config.settings import Settings
-from dashboard.snapshot_reader import Snapshot, SnapshotReader
-from etl.jobs import now_local
+from snapshots.reader import Snapshot, SnapshotReader
 
 
 @dataclass

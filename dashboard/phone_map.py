@@ -4,7 +4,6 @@ downloads plotly.js (~1.2 MB gzipped) for one map; the SVG is a few kB, cached p
 
 from __future__ import annotations
 
-import hashlib
 import math
 from functools import lru_cache
 from xml.sax.saxutils import escape
@@ -12,10 +11,10 @@ from xml.sax.saxutils import escape
 import flask
 
 from config.city import City
-from dashboard import views
 from dashboard.access import require_region
 from dashboard.context import cockpit
-from dashboard.routes import _features
+from dashboard.routes import _features, cached_response
+from queries import views
 
 WIDTH = 400
 ZERO_FILL, SCALE = "#dfe8df", ("#ffd27a", "#f08a24", "#c62828")  # none overdue; then more is worse
@@ -77,7 +76,7 @@ def region_svg(city: City, region: str, snap) -> str:
             x, y = 4 + (r["lon"] - x0) * cos * k, 4 + (y1 - r["lat"]) * k
             n = "" if math.isnan(r["value"]) or not r["value"] else f" {int(r['value'])}"
             parts.append(f'<text x="{x:.0f}" y="{y:.0f}" text-anchor="middle" fill="#111" stroke="#fff" '
-                         f'stroke-width="3" paint-order="stroke">{escape(views.short_name(city, r["code"]))}{n}</text>')
+                         f'stroke-width="3" paint-order="stroke">{escape(city.short_name(r["code"]))}{n}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -87,15 +86,8 @@ def register_phone_map(server: flask.Flask) -> None:
     def phone_map():
         c = cockpit()
         region = require_region(flask.request.args.get("region", ""))
-        if region not in c.city._index:
+        if region not in c.city:
             flask.abort(404)
         snap = c.snapshot()
-        body = region_svg(c.city, region, snap).encode()
-        etag = hashlib.sha1(body).hexdigest()[:16]
-        if flask.request.if_none_match and etag in flask.request.if_none_match:
-            return flask.Response(status=304)
-        resp = flask.Response(body, mimetype="image/svg+xml")
-        resp.set_etag(etag)
-        resp.cache_control.private = True
-        resp.cache_control.max_age = 3600  # the URL carries the snapshot version
-        return resp
+        # the URL carries the snapshot version
+        return cached_response(region_svg(c.city, region, snap).encode(), "image/svg+xml", max_age=3600)

@@ -52,6 +52,18 @@ def geo_bounds(geo_path: str, parent: str) -> tuple[float, float, float, float]:
     return (min(xs), min(ys), max(xs), max(ys)) if xs else (0.0, 0.0, 0.0, 0.0)
 
 
+def cached_response(body: bytes, mimetype: str, max_age: int) -> flask.Response:
+    """A body with its ETag, private (scoped per user) and cacheable; 304 when the browser has it."""
+    etag = hashlib.sha1(body).hexdigest()[:16]
+    if flask.request.if_none_match and etag in flask.request.if_none_match:
+        return flask.Response(status=304)
+    resp = flask.Response(body, mimetype=mimetype)
+    resp.set_etag(etag)
+    resp.cache_control.private = True
+    resp.cache_control.max_age = max_age
+    return resp
+
+
 def register_routes(server: flask.Flask, city: City) -> None:
     @server.get("/geo/<level>.json")
     def geo(level: str):
@@ -60,15 +72,7 @@ def register_routes(server: flask.Flask, city: City) -> None:
         except ValueError:
             flask.abort(404)
         parent = require_region(flask.request.args.get("parent") or user_scope())
-        body = geojson_slice(path, parent)
-        etag = hashlib.sha1(body).hexdigest()[:16]
-        if flask.request.if_none_match and etag in flask.request.if_none_match:
-            return flask.Response(status=304)
-        resp = flask.Response(body, mimetype="application/geo+json")
-        resp.set_etag(etag)
-        resp.cache_control.private = True  # per user: scoped
-        resp.cache_control.max_age = 86400
-        return resp
+        return cached_response(geojson_slice(path, parent), "application/geo+json", max_age=86400)
 
     @server.get("/medium/export.<fmt>")
     def ranking_export(fmt: str):
@@ -108,8 +112,8 @@ def ranking_file(fmt: str) -> flask.Response:
     import io
 
     from config.labels import label
-    from dashboard import window_views
-    from etl.metrics import RANK_PERIODS
+    from contract.metrics import RANK_PERIODS
+    from queries import window_views
 
     c = cockpit()
     region = require_region(flask.request.args.get("region") or user_scope())

@@ -11,7 +11,7 @@ import flask
 
 from config.city import City
 from dashboard.access import OutOfScope, require_region, user_scope
-from dashboard.auth import PUBLIC_EXACT, PUBLIC_PREFIXES, audit
+from dashboard.auth import audit, is_public
 
 # A region code as a whole string, or inside a URL or query string (?region=…, parent=…).
 CODE_IN_QUERY = re.compile(r"(?:region|parent|code|grid)=(\d{4,15})")
@@ -48,12 +48,12 @@ def check_codes(codes: set[str]) -> None:
 
 
 def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
-    known = city._index
+    known = city  # `code in city`: a region the city has
 
     @server.before_request
     def scope_net():
         req = flask.request
-        if req.path.startswith(PUBLIC_PREFIXES) or req.path in PUBLIC_EXACT:
+        if is_public(req.path):
             return None
         for key in QUERY_KEYS:  # a region asked for in the URL: strictly inside the scope
             for v in req.args.getlist(key):

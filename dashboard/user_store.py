@@ -15,14 +15,17 @@ from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-# role -> (region code lengths it may be bound to, may see personal data). City totals are seen only by
+from config import region_codes
+from config.region_codes import LEVELS
+
+# role -> (region levels it may be bound to, may see personal data). City totals are seen only by
 # whoever is bound to the city code itself (scope is a code prefix). See README "Roles".
 ROLES = {
-    "city": ((4,), False),
-    "district": ((6,), False),
-    "street": ((9,), True),
-    "grid": ((12, 15), True),  # community or grid staff
-    "wall": ((4, 6, 9, 12, 15), False),  # display tokens only, never a password
+    "city": (("city",), False),
+    "district": (("district",), False),
+    "street": (("street",), True),
+    "grid": (("community", "grid"), True),  # community or grid staff
+    "wall": (LEVELS, False),  # display tokens only, never a password
 }
 HUMAN_ROLES = ("city", "district", "street", "grid")
 _hasher = PasswordHasher()
@@ -93,7 +96,7 @@ def token_digest(token: str) -> str:
 
 class UserStore:
     def __init__(self, url_or_engine: str | Engine):
-        from etl.source_schema import source_engine  # same engine rules (SQLite folder created, pre-ping)
+        from etl.source.schema import source_engine  # same engine rules (SQLite folder created, pre-ping)
 
         self.engine = source_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         AppBase.metadata.create_all(self.engine)
@@ -209,8 +212,9 @@ class UserStore:
 def check_role_region(role: str, region: str, city=None) -> None:
     if role not in ROLES:
         raise UserStoreError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
-    lengths = ROLES[role][0]
-    if len(region) not in lengths or not region.isdigit():
-        raise UserStoreError(f"region {region!r} does not fit role {role!r} (a code of {' or '.join(map(str, lengths))} digits)")
-    if city is not None and region not in city._index:
+    levels = ROLES[role][0]
+    if not region_codes.is_code(region) or region_codes.level_of(region) not in levels:
+        digits = " or ".join(str(region_codes.CODE_LENGTH[level]) for level in levels)
+        raise UserStoreError(f"region {region!r} does not fit role {role!r} (a code of {digits} digits)")
+    if city is not None and region not in city:
         raise UserStoreError(f"region {region!r} is not in the city model {city.code}")

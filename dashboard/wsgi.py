@@ -3,7 +3,7 @@ each worker may run the ETL scheduler, and the Redis leader lock lets only one o
 
 from config.city import load_city
 from config.settings import load_settings
-from dashboard.__main__ import build_app
+from dashboard.service import build_app
 
 _settings = load_settings()
 server = build_app(_settings, load_city(_settings.city_dir)).server

@@ -12,13 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from etl.event_ledger import EventLedger, history_start
-from etl.metrics import SLOW_FRAMES_S, WINDOWS
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import Device, SafetyIndex
-from etl.step_log import StepLog
-from etl.timeline_store import TimelineStore
-from etl.timeline_sync import TimelineSync
+from config.clock import now_local
+from contract import frames as F
+from contract.frames import piece_frame_name
+from contract.metrics import SLOW_FRAMES_S, WINDOWS
+from etl.source.schema import Device, SafetyIndex
+from etl.state.event_ledger import EventLedger, history_start
+from etl.state.step_log import StepLog
+from etl.state.timeline_sync import TimelineSync
+from etl.state.week_facts import WeekFacts
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
@@ -28,14 +30,14 @@ from etl.transforms.events import (
     latest_events,
     overdue_events,
     region_event_kpis,
-    spikes,
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
-from etl.transforms.window_pieces import event_pieces, piece_frame_name
+from etl.transforms.window_pieces import event_pieces
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
-from etl.week_facts import WeekFacts
+from snapshots.store import SnapshotStore
+from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
@@ -60,11 +62,6 @@ class Backoff:
         self.failures, self.next_try = 0, 0.0
 
 
-def now_local(tz: str) -> datetime:
-    """The city's wall-clock time, naive (the source stores naive local times)."""
-    return pd.Timestamp.now(tz=tz).tz_localize(None).to_pydatetime()
-
-
 class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
@@ -85,6 +82,7 @@ class EtlJobs:
         self.published_after_s: float | None = None  # seconds from a run's start to its snapshot being out
         self.timeline_stats: dict | None = None
         self.slow_at: dict[str, datetime] = {}
+        self.devices_as_of: datetime | None = None  # when the devices job last read the source
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
@@ -110,8 +108,8 @@ class EtlJobs:
         self.last_frames.update(frames)
         for key in gone:
             self.last_frames.pop(key, None)
-        frames["alerts"] = self.last_frames["alerts"] = wall_alerts(self.last_frames, self.city.regions, now,
-                                                                    self.alert_thresholds)
+        frames[F.ALERTS.name] = self.last_frames[F.ALERTS.name] = wall_alerts(
+            self.last_frames, self.city.regions, now, self.alert_thresholds, devices_as_of=self.devices_as_of)
         current = self.store.manifest()
         if current is None or current.get("version") != self.published_version:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
@@ -133,7 +131,7 @@ class EtlJobs:
         stats = self.ledger.pull(self.engine, now)
         t_pull = time.perf_counter()
         led, regions = self.ledger, self.city.regions
-        # event timelines (etl/timeline_sync.py), written right after this run's snapshot is published (run):
+        # event timelines (etl/state/timeline_sync.py), written right after this run's snapshot is published (run):
         # all of them on the first run, after a failed write or when Redis lost our last snapshot
         current = self.store.manifest()
         full = self.published_version is None or current is None or current.get("version") != self.published_version
@@ -150,7 +148,7 @@ class EtlJobs:
         pieces = {piece_frame_name(w): event_pieces(self.week_facts.facts[w], horizon)
                   for w in dirty if w in self.week_facts.facts}
         gone = {piece_frame_name(w) for w in dirty if w not in self.week_facts.facts}
-        gone.add("event_pieces")  # the single pieces frame of earlier versions, if a snapshot still has it
+        gone |= {"event_pieces", "spikes"}  # frames of earlier versions, if a snapshot still has them
         # everything else looks back at most 30 days (and at the open events, whatever their age)
         recent = history_start(now, max(WINDOWS.values()) + 1)
         facts = self.week_facts.since(recent)
@@ -158,24 +156,22 @@ class EtlJobs:
         yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
         frames = {
             **pieces,
-            "event_kpis": complete_regions(region_event_kpis(facts, now), regions),
-            "by_category": counts_by(facts, now, "category"),
-            "by_channel": counts_by(facts, now, "channel"),
-            "by_hour": hourly_today(facts, now),
-            "ticker": latest_events(facts, regions),
-            "overdue": overdue_events(facts, open_rows),
-            "spikes": spikes(facts, now),
+            F.EVENT_KPIS.name: complete_regions(region_event_kpis(facts, now), regions),
+            F.BY_CATEGORY.name: counts_by(facts, now, "category"),
+            F.BY_CHANNEL.name: counts_by(facts, now, "channel"),
+            F.BY_HOUR.name: hourly_today(facts, now),
+            F.TICKER.name: latest_events(facts, regions),
+            F.OVERDUE.name: overdue_events(facts, open_rows),
             # what can count 24 h ago: reported since yesterday's midnight, or not closed by then
-            "event_kpis_yesterday": kpis_same_time_yesterday(led.rows(
+            F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(led.rows(
                 lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
-            "open_events": open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
-            **self._slow("recurring", now, lambda: recurring_clusters(  # 重复/高发问题
+            F.OPEN_EVENTS.name: open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
+            **self._slow(F.RECURRING.name, now, lambda: recurring_clusters(  # 重复/高发问题
                 led.rows(lambda p: p["reported_at"] >= recent, weeks=self._weeks_since(recent)),
                 now, ref_lat=self.city.center[1])),
-            "quarantine": led.quarantine_rows(),
-            "quarantine_steps": self.timelines.steps.quarantine_rows(now),
+            F.QUARANTINE.name: led.quarantine_rows(),
+            F.QUARANTINE_STEPS.name: self.timelines.steps.quarantine_rows(now),
         }
-        t_frames = time.perf_counter()
         t_frames = time.perf_counter()
         meta = {"quarantine": self._quarantine_counts(now),
                 "events_pull": stats, "timelines": timelines,
@@ -187,7 +183,7 @@ class EtlJobs:
         return frames, meta, gone
 
     def _slow(self, name: str, now: datetime, build) -> dict[str, pd.DataFrame]:
-        """{name: build()} when the frame is due (SLOW_FRAMES_S in etl/metrics.py), else {} (the last one
+        """{name: build()} when the frame is due (SLOW_FRAMES_S in contract/metrics.py), else {} (the last one
         stays in the snapshot)."""
         last = self.slow_at.get(name)
         if last is not None and name in self.last_frames and 0 <= (now - last).total_seconds() < SLOW_FRAMES_S[name]:
@@ -207,15 +203,16 @@ class EtlJobs:
     def _devices(self, now: datetime):
         with self.engine.connect() as conn:
             dev = pd.read_sql(select(Device), conn)
+        self.devices_as_of = now
         grids = self.city.grids()
-        return {"device_kpis": region_device_kpis(dev, grids), "blind_grids": blind_grid_list(dev, grids)}, \
+        return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids)}, \
             {"devices_total": int(len(dev))}, set()
 
     def _safety(self, now: datetime):
         with self.engine.connect() as conn:
             s = pd.read_sql(select(SafetyIndex), conn)
         s["month"] = pd.to_datetime(s["month"])
-        return {"safety_latest": latest_safety(s), "safety_trend": safety_trend(s)}, {}, set()
+        return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, {}, set()
 
     def run_all(self, now: datetime | None = None) -> None:
         for name in ("events", "devices", "safety"):

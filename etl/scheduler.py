@@ -13,6 +13,7 @@ import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 from redis.exceptions import LockError
 
+from contract.keys import Keys
 from etl.jobs import EtlJobs
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class EtlScheduler:
     def __init__(self, jobs: EtlJobs, client: redis.Redis, prefix: str, ttl_s: float,
                  intervals: dict[str, float]):
         self.jobs = jobs
-        self.leader = LeaderLock(client, f"{prefix}:leader", ttl_s)
+        self.leader = LeaderLock(client, Keys(prefix).leader, ttl_s)
         self.sched = BackgroundScheduler(timezone=jobs.city.timezone)
         self.ttl_s = ttl_s
         self.intervals = intervals

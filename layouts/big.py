@@ -13,13 +13,15 @@ import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from plotly.utils import PlotlyJSONEncoder
 
+from components import wall_widgets as ww
+from components.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
 from config.labels import label
-from dashboard import views
-from dashboard import wall_widgets as ww
+from config.region_codes import LEVELS
+from contract import frames as F
 from dashboard.access import user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
-from dashboard.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
+from queries import views
 
 PAGE = "big"
 PAGES = ("overview", "events", "safety", "cameras")
@@ -88,9 +90,9 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
     kpis = views.region_kpis(snap, code, "today")
     bodies = {
         "hourly": graph("hourly", ww.hourly_figure(views.hourly(snap, code))),
-        "category": graph("category", ww.hbar_figure(views.breakdown(snap, "by_category", "category", code, "today"),
+        "category": graph("category", ww.hbar_figure(views.breakdown(snap, F.BY_CATEGORY, "category", code, "today"),
                                                      "category", "count")),
-        "channel": graph("channel", ww.hbar_figure(views.breakdown(snap, "by_channel", "channel", code, "today"),
+        "channel": graph("channel", ww.hbar_figure(views.breakdown(snap, F.BY_CHANNEL, "channel", code, "today"),
                                                    "channel", "count")),
         "funnel": graph("funnel", ww.funnel_figure(kpis)),
         "safety": graph("safety", ww.safety_figure(views.safety_months(snap, code))),
@@ -125,7 +127,7 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
             dcc.Store(id="big-page", data=first),
             dcc.Store(id="big-sent", data={}),
             html.Header(className="header header-big", children=[
-                html.H1(f"{c.city.regions.set_index('code')['name'].get(code, c.city.name)} · {label('app_title')}",
+                html.H1(f"{c.city.names.get(code, c.city.name)} · {label('app_title')}",
                         className="title"),
                 html.Div(className="header-right", children=[
                     html.Div(id="big-pages", className="page-dots"),
@@ -197,8 +199,8 @@ def refresh_panels(_key, sent):
         "wall-overlay" + ("" if snap.as_of is None else " hidden"),
         views.alerted_children(snap, c.city, code),
         ww.hourly_patch(views.hourly(snap, code)),
-        ww.hbar_patch(views.breakdown(snap, "by_category", "category", code, "today"), "category", "count"),
-        ww.hbar_patch(views.breakdown(snap, "by_channel", "channel", code, "today"), "channel", "count"),
+        ww.hbar_patch(views.breakdown(snap, F.BY_CATEGORY, "category", code, "today"), "category", "count"),
+        ww.hbar_patch(views.breakdown(snap, F.BY_CHANNEL, "channel", code, "today"), "channel", "count"),
         ww.funnel_patch(kpis),
         ww.safety_patch(views.safety_months(snap, code)),
         ww.camera_patch(cams, c.settings.alert_camera_online_min),
@@ -232,10 +234,9 @@ def refresh_map(_key, measure, level, current):
     code = user_scope()
     snap = c.snapshot()
     measure = measure if measure in views.MAP_MEASURES else "density"
-    street = level == "street" and len(code) < 9
+    street = level == "street" and LEVELS.index(c.city.level_of(code)) < LEVELS.index("street")
     values = views.level_values(snap, c.city, code, "today", measure, "street" if street else None)
-    alerted = views.alerted_children(snap, c.city, code) if not street else \
-        {r["code"][:9]: r["level"] for r in views.region_alerts(snap, code).to_dict("records") if len(r["code"]) >= 9}
+    alerted = views.alerted_children(snap, c.city, code) if not street else views.alerted_at(snap, code, "street")
     fig = wall_map(c.city, code, values, measure, street)
     outline_alerts(fig["data"][0], values, alerted)
     if current is None or ctx.triggered_id == "big-level" or current.get("data", [{}])[0].get("geojson") != \
@@ -279,7 +280,7 @@ def outline_alerts(trace: dict, values, alerted: dict[str, str]) -> None:
 
 def camera_summary(k: dict) -> list:
     items = [("cameras", k.get("cameras")), ("cameras_online", k.get("cameras_online")),
-             ("offline", None if views._nan(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
+             ("offline", None if views.is_missing(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
              ("blind_grids", k.get("blind_grids"))]
     return [html.Div([html.B(views.fmt_count(v)), html.Span(label(n))], className="cam-item") for n, v in items]
 

@@ -14,7 +14,7 @@ dash.register_page(__name__, path="/", title=label("app_title"))
 def layout(**_query):
     me = current_principal()
     city = cockpit().city
-    where = city.regions.at[city._index[me.region], "name"] if me.region in city._index else me.region
+    where = city.region_name(me.region) if me.region in city else me.region
     screens = [("/big", label("big"), "指挥中心大屏 · 一屏总揽"), ("/medium", label("medium"), "领导平板 · 逐级下钻"),
                ("/small", label("small"), "网格员手机 · 随身办、随身看")]
     return html.Main(className="home", children=[

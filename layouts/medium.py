@@ -1,6 +1,6 @@
 """中屏: leaders' tablets. Drill down city → district → street → community → grid by tapping the map;
 the URL holds the whole state (?region=&window=&start=&end=&measure=&rank=&sort=&event=), so a link
-opens the same view. Window figures come from dashboard/window_views.py (event_pieces)."""
+opens the same view. Window figures come from queries/window_views.py (event_pieces)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
+from components import region_panels
+from components.timeline_view import fmt_span
+from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
-from dashboard import region_panels, views, window_views
+from contract.metrics import RANK_PERIODS
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll, shared_view
-from dashboard.timeline_view import fmt_span
-from dashboard.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
-from etl.metrics import RANK_PERIODS
 from layouts.medium_outputs import LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
+from queries import views, window_views
 
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
@@ -41,7 +42,7 @@ def view_state(q: dict) -> dict:
     jurisdiction raises OutOfScope (403)."""
     city = cockpit().city
     region = q.get("region")
-    region = require_region(region) if region and region in city._index else user_scope()
+    region = require_region(region) if region and region in city else user_scope()
     return {
         "region": region,
         "window": q.get("window") if q.get("window") in WINDOWS else "today",
@@ -114,13 +115,13 @@ def layout(**query):
         ]),
         html.Section(className="panel", children=[html.H3(label("overdue_list"), className="panel-title"),
                                                    html.Div(id="medium-overdue")]),
-        html.Div(id="medium-panels"),  # recurring problems, safety, cameras (dashboard/region_panels.py)
+        html.Div(id="medium-panels"),  # recurring problems, safety, cameras (components/region_panels.py)
     ])
 
 
 def event_overlay(state: dict) -> html.Section:
     """The tapped event's whole life (?event=): its timeline over the page, closed by a link."""
-    from dashboard.timeline_view import load_timeline, timeline_component
+    from components.timeline_view import load_timeline, timeline_component
 
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
@@ -150,7 +151,7 @@ def _render(snap, state: dict):
         title = f"{city.names[region]} · {label('level_grid')} · {views.MEASURE_LABELS[measure]}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
-        values = values.assign(name=[views.short_name(city, code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
+        values = values.assign(name=[city.short_name(code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
         title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
                 f"{views.MEASURE_LABELS[measure]}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
@@ -281,7 +282,7 @@ def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
     items = []
     for r in df.head(OVERDUE_SHOWN).to_dict("records"):
         late_min = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 60
-        where = " · ".join(views.short_name(city, a) for a in (r["grid_code"][:9], r["grid_code"][:12], r["grid_code"]))
+        where = views.place_path(city, r["grid_code"])
         items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
             html.Span(f"{label('overdue_by')} {fmt_span(late_min)}", className="late"),
             html.Span(f"{r['category']} · {r['channel']}", className="what"),

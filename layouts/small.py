@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 import dash
 from dash import Input, Output, State, callback, dcc, html
 
+from components.timeline_view import due_text, load_timeline, timeline_component
+from components.widgets import freshness, kpi_row
 from config.labels import label
-from dashboard import views
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll, shared_view
-from dashboard.timeline_view import due_text, load_timeline, timeline_component
-from dashboard.widgets import freshness, kpi_row
+from queries import views
 
 PAGE = "small"
 dash.register_page(__name__, path="/small", title=f"{label('small')} · {label('app_title')}")
@@ -33,18 +33,18 @@ def area_switch(city, scope: str, region: str) -> html.Nav:
     rows = [[scope, *city.children(scope)["code"]]]
     if region != scope and not city.children(region).empty:
         rows.append([region, *city.children(region)["code"]])
-    elif region != scope and len(region) - len(scope) > 3:
-        parent = city.ancestors(region)[-1]
+    elif region != scope and city.parent(region) != scope:  # two levels below my area: its parent's parts
+        parent = city.parent(region)
         rows.append([parent, *city.children(parent)["code"]])
     return html.Nav(className="small-switch", id="small-switch", children=[
         html.Div(className="chips", children=[
-            dcc.Link(label("all_area") if i == 0 else views.short_name(city, c), href=href(c), id={"type": "small-chip", "code": c},
+            dcc.Link(label("all_area") if i == 0 else city.short_name(c), href=href(c), id={"type": "small-chip", "code": c},
                      className="chip" + (" current" if c == region else "")) for i, c in enumerate(codes)])
         for codes in rows])
 
 
 def event_detail(event: str, region: str) -> html.Section:
-    """The event's timeline (dashboard/timeline_view.py), open or closed. Outside the user's area: 403."""
+    """The event's timeline (components/timeline_view.py), open or closed. Outside the user's area: 403."""
     back = dcc.Link(label("back_to_list"), href=href(region), className="back", id="small-back")
     tl = load_timeline(event)
     if tl is None:
@@ -57,8 +57,8 @@ def event_detail(event: str, region: str) -> html.Section:
 def layout(region: str | None = None, event: str | None = None, **_query):
     city = cockpit().city
     scope = user_scope()
-    region = require_region(region) if region and region in city._index else scope
-    name = city.regions.at[city._index[region], "name"]
+    region = require_region(region) if region and region in city else scope
+    name = city.region_name(region)
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
         dcc.Store(id="small-region", data=region),

@@ -13,11 +13,11 @@ from sqlalchemy import text
 
 from config.city import load_city
 from config.settings import ENV_PREFIX, ROOT, load_settings
-from etl.embedded_redis import EmbeddedRedis
+from demo.embedded_redis import EmbeddedRedis
+from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import Base, source_engine
+from etl.source.schema import Base, source_engine
+from snapshots.store import SnapshotStore
 
 # A fixed clock for the simulated history, so figures are reproducible.
 NOW = datetime(2026, 11, 20, 15, 30, 0)
@@ -154,7 +154,7 @@ class LiveServer:
     def __init__(self, flask_app):
         from werkzeug.serving import make_server
 
-        from etl.embedded_redis import free_port
+        from demo.embedded_redis import free_port
 
         self.port = free_port()
         self.httpd = make_server("127.0.0.1", self.port, flask_app, threaded=True)

@@ -13,9 +13,9 @@ import pytest
 from conftest import BACKENDS, NOW, sign_in
 from sqlalchemy import text
 
-from dashboard import views
 from etl.transforms.events import window_start
 from layouts.medium_outputs import RENDER_OUTPUTS
+from queries import views
 
 
 def foreign_region(city, role: str, region: str) -> str:

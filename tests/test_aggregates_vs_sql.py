@@ -7,9 +7,9 @@ import pytest
 from conftest import NOW
 from sqlalchemy import text
 
-from dashboard import views
-from dashboard.snapshot_reader import SnapshotReader
 from etl.transforms.events import window_start
+from queries import views
+from snapshots.reader import SnapshotReader
 
 SQL = """
 SELECT count(*) AS reported,

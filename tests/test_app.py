@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from dashboard import views
 from layouts.medium_outputs import RENDER_OUTPUTS
+from queries import views
 
 
 def test_health_waiting_before_any_snapshot(app):

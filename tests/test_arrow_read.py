@@ -1,4 +1,4 @@
-"""The ETL's columnar source reads (etl/arrow_read.py) against SQLAlchemy + pandas on the same rows,
+"""The ETL's columnar source reads (etl/source/arrow_read.py) against SQLAlchemy + pandas on the same rows,
 on SQLite (in-process and the bulk child process) and PostgreSQL."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select, text
 
-from etl.event_ledger import LEDGER_COLS, TIME_COLS, EventLedger, read_events
-from etl.source_schema import Event
+from etl.source.schema import Event
+from etl.state.event_ledger import LEDGER_COLS, TIME_COLS, EventLedger, read_events
 from tests.conftest import BACKENDS, fresh_engine
 
 NOW = datetime(2026, 11, 20, 12, 0)

@@ -15,8 +15,8 @@ from sqlalchemy import text
 from bench.generate import generate, touch_events
 from bench.report import FIGURE_NAMES
 from config.settings import ROOT
-from etl.embedded_redis import free_port
-from etl.source_schema import source_engine
+from demo.embedded_redis import free_port
+from etl.source.schema import source_engine
 from tests.conftest import BACKENDS, fresh_engine
 
 

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from conftest import NOW, LiveServer  # tests/conftest.py (pytest puts tests/ on sys.path)
 
-from dashboard import views
+from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import source_engine
+from etl.source.schema import source_engine
+from queries import views
+from snapshots.store import SnapshotStore
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -405,7 +405,7 @@ def test_medium_event_timeline_and_its_deep_link(browser, watched, published, ap
     flow log), closes again, and the same view opens from its link."""
     from sqlalchemy import text
 
-    from dashboard import window_views
+    from queries import window_views
 
     snap = app.server.config["COCKPIT"].snapshot()
     district = max(city.children(city.code)["code"], key=lambda c: len(window_views.overdue_list(snap, c)))
@@ -442,7 +442,7 @@ def test_medium_event_timeline_and_its_deep_link(browser, watched, published, ap
 
 def test_medium_custom_window_from_the_date_picker(browser, watched, published, app, city):
     """Choose 自定义 and type a range: the URL holds it and the tiles count that range's events."""
-    from dashboard import window_views
+    from queries import window_views
 
     district = city.children(city.code)["code"].iloc[1]
     with LiveServer(app.server) as srv:

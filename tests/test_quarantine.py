@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, update
 
-from etl.event_ledger import EventLedger
 from etl.jobs import EtlJobs
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import Event
+from etl.source.schema import Event
+from etl.state.event_ledger import EventLedger
+from snapshots.store import SnapshotStore
 
 NOW = datetime(2026, 11, 20, 12, 0)
 

@@ -1,4 +1,4 @@
-"""The tablet's region panels (dashboard/region_panels.py): the recurring-problem clusters on literal
+"""The tablet's region panels (components/region_panels.py): the recurring-problem clusters on literal
 frames and against an independent computation over SQL rows, the safety rank and components and the
 camera counts against independent SQL, and every panel rendered at every level with its numbers."""
 
@@ -14,14 +14,15 @@ import pytest
 from conftest import BACKENDS, NOW, fresh_engine
 from sqlalchemy import insert, text
 
-from dashboard import region_panels, views
-from dashboard.snapshot_reader import SnapshotReader
+from components import region_panels
+from contract.metrics import RECURRING
+from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.metrics import RECURRING
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import Event
+from etl.source.schema import Event
 from etl.transforms.recurring import recurring_clusters
+from queries import views
+from snapshots.reader import SnapshotReader
+from snapshots.store import SnapshotStore
 
 T = pd.Timestamp
 AS_OF = T("2026-11-20 18:00")
@@ -155,7 +156,7 @@ def test_planted_cluster_equals_sql(source):
 
 
 def clusters_by_hand(rows, ref_lat, cell_m, min_events):
-    """The RECURRING rule (etl/metrics.py) in plain Python over SQL rows: (category, events, open) per cluster."""
+    """The RECURRING rule (contract/metrics.py) in plain Python over SQL rows: (category, events, open) per cluster."""
     dlat = cell_m / 111_320.0
     dlon = cell_m / (111_320.0 * math.cos(math.radians(ref_lat)))
     cells = defaultdict(list)

@@ -11,7 +11,7 @@ from conftest import LiveServer
 from sqlalchemy import text
 from test_browser import expected_reported, kpi_text, wait_for_data
 
-from dashboard.snapshot_reader import SnapshotReader
+from snapshots.reader import SnapshotReader
 
 browser, watched = test_browser.browser, test_browser.watched  # the browser fixtures, shared
 

@@ -5,15 +5,34 @@ import time
 from datetime import datetime, timedelta
 
 import pandas as pd
+import pytest
 import redis
 from sqlalchemy import create_engine
 
-from dashboard.snapshot_reader import SnapshotReader
+from contract.frames import FrameContractError, declaration
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler, LeaderLock
-from etl.snapshot_store import SnapshotStore, frame_to_ipc, ipc_to_frame
+from snapshots.reader import SnapshotReader
+from snapshots.store import SnapshotStore, frame_to_ipc, ipc_to_frame
 
 NOW = datetime(2026, 11, 20, 12, 0)
+SAMPLE = {"text": "x", "int": 0, "float": 0.0, "time": pd.Timestamp(NOW), "category": "x"}
+
+
+def frame_of(name: str, v: int) -> pd.DataFrame:
+    """A one-row frame that matches the declaration of `name` (contract/frames.py), with a column v."""
+    return pd.DataFrame({**{c: [SAMPLE[k]] for c, k in declaration(name).columns.items()}, "v": [v]})
+
+
+def test_publish_refuses_a_frame_that_breaks_its_declaration(redis_client):
+    store = SnapshotStore(redis_client)
+    with pytest.raises(FrameContractError, match="'blind_grids'.*missing column.*'name'"):
+        store.publish({"blind_grids": pd.DataFrame({"code": ["320102"]})}, NOW)
+    with pytest.raises(FrameContractError, match="'by_hour'.*'today' is text"):
+        store.publish({"by_hour": frame_of("by_hour", 1).assign(today="many")}, NOW)
+    with pytest.raises(FrameContractError, match="not declared"):
+        store.publish({"made_up": pd.DataFrame({"v": [1]})}, NOW)
+    assert store.manifest() is None, "nothing was written"
 
 
 def test_arrow_roundtrip_keeps_types():
@@ -26,28 +45,28 @@ def test_arrow_roundtrip_keeps_types():
 
 def test_publish_swaps_all_frames_at_once(redis_client):
     store = SnapshotStore(redis_client, keep_s=30)
-    m1 = store.publish({"a": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [1]})}, NOW)
-    m2 = store.publish({"a": pd.DataFrame({"v": [2]})}, NOW + timedelta(seconds=5))
+    m1 = store.publish({"blind_grids": frame_of("blind_grids", 1), "alerts": frame_of("alerts", 1)}, NOW)
+    m2 = store.publish({"blind_grids": frame_of("blind_grids", 2)}, NOW + timedelta(seconds=5))
     assert m2["version"] > m1["version"]
     # b carried over unchanged, a replaced; the old a stays readable for a while, then expires
-    assert m2["frames"]["b"]["key"] == m1["frames"]["b"]["key"]
-    assert store.read_frame(m2["frames"]["a"]["key"])["v"].tolist() == [2]
-    assert 0 < redis_client.ttl(m1["frames"]["a"]["key"]) <= 30
-    assert redis_client.ttl(m2["frames"]["a"]["key"]) == -1
+    assert m2["frames"]["alerts"]["key"] == m1["frames"]["alerts"]["key"]
+    assert store.read_frame(m2["frames"]["blind_grids"]["key"])["v"].tolist() == [2]
+    assert 0 < redis_client.ttl(m1["frames"]["blind_grids"]["key"]) <= 30
+    assert redis_client.ttl(m2["frames"]["blind_grids"]["key"]) == -1
 
 
 def test_reader_never_sees_a_mixed_snapshot(redis_client):
     """While a writer publishes versions where every frame holds the version number, every read
     finds all frames of one manifest holding the same number."""
     store = SnapshotStore(redis_client)
-    store.publish({"a": pd.DataFrame({"v": [0]}), "b": pd.DataFrame({"v": [0]})}, NOW)
+    store.publish({"blind_grids": frame_of("blind_grids", 0), "alerts": frame_of("alerts", 0)}, NOW)
     stop = threading.Event()
 
     def writer():
         i = 0
         while not stop.is_set():
             i += 1
-            store.publish({"a": pd.DataFrame({"v": [i]}), "b": pd.DataFrame({"v": [i]})}, NOW)
+            store.publish({"blind_grids": frame_of("blind_grids", i), "alerts": frame_of("alerts", i)}, NOW)
 
     t = threading.Thread(target=writer)
     t.start()
@@ -56,7 +75,7 @@ def test_reader_never_sees_a_mixed_snapshot(redis_client):
     try:
         for _ in range(200):
             snap = reader.current()
-            a, b = snap.frame("a")["v"][0], snap.frame("b")["v"][0]
+            a, b = snap.frame("blind_grids")["v"][0], snap.frame("alerts")["v"][0]
             assert a == b
             seen.add(snap.version)
     finally:
@@ -66,16 +85,16 @@ def test_reader_never_sees_a_mixed_snapshot(redis_client):
 
 
 def test_reader_serves_last_snapshot_marked_stale_when_redis_is_gone(redis_server):
-    from etl.embedded_redis import EmbeddedRedis
+    from demo.embedded_redis import EmbeddedRedis
 
     own = EmbeddedRedis().start()
     client = redis.Redis.from_url(own.url, socket_timeout=1, socket_connect_timeout=1)
-    SnapshotStore(client).publish({"a": pd.DataFrame({"v": [7]})}, NOW)
+    SnapshotStore(client).publish({"blind_grids": frame_of("blind_grids", 7)}, NOW)
     reader = SnapshotReader(client, min_check_s=0)
-    assert reader.current().frame("a")["v"][0] == 7 and reader.current().redis_ok
+    assert reader.current().frame("blind_grids")["v"][0] == 7 and reader.current().redis_ok
     own.stop()
     snap = reader.current()
-    assert snap.frame("a")["v"][0] == 7
+    assert snap.frame("blind_grids")["v"][0] == 7
     assert not snap.redis_ok and snap.is_stale(NOW, 60)
 
 
@@ -91,28 +110,28 @@ def wait_until(pred, timeout_s=5.0):
 def test_reader_kept_fresh_in_the_background_serves_without_loading(redis_server):
     """keep_fresh (gunicorn workers): a new version is fetched, decoded and warmed by a background thread,
     and requests get it without loading anything themselves; Redis gone: the last one, marked stale."""
-    from etl.embedded_redis import EmbeddedRedis
+    from demo.embedded_redis import EmbeddedRedis
 
     own = EmbeddedRedis().start()
     client = redis.Redis.from_url(own.url, socket_timeout=1, socket_connect_timeout=1)
     store = SnapshotStore(client)
-    store.publish({"event_pieces@2026-11-16": pd.DataFrame({"v": [1]}), "b": pd.DataFrame({"v": [1]})}, NOW)
+    store.publish({"event_pieces@2026-11-16": frame_of("event_pieces@2026-11-16", 1), "alerts": frame_of("alerts", 1)}, NOW)
     warmed = []
     reader = SnapshotReader(client, min_check_s=0.05, warm=lambda snap: warmed.append(snap.version))
     reader.keep_fresh()
     first = reader.current()  # the first load is the caller's
-    assert first.frame("b")["v"][0] == 1
-    store.publish({"b": pd.DataFrame({"v": [2]})}, NOW + timedelta(seconds=5))
+    assert first.frame("alerts")["v"][0] == 1
+    store.publish({"alerts": frame_of("alerts", 2)}, NOW + timedelta(seconds=5))
     loads = []
     real_load = reader._load
     reader._load = lambda manifest: loads.append(threading.current_thread().name) or real_load(manifest)
-    assert wait_until(lambda: reader.current().frame("b")["v"][0] == 2)
+    assert wait_until(lambda: reader.current().frame("alerts")["v"][0] == 2)
     assert loads and set(loads) == {"snapshot-refresh"}, "only the background thread loads"
     assert warmed == [first.version, reader.current().version]  # each version warmed before it is served
     assert reader.current().frame("event_pieces@2026-11-16") is first.frame("event_pieces@2026-11-16")  # carried over
     own.stop()
     assert wait_until(lambda: not reader.current().redis_ok)
-    assert reader.current().frame("b")["v"][0] == 2 and reader.current().is_stale(NOW, 60)
+    assert reader.current().frame("alerts")["v"][0] == 2 and reader.current().is_stale(NOW, 60)
 
 
 def test_leader_lock_one_of_two_and_takeover(redis_client):
@@ -143,8 +162,8 @@ def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client
 
 
 def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_client):
-    from etl.simulator import Simulator
-    from etl.source_schema import source_engine
+    from demo.simulator import Simulator
+    from etl.source.schema import source_engine
 
     path = tmp_path / "src.db"
     eng = source_engine(f"sqlite:///{path}")

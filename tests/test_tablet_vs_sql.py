@@ -16,13 +16,13 @@ import pytest
 from conftest import NOW
 from sqlalchemy import text
 
-from dashboard import views, window_views
-from dashboard.snapshot_reader import SnapshotReader
+from contract.metrics import QUANTILE_PRECISION
+from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.metrics import QUANTILE_PRECISION
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
 from layouts.medium_outputs import RENDER_OUTPUTS
+from queries import views, window_views
+from snapshots.reader import SnapshotReader
+from snapshots.store import SnapshotStore
 
 COUNT_SQL = """
 SELECT count(*) AS reported,

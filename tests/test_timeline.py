@@ -15,11 +15,11 @@ import pytest
 from conftest import NOW
 from sqlalchemy import DateTime, bindparam, insert, text, update
 
+from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import Event, EventStep
-from etl.timeline_store import TimelineStore
+from etl.source.schema import Event, EventStep
+from snapshots.store import SnapshotStore
+from snapshots.timelines import TimelineStore
 
 STAGE_ACTIONS = ("reported", "dispatched", "handled", "verified", "closed")
 HEADER_SQL = """SELECT event_id, grid_code, category, channel, title, priority, reported_at, due_at, dispatched_at,

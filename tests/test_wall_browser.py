@@ -13,10 +13,11 @@ from conftest import LiveServer
 from test_browser import SCREENS, expected_reported, kpi_text, stable_viewport, wait_for_data
 from werkzeug.serving import make_server
 
-from etl.jobs import EtlJobs, now_local
-from etl.simulator import Simulator
-from etl.snapshot_store import SnapshotStore
-from etl.source_schema import source_engine
+from config.clock import now_local
+from demo.simulator import Simulator
+from etl.jobs import EtlJobs
+from etl.source.schema import source_engine
+from snapshots.store import SnapshotStore
 
 
 def serve_on(flask_app, port: int) -> LiveServer:

@@ -7,11 +7,11 @@ import pytest
 from conftest import NOW
 from sqlalchemy import text
 
-from dashboard import views
-from dashboard.snapshot_reader import SnapshotReader
 from etl.jobs import EtlJobs
-from etl.snapshot_store import SnapshotStore
 from etl.transforms.alerts import AlertThresholds
+from queries import views
+from snapshots.reader import SnapshotReader
+from snapshots.store import SnapshotStore
 
 YESTERDAY_SQL = """
 SELECT sum(CASE WHEN reported_at >= :day THEN 1 ELSE 0 END) AS reported,

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from etl.transforms.regions import CODE_LENGTH
+from config.region_codes import CODE_LENGTH
 
 COLUMNS = ["kind", "code", "name", "level", "value", "threshold", "since", "text"]
 

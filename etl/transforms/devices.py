@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl.metrics import DEVICE_COUNTS, DEVICE_RATES
+from contract.metrics import DEVICE_COUNTS, DEVICE_RATES
 from etl.transforms.regions import ratio, rolled_up_sums
 
 

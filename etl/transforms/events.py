@@ -6,20 +6,25 @@ from datetime import datetime
 
 import pandas as pd
 
-from etl.domain import STAGE_SPANS
-from etl.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
-from etl.transforms.regions import CODE_LENGTH, code_text, grid_numbers, ratio, region_key, rolled_up_sums
+from config.region_codes import CODE_LENGTH
+from contract.domain import STAGE_SPANS, STAGES
+from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
+from etl.transforms.regions import code_text, grid_numbers, ratio, region_key, rolled_up_sums
 
-STATUS_ORDER = ("reported", "dispatched", "handled", "verified", "closed")
+
+def event_status(events: pd.DataFrame) -> pd.Series:
+    """The last stage an event reached (reported ... closed)."""
+    status = pd.Series("reported", index=events.index, dtype=object)
+    for stage in STAGES[1:]:
+        status = status.where(events[f"{stage}_at"].isna(), stage)
+    return status
 
 
 def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """One row per valid event with the flags and durations every metric is built from."""
     e = events
     closed = e["closed_at"].notna()
-    status = pd.Series("reported", index=e.index)
-    for stage in STATUS_ORDER[1:]:
-        status = status.where(e[f"{stage}_at"].isna(), stage)
+    status = event_status(e)
     day = e["reported_at"].dt.normalize()
     facts = pd.DataFrame({
         "row_id": e["row_id"], "event_id": e["event_id"], "grid_code": e["grid_code"],
@@ -55,7 +60,7 @@ def window_start(as_of: datetime, window: str) -> pd.Timestamp:
 
 
 def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOWS)) -> pd.DataFrame:
-    """Every event KPI (etl/metrics.py) for every region at every level and every window."""
+    """Every event KPI (contract/metrics.py) for every region at every level and every window."""
     count_cols = [col for col, _ in COUNTS.values()]
     stock_cols = [col for col, _ in STOCKS.values()]
     median_cols = list(MEDIANS.values())
@@ -138,7 +143,8 @@ def latest_events(facts: pd.DataFrame, regions: pd.DataFrame, n: int = 40) -> pd
     """The n newest events for the ticker: no personal data, just what, where, when and stage."""
     top = facts.nlargest(n, "reported_at")[["event_id", "reported_at", "channel", "category", "status", "grid_code"]]
     names = regions.set_index("code")["name"]
-    top = top.assign(street_code=top["grid_code"].str.slice(0, 9), district_code=top["grid_code"].str.slice(0, 6))
+    top = top.assign(street_code=top["grid_code"].str.slice(0, CODE_LENGTH["street"]),
+                     district_code=top["grid_code"].str.slice(0, CODE_LENGTH["district"]))
     top["street"] = top["street_code"].map(names)
     top["district"] = top["district_code"].map(names)
     return top.reset_index(drop=True)
@@ -150,13 +156,3 @@ def overdue_events(facts: pd.DataFrame, events: pd.DataFrame, n: int = 500) -> p
     due = events.set_index("row_id")["due_at"]
     od = od.assign(due_at=od["row_id"].map(due)).nsmallest(n, "due_at")
     return od.reset_index(drop=True)
-
-
-def spikes(facts: pd.DataFrame, as_of: datetime, level: str = "street", min_count: int = 8, factor: float = 3.0) -> pd.DataFrame:
-    """Regions whose events so far today exceed `factor` times their own average for the same hours."""
-    h = hourly_today(facts, as_of, levels=(level,))
-    now_h = pd.Timestamp(as_of).hour
-    h = h[h["hour"] <= now_h].groupby("code")[["today", "avg7"]].sum().reset_index()
-    hit = h[(h["today"] >= min_count) & (h["today"] > factor * h["avg7"])]
-    return hit.assign(level=level).reset_index(drop=True)
-

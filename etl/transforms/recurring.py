@@ -1,6 +1,6 @@
 """Recurring problems (重复/高发问题): clusters of events of one category reported close together in
 the last 30 days, so leaders see a root cause rather than single tickets. The rule is defined in
-etl/metrics.py (RECURRING); this module implements it, vectorised."""
+contract/metrics.py (RECURRING); this module implements it, vectorised."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl.metrics import RECURRING, WINDOWS
+from contract.metrics import RECURRING, WINDOWS
 
 METRES_PER_DEGREE = 111_320.0
 NEIGHBOURS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)]
@@ -61,7 +61,7 @@ def cell_clusters(cells: pd.DataFrame) -> np.ndarray:
 def recurring_clusters(events: pd.DataFrame, as_of: datetime, cell_m: float = RECURRING["cell_m"],
                        min_events: int = RECURRING["min_events"], window: str = RECURRING["window"],
                        examples: int = RECURRING["examples"], ref_lat: float | None = None) -> pd.DataFrame:
-    """Clusters of same-category events reported in the window (see RECURRING in etl/metrics.py),
+    """Clusters of same-category events reported in the window (see RECURRING in contract/metrics.py),
     biggest first: cluster_id, category, grid_code (the grid holding most of its events), lon/lat
     (centroid), events, open, first/last report time, days spanned, example_ids (newest first)."""
     start = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOWS[window] - 1)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-CODE_LENGTH = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
-GRID_DIGITS = CODE_LENGTH["grid"]
+from config.region_codes import CODE_LENGTH, grid_key_at
 
 
 def grid_numbers(grid_codes: pd.Series) -> np.ndarray:
@@ -18,18 +17,13 @@ def grid_numbers(grid_codes: pd.Series) -> np.ndarray:
 def region_key(frame: pd.DataFrame, level: str) -> np.ndarray:
     """Each row's region code at `level` (the first digits of its grid) as an int64 group key, from the
     frame's `grid_no` column: grouping millions of rows by int is many times faster than slicing text."""
-    return frame["grid_no"].to_numpy() // 10 ** (GRID_DIGITS - CODE_LENGTH[level])
+    return grid_key_at(frame["grid_no"].to_numpy(), level)
 
 
 def code_text(keys) -> pd.Index:
     """Region keys (ints) back to region codes (text)."""
     return pd.Index(np.asarray(keys, dtype=np.int64).astype(str), dtype=object)
 
-
-def with_region_codes(frame: pd.DataFrame, grid_col: str = "grid_code") -> pd.DataFrame:
-    """The frame with one column per level holding the region code that contains each row's grid."""
-    g = frame[grid_col].astype(str)
-    return frame.assign(**{level: g.str.slice(0, n) for level, n in CODE_LENGTH.items()})
 
 
 def rolled_up_sums(per_grid: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl.domain import SAFETY_COMPONENTS
+from contract.domain import SAFETY_COMPONENTS
 
 
 def safety_trend(safety: pd.DataFrame, months: int = 12) -> pd.DataFrame:

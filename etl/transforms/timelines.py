@@ -6,12 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from etl.transforms.events import STATUS_ORDER
-
-HEADER = ["event_id", "grid_code", "category", "channel", "title", "priority", "reported_at", "due_at", "status",
-          "handling_level", "reopened", "satisfaction", "reporter_name", "reporter_phone", "address"]
-STEP_FIELDS = ["action", "at", "level", "unit", "actor", "note", "minutes", "late"]
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+from contract.timeline_format import HEADER, STEP_FIELDS, TIME_FORMAT  # noqa: F401 (re-used by writers)
+from etl.transforms.events import event_status
 
 
 def time_text(t: pd.Series) -> np.ndarray:
@@ -22,13 +18,6 @@ def time_text(t: pd.Series) -> np.ndarray:
     text = np.char.replace(np.datetime_as_string(t.to_numpy("datetime64[s]"), unit="s"), "T", " ").astype(object)
     return np.where(t.isna().to_numpy(), None, text)
 
-
-def event_status(events: pd.DataFrame) -> pd.Series:
-    """The last stage an event reached (reported ... closed)."""
-    status = pd.Series("reported", index=events.index, dtype=object)
-    for stage in STATUS_ORDER[1:]:
-        status = status.where(events[f"{stage}_at"].isna(), stage)
-    return status
 
 
 def _plain(values) -> list:
@@ -84,8 +73,3 @@ def build_timelines(events: pd.DataFrame, steps: pd.DataFrame) -> list[tuple[str
         for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(ids)]):
             by_event[ids[start]] = rows[start:end]
     return [(h["event_id"], {**h, "steps": by_event.get(h["event_id"], [])}) for h in headers(events)]
-
-
-def step_dicts(timeline: dict) -> dict:
-    """The timeline with each step as a {STEP_FIELDS: value} dict (as readers use it)."""
-    return {**timeline, "steps": [dict(zip(STEP_FIELDS, s)) for s in timeline.get("steps", [])]}

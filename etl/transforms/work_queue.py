@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from etl.domain import STAGES
+from contract.domain import STAGES
 
 QUEUE_COLUMNS = ["event_id", "grid_code", "category", "channel", "status", "is_overdue", "due_at",
                  *(f"{s}_at" for s in STAGES[:-1])]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from etl.domain import STAGES
+from contract.domain import STAGES
 from etl.transforms.events import event_facts, region_event_kpis
 
 STAGE_TIMES = [f"{s}_at" for s in STAGES[1:]]

@@ -17,7 +17,9 @@ from datetime import datetime
 import pandas as pd
 import redis
 
-from etl.snapshot_store import ipc_to_frame
+from contract.frames import Frame
+from contract.keys import Keys
+from snapshots.store import ipc_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class Snapshot:
     def frame_memo(self, name: str, tag: str, build):
         """A value derived from one frame (`tag` names what), built once for as long as that frame is
         unchanged: a new snapshot that carries the frame over reuses it."""
+        name = name.name if isinstance(name, Frame) else name
         key = (self.manifest.get("frames", {}).get(name, {}).get("key"), tag)
         if key not in self.per_frame:
             self.per_frame[key] = build(self.frames[name])
@@ -50,8 +53,9 @@ class Snapshot:
     def meta(self) -> dict:
         return self.manifest.get("meta", {})
 
-    def frame(self, name: str) -> pd.DataFrame | None:
-        return self.frames.get(name)
+    def frame(self, frame: Frame | str) -> pd.DataFrame | None:
+        """A frame of this snapshot by its declaration (contract/frames.py), or None if absent."""
+        return self.frames.get(frame.name if isinstance(frame, Frame) else frame)
 
     def source_errors(self) -> list[str]:
         return [f"{k.removesuffix('_status')}: {v.get('error', '')}" for k, v in self.meta.items()
@@ -113,7 +117,7 @@ class SnapshotReader:
             if not force and time.monotonic() - self._checked < self.min_check_s:
                 return self._snap
             try:
-                raw = self.r.get(f"{self.prefix}:manifest")
+                raw = self.r.get(Keys(self.prefix).manifest)
                 manifest = json.loads(raw) if raw else None
                 if manifest is None:
                     self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \

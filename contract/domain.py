@@ -5,7 +5,6 @@ STAGES = ("reported", "dispatched", "handled", "verified", "closed")
 # Actions of the flow log (event_steps): the stages, plus "reopened" (回访不满意，重新处置) before the final close.
 STEP_ACTIONS = ("reported", "dispatched", "handled", "verified", "reopened", "closed")
 # Levels of the unit acting in a step.
-UNIT_LEVELS = ("city", "district", "street", "community", "grid")
 # Durations between consecutive stages, named after the stage they end.
 STAGE_SPANS = (("dispatch", "reported", "dispatched"), ("handle", "dispatched", "handled"),
                ("verify", "handled", "verified"), ("close", "verified", "closed"))
@@ -14,7 +13,6 @@ CATEGORIES = ("民生服务", "城市管理", "公共安全", "环保巡查", "�
 CHANNELS = ("12345热线", "随手拍", "网格巡查", "视频AI", "物联感知")
 # Level at which an event was settled ("小事不出网格": grid is best).
 HANDLING_LEVELS = ("grid", "community", "street", "district")
-DEVICE_KINDS = ("camera", "iot")
 CAMERA_TAGS = ("治安", "交通", "消防", "环保", "城管", "防汛")
 COORD_QUALITY = ("verified", "approximate", "missing")
 SAFETY_COMPONENTS = ("security", "fire", "traffic", "production", "disputes")

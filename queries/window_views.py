@@ -1,5 +1,5 @@
 """What the tablet (中屏) shows for a time window, from the `event_pieces` frame
-(etl/transforms/window_pieces.py; definitions in etl/metrics.py). Like dashboard/views.py, every
+(etl/transforms/window_pieces.py; definitions in contract/metrics.py). Like queries/views.py, every
 number on the tablet comes from a function here or there."""
 
 from __future__ import annotations
@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 
 from config.labels import label
-from dashboard import views
-from dashboard.snapshot_reader import Snapshot
-from etl.metrics import SCORE_RATES, WINDOWS
-from etl.transforms.window_pieces import PieceIndex, PieceSet, day_number, piece_frame_week, window_dates
+from contract import frames as F
+from contract.frames import piece_frame_week
+from contract.metrics import SCORE_RATES, WINDOWS
+from contract.pieces import day_number
+from queries import views
+from queries.pieces import PieceIndex, PieceSet, window_dates
+from snapshots.reader import Snapshot
 
 TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
 
@@ -85,14 +88,14 @@ def child_window_values(snap: Snapshot, city, code: str, w: Window, measure: str
 
 def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float]) -> pd.DataFrame:
     """The children of a region for the 五个一 ranking: the period's counts and rates (event_pieces),
-    open and overdue now (event_kpis), and the composite score (etl/metrics.py); best score first."""
+    open and overdue now (event_kpis), and the composite score (contract/metrics.py); best score first."""
     children = city.children(code)[["code", "name"]]
     index = piece_index(snap)
     if index is None or children.empty:
         return children.assign(score=float("nan"))
     t = index.child_totals(list(children["code"]), *w.days)
     out = children.merge(t, on="code", how="left")
-    kp = snap.frame("event_kpis")
+    kp = snap.frame(F.EVENT_KPIS)
     if kp is not None and not kp.empty:
         now = kp[(kp["window"] == "today") & kp["code"].isin(children["code"])][["code", "open", "overdue"]]
         out = out.merge(now, on="code", how="left")
@@ -103,7 +106,7 @@ def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float
 
 
 def composite_score(df: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
-    """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates a row has (etl/metrics.py SCORE_RATES)."""
+    """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates a row has (contract/metrics.py SCORE_RATES)."""
     num = pd.Series(0.0, index=df.index)
     den = pd.Series(0.0, index=df.index)
     for rate in SCORE_RATES:

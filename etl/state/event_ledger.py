@@ -14,15 +14,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from etl.arrow_read import read_frame
-from etl.source_schema import Event
-from etl.validate import REASONS, STAGE_COLS, event_problems
+from etl.source.arrow_read import read_frame
+from etl.source.schema import Event
+from etl.source.validate import REASONS, STAGE_COLS, event_problems
 
 TIME_COLS = (*STAGE_COLS, "due_at", "updated_at")
-# Shown only on an event's timeline, read by event id when it is written (etl/timeline_sync.py).
+# Shown only on an event's timeline, read by event id when it is written (etl/state/timeline_sync.py).
 TEXT_COLS = ("title", "reporter_name", "reporter_phone", "address")
 LEDGER_COLS = [c for c in Event.__table__.columns.keys() if c not in TEXT_COLS]
-# Codes and categories: object columns sharing one Python string per distinct value (etl/arrow_read.py).
+# Codes and categories: object columns sharing one Python string per distinct value (etl/source/arrow_read.py).
 OBJECT_COLS = ("grid_code", "category", "channel", "handling_level")
 # Rows committed late with an older update time are still seen: each pull re-reads this much before the watermark.
 WATERMARK_OVERLAP = timedelta(seconds=30)

@@ -1,6 +1,6 @@
 """The tablet's (中屏) region panels, each `(snap, city, code, now) -> html component` for one region at
 any level: recurring problems (重复/高发问题), safety (平安指数) and cameras (视频感知). Every number
-comes from dashboard/views.py; light theme like the rest of the medium screen."""
+comes from queries/views.py; light theme like the rest of the medium screen."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from urllib.parse import urlencode
 
 from dash import dcc, html
 
+from components.theme import FONT, LIGHT
+from components.widgets import GRAPH_CONFIG
 from config.labels import label
-from dashboard import views
-from dashboard.snapshot_reader import Snapshot
-from dashboard.theme import FONT, LIGHT
-from dashboard.widgets import GRAPH_CONFIG
+from queries import views
+from snapshots.reader import Snapshot
 
 
 def event_query_href(event_id: str) -> str:
@@ -88,7 +88,7 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     months = views.safety_months(snap, code)
     parts = []
     if not s.get("own"):
-        parts.append(html.Div(f"{label('safety_of_street')}：{city.regions.at[city._index[s['code']], 'name']}",
+        parts.append(html.Div(f"{label('safety_of_street')}：{city.region_name(s['code'])}",
                               className="rp-note"))
     if "safety_index" not in s:
         return _panel("region-safety", label("safety_index"), *parts, html.Div(label("waiting"), className="rp-empty"))

@@ -1,5 +1,5 @@
 """The demo's flow log (event_steps, 流转记录): which unit, at which level and by whom each stage of an
-event was done. Derived from the event's planned timeline (etl/simulator.py), so a step and its event
+event was done. Derived from the event's planned timeline (demo/simulator.py), so a step and its event
 row always agree; built for whole frames at once (numpy selects, no per-event loop)."""
 
 from __future__ import annotations

@@ -4,26 +4,21 @@ layout, colours or fonts, and plotly updates in place without flicker."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 from dash import Patch, html
 
+from components.theme import DARK, FONT
+from components.widgets import KPI_TILES
 from config.labels import label
-from dashboard import views
-from dashboard.theme import DARK, FONT
-from dashboard.widgets import KPI_TILES
+from contract.domain import STAGES
+from queries import views
 
 WALL_FONT = 17  # canvas px; the canvas is scaled to the display, so this is ~34 px on a 4K wall
-STAGES = ("reported", "dispatched", "handled", "verified", "closed")
 # KPI tile -> (formatter of the change, higher is better (None: neutral), source of the comparison)
 RATE_KEYS = {"on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate"}
 BETTER_WHEN_HIGHER = {"reported": None, "open": False, "overdue": False, **{k: True for k in RATE_KEYS},
                       "camera_online_rate": True, "safety_index": True, "public_security": True}
 
-
-def _nan(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def kpi_delta(key: str, now: dict, yesterday: dict) -> tuple[str, str]:
@@ -35,16 +30,16 @@ def kpi_delta(key: str, now: dict, yesterday: dict) -> tuple[str, str]:
         d, prefix, unit = now.get("security_change"), label("vs_last_month"), "pt"
     elif key == "camera_online_rate":
         cams, online = now.get("cameras"), now.get("cameras_online")
-        if _nan(cams):
+        if views.is_missing(cams):
             return "", "delta"
         return f"{label('offline')} {int(cams - online):,} / {int(cams):,}", "delta"
     else:
         a, b = now.get(key), yesterday.get(key)
-        if _nan(a) or _nan(b):
+        if views.is_missing(a) or views.is_missing(b):
             return "", "delta"
         prefix = label("vs_yesterday")
         d, unit = (100 * (a - b), "pt") if key in RATE_KEYS else (a - b, "")
-    if _nan(d):
+    if views.is_missing(d):
         return "", "delta"
     arrow = "▲" if d > 0 else "▼" if d < 0 else "＝"
     text = f"{prefix} {arrow}{abs(d):,.1f}{unit}" if (unit or key in ("safety_index",)) else \

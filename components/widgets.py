@@ -6,13 +6,12 @@ import math
 from datetime import datetime
 
 import pandas as pd
-import plotly.graph_objects as go
 from dash import html
 
+from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
-from dashboard.snapshot_reader import Snapshot
-from dashboard.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
-from dashboard.views import MAP_MEASURES, MEASURE_LABELS, fmt_count, fmt_minutes, fmt_number, fmt_rate
+from queries.views import MAP_MEASURES, MEASURE_LABELS, fmt_count, fmt_minutes, fmt_number, fmt_rate
+from snapshots.reader import Snapshot
 
 # Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
 # loading comes from our own assets (never the plotly CDN); the map itself is our GeoJSON.
@@ -109,34 +108,7 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
     return {"data": data, "layout": layout}
 
 
-def base_layout(fig: go.Figure, dark: bool = True) -> go.Figure:
-    theme = DARK if dark else LIGHT
-    fig.update_layout(margin=dict(l=40, r=10, t=10, b=30), paper_bgcolor="rgba(0,0,0,0)",
-                      plot_bgcolor="rgba(0,0,0,0)", font=dict(family=FONT, color=theme["text"]),
-                      showlegend=False, xaxis=dict(gridcolor=theme["grid"]), yaxis=dict(gridcolor=theme["grid"]))
-    return fig
 
-
-def bar_figure(df: pd.DataFrame, x: str, y: str, dark: bool = True, horizontal: bool = True) -> go.Figure:
-    theme = DARK if dark else LIGHT
-    if horizontal:
-        d = df.iloc[::-1]
-        fig = go.Figure(go.Bar(x=d[y], y=d[x], orientation="h", marker_color=theme["accent"], text=d[y],
-                               textposition="auto"))
-    else:
-        fig = go.Figure(go.Bar(x=df[x], y=df[y], marker_color=theme["accent"]))
-    return base_layout(fig, dark)
-
-
-def hourly_figure(df: pd.DataFrame, dark: bool = True) -> go.Figure:
-    theme = DARK if dark else LIGHT
-    fig = go.Figure([
-        go.Bar(x=df["hour"], y=df["today"], name="今日", marker_color=theme["accent"]),
-        go.Scatter(x=df["hour"], y=df["avg7"], name="近7日均值", mode="lines", line=dict(color=theme["warn"], width=2)),
-    ])
-    fig = base_layout(fig, dark)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", y=1.1, x=0), xaxis=dict(dtick=3, title=None))
-    return fig
 
 
 def loop_figure(kpis: dict, dark: bool = False) -> dict:

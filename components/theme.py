@@ -12,6 +12,3 @@ LIGHT_SCALE_WORSE = [[0, "#e3eefc"], [0.5, "#f9c46b"], [1, "#e53935"]]
 LIGHT_SCALE_BETTER = [[0, "#e53935"], [0.5, "#f9c46b"], [1, "#b9e4bc"]]
 FONT = '"Noto Sans CJK SC", "Noto Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif'
 # Device sizes the screens are laid out for (px).
-CANVAS = {"16:9": (1920, 1080), "32:9": (3840, 1080)}
-PHONE_MAX = 480
-TABLET_MIN = 1024

@@ -52,7 +52,7 @@ class EventStep(Base):
     step_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(32), index=True)
     step_no: Mapped[int] = mapped_column(Integer)
-    action: Mapped[str | None] = mapped_column(String(12), nullable=True)  # STEP_ACTIONS in etl/domain.py
+    action: Mapped[str | None] = mapped_column(String(12), nullable=True)  # STEP_ACTIONS in contract/domain.py
     at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     level: Mapped[str | None] = mapped_column(String(12), nullable=True)  # city | district | street | community | grid
     unit: Mapped[str] = mapped_column(String(64), default="")

@@ -1,5 +1,5 @@
 """Event facts (etl/transforms/events.event_facts) kept per week of report, next to the ledger's
-weeks (etl/event_ledger.py): a run recomputes only the weeks whose rows changed and those where an
+weeks (etl/state/event_ledger.py): a run recomputes only the weeks whose rows changed and those where an
 open event passed its deadline since the last run (the one fact that moves with the clock), so the
 weeks of a long history that nothing touched cost a tick nothing."""
 
@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from etl.event_ledger import EventLedger, empty_events
+from etl.state.event_ledger import EventLedger, empty_events
 from etl.transforms.events import event_facts
 
 

@@ -87,7 +87,6 @@ DEVICE_COUNTS = ("cameras", "cameras_online", "cameras_untagged", "cameras_unpla
 DEVICE_RATES = {"camera_online_rate": ("cameras_online", "cameras"), "iot_online_rate": ("iot_online", "iot")}
 # blind_grids: grids of the region with no camera at all.
 
-EVENT_KPIS = (*COUNTS, *STOCKS, *RATES, *MEDIANS)
 
 # Recurring problems (重复/高发问题), etl/transforms/recurring.py. Over the events *reported* in the
 # window (the 30d window above), each event falls in a square cell of cell_m metres (lon/lat divided

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from etl.domain import STEP_ACTIONS
+from contract.domain import STEP_ACTIONS
 
 STAGE_COLS = ("reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at")
 

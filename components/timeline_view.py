@@ -3,7 +3,7 @@ what level, how long each step took, whether it was late or reopened, then the d
 (layouts/small.py) shows it for ?event=; the tablet reuses timeline_component with its own id_prefix.
 
 The timeline comes from Redis (`{prefix}:timeline:{event_id}`, written by the ETL:
-etl/timeline_sync.py). load_timeline refuses an event outside the user's jurisdiction (HTTP 403) and
+etl/state/timeline_sync.py). load_timeline refuses an event outside the user's jurisdiction (HTTP 403) and
 masks the reporter's name, phone and address unless the user may see personal data."""
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dash import html
 from config.labels import label
 from dashboard.access import mask_address, mask_name, mask_phone, require_grid_code
 from dashboard.context import cockpit
-from etl.timeline_store import TimelineStore
+from queries import views
+from snapshots.timelines import TimelineStore
 
 MAX_ID_LENGTH = 64
 
@@ -58,12 +59,6 @@ def load_timeline(event_id: str) -> dict | None:
 
 def _when(text: str | None) -> str:
     return f"{pd.Timestamp(text):%m-%d %H:%M}" if text else "—"
-
-
-def _where(city, grid_code: str) -> str:
-    """Street · community · grid names of the event's grid."""
-    names = city.names
-    return " · ".join(names[c] for c in (grid_code[:9], grid_code[:12], grid_code) if c in names)
 
 
 def _step(s: dict, first: bool) -> html.Li:
@@ -118,7 +113,7 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
         html.Div(className="tl-meta", children=[
             html.Span(tl["event_id"], className="tl-id"),
             html.Span(label("reopened_badge"), className="tl-badge tl-reopen") if tl.get("reopened") else None]),
-        html.Div(_where(city, tl["grid_code"]), className="tl-where"),
+        html.Div(views.place_path(city, tl["grid_code"]), className="tl-where"),
         html.Dl(className="tl-facts", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
         html.Div(f"{label('reporter')}：{reporter}", className="tl-reporter") if reporter else None,
     ])

@@ -1,5 +1,5 @@
 """The ETL's side of the source's flow log (event_steps): new and changed rows by an update-time
-watermark (same overlap as the event ledger), each row checked (etl/validate.py step_problems) and a
+watermark (same overlap as the event ledger), each row checked (etl/source/validate.py step_problems) and a
 bad one quarantined with its reason. A step whose event the ETL does not know (not arrived yet, or
 quarantined) is held as pending; still unknown after ORPHAN_AFTER it counts as step_orphan. Both
 leave by themselves when the source corrects them. Step rows are not kept in memory: timelines are
@@ -15,9 +15,9 @@ import pandas as pd
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from etl.event_ledger import WATERMARK_OVERLAP
-from etl.source_schema import EventStep
-from etl.validate import step_problems
+from etl.source.schema import EventStep
+from etl.source.validate import step_problems
+from etl.state.event_ledger import WATERMARK_OVERLAP
 
 COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
 ORPHAN_AFTER = timedelta(seconds=60)

@@ -1,10 +1,7 @@
 """Versioned snapshots in Redis: frames as Arrow IPC, one manifest key flipped atomically.
 
-Layout (prefix defaults to "cockpit"):
-  {prefix}:manifest          JSON {version, as_of, published_at, frames: {name: {key, as_of, rows}}, meta}
-  {prefix}:frame:{name}:{v}  Arrow IPC stream (zstd) of one frame, written once, never changed
-  {prefix}:version           counter
-A publish writes its new frames and the new manifest in one MULTI/EXEC, and gives the frames it
+Key layout: contract/keys.py. Every frame is checked against its declaration (contract/frames.py)
+before anything is written. A publish writes its new frames and the new manifest in one MULTI/EXEC, and gives the frames it
 replaced a TTL, so a reader that fetched the old manifest can still read the old frames. Frames a
 publish does not touch are carried over, so the jobs (events, devices, safety) publish independently."""
 
@@ -16,6 +13,9 @@ from datetime import datetime
 import pandas as pd
 import pyarrow as pa
 import redis
+
+from contract.frames import check_frame
+from contract.keys import Keys
 
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
@@ -38,19 +38,22 @@ class SnapshotStore:
         self.r = client
         self.prefix = prefix
         self.keep_s = keep_s
+        self.keys = Keys(prefix)
 
     @property
     def manifest_key(self) -> str:
-        return f"{self.prefix}:manifest"
+        return self.keys.manifest
 
     def manifest(self) -> dict | None:
         raw = self.r.get(self.manifest_key)
         return json.loads(raw) if raw else None
 
     def publish(self, frames: dict[str, pd.DataFrame], as_of: datetime, meta: dict | None = None,
-                replace_all: bool = False, drop: tuple[str, ...] | set[str] = ()) -> dict:
+                drop: tuple[str, ...] | set[str] = ()) -> dict:
         """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old;
         frames named in `drop` leave the snapshot."""
+        for name, df in frames.items():
+            check_frame(name, df)
         blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
         with self.r.pipeline(transaction=True) as pipe:
             while True:
@@ -58,10 +61,10 @@ class SnapshotStore:
                     pipe.watch(self.manifest_key)
                     raw = pipe.get(self.manifest_key)
                     old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
-                    version = int(self.r.incr(f"{self.prefix}:version"))
-                    entries = {} if replace_all else {k: v for k, v in old["frames"].items() if k not in drop}
+                    version = int(self.r.incr(self.keys.version))
+                    entries = {k: v for k, v in old["frames"].items() if k not in drop}
                     for name, df in frames.items():
-                        entries[name] = {"key": f"{self.prefix}:frame:{name}:{version}", "as_of": as_of.isoformat(),
+                        entries[name] = {"key": self.keys.frame(name, version), "as_of": as_of.isoformat(),
                                          "rows": len(df)}
                     manifest = {
                         "version": version,

@@ -18,12 +18,12 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from etl.arrow_read import read_frame
-from etl.event_ledger import TEXT_COLS
-from etl.source_schema import Event
-from etl.step_log import COLUMNS, StepLog
-from etl.timeline_store import TimelineStore
+from etl.source.arrow_read import read_frame
+from etl.source.schema import Event
+from etl.state.event_ledger import TEXT_COLS
+from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
+from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
 TEXT_CHUNK = 5000  # row ids per IN (...) query for the header text

@@ -1,4 +1,4 @@
-"""Event timelines in Redis: one key per event, `{prefix}:timeline:{event_id}`, holding the timeline
+"""Event timelines in Redis: one key per event, `Keys.timeline` (contract/keys.py), holding the timeline
 (etl/transforms/timelines.py) as zlib-compressed compact JSON, expiring at a given time.
 
 zlib because it saves well over 40% on these values (measured on the demo's 90 days; see README);
@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 import redis
 
-from etl.transforms.timelines import step_dicts
+from contract.keys import Keys
+from contract.timeline_format import step_dicts
 
 BATCH = 2000
 LEVEL = 1  # zlib level: 6 saves a few more percent at three times the CPU
@@ -32,7 +33,7 @@ class TimelineStore:
         self.prefix = prefix
 
     def key(self, event_id: str) -> str:
-        return f"{self.prefix}:timeline:{event_id}"
+        return Keys(self.prefix).timeline(event_id)
 
     def write_many(self, items: Iterable[tuple[str, dict, int]], batch: int = BATCH) -> int:
         """Write (event_id, timeline, seconds to live) through a pipeline, `batch` keys a round trip."""

@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from config.city import City
-from etl.bulk_insert import insert_frame
-from etl.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, STAFF_ROLES
-from etl.sim_steps import flow_steps, grid_staff_names
-from etl.source_schema import Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
+from contract.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, STAFF_ROLES
+from demo.bulk_insert import insert_frame
+from demo.sim_steps import flow_steps, grid_staff_names
+from etl.source.schema import Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class Simulator:
         return len(rows)
 
     def steps(self, ev: pd.DataFrame, plan: pd.DataFrame, emit: dict[str, np.ndarray], updated_at=None) -> pd.DataFrame:
-        """The flow-log rows of these events for the stages in `emit` (etl/sim_steps.py)."""
+        """The flow-log rows of these events for the stages in `emit` (demo/sim_steps.py)."""
         if self._step_context is None:
             regions = self.city.regions
             self._step_context = (regions.set_index("code")["name"],

@@ -1,0 +1,150 @@
+"""The contract between the ETL and the screens: every frame a snapshot holds, declared once.
+
+Each `Frame` names the frame, its columns with their kinds, and how a row is keyed (the columns that
+pick one row, or a region code column the screens slice by prefix). The ETL publishes through
+`snapshots.store.SnapshotStore.publish`, which checks every frame against its declaration and fails
+loudly on a mismatch; the screens read frames by these constants (`snap.frame(EVENT_KPIS)`), never by
+a typed string. Columns a declaration does not list may be present (a frame may carry extras), but
+every declared column must be there with its kind. Where each frame is computed: `written_by`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from contract.metrics import PIECE_FLAGS, QUANTILES
+from contract.pieces import day_number
+
+# column kinds: what a screen may rely on (pandas dtype kinds, loosely: text may be object, str or string)
+TEXT, INT, FLOAT, TIME, CAT = "text", "int", "float", "time", "category"
+
+
+def _kind(dtype) -> str:
+    if isinstance(dtype, pd.CategoricalDtype):
+        return CAT
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        return INT
+    if pd.api.types.is_float_dtype(dtype):
+        return FLOAT
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return TIME
+    return TEXT
+
+
+class FrameContractError(ValueError):
+    """A published frame does not match its declaration in contract/frames.py."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    name: str
+    columns: dict[str, str]
+    key: tuple[str, ...] = ()  # columns that pick one row (e.g. code, window); () for lists
+    code_column: str | None = None  # region/grid code column that screens slice by prefix
+    written_by: str = ""
+    doc: str = ""
+    extra_ok: bool = field(default=True, repr=False)
+
+    def check(self, df: pd.DataFrame, name: str | None = None) -> None:
+        """FrameContractError naming the frame and column when `df` does not match the declaration
+        (an empty frame must still have the declared columns)."""
+        name = name or self.name
+        missing = [c for c in self.columns if c not in df.columns]
+        if missing:
+            raise FrameContractError(f"frame {name!r} ({self.written_by}): missing column(s) {missing}")
+        for col, kind in self.columns.items():
+            got = _kind(df[col].dtype)
+            ok = got == kind or (kind == FLOAT and got == INT) or (kind == CAT and got == TEXT) or \
+                (kind == TEXT and got == CAT) or (len(df) == 0 and got == TEXT)
+            if not ok:
+                raise FrameContractError(f"frame {name!r} ({self.written_by}): column {col!r} is {got} "
+                                         f"({df[col].dtype}), declared {kind}")
+
+
+_EVENT_COUNTS = {c: INT for c in ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed",
+                                  "closed_on_time", "same_day_cleared", "grid_settled", "rated", "satisfied",
+                                  "reopened", "open", "overdue")}
+_EVENT_RATES = {c: FLOAT for c in ("on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate",
+                                   *(f"median_{s}_min" for s in ("dispatch", "handle", "verify", "close")))}
+
+EVENT_KPIS = Frame("event_kpis", {"code": TEXT, "window": TEXT, "level": TEXT, **_EVENT_COUNTS, **_EVENT_RATES},
+                   key=("code", "window"), written_by="etl/transforms/events.py:region_event_kpis",
+                   doc="event counts, rates and stage medians per region and window (today, 7d, 30d)")
+EVENT_KPIS_YESTERDAY = Frame("event_kpis_yesterday", {"code": TEXT, **_EVENT_COUNTS, **_EVENT_RATES}, key=("code",),
+                             written_by="etl/transforms/yesterday.py:kpis_same_time_yesterday",
+                             doc="window-today KPIs at the same clock time yesterday (city, districts, streets)")
+BY_CATEGORY = Frame("by_category", {"code": TEXT, "window": TEXT, "category": TEXT, "count": INT},
+                    written_by="etl/transforms/events.py:counts_by")
+BY_CHANNEL = Frame("by_channel", {"code": TEXT, "window": TEXT, "channel": TEXT, "count": INT},
+                   written_by="etl/transforms/events.py:counts_by")
+BY_HOUR = Frame("by_hour", {"code": TEXT, "hour": INT, "today": INT, "avg7": FLOAT},
+                written_by="etl/transforms/events.py:hourly_today")
+TICKER = Frame("ticker", {"event_id": TEXT, "reported_at": TIME, "channel": TEXT, "category": TEXT, "status": TEXT,
+                          "grid_code": TEXT, "street": TEXT, "district": TEXT}, code_column="grid_code",
+               written_by="etl/transforms/events.py:latest_events")
+OVERDUE = Frame("overdue", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT, "status": TEXT,
+                            "reported_at": TIME, "due_at": TIME}, code_column="grid_code",
+                written_by="etl/transforms/events.py:overdue_events")
+OPEN_EVENTS = Frame("open_events", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT,
+                                    "status": TEXT, "is_overdue": INT, "due_at": TIME, "reported_at": TIME},
+                    code_column="grid_code", written_by="etl/transforms/work_queue.py:open_events")
+RECURRING = Frame("recurring", {"cluster_id": TEXT, "category": TEXT, "grid_code": TEXT, "events": INT, "open": INT,
+                                "first_reported": TIME, "last_reported": TIME, "days": INT, "example_ids": TEXT},
+                  code_column="grid_code", written_by="etl/transforms/recurring.py:recurring_clusters")
+ALERTS = Frame("alerts", {"kind": TEXT, "code": TEXT, "name": TEXT, "level": TEXT, "value": FLOAT,
+                          "threshold": FLOAT, "since": TIME, "text": TEXT}, code_column="code",
+               written_by="etl/transforms/alerts.py:wall_alerts")
+QUARANTINE = Frame("quarantine", {"row_id": INT, "event_id": TEXT, "reason": TEXT, "seen_at": TIME},
+                   written_by="etl/state/event_ledger.py:quarantine_rows")
+QUARANTINE_STEPS = Frame("quarantine_steps", {"step_id": INT, "event_id": TEXT, "reason": TEXT, "seen_at": TIME},
+                         written_by="etl/state/step_log.py:quarantine_rows")
+DEVICE_KPIS = Frame("device_kpis", {"code": TEXT, "level": TEXT, "cameras": INT, "cameras_online": INT,
+                                    "cameras_untagged": INT, "cameras_unplaced": INT, "blind_grids": INT,
+                                    "camera_online_rate": FLOAT, "iot": INT, "iot_online": INT,
+                                    "iot_online_rate": FLOAT}, key=("code",),
+                    written_by="etl/transforms/devices.py:region_device_kpis")
+BLIND_GRIDS = Frame("blind_grids", {"code": TEXT, "name": TEXT}, code_column="code",
+                    written_by="etl/transforms/devices.py:blind_grid_list")
+SAFETY_LATEST = Frame("safety_latest", {"code": TEXT, "month": TIME, "safety_index": FLOAT, "public_security": FLOAT,
+                                        "index_change": FLOAT, "security_change": FLOAT}, key=("code",),
+                      written_by="etl/transforms/safety.py:latest_safety")
+SAFETY_TREND = Frame("safety_trend", {"code": TEXT, "month": TIME, "index_value": FLOAT, "public_security": FLOAT},
+                     written_by="etl/transforms/safety.py:safety_trend")
+PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
+                                         "handling_level": CAT, **{f: INT for f in PIECE_FLAGS},
+                                         **{f"bin_{s}": INT for s in QUANTILES}},
+               written_by="etl/transforms/window_pieces.py:event_pieces",
+               doc="one frame per week of report; encoding in contract/pieces.py")
+
+FRAMES: dict[str, Frame] = {f.name: f for f in (
+    EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, RECURRING,
+    ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND)}
+PIECES_PREFIX = "event_pieces@"
+
+
+def piece_frame_name(week: np.datetime64) -> str:
+    return f"{PIECES_PREFIX}{np.datetime64(week, 'D')}"
+
+
+def piece_frame_week(name: str) -> int | None:
+    """The first day number of a piece frame's week, or None for another frame."""
+    if not name.startswith(PIECES_PREFIX):
+        return None
+    return day_number(date.fromisoformat(name.split("@", 1)[1]))
+
+
+def declaration(name: str) -> Frame:
+    """The declaration of a published frame name; FrameContractError for a name nobody declared."""
+    if name.startswith(PIECES_PREFIX):
+        return PIECES
+    try:
+        return FRAMES[name]
+    except KeyError:
+        raise FrameContractError(f"frame {name!r} is not declared in contract/frames.py") from None
+
+
+def check_frame(name: str, df: pd.DataFrame) -> None:
+    declaration(name).check(df, name)

@@ -1,0 +1,46 @@
+"""The product as a service: the ETL scheduler (when this process runs it) and the web app, from the
+settings. Production entry points (`python -m dashboard`, `dashboard/wsgi.py`) and the demo
+(`demo/__main__.py`) all build it here."""
+
+from __future__ import annotations
+
+import dash
+import redis
+
+from config.city import City
+from config.settings import Settings, SettingsError
+from dashboard.app import create_app
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    if not settings.redis_url:
+        raise SettingsError("COCKPIT_REDIS_URL is required outside the demo (every process of a deployment "
+                            "must share one Redis; `python3 cockpit.py demo` starts an embedded one)")
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def start_etl(settings: Settings, city: City, client: redis.Redis) -> None:
+    """The ETL scheduler in this process; the Redis leader lock lets one process of a deployment run the jobs."""
+    from etl.jobs import EtlJobs
+    from etl.scheduler import EtlScheduler
+    from etl.source.schema import source_engine
+    from etl.transforms.alerts import AlertThresholds
+    from snapshots.store import SnapshotStore
+
+    thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
+                                 settings.alert_camera_online_min)
+    jobs = EtlJobs(source_engine(settings.source_url), city,
+                   SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
+                   settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,
+                   history_days=settings.history_days, timeline_days=settings.timeline_days)
+    EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
+                 {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
+                  "safety": settings.safety_interval_s}).start()
+
+
+def build_app(settings: Settings, city: City, client: redis.Redis | None = None) -> dash.Dash:
+    """The ETL scheduler (if settings.run_etl), then the web app."""
+    client = client or redis_client(settings)
+    if settings.run_etl:
+        start_etl(settings, city, client)
+    return create_app(settings, city, client)

@@ -1,0 +1,82 @@
+"""The demo: `python -m demo` (`python3 cockpit.py demo`). An embedded Redis, a SQLite source filled
+with history and fed live by the simulator, the demo users, then the product as in production."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+
+from config.clock import now_local
+from dashboard.__main__ import configure_logging, serve
+
+log = logging.getLogger("cockpit.demo")
+
+# The demo's users (README "Demo credentials"): one per role, and a wall token. Demo only.
+DEMO_USERS = [("leader", "leader-demo", "city", "3201"), ("xuanwu", "xuanwu-demo", "district", "320102"),
+              ("meiyuan", "meiyuan-demo", "street", "320102002"), ("grid1", "grid1-demo", "grid", "320102002001")]
+DEMO_WALL_TOKEN = ("demo-wall", "demo-wall-token", "3201")
+
+
+def start_simulator(settings, city, engine) -> threading.Thread:
+    from demo.simulator import Simulator
+
+    sim = Simulator(engine, city, seed=settings.sim_seed, events_per_day=settings.sim_events_per_day)
+    t0 = time.perf_counter()
+    n = sim.backfill(settings.sim_backfill_days, now_local(city.timezone))
+    if n:
+        log.info("simulator: wrote %d events of history in %.1fs", n, time.perf_counter() - t0)
+
+    def loop():
+        while True:
+            time.sleep(settings.sim_tick_s)
+            try:
+                sim.tick(now_local(city.timezone))
+            except Exception:  # the demo source must keep going
+                log.exception("simulator tick failed")
+
+    t = threading.Thread(target=loop, name="simulator", daemon=True)
+    t.start()
+    return t
+
+
+def ensure_demo_users(settings, city) -> None:
+    """Create the demo users (if missing) and print how to sign in."""
+    from dashboard.user_store import UserStore
+
+    store = UserStore(settings.app_db_url)
+    have = {u.name for u in store.users()}
+    for name, password, role, region in DEMO_USERS:
+        if name not in have:
+            store.add_user(name, password, role, region, city)
+    store.set_token(DEMO_WALL_TOKEN[0], DEMO_WALL_TOKEN[1], DEMO_WALL_TOKEN[2], city)
+    lines = [f"  {name:<8} / {password:<13} {role:<8} {region}" for name, password, role, region in DEMO_USERS]
+    log.info("demo sign-in (user / password, role, region):\n%s\n  wall display: /big?token=%s",
+             "\n".join(lines), DEMO_WALL_TOKEN[1])
+
+
+def build_demo(settings, city):
+    """An embedded Redis (unless COCKPIT_REDIS_URL names one), the simulator and demo users, then the app."""
+    from dashboard.service import build_app
+    from demo.embedded_redis import EmbeddedRedis
+    from etl.source.schema import source_engine
+
+    if not settings.redis_url:
+        embedded = EmbeddedRedis().start()
+        settings = settings.model_copy(update={"redis_url": embedded.url})
+        log.info("embedded Redis at %s", embedded.url)
+    ensure_demo_users(settings, city)
+    start_simulator(settings, city, source_engine(settings.source_url))
+    return build_app(settings, city)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(prog="python -m demo", description=__doc__).parse_args(argv)
+    configure_logging()
+    return serve(build_demo, simulate=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     source_url: str = Field(f"sqlite:///{ROOT / 'data' / 'source.db'}",
                             description="SQLAlchemy URL of the source system the ETL reads.")
     redis_url: str = Field("", validation_alias=AliasChoices("COCKPIT_REDIS_URL", "REDIS_URL"),
-                           description="Redis URL (also read from REDIS_URL). Empty: start an embedded Redis server.")
+                           description="Redis URL (also read from REDIS_URL). Required outside the demo; the demo starts an embedded Redis when it is empty.")
     redis_prefix: str = Field("cockpit", description="Prefix of every Redis key, so deployments can share a server.")
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8050, ge=1, le=65535, description="Port the web server listens on.")

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     alert_spike_factor: float = Field(3.0, gt=1, description="Alert: a street whose events today exceed this many times its 7-day average for the same hours.")
     alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
+    at_risk_hours: float = Field(2.0, gt=0, description="At risk: an open event whose deadline is within this many hours is listed as at risk (phone, tablet, wall).")
     history_days: int = Field(120, ge=31, le=800, description="Days of event history the ETL keeps for the tablet's windows (quarter, custom ranges).")
     timeline_days: int = Field(30, ge=1, le=800, description="Days after its report an event's timeline stays in Redis (an open event's: always). Every event a screen lists is open or at most 30 days old.")
     score_w_on_time: float = Field(0.30, ge=0, description="Ranking score (五个一) weight of the on-time closure rate.")

@@ -28,6 +28,9 @@ STOCKS = {
     "open": ("is_open", "not closed at as_of, whenever reported (处置中)"),
     "overdue": ("is_overdue", "not closed and past its deadline at as_of (超期)"),
 }
+# 将超期: an open event whose deadline is still ahead but within the horizon (COCKPIT_AT_RISK_HOURS) is at
+# risk; the list (etl/transforms/at_risk.py) gives each its minutes left; a region's count is its events under it
+AT_RISK = {"horizon_h": 2.0, "definition": "not closed, due_at >= as_of and due_at < as_of + horizon"}
 # name -> (numerator count, denominator count); empty denominator gives no value, not 0
 RATES = {
     "on_time_rate": ("closed_on_time", "closed"),

@@ -28,7 +28,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis) -> None:
     from snapshots.store import SnapshotStore
 
     thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
-                                 settings.alert_camera_online_min)
+                                 settings.alert_camera_online_min, settings.at_risk_hours)
     jobs = EtlJobs(source_engine(settings.source_url), city,
                    SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
                    settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,

@@ -22,6 +22,7 @@ from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
 from etl.state.week_facts import WeekFacts
 from etl.transforms.alerts import AlertThresholds, wall_alerts
+from etl.transforms.at_risk import at_risk_events
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
     complete_regions,
@@ -166,6 +167,7 @@ class EtlJobs:
             F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(led.rows(
                 lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
             F.OPEN_EVENTS.name: open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
+            F.AT_RISK.name: at_risk_events(open_rows, now, self.alert_thresholds.at_risk_hours),  # 将超期
             **self._slow(F.RECURRING.name, now, lambda: recurring_clusters(  # 重复/高发问题
                 led.rows(lambda p: p["reported_at"] >= recent, weeks=self._weeks_since(recent)),
                 now, ref_lat=self.city.center[1])),

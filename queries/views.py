@@ -335,3 +335,11 @@ def blind_grid_names(snap: Snapshot, code: str, n: int = 20) -> list[str]:
     if df is None or df.empty:
         return []
     return df[df["code"].str.startswith(code)].sort_values("code")["name"].head(n).tolist()
+
+
+def at_risk(snap: Snapshot, code: str) -> pd.DataFrame:
+    """The region's open events due within the horizon (at_risk, etl/transforms/at_risk.py), soonest first."""
+    df = snap.frame(F.AT_RISK)
+    if df is None or df.empty:
+        return pd.DataFrame(columns=list(F.AT_RISK.columns))
+    return under(snap, F.AT_RISK, code)

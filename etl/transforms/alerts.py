@@ -21,6 +21,7 @@ class AlertThresholds:
     spike_factor: float = 3.0  # a street's events today over this many times its 7-day average, same hours
     spike_min: int = 8  # ... and at least this many events today
     camera_online_min: float = 0.92  # a district's camera online rate under this raises an alert
+    at_risk_hours: float = 2.0  # 将超期: an open event due within this many hours (contract/metrics.py AT_RISK)
 
 
 def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,

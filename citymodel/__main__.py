@@ -3,6 +3,7 @@
     build --code 3205 --out config/cities/suzhou [--grids N] [--china-division PATH]
     import spec.toml [--out DIR]     the city's own layers (GeoJSON, Shapefile, GeoPackage); report, then write
     check spec.toml                  the validation report only, nothing written
+    export CITY_DIR OUT [--format shp|gpkg|geojson] [--datum D]   a model's levels as GIS files + spec.toml
 Exit status 0 when written (or, for check, no hard error), 1 on a hard error (the report names it), 2 on
 bad arguments."""
 from __future__ import annotations
@@ -27,7 +28,17 @@ def main(argv: list[str] | None = None) -> int:
         if name == "import":
             p.add_argument("--out", help="output folder (default: the spec's [city] out)")
         p.add_argument("--report-json", help="also write the report as JSON to this file")
+    e = sub.add_parser("export", help="write a model's levels as GIS layers with an import spec")
+    e.add_argument("city_dir")
+    e.add_argument("out")
+    e.add_argument("--format", default="shp", choices=["shp", "gpkg", "geojson"])
+    e.add_argument("--datum", help="datum of the files (default: the model's)")
     args = ap.parse_args(argv)
+
+    if args.command == "export":
+        from citymodel.export import export
+        print(export(Path(args.city_dir), Path(args.out), args.format, args.datum))
+        return 0
 
     if args.command == "build":
         from citymodel.build import build

@@ -101,7 +101,9 @@ def build(code: str, out: Path, grids: int | None = None, china_division: str | 
     for v in div.villages:
         (comm_rows if v["parent"] in street_codes else dropped).append(v)
     if dropped:
-        _log(f"dropped (no parent with a boundary): {[(r['code'], r['name']) for r in dropped]}")
+        n_st = sum(len(r["code"]) == 9 for r in dropped)
+        _log(f"dropped {n_st} street(s) and {len(dropped) - n_st} communities whose district has no boundary "
+             f"(first: {[(r['code'], r['name']) for r in dropped[:5]]})")
     kids: dict[str, list[dict]] = {}
     for r in street_rows + comm_rows:
         kids.setdefault(r["parent"], []).append(r)

@@ -67,6 +67,7 @@ LABELS = {
     "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
     "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",
     "signin_limited": "登录失败次数过多，请稍后再试", "token_invalid": "显示令牌无效或已撤销",
+    "out_of_scope": "无权查看：不在您的辖区范围内",  # a refusal says no more (which region would map ids to grids)
     "forbidden": "无权查看", "role_city": "市级领导", "role_district": "区级", "role_street": "街道",
     "role_grid": "社区/网格员", "role_wall": "大屏显示",
 }

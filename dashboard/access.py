@@ -8,13 +8,25 @@ from __future__ import annotations
 import re
 
 import flask
-from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.exceptions import BadRequest, Forbidden, Unauthorized
 
+from config.labels import label
 from dashboard.user_store import ROLES, Principal
 
 
 class OutOfScope(Forbidden):
-    """The current user asked for a region or event outside their jurisdiction (HTTP 403)."""
+    """The current user asked for a region or event outside their jurisdiction (HTTP 403). The client
+    is told only that it is refused, in a fixed text: saying which region an event id lies in would let
+    anyone map ids to grids. `detail` (what was asked, which region) is for the audit log only."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__(label("out_of_scope"))
+        self.detail = detail
+
+
+class BadInput(BadRequest):
+    """A client-given value of the wrong type or shape (a dict or a number where a region code
+    belongs, a malformed callback body): HTTP 400 with a short message, never a 500."""
 
 
 class NotSignedIn(Unauthorized):
@@ -39,11 +51,27 @@ def user_scope() -> str:
 
 
 def require_region(code: str) -> str:
-    """`code` if the current user may see that region, else raise OutOfScope."""
-    code = "" if code is None else str(code)
+    """`code` if the current user may see that region, else raise OutOfScope (BadInput if it is not text)."""
+    code = "" if code is None else require_text(code, "a region code")
     if not code or not code.startswith(user_scope()):
-        raise OutOfScope(f"region {code} is outside your jurisdiction")
+        raise OutOfScope(f"region {code[:40]} is outside the jurisdiction {user_scope()}")
     return code
+
+
+def require_text(value, what: str = "a value") -> str | None:
+    """`value` if it is None or a string; anything else a client sent (a dict, a number, a list) is BadInput."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadInput(f"{what} must be text")
+
+
+def require_fields(state, keys: tuple[str, ...], what: str = "the view state") -> dict[str, str | None]:
+    """A client-given view state: a mapping whose `keys` are each text or absent (BadInput otherwise)."""
+    if state is None:
+        state = {}
+    if not isinstance(state, dict):
+        raise BadInput(f"{what} must be an object")
+    return {k: require_text(state.get(k), f"{what}'s {k}") for k in keys}
 
 
 def require_grid_code(grid_code: str) -> str:

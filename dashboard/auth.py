@@ -215,7 +215,8 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
 
     @server.errorhandler(OutOfScope)
     def out_of_scope(exc):
-        audit("denied", f"{flask.request.method} {flask.request.full_path[:200]}: {exc.description}"[:500])
+        # the audit row says what was asked and why it was refused; the client only that it was (a fixed text)
+        audit("denied", f"{flask.request.method} {flask.request.full_path[:200]}: {exc.detail}"[:500])
         if "text/html" in flask.request.headers.get("Accept", "") and flask.request.method == "GET":
-            return flask.Response(f"{label('forbidden')}: {exc.description}", status=403, mimetype="text/plain")
+            return flask.Response(exc.description, status=403, mimetype="text/plain")
         return flask.jsonify(error="out of scope", detail=exc.description), 403

@@ -1,17 +1,30 @@
-"""Safety nets in front of every request (after sign-in): a client-given region in a query string or
-in a Dash callback's inputs must be inside the user's jurisdiction, exports are audited, and every
-response carries security headers. The pages and callbacks also call dashboard/access.py
-themselves; these nets catch what a new callback or route forgets."""
+"""Safety nets in front of every request (after sign-in): a Dash callback's body must have the shape
+Dash sends (else HTTP 400), a client-given region in a query string or in a callback's inputs must be
+inside the user's jurisdiction, exports are audited, and every response carries security headers.
+The pages and callbacks also call dashboard/access.py themselves; these nets catch what a new
+callback or route forgets. A wrong type that still reaches a callback (a number where its code
+reads a mapping) raises TypeError, ValueError, KeyError...: inside a callback that is bad input, so
+it is logged with its traceback and answered with a 400, never a 500 or a traceback to the client."""
 
 from __future__ import annotations
 
+import logging
 import re
 
 import flask
+from dash.exceptions import DashException, PreventUpdate
+from werkzeug.exceptions import BadRequest
 
 from config.city import City
-from dashboard.access import OutOfScope, require_region, user_scope
+from dashboard.access import BadInput, OutOfScope, require_region, user_scope
 from dashboard.auth import audit, is_public
+
+log = logging.getLogger(__name__)
+CALLBACK_PATH = "/_dash-update-component"
+MAX_BODY_BYTES = 1 << 20  # a callback body is a few KB (the wall's map figure state the most); more is refused (413)
+MAX_DEPTH = 24  # nesting of a callback body: Dash's envelope is 4 deep, our stores' values a few more
+# What a callback raises when a client-given value has a type its code does not expect.
+INPUT_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, DashException)
 
 # A region code as a whole string, or inside a URL or query string (?region=…, parent=…).
 CODE_IN_QUERY = re.compile(r"(?:region|parent|code|grid)=(\d{4,15})")
@@ -44,11 +57,61 @@ def check_codes(codes: set[str]) -> None:
     scope = user_scope()
     for code in codes:
         if not code.startswith(scope) and not scope.startswith(code):
-            raise OutOfScope(f"region {code} is outside your jurisdiction")
+            raise OutOfScope(f"region {code} is outside the jurisdiction {scope}")
+
+
+def too_deep(value, limit: int = MAX_DEPTH) -> bool:
+    """Whether a decoded JSON value nests deeper than `limit` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def callback_items(body) -> list[dict]:
+    """The inputs and states of a Dash callback body whose envelope has the shape the renderer sends
+    (output text, outputs, inputs/state lists of {id, property, value}, changedPropIds text); else BadInput."""
+    if not isinstance(body, dict):
+        raise BadInput("a callback body is a JSON object")
+    if too_deep(body):
+        raise BadInput("callback body nested too deeply")
+    if not isinstance(body.get("output"), str):
+        raise BadInput("callback output missing")
+    outputs = body.get("outputs", [])
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(x, str) for x in changed):
+        raise BadInput("changedPropIds must be a list of text")
+    items: list = []
+    for key in ("inputs", "state"):
+        group = body.get(key, [])
+        if not isinstance(group, list):
+            raise BadInput(f"callback {key} must be a list")
+        for x in group:
+            items += x if isinstance(x, list) else [x]  # grouped (pattern-matching) inputs are lists
+    for x in items + [o for group in outputs for o in (group if isinstance(group, list) else [group])]:
+        if not (isinstance(x, dict) and isinstance(x.get("id"), (str, dict)) and isinstance(x.get("property"), str)):
+            raise BadInput("a callback input, state or output needs an id and a property")
+    return items
+
+
+def read_callback_body(req: flask.Request):
+    """The JSON body of a callback (cached for Dash's own read), or BadInput when it cannot be decoded."""
+    try:
+        return req.get_json(silent=False)
+    except BadRequest:
+        raise BadInput("callback body is not valid JSON") from None
+    except RecursionError:
+        raise BadInput("callback body nested too deeply") from None
 
 
 def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
     known = city  # `code in city`: a region the city has
+    server.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
 
     @server.before_request
     def scope_net():
@@ -65,14 +128,28 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
             origin = req.headers.get("Origin")
             if origin and origin.rstrip("/") != req.host_url.rstrip("/"):
                 flask.abort(403, "cross-origin callback refused")
-            body = req.get_json(silent=True) or {}
-            items = []
-            for x in body.get("inputs", []) + body.get("state", []):
-                items += x if isinstance(x, list) else [x]  # grouped (pattern-matching) inputs are lists
-            codes_in([[x.get("id"), x.get("value")] for x in items if isinstance(x, dict)], codes, known)
+            items = callback_items(read_callback_body(req)) if req.path == CALLBACK_PATH else []
+            codes_in([[x.get("id"), x.get("value")] for x in items], codes, known)
         if codes:
             check_codes(codes)
         return None
+
+    def bad_callback_input(exc: Exception):
+        """Inside a callback, an input error is the client's: 400 and a log line with the traceback.
+        Anywhere else it is ours: re-raised, so Flask logs it and answers 500."""
+        if flask.request.path != CALLBACK_PATH or isinstance(exc, PreventUpdate):
+            raise exc
+        body = flask.request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        log.warning("bad callback input (%s) for %.200s", type(exc).__name__, output, exc_info=exc)
+        return flask.jsonify(error="bad request", detail="malformed callback input"), 400
+
+    for error in INPUT_ERRORS:
+        server.register_error_handler(error, bad_callback_input)
+
+    @server.errorhandler(BadInput)
+    def bad_input(exc: BadInput):
+        return flask.jsonify(error="bad request", detail=exc.description), 400
 
     @server.after_request
     def headers_and_exports(resp: flask.Response):

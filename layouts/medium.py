@@ -15,7 +15,7 @@ from components.timeline_view import fmt_span
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
 from contract.metrics import RANK_PERIODS
-from dashboard.access import require_region, user_scope
+from dashboard.access import require_fields, require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll, shared_view
 from layouts.medium_outputs import LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
@@ -39,7 +39,8 @@ QUIET_DEFAULTS = {"rank": "month", "sort": "rank"}  # left out of URLs when they
 
 def view_state(q: dict) -> dict:
     """The view a query asks for, unknown values replaced by defaults; a region outside the user's
-    jurisdiction raises OutOfScope (403)."""
+    jurisdiction raises OutOfScope (403), a value that is not text (a forged state) BadInput (400)."""
+    q = require_fields(q, STATE_KEYS)
     city = cockpit().city
     region = q.get("region")
     region = require_region(region) if region and region in city else user_scope()

@@ -93,7 +93,12 @@ OPEN_EVENTS = Frame("open_events", {"event_id": TEXT, "grid_code": TEXT, "catego
                     code_column="grid_code", written_by="etl/transforms/work_queue.py:open_events")
 AT_RISK = Frame("at_risk", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT, "status": TEXT,
                             "due_at": TIME, "minutes_left": FLOAT}, code_column="grid_code",
-                 written_by="etl/transforms/at_risk.py:at_risk_events", doc="将超期: due within the horizon")
+                 written_by="etl/transforms/at_risk.py:at_risk_events", doc="at risk: open, due within the horizon")
+SUPERVISIONS = Frame("supervisions", {"supervision_id": TEXT, "event_id": TEXT, "grid_code": TEXT, "level": TEXT,
+                                      "note": TEXT, "new_due_at": TIME, "state": TEXT, "created_at": TIME,
+                                      "closed_at": TIME, "is_open": INT, "closed_in_time": INT},
+                      code_column="grid_code", written_by="etl/transforms/supervision.py:supervision_outcomes",
+                      doc="supervisions and their outcome")
 RECURRING = Frame("recurring", {"cluster_id": TEXT, "category": TEXT, "grid_code": TEXT, "events": INT, "open": INT,
                                 "first_reported": TIME, "last_reported": TIME, "days": INT, "example_ids": TEXT},
                   code_column="grid_code", written_by="etl/transforms/recurring.py:recurring_clusters")
@@ -123,7 +128,7 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
                doc="one frame per week of report; encoding in contract/pieces.py")
 
 FRAMES: dict[str, Frame] = {f.name: f for f in (
-    EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, RECURRING,
+    EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND)}
 PIECES_PREFIX = "event_pieces@"
 

@@ -7,13 +7,14 @@ import redis
 from flask_compress import Compress
 
 from config.city import City, load_city
-from config.labels import label
+from config.labels import label, set_language
 from config.settings import ROOT, Settings
 from dashboard.auth import init_auth
 from dashboard.context import Cockpit
 from dashboard.phone_map import register_phone_map
 from dashboard.routes import register_routes
 from dashboard.security import init_security
+from dashboard.supervision import SupervisionStore
 from dashboard.user_store import UserStore
 from queries import views
 from snapshots.reader import SnapshotReader
@@ -21,6 +22,7 @@ from snapshots.reader import SnapshotReader
 
 def create_app(settings: Settings, city: City | None = None, client: redis.Redis | None = None) -> dash.Dash:
     """A Dash app reading snapshots from Redis (settings.redis_url unless a client is given)."""
+    set_language(settings.lang)  # process-wide, before the pages are imported: their titles are labels
     city = city or load_city(settings.city_dir)
     client = client or redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
     app = dash.Dash(
@@ -33,7 +35,9 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
                                            "text/css", "application/javascript", "text/javascript", "image/svg+xml"]
     Compress(server)
-    init_auth(server, settings, UserStore(settings.app_db_url), client)
+    users = UserStore(settings.app_db_url)
+    init_auth(server, settings, users, client)
+    server.config["COCKPIT_SUPERVISIONS"] = SupervisionStore(users.engine)  # 督办, in the app database
     init_security(server, city, hsts=settings.cookie_secure and not settings.simulate)
     register_routes(server, city)
     register_phone_map(server)

@@ -29,18 +29,43 @@ def start_etl(settings: Settings, city: City, client: redis.Redis) -> None:
 
     thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
                                  settings.alert_camera_online_min, settings.at_risk_hours)
-    jobs = EtlJobs(source_engine(settings.source_url), city,
+    from etl.source.check import check_columns
+    from etl.source.mapping import load_mapping
+
+    engine, mapping = source_engine(settings.source_url), load_mapping(settings.source_mapping or None)
+    check_columns(engine, mapping)  # a key naming a missing table or column stops start-up, naming file, key, column
+    jobs = EtlJobs(engine, city,
                    SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
                    settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,
-                   history_days=settings.history_days, timeline_days=settings.timeline_days)
+                   history_days=settings.history_days, timeline_days=settings.timeline_days,
+                   app_engine=source_engine(settings.app_db_url), mapping=mapping)
     EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                  {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                   "safety": settings.safety_interval_s}).start()
 
 
+def start_supervision_delivery(settings: Settings) -> None:
+    """Deliver supervisions (督办) every few seconds; any number of processes may (rows are claimed)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from dashboard.supervision import OutboxChannel, SupervisionStore, WebhookChannel, deliver_due
+    from etl.source.schema import source_engine
+
+    if settings.supervision_channel == "webhook" and not settings.supervision_webhook:
+        raise SettingsError("COCKPIT_SUPERVISION_WEBHOOK is required when COCKPIT_SUPERVISION_CHANNEL is webhook")
+    store = SupervisionStore(source_engine(settings.app_db_url))
+    channel = WebhookChannel(settings.supervision_webhook) if settings.supervision_channel == "webhook" else \
+        OutboxChannel(source_engine(settings.source_url))
+    sched = BackgroundScheduler(daemon=True)
+    sched.add_job(deliver_due, "interval", seconds=5, args=[store, channel], max_instances=1, coalesce=True,
+                  id="supervision-delivery")
+    sched.start()
+
+
 def build_app(settings: Settings, city: City, client: redis.Redis | None = None) -> dash.Dash:
-    """The ETL scheduler (if settings.run_etl), then the web app."""
+    """The ETL scheduler and the supervision delivery (if settings.run_etl), then the web app."""
     client = client or redis_client(settings)
     if settings.run_etl:
         start_etl(settings, city, client)
+        start_supervision_delivery(settings)
     return create_app(settings, city, client)

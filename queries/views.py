@@ -20,8 +20,11 @@ MAP_MEASURES = {
     "safety_index": (F.SAFETY_LATEST, "safety_index", False, False),
     "camera_online_rate": (F.DEVICE_KPIS, "camera_online_rate", False, False),
 }
-MEASURE_LABELS = {"density": "事件密度(件/km²)", "overdue": "超期事件", "safety_index": "平安指数",
-                  "camera_online_rate": "摄像头在线率"}
+
+
+def measure_label(measure: str) -> str:
+    """The name of a map measure (a MAP_MEASURES key) in the current language."""
+    return label(f"measure_{measure}")
 
 
 def warm(snap: Snapshot) -> None:
@@ -172,7 +175,7 @@ def fmt_number(v, digits: int = 1) -> str:
 def fmt_minutes(v) -> str:
     if is_missing(v):
         return "—"
-    return f"{v:.0f}{label('minutes')}" if v < 120 else f"{v / 60:.1f}小时"
+    return label("fmt_minutes", m=v) if v < 120 else label("fmt_hours", h=v / 60)
 
 
 def place_path(city, grid_code: str) -> str:
@@ -191,8 +194,14 @@ def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
 def area_alerts(snap: Snapshot, code: str) -> list[dict]:
     """The alerts (the `alerts` frame, etl/transforms/alerts.py) of a region and below, red first, at
     most 10; each {code, text, level}. The wall, tablet and phone share this one definition."""
-    return [{"code": r["code"], "text": str(r["text"]), "level": str(r["level"])}
+    return [{"code": r["code"], "text": alert_text(r), "level": str(r["level"])}
             for r in region_alerts(snap, code).head(10).to_dict("records")]
+
+
+def alert_text(alert: dict) -> str:
+    """An alert's sentence in the screen's language, from its kind, value and threshold (the frame's own
+    `text` is in the ETL process's language)."""
+    return label(f"alert_text_{alert['kind']}", value=alert["value"], threshold=alert["threshold"])
 
 
 def region_kpis_yesterday(snap: Snapshot, code: str) -> dict:
@@ -343,3 +352,22 @@ def at_risk(snap: Snapshot, code: str) -> pd.DataFrame:
     if df is None or df.empty:
         return pd.DataFrame(columns=list(F.AT_RISK.columns))
     return under(snap, F.AT_RISK, code)
+
+
+def supervisions(snap: Snapshot, code: str) -> pd.DataFrame:
+    """The supervisions (督办) of a region's events with their outcome (supervisions frame), newest first."""
+    df = snap.frame(F.SUPERVISIONS)
+    if df is None or df.empty:
+        return pd.DataFrame(columns=list(F.SUPERVISIONS.columns))
+    return under(snap, F.SUPERVISIONS, code)
+
+
+def supervision_totals(snap: Snapshot, code: str) -> dict:
+    """How many of a region's cases were supervised, how many are still open, how many closed, closed by
+    the new deadline, and the supervision on-time rate (SUPERVISION in contract/metrics.py)."""
+    d = supervisions(snap, code)
+    closed = int((d["closed_at"].notna()).sum()) if len(d) else 0
+    in_time = int(d["closed_in_time"].sum()) if len(d) else 0
+    return {"supervised": len(d), "supervised_open": int(d["is_open"].sum()) if len(d) else 0,
+            "supervised_closed": closed, "supervised_in_time": in_time,
+            "supervision_on_time_rate": in_time / closed if closed else float("nan")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
                            description="Folder of the city model (city.toml, regions.csv, geo/).")
     source_url: str = Field(f"sqlite:///{ROOT / 'data' / 'source.db'}",
                             description="SQLAlchemy URL of the source system the ETL reads.")
+    source_mapping: str = Field("", description="Source mapping file (TOML or YAML): where the source's rows are and how each field is found (docs/connect-a-source.md). Empty: the demo's config/sources/demo.toml.")
     redis_url: str = Field("", validation_alias=AliasChoices("COCKPIT_REDIS_URL", "REDIS_URL"),
                            description="Redis URL (also read from REDIS_URL). Required outside the demo; the demo starts an embedded Redis when it is empty.")
     redis_prefix: str = Field("cockpit", description="Prefix of every Redis key, so deployments can share a server.")
@@ -31,6 +33,7 @@ class Settings(BaseSettings):
     port: int = Field(8050, ge=1, le=65535, description="Port the web server listens on.")
     run_etl: bool = Field(True, description="Run the ETL scheduler in this process (one leader per deployment is elected through Redis).")
     simulate: bool = Field(False, description="Demo: fill the source with history and keep writing a live stream.")
+    sim_source_shape: Literal["demo", "hotline"] = Field("demo", description="Demo: the source the simulator writes: demo (our own tables) or hotline (a 12345 work-order table, read through config/sources/examples/hotline.toml).")
     sim_seed: int = Field(20261122, description="Seed of the simulator, for a reproducible city.")
     sim_backfill_days: int = Field(90, ge=1, le=400, description="Days of history the simulator writes on first start.")
     sim_events_per_day: int = Field(3000, ge=10, description="Average events per day the simulator writes.")
@@ -49,6 +52,8 @@ class Settings(BaseSettings):
     alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
     at_risk_hours: float = Field(2.0, gt=0, description="At risk: an open event whose deadline is within this many hours is listed as at risk (phone, tablet, wall).")
+    supervision_channel: Literal["outbox", "webhook"] = Field("outbox", description="How supervisions reach the source system: outbox (a table cockpit_supervision_outbox in the source database, acknowledged by setting acknowledged_at) or webhook (POST to COCKPIT_SUPERVISION_WEBHOOK).")
+    supervision_webhook: str = Field("", description="Intranet URL the supervisions are POSTed to when COCKPIT_SUPERVISION_CHANNEL is webhook (JSON, Idempotency-Key: the supervision id).")
     history_days: int = Field(120, ge=31, le=800, description="Days of event history the ETL keeps for the tablet's windows (quarter, custom ranges).")
     timeline_days: int = Field(30, ge=1, le=800, description="Days after its report an event's timeline stays in Redis (an open event's: always). Every event a screen lists is open or at most 30 days old.")
     score_w_on_time: float = Field(0.30, ge=0, description="Ranking score (五个一) weight of the on-time closure rate.")
@@ -64,6 +69,7 @@ class Settings(BaseSettings):
     session_minutes: float = Field(720.0, gt=0, description="A signed-in session ends this many minutes after sign-in (wall displays: re-checked against their token instead).")
     cookie_secure: bool = Field(True, description="Session cookie only over HTTPS (also sends HSTS). Off in the demo, which serves plain http on 127.0.0.1.")
     signin_limit: str = Field("5 per minute", description="Failed sign-ins allowed per client address and per user name (Flask-Limiter syntax); more get HTTP 429.")
+    lang: Literal["zh", "en"] = Field("zh", description="Language of every screen, the sign-in page and export headers: zh (Chinese) or en (English). Region names, categories and channels are data and stay as the source has them.")
 
 
 def _env_names() -> dict[str, str]:

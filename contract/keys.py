@@ -5,6 +5,7 @@
   {prefix}:version           counter of snapshot versions
   {prefix}:timeline:{id}     one event's timeline (contract/timeline_format.py), zlib'd JSON
   {prefix}:leader            the ETL leader lock (etl/scheduler.py)
+  {prefix}:briefing:{day}    which process builds that day's briefings, then "done" (briefing/web.py, SET NX)
   {prefix}:signin...         failed sign-in counters (dashboard/auth.py, Flask-Limiter)"""
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Keys:
     @property
     def leader(self) -> str:
         return f"{self.prefix}:leader"
+
+    def briefing_day(self, day: str) -> str:
+        return f"{self.prefix}:briefing:{day}"
 
     @property
     def signin_limits(self) -> str:

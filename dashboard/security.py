@@ -111,7 +111,7 @@ def read_callback_body(req: flask.Request):
 
 def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
     known = city  # `code in city`: a region the city has
-    server.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    server.config["MAX_CONTENT_LENGTH"] = server.config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
 
     @server.before_request
     def scope_net():

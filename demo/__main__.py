@@ -14,10 +14,26 @@ from dashboard.__main__ import configure_logging, serve
 
 log = logging.getLogger("cockpit.demo")
 
-# The demo's users (README "Demo credentials"): one per role, and a wall token. Demo only.
-DEMO_USERS = [("leader", "leader-demo", "city", "3201"), ("xuanwu", "xuanwu-demo", "district", "320102"),
-              ("meiyuan", "meiyuan-demo", "street", "320102002"), ("grid1", "grid1-demo", "grid", "320102002001")]
-DEMO_WALL_TOKEN = ("demo-wall", "demo-wall-token", "3201")
+# The demo's users (README "Demo credentials"): one per role, and a wall token. Demo only. Their regions
+# follow the city model (COCKPIT_CITY_DIR): the city, its first district, that district's first street and
+# that street's first community (in Nanjing 3201, 320102 玄武区, 320102002 梅园新村街道, 320102002001).
+DEMO_USERS = [("leader", "leader-demo", "city"), ("xuanwu", "xuanwu-demo", "district"),
+              ("meiyuan", "meiyuan-demo", "street"), ("grid1", "grid1-demo", "grid")]
+DEMO_WALL_TOKEN = ("demo-wall", "demo-wall-token")
+
+
+def demo_regions(city) -> list[str]:
+    """The regions of the demo users in `city`: the city, then the first child of each, down to a community."""
+    codes = [city.code]
+    for _ in range(3):
+        kids = city.children(codes[-1])
+        codes.append(str(kids["code"].min()))
+    return codes
+
+
+def demo_users(city) -> list[tuple[str, str, str, str]]:
+    """(name, password, role, region) of each demo user in `city`."""
+    return [(*user, region) for user, region in zip(DEMO_USERS, demo_regions(city))]
 
 
 def start_simulator(settings, city, engine) -> threading.Thread:
@@ -48,11 +64,13 @@ def ensure_demo_users(settings, city) -> None:
 
     store = UserStore(settings.app_db_url)
     have = {u.name for u in store.users()}
-    for name, password, role, region in DEMO_USERS:
+    users = demo_users(city)
+    for name, password, role, region in users:
         if name not in have:
             store.add_user(name, password, role, region, city)
-    store.set_token(DEMO_WALL_TOKEN[0], DEMO_WALL_TOKEN[1], DEMO_WALL_TOKEN[2], city)
-    lines = [f"  {name:<8} / {password:<13} {role:<8} {region}" for name, password, role, region in DEMO_USERS]
+    store.set_token(DEMO_WALL_TOKEN[0], DEMO_WALL_TOKEN[1], city.code, city)
+    lines = [f"  {name:<8} / {password:<13} {role:<8} {region} {city.names[region]}"
+             for name, password, role, region in users]
     log.info("demo sign-in (user / password, role, region):\n%s\n  wall display: /big?token=%s",
              "\n".join(lines), DEMO_WALL_TOKEN[1])
 

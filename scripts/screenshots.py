@@ -144,7 +144,7 @@ def tablet(s: Shooter, args) -> None:
     """The tablet at each level (city, district, street, community, grid: each the busiest child of the
     one before, the ranking sorted by events), an event timeline, and the city at 1024x768 and 2048x1536."""
     path = "/medium?window=7d&sort=reported"
-    code = None
+    code = district = None
     for level, given in (("city", None), ("district", args.district), ("street", args.street),
                          ("community", None), ("grid", None)):
         if level != "city":
@@ -152,10 +152,11 @@ def tablet(s: Shooter, args) -> None:
             if not code:
                 raise ShotError(f"{path}: no {level} in the ranking table")
             path = f"/medium?region={code}&window=7d&sort=reported"
+            district = district or code
         code = region_of(s.shot(path, "medium", 1366, 1024, f"medium-{level}.png"))
     s.shot("/medium?window=quarter", "medium", 1024, 768, "medium-city-1024x768.png")
     s.shot("/medium?window=30d", "medium", 2048, 1536, "medium-city-2048x1536.png")
-    s.shot("/medium?region=320102", "medium", 1366, 1024, "medium-event.png", tap="#medium-overdue-list a",
+    s.shot(f"/medium?region={district}", "medium", 1366, 1024, "medium-event.png", tap="#medium-overdue-list a",
            wait_for="#medium-timeline")
 
 

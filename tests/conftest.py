@@ -1,26 +1,29 @@
-"""Shared fixtures: a real Redis server on a free port, real SQL sources (SQLite; PostgreSQL when
-TEST_POSTGRES_URL is set), a small simulated city, and the app."""
+"""Every fixture of the tests (test modules define none and import no other test module): a real Redis
+server on a free port, real SQL sources (SQLite; PostgreSQL when TEST_POSTGRES_URL is set), a small
+simulated city, the app and signed-in clients, Chromium pages, a `wait_until` poller, and an opt-in CPU
+load (COCKPIT_TEST_CPU_LOAD=N busy processes) to show that tests wait for conditions, not for time.
+Plain helpers (the fixed clock, the SQL backends, the live server, page helpers) are in helpers.py."""
 
 from __future__ import annotations
 
 import os
-import threading
-from datetime import datetime
+import subprocess
+import sys
+import time
 
 import pytest
 import redis
-from sqlalchemy import text
+from helpers import BACKENDS, NOW, WAIT_MS, fresh_engine, sign_in
 
 from config.city import load_city
 from config.settings import ENV_PREFIX, ROOT, load_settings
 from demo.embedded_redis import EmbeddedRedis
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.source.schema import Base, source_engine
+from etl.source.schema import source_engine
 from snapshots.store import SnapshotStore
 
-# A fixed clock for the simulated history, so figures are reproducible.
-NOW = datetime(2026, 11, 20, 15, 30, 0)
+CPU_LOAD_ENV = "COCKPIT_TEST_CPU_LOAD"  # read here only; clean_env drops it before each test
 
 
 @pytest.fixture(autouse=True)
@@ -49,22 +52,6 @@ def redis_client(redis_server):
 @pytest.fixture(scope="session")
 def city():
     return load_city(ROOT / "config" / "cities" / "nanjing")
-
-
-BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_POSTGRES_URL") else [])
-
-
-def fresh_engine(backend: str, tmp_path):
-    """An empty source database of the backend (PostgreSQL: our tables dropped and recreated)."""
-    if backend == "sqlite":
-        engine = source_engine(f"sqlite:///{tmp_path}/source.db")
-        Base.metadata.create_all(engine)
-        return engine
-    engine = source_engine(os.environ["TEST_POSTGRES_URL"])
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS events, event_steps, devices, safety_index, grid_staff CASCADE"))
-    Base.metadata.create_all(engine)
-    return engine
 
 
 @pytest.fixture(params=BACKENDS)
@@ -125,15 +112,6 @@ def users(app, city):
     return out
 
 
-def sign_in(client, name: str, password: str, next_url: str = "/"):
-    """Sign a Flask test client in through the real form (CSRF token included); returns the response."""
-    import re
-
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
-    return client.post(f"/login?next={next_url}", data={"csrf_token": token, "username": name, "password": password})
-
-
 @pytest.fixture
 def client_as(app, users):
     """client_as(role): a Flask test client signed in as that role's test user."""
@@ -148,25 +126,136 @@ def client_as(app, users):
     return make
 
 
-class LiveServer:
-    """The app served by werkzeug in a thread on a free port (for the browser tests)."""
 
-    def __init__(self, flask_app):
-        from werkzeug.serving import make_server
+def _wait_until(pred, timeout_s: float = 10.0, every_s: float = 0.02):
+    """Poll `pred` until it returns something truthy (returned) or `timeout_s` passes (None)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = pred()
+        if got or time.monotonic() > deadline:
+            return got or None
+        time.sleep(every_s)
 
-        from demo.embedded_redis import free_port
 
-        self.port = free_port()
-        self.httpd = make_server("127.0.0.1", self.port, flask_app, threaded=True)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+@pytest.fixture
+def wait_until():
+    """wait_until(pred, timeout_s=10): poll a condition instead of sleeping a fixed time; the caller asserts
+    on what it returns (None on timeout), so a slow machine only makes the test slower, never red."""
+    return _wait_until
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self):
-        self.thread.start()
-        return self
+# --------------------------------------------------------------------------------------------- load
 
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
+def pytest_report_header(config):
+    n = os.environ.get(CPU_LOAD_ENV)
+    return f"{CPU_LOAD_ENV}={n}: {n} busy-loop process(es) run for the whole session" if n else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_load():
+    """COCKPIT_TEST_CPU_LOAD=N (opt-in): N processes spin for the whole session, so the tests run while
+    cores are busy. Each child also stops by itself when this process goes away (no orphan spinning)."""
+    raw = os.environ.get(CPU_LOAD_ENV, "").strip()
+    if not raw or raw == "0":
+        yield []
+        return
+    if not raw.isdigit():
+        pytest.exit(f"{CPU_LOAD_ENV} must be a number of busy processes, got {raw!r}", returncode=4)
+    spin = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    pass\n"
+    procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(int(raw))]
+    yield procs
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=10)
+
+
+# ------------------------------------------------------------------------------------------ browser
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class _NoBrowser:
+    """Stands in for the browser when Chromium cannot be started: the first use fails the test."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def new_context(self, **_kw):
+        pytest.fail(self.why, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium (Playwright, sync API). Missing, the browser tests FAIL: they are never skipped."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        yield _NoBrowser(f"Playwright is not installed ({exc}); the browser tests need it (requirements-dev.txt).")
+        return
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        yield _NoBrowser(f"Chromium not found at {CHROMIUM}: the browser tests need it (Debian: apt-get install "
+                         "chromium; or set CHROMIUM_PATH). They are not skipped on purpose.")
+        return
+    with sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Exception as exc:  # noqa: BLE001 - report why, as a test failure
+            yield _NoBrowser(f"Chromium at {CHROMIUM} did not start: {exc}")
+            return
+        yield b
+        b.close()
+
+
+def is_local(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    if u.scheme in ("data", "blob"):
+        return True
+    return u.scheme in ("http", "https", "ws", "wss") and u.hostname in LOCAL_HOSTS
+
+
+class Watched:
+    """A page in its own context, recording every request, console error and uncaught exception."""
+
+    def __init__(self, browser, viewport: dict, session_cookie: str | None = None, fake_clock: bool = False):
+        self.context = browser.new_context(viewport=viewport, device_scale_factor=1)
+        if session_cookie:  # signed in (cookies are per host, not per port: valid for any LiveServer)
+            self.context.add_cookies([{"name": "cockpit_session", "value": session_cookie, "domain": "127.0.0.1",
+                                       "path": "/", "httpOnly": True, "sameSite": "Lax"}])
+        self.page = self.context.new_page()
+        if fake_clock:  # time flows as usual, and page.clock.fast_forward() can skip ahead
+            self.page.clock.install()
+        self.page.set_default_timeout(WAIT_MS)
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def non_local(self) -> list[str]:
+        return [u for u in self.requests if not is_local(u)]
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def watched(browser, client_as):
+    """watched(viewport, role="city"): a page signed in as that role's test user (role=None: signed out);
+    fake_clock=True installs Playwright's clock so a test can skip ahead instead of waiting."""
+    opened = []
+
+    def open_(viewport: dict, role: str | None = "city", fake_clock: bool = False) -> Watched:
+        cookie = client_as(role).get_cookie("cockpit_session").value if role else None
+        w = Watched(browser, viewport, cookie, fake_clock)
+        opened.append(w)
+        return w
+
+    yield open_
+    for w in opened:
+        w.close()

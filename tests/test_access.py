@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from conftest import BACKENDS, NOW, sign_in
+from helpers import BACKENDS, NOW, sign_in
 from sqlalchemy import text
 
 from etl.transforms.events import window_start

@@ -4,7 +4,7 @@ over the simulated source (quarantined rows excluded by their row ids)."""
 import random
 
 import pytest
-from conftest import NOW
+from helpers import NOW
 from sqlalchemy import text
 
 from etl.transforms.events import window_start

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
+from helpers import BACKENDS, fresh_engine
 from sqlalchemy import insert, select, text
 
 from etl.source.schema import Event
 from etl.state.event_ledger import LEDGER_COLS, TIME_COLS, EventLedger, read_events
-from tests.conftest import BACKENDS, fresh_engine
 
 NOW = datetime(2026, 11, 20, 12, 0)
 

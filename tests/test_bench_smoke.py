@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
+from helpers import BACKENDS, fresh_engine
 from sqlalchemy import text
 
 from bench.generate import generate, touch_events
@@ -17,7 +18,6 @@ from bench.report import FIGURE_NAMES
 from config.settings import ROOT
 from demo.embedded_redis import free_port
 from etl.source.schema import source_engine
-from tests.conftest import BACKENDS, fresh_engine
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

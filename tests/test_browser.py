@@ -7,123 +7,30 @@ Chromium is required (CI installs it): when it is missing the tests FAIL, they a
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from conftest import NOW, LiveServer  # tests/conftest.py (pytest puts tests/ on sys.path)
+from helpers import (
+    NOW,
+    SCREENS,
+    WAIT_MS,
+    LiveServer,
+    expected_reported,
+    js_condition,
+    kpi_text,
+    settled,
+    stable_viewport,
+    wait_for_data,
+    wait_for_kpi,
+)
+from playwright.sync_api import expect
 
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import source_engine
 from queries import views
 from snapshots.store import SnapshotStore
-
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-WAIT_MS = 20_000
-
-SCREENS = {  # page -> viewport (the design sizes of the wall, the tablet and the phone)
-    "big": {"width": 1920, "height": 1080},
-    "medium": {"width": 1366, "height": 1024},
-    "small": {"width": 390, "height": 844},
-}
-
-
-class _NoBrowser:
-    """Stands in for the browser when Chromium cannot be started: the first use fails the test."""
-
-    def __init__(self, why: str):
-        self.why = why
-
-    def new_context(self, **_kw):
-        pytest.fail(self.why, pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:
-        yield _NoBrowser(f"Playwright is not installed ({exc}); the browser tests need it (requirements-dev.txt).")
-        return
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        yield _NoBrowser(f"Chromium not found at {CHROMIUM}: the browser tests need it (Debian: apt-get install "
-                         "chromium; or set CHROMIUM_PATH). They are not skipped on purpose.")
-        return
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        except Exception as exc:  # noqa: BLE001 - report why, as a test failure
-            yield _NoBrowser(f"Chromium at {CHROMIUM} did not start: {exc}")
-            return
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page in its own context, recording every request, console error and uncaught exception."""
-
-    def __init__(self, browser, viewport: dict, session_cookie: str | None = None):
-        self.context = browser.new_context(viewport=viewport, device_scale_factor=1)
-        if session_cookie:  # signed in (cookies are per host, not per port: valid for any LiveServer)
-            self.context.add_cookies([{"name": "cockpit_session", "value": session_cookie, "domain": "127.0.0.1",
-                                       "path": "/", "httpOnly": True, "sameSite": "Lax"}])
-        self.page = self.context.new_page()
-        self.page.set_default_timeout(WAIT_MS)
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-
-    def non_local(self) -> list[str]:
-        return [u for u in self.requests if not is_local(u)]
-
-    def close(self) -> None:
-        self.context.close()
-
-
-@pytest.fixture
-def watched(browser, client_as):
-    """watched(viewport, role="city"): a page signed in as that role's test user (role=None: signed out)."""
-    opened = []
-
-    def open_(viewport: dict, role: str | None = "city") -> Watched:
-        cookie = client_as(role).get_cookie("cockpit_session").value if role else None
-        w = Watched(browser, viewport, cookie)
-        opened.append(w)
-        return w
-
-    yield open_
-    for w in opened:
-        w.close()
-
-
-def is_local(url: str) -> bool:
-    u = urlparse(url)
-    if u.scheme in ("data", "blob"):
-        return True
-    return u.scheme in ("http", "https", "ws", "wss") and u.hostname in LOCAL_HOSTS
-
-
-def kpi_text(page, screen: str, key: str = "reported") -> str:
-    return page.inner_text(f"#{screen}-kpi-{key} .kpi-value").strip()
-
-
-def wait_for_data(page, screen: str) -> None:
-    """Until the reported tile shows a number and the map has drawn its regions."""
-    page.wait_for_function(
-        """(s) => { const v = document.querySelector(`#${s}-kpi-reported .kpi-value`);
-                    const img = document.querySelector(`img#${s}-map`);  // the phone's map is an SVG image
-                    return v && v.textContent.trim() !== '' && v.textContent.trim() !== '—'
-                      && (img ? img.complete && img.naturalWidth > 0
-                              : document.querySelectorAll(`#${s}-map .choroplethlocation`).length > 0); }""",
-        arg=screen, timeout=WAIT_MS)
 
 
 def map_paths(page, screen: str) -> int:
@@ -137,20 +44,12 @@ def region_param(page) -> str | None:
     return parse_qs(urlparse(page.url).query).get("region", [None])[0]
 
 
-def expected_reported(app, code: str, window: str) -> str:
-    snap = app.server.config["COCKPIT"].snapshot()
-    return views.fmt_count(views.region_kpis(snap, code, window).get("reported"))
+def settle_requests(page) -> None:
+    """Until the page has asked for everything it will ask for unprompted: its fonts are loaded and the
+    network has been quiet for 500 ms (the live poll is a short request every 2 s)."""
+    page.evaluate("() => document.fonts.ready.then(() => document.fonts.status)")
+    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
 
-
-# The map's geo viewport: plotly's projection (scale, translate, rotation) and the first region's outline.
-VIEWPORT_JS = """(sel) => {
-  const gd = document.querySelector(sel);
-  const pr = gd._fullLayout.geo._subplot.projection;
-  const first = gd.querySelector('.choroplethlocation');
-  return {scale: pr.scale(), translate: pr.translate(), rotate: pr.rotate(),
-          width: gd._fullLayout.width, height: gd._fullLayout.height,
-          paths: gd.querySelectorAll('.choroplethlocation').length, d: first ? first.getAttribute('d') : null};
-}"""
 
 # Per region path of a map: its code and a screen point inside its outline (for a real tap).
 INSIDE_POINTS_JS = """(sel) => [...document.querySelectorAll(sel)].map((p) => {
@@ -164,20 +63,6 @@ INSIDE_POINTS_JS = """(sel) => [...document.querySelectorAll(sel)].map((p) => {
   }
   return {code: p.__data__ && p.__data__.loc, x: null, y: null, area: 0};
 })"""
-
-
-def stable_viewport(page, sel: str, timeout_s: float = 8) -> dict:
-    """The map viewport once it has stopped changing (plotly may resize once after the first draw)."""
-    last, heights, deadline = None, [], time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        cur = page.evaluate(VIEWPORT_JS, sel)
-        if cur == last:
-            return cur
-        last = cur
-        heights.append(cur["height"])
-        page.wait_for_timeout(700)
-    pytest.fail(f"the map {sel} never settles: its figure height went {heights} px in {timeout_s:.0f} s "
-                "(a resize feedback loop)", pytrace=False)
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -201,7 +86,7 @@ def test_pages_render_and_stay_local(browser, watched, published, app, city):
                 assert page.locator("#big-ranking-table tbody tr").count() == len(city.children(city.code))
                 assert page.locator("#big-ticker li").count() > 0
                 assert page.locator("#big-freshness").count() == 1
-            page.wait_for_timeout(300)  # let late requests (fonts, topojson) show up
+            settle_requests(page)  # late requests (fonts, topojson) are in w.requests
             assert w.non_local() == [], f"/{screen} requested non-local URLs"
             assert w.errors == [], f"/{screen} console errors"
 
@@ -234,20 +119,17 @@ def test_wall_updates_live(browser, watched, app, city, redis_client, tmp_path):
             after = expected_reported(app, city.code, "today")
             assert after != before, "the simulator added no event today: the test proves nothing"
 
-            page.wait_for_function(
-                "(old) => document.querySelector('#big-kpi-reported .kpi-value').textContent.trim() !== old",
-                arg=before, timeout=15_000)
+            wait_for_kpi(page, "big", after)
             assert kpi_text(page, "big") == after
 
             # The map got the new values (patched) without moving.
             snap = app.server.config["COCKPIT"].snapshot()
             want = views.child_values(snap, city, city.code, "today", "density")["value"].fillna(0).tolist()
-            deadline = time.monotonic() + 10
-            while True:
-                z = page.evaluate("() => Array.from(document.querySelector('#big-map .js-plotly-plot').data[0].z)")
-                if z == pytest.approx(want, rel=1e-9, abs=1e-12) or time.monotonic() > deadline:
-                    break
-                page.wait_for_timeout(300)
+            js_condition(page, """(want) => { const gd = document.querySelector('#big-map .js-plotly-plot');
+                const z = gd && gd.data ? Array.from(gd.data[0].z) : [];
+                return z.length === want.length && z.every((v, i) => Math.abs(v - want[i]) <= 1e-12 + 1e-9 * Math.abs(want[i])); }""",
+                         want)
+            z = page.evaluate("() => Array.from(document.querySelector('#big-map .js-plotly-plot').data[0].z)")
             assert z == pytest.approx(want, rel=1e-9, abs=1e-12), "the map's values were not updated"
             vp_after = stable_viewport(page, "#big-map .js-plotly-plot")
             assert vp_after == vp_before, "the map's viewport moved on a live update"
@@ -275,14 +157,20 @@ def test_maps_keep_their_size(browser, watched, published, app, city):
             page.goto(f"{srv.url}/{screen}")
         for screen, page in pages.items():
             wait_for_data(page, screen)
-        pages["small"].wait_for_timeout(1000)  # the first autosize
-        first = {screen: page.evaluate(MAP_BOX_JS, screen) for screen, page in pages.items()}
-        pages["small"].wait_for_timeout(2500)  # more than one poll period
+        first = {}
+        for screen, page in pages.items():  # after the first autosize
+            first[screen] = settled(page, MAP_BOX_JS, screen)
+            if first[screen] is None:
+                problems.append(f"/{screen}: the map's size never settles ({page.evaluate(MAP_BOX_JS, screen)})")
+        for page in pages.values():  # two more polls (no new data): nothing may move
+            for _ in range(2):
+                with page.expect_response(lambda r: "/_dash-update-component" in r.url, timeout=WAIT_MS):
+                    pass
         for screen, page in pages.items():
             later = page.evaluate(MAP_BOX_JS, screen)
-            if later["height"] != first[screen]["height"]:
+            if first[screen] and later["height"] != first[screen]["height"]:
                 problems.append(f"/{screen}: the map's height changed {first[screen]['height']} -> "
-                                f"{later['height']} px in 2.5 s with no new data")
+                                f"{later['height']} px over two polls with no new data")
             if later["graph"][1] > later["panel"][1] + 1:
                 problems.append(f"/{screen}: the map (bottom {later['graph'][1]:.0f}) overflows its panel "
                                 f"(bottom {later['panel'][1]:.0f})")
@@ -305,6 +193,7 @@ def _check_medium(page, app, city, code: str, window: str = "today") -> list[str
     _wait_medium(page, code, depth)
     assert region_param(page) == code or (code == city.code and region_param(page) is None)  # bare /medium
     names = [city.regions.set_index("code").at[c, "name"] for c in [*city.ancestors(code), code]]
+    wait_for_kpi(page, "medium", expected_reported(app, code, window))  # the tiles may land after the crumbs
     crumbs = [t.strip() for t in page.locator("#medium-breadcrumb a").all_inner_texts()]
     assert crumbs == names
     assert kpi_text(page, "medium") == expected_reported(app, code, window), code
@@ -313,7 +202,7 @@ def _check_medium(page, app, city, code: str, window: str = "today") -> list[str
 
 def _tap_ranking(page, code: str) -> None:
     link = page.locator(f'#medium-ranking-table a[href*="region={code}&"]')
-    assert link.count() == 1, f"no ranking link to {code}"
+    expect(link, f"no ranking link to {code}").to_have_count(1, timeout=WAIT_MS)  # the ranking is its own callback
     link.click()
 
 
@@ -324,7 +213,10 @@ def _tap_map_largest(page, level_len: int) -> str:
     target = max((p for p in points if p["x"] is not None), key=lambda p: p["area"])
     assert len(target["code"]) == level_len
     page.mouse.move(target["x"], target["y"])
-    page.wait_for_timeout(200)  # plotly's hover picks the region under the pointer
+    # plotly's click reports the region its hover picked: wait until the hover is on the target
+    assert js_condition(page, """(c) => { const gd = document.querySelector('#medium-map .js-plotly-plot');
+        return !!gd && (gd._hoverdata || []).some((p) => p.location === c); }""", target["code"]), \
+        f"hovering the map at {target['x']:.0f},{target['y']:.0f} did not pick {target['code']}"
     page.mouse.click(target["x"], target["y"])
     page.wait_for_function("(c) => location.search.includes('region=' + c + '&')", arg=target["code"])
     return target["code"]
@@ -393,7 +285,7 @@ def test_deep_link(browser, watched, published, app, city):
         assert crumbs == [names[city.code], names[district], names[street]]
         assert page.locator('#medium-window input[value="7d"]').is_checked()
         assert not page.locator('#medium-window input[value="today"]').is_checked()
-        assert views.MEASURE_LABELS["overdue"] in page.inner_text("#medium-map-title")
+        assert views.measure_label("overdue") in page.inner_text("#medium-map-title")
         assert kpi_text(page, "medium") == views.fmt_count(reported[street])
         assert page.locator("#medium-ranking-table a").first.get_attribute("href").endswith("window=7d&measure=overdue")
         assert w.non_local() == []

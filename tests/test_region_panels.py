@@ -11,7 +11,7 @@ from datetime import timedelta
 import pandas as pd
 import plotly
 import pytest
-from conftest import BACKENDS, NOW, fresh_engine
+from helpers import BACKENDS, NOW, fresh_engine
 from sqlalchemy import insert, text
 
 from components import region_panels

@@ -6,14 +6,10 @@ and no plotly.js download."""
 from __future__ import annotations
 
 import pytest
-import test_browser
-from conftest import LiveServer
+from helpers import LiveServer, expected_reported, kpi_text, wait_for_data, wait_for_kpi
 from sqlalchemy import text
-from test_browser import expected_reported, kpi_text, wait_for_data
 
 from snapshots.reader import SnapshotReader
-
-browser, watched = test_browser.browser, test_browser.watched  # the browser fixtures, shared
 
 OPEN_SQL = """SELECT event_id FROM events WHERE grid_code LIKE :prefix AND closed_at IS NULL {exclude}
               ORDER BY due_at, event_id"""
@@ -91,6 +87,7 @@ def test_event_detail_and_grid_switch(browser, watched, published, app, city, us
         page.wait_for_function("(n) => document.querySelector('h1.title').textContent === n",
                                arg=city.regions.set_index("code").at[community, "name"])
         wait_for_data(page, "small")
+        wait_for_kpi(page, "small", expected_reported(app, community, "today"))
         assert kpi_text(page, "small") == expected_reported(app, community, "today")
         assert w.non_local() == [] and w.errors == []
 

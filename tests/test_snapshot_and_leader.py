@@ -1,7 +1,6 @@
 """Redis snapshots swap atomically; one scheduler of two leads; a dead source leaves the last snapshot."""
 
 import threading
-import time
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -98,16 +97,7 @@ def test_reader_serves_last_snapshot_marked_stale_when_redis_is_gone(redis_serve
     assert not snap.redis_ok and snap.is_stale(NOW, 60)
 
 
-def wait_until(pred, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def test_reader_kept_fresh_in_the_background_serves_without_loading(redis_server):
+def test_reader_kept_fresh_in_the_background_serves_without_loading(redis_server, wait_until):
     """keep_fresh (gunicorn workers): a new version is fetched, decoded and warmed by a background thread,
     and requests get it without loading anything themselves; Redis gone: the last one, marked stale."""
     from demo.embedded_redis import EmbeddedRedis
@@ -134,24 +124,24 @@ def test_reader_kept_fresh_in_the_background_serves_without_loading(redis_server
     assert reader.current().frame("alerts")["v"][0] == 2 and reader.current().is_stale(NOW, 60)
 
 
-def test_leader_lock_one_of_two_and_takeover(redis_client):
+def test_leader_lock_one_of_two_and_takeover(redis_client, wait_until):
     a = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)
     b = LeaderLock(redis_client, "cockpit:leader", ttl_s=1.5)
     assert a.hold() is True
     assert b.hold() is False
     assert a.hold() is True  # renews
-    time.sleep(1.7)  # a died without renewing: its lock expires
+    assert wait_until(lambda: not redis_client.exists("cockpit:leader")), "a died without renewing: its lock expires"
     assert b.hold() is True
     assert a.hold() is False
 
 
-def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client):
+def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client, wait_until):
     scheds = [EtlScheduler(EtlJobs(sim_engine, city, SnapshotStore(redis_client)), redis_client, "cockpit", 3.0,
                            {"devices": 0.3}) for _ in range(2)]
     for s in scheds:
         s.start()
     try:
-        time.sleep(2.5)
+        wait_until(lambda: max(s.runs["devices"] for s in scheds) >= 2, timeout_s=60)
         runs = sorted(s.runs["devices"] for s in scheds)
         leaders = [s.leader.is_leader for s in scheds]
     finally:
@@ -161,7 +151,7 @@ def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client
     assert runs[0] == 0 and runs[1] >= 2
 
 
-def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_client):
+def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_client, wait_until):
     from demo.simulator import Simulator
     from etl.source.schema import source_engine
 
@@ -184,7 +174,7 @@ def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_cli
     later = NOW + timedelta(minutes=10)
     added = sim._insert_events(sim._new_events(NOW, later), later)
     jobs.engine = eng
-    time.sleep(0.05)
+    assert wait_until(jobs.backoff["events"].should_try), "the backoff after the failure never ends"
     m = jobs.run("events", later)
     assert m["meta"]["events_status"]["ok"] is True
     assert m["meta"]["events_total"] == total + added

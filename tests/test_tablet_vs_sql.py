@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import numpy as np
 import openpyxl
 import pytest
-from conftest import NOW
+from helpers import NOW
 from sqlalchemy import text
 
 from contract.metrics import QUANTILE_PRECISION
@@ -215,7 +215,7 @@ def test_export_csv_and_excel_match_ranking_and_are_scoped_and_audited(app, publ
 def test_a_grid_is_ranked_among_its_siblings_only_for_whoever_may_see_them(app, published, city, client_as):
     """At a grid the ranking shows the grid's siblings (its row marked), but a user whose jurisdiction
     is that grid sees no sibling: scope holds in every callback."""
-    from conftest import sign_in
+    from helpers import sign_in
 
     from layouts.medium_outputs import RANKING_OUTPUTS
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 import pytest
-from conftest import NOW
+from helpers import NOW
 from sqlalchemy import DateTime, bindparam, insert, text, update
 
 from demo.simulator import Simulator

@@ -5,13 +5,9 @@ and recovers by itself when the ETL republishes, and no request leaves 127.0.0.1
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
-import test_browser
-from conftest import LiveServer
-from test_browser import SCREENS, expected_reported, kpi_text, stable_viewport, wait_for_data
-from werkzeug.serving import make_server
+from helpers import SCREENS, LiveServer, expected_reported, kpi_text, stable_viewport, wait_for_data
 
 from config.clock import now_local
 from demo.simulator import Simulator
@@ -19,18 +15,6 @@ from etl.jobs import EtlJobs
 from etl.source.schema import source_engine
 from snapshots.store import SnapshotStore
 
-
-def serve_on(flask_app, port: int) -> LiveServer:
-    """A LiveServer on a given port (the one a wall was talking to before the server went away)."""
-    srv = LiveServer(flask_app)
-    srv.httpd.server_close()
-    srv.port = port
-    srv.httpd = make_server("127.0.0.1", port, flask_app, threaded=True)
-    srv.thread = threading.Thread(target=srv.httpd.serve_forever, daemon=True)
-    return srv
-
-
-browser, watched = test_browser.browser, test_browser.watched  # the browser tests' fixtures
 FRESHNESS_JS = "() => { const f = document.querySelector('#big-freshness'); return f ? f.className + '|' + f.textContent : ''; }"
 
 
@@ -100,16 +84,17 @@ def test_wall_survives_server_restart(browser, watched, published, app, city):
     again it reloads itself and shows the data, without anyone touching it."""
     srv = LiveServer(app.server).__enter__()
     port = srv.port
-    w = watched(SCREENS["big"])
+    w = watched(SCREENS["big"], fake_clock=True)  # the wall's watchdog reads Date.now(): skip ahead, not wait
     page = w.page
     page.goto(f"{srv.url}/big?page=overview")
     wait_for_data(page, "big")
     assert page.locator("#big-offline.hidden").count() == 1
     srv.__exit__(None, None, None)
+    page.clock.fast_forward("00:11")  # no answer for longer than the watchdog's 10 s
     page.wait_for_function("() => !document.querySelector('#big-offline').classList.contains('hidden')",
                            timeout=30_000)
-    page.wait_for_timeout(21_000)  # down long enough that the wall rebuilds itself on reconnect
-    with serve_on(app.server, port):  # the server is back on the same address
+    page.clock.fast_forward("00:21")  # down long enough (20 s) that the wall rebuilds itself on reconnect
+    with LiveServer(app.server, port):  # the server is back on the same address
         page.wait_for_event("load", timeout=30_000)  # the self-reload
         wait_for_data(page, "big")
         assert kpi_text(page, "big") == expected_reported(app, city.code, "today")

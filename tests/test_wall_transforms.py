@@ -5,7 +5,7 @@ from datetime import datetime
 
 import pandas as pd
 import pytest
-from test_transforms import G1, G2, G3, ev
+from helpers import G1, G2, G3, ev
 
 from etl.transforms.alerts import AlertThresholds, camera_alerts, overdue_alerts, spike_alerts, wall_alerts
 from etl.transforms.yesterday import events_as_of, kpis_same_time_yesterday

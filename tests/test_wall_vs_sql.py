@@ -4,7 +4,7 @@
 from datetime import timedelta
 
 import pytest
-from conftest import NOW
+from helpers import NOW
 from sqlalchemy import text
 
 from etl.jobs import EtlJobs

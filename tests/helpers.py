@@ -1,0 +1,174 @@
+"""Plain helpers the tests share (fixtures live in conftest.py): the fixed clock of the simulated city,
+the SQL backends under test, signing a test client in, the app served on a port for a browser, and the
+browser tests' page helpers, which wait for what they then read (never for a fixed time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from datetime import datetime
+
+import pandas as pd
+import pytest
+from sqlalchemy import text
+
+from etl.source.schema import Base, source_engine
+
+# A fixed clock for the simulated history, so figures are reproducible.
+NOW = datetime(2026, 11, 20, 15, 30, 0)
+
+BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_POSTGRES_URL") else [])
+
+WAIT_MS = 20_000  # how long a browser test waits for a condition before it fails (generous: a loaded machine)
+
+SCREENS = {  # page -> viewport (the design sizes of the wall, the tablet and the phone)
+    "big": {"width": 1920, "height": 1080},
+    "medium": {"width": 1366, "height": 1024},
+    "small": {"width": 390, "height": 844},
+}
+
+
+def fresh_engine(backend: str, tmp_path):
+    """An empty source database of the backend (PostgreSQL: our tables dropped and recreated)."""
+    if backend == "sqlite":
+        engine = source_engine(f"sqlite:///{tmp_path}/source.db")
+        Base.metadata.create_all(engine)
+        return engine
+    engine = source_engine(os.environ["TEST_POSTGRES_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS events, event_steps, devices, safety_index, grid_staff CASCADE"))
+    Base.metadata.create_all(engine)
+    return engine
+
+
+def sign_in(client, name: str, password: str, next_url: str = "/"):
+    """Sign a Flask test client in through the real form (CSRF token included); returns the response."""
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return client.post(f"/login?next={next_url}", data={"csrf_token": token, "username": name, "password": password})
+
+
+class LiveServer:
+    """The app served by werkzeug in a thread on a free port, or on `port` (the one a wall was talking to
+    before the server went away)."""
+
+    def __init__(self, flask_app, port: int | None = None):
+        from werkzeug.serving import make_server
+
+        from demo.embedded_redis import free_port
+
+        self.port = port or free_port()
+        self.httpd = make_server("127.0.0.1", self.port, flask_app, threaded=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()  # the port is free again at once (a restarted server takes it)
+
+
+# ------------------------------------------------------------------------------------ literal events
+
+G1, G2, G3 = "320102001001001", "320102001001002", "320104002003001"  # G1, G2 share a community; G3 elsewhere
+
+
+def ev(row_id, grid, reported, dispatched=None, handled=None, verified=None, closed=None, due=None,
+       level=None, sat=None, reopened=0, category="城市管理", channel="12345热线"):
+    """One source event row for the transforms' literal frames (missing stage times are NaT)."""
+    T = pd.Timestamp
+    return {"row_id": row_id, "event_id": f"E{row_id}", "grid_code": grid, "category": category, "channel": channel,
+            "reported_at": T(reported), "dispatched_at": T(dispatched) if dispatched else pd.NaT,
+            "handled_at": T(handled) if handled else pd.NaT, "verified_at": T(verified) if verified else pd.NaT,
+            "closed_at": T(closed) if closed else pd.NaT, "due_at": T(due), "handling_level": level,
+            "satisfaction": sat, "reopened": reopened}
+
+
+# ------------------------------------------------------------------------------------- browser pages
+
+def kpi_text(page, screen: str, key: str = "reported") -> str:
+    return page.inner_text(f"#{screen}-kpi-{key} .kpi-value").strip()
+
+
+def expected_reported(app, code: str, window: str) -> str:
+    from queries import views
+
+    snap = app.server.config["COCKPIT"].snapshot()
+    return views.fmt_count(views.region_kpis(snap, code, window).get("reported"))
+
+
+def wait_for_data(page, screen: str) -> None:
+    """Until the reported tile shows a number and the map has drawn its regions."""
+    page.wait_for_function(
+        """(s) => { const v = document.querySelector(`#${s}-kpi-reported .kpi-value`);
+                    const img = document.querySelector(`img#${s}-map`);  // the phone's map is an SVG image
+                    return v && v.textContent.trim() !== '' && v.textContent.trim() !== '—'
+                      && (img ? img.complete && img.naturalWidth > 0
+                              : document.querySelectorAll(`#${s}-map .choroplethlocation`).length > 0); }""",
+        arg=screen, timeout=WAIT_MS)
+
+
+def wait_for_kpi(page, screen: str, value: str, key: str = "reported", timeout_ms: int = WAIT_MS) -> None:
+    """Until the tile `key` shows `value` (then the caller asserts it, with the text it really shows)."""
+    js_condition(page, "([sel, v]) => { const e = document.querySelector(sel); return !!e && e.textContent.trim() === v; }",
+                 [f"#{screen}-kpi-{key} .kpi-value", value], timeout_ms)
+
+
+def js_condition(page, predicate: str, arg=None, timeout_ms: int = WAIT_MS) -> bool:
+    """Wait until the page's `predicate(arg)` holds; False on timeout, so the caller's assert says what differs."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(predicate, arg=arg, timeout=timeout_ms)
+        return True
+    except PlaywrightTimeout:
+        return False
+
+
+def settled(page, measure_js: str, arg=None, poll_ms: int = 700, timeout_ms: int = WAIT_MS):
+    """What `measure_js(arg)` returns once two samples `poll_ms` apart agree (plotly may resize once after
+    its first draw); None if it never settles within `timeout_ms`. The page polls, the test does not sleep."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    key = json.dumps([measure_js, arg])
+    probe = f"""(arg) => {{
+      const cur = JSON.stringify(({measure_js})(arg));
+      const seen = (window.__settled = window.__settled || {{}});
+      const same = seen[{json.dumps(key)}] === cur;
+      seen[{json.dumps(key)}] = cur;
+      return same && cur !== 'null' ? cur : false;  // null: nothing drawn yet
+    }}"""
+    try:
+        return json.loads(page.wait_for_function(probe, arg=arg, polling=poll_ms, timeout=timeout_ms).json_value())
+    except PlaywrightTimeout:
+        return None
+
+
+# The map's geo viewport: plotly's projection (scale, translate, rotation) and the first region's outline.
+VIEWPORT_JS = """(sel) => {
+  const gd = document.querySelector(sel);
+  if (!gd || !gd._fullLayout || !gd._fullLayout.geo) return null;
+  const pr = gd._fullLayout.geo._subplot.projection;
+  const first = gd.querySelector('.choroplethlocation');
+  return {scale: pr.scale(), translate: pr.translate(), rotate: pr.rotate(),
+          width: gd._fullLayout.width, height: gd._fullLayout.height,
+          paths: gd.querySelectorAll('.choroplethlocation').length, d: first ? first.getAttribute('d') : null};
+}"""
+
+
+def stable_viewport(page, sel: str, timeout_ms: int = WAIT_MS) -> dict:
+    """The map viewport once it has stopped changing (plotly may resize once after the first draw)."""
+    vp = settled(page, VIEWPORT_JS, sel, timeout_ms=timeout_ms)
+    if not vp:
+        now = page.evaluate(VIEWPORT_JS, sel)
+        pytest.fail(f"the map {sel} never settles in {timeout_ms / 1000:.0f} s (a resize feedback loop?); "
+                    f"now: {now and {k: now[k] for k in ('width', 'height', 'paths')}}", pytrace=False)
+    return vp

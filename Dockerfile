@@ -4,6 +4,8 @@
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*  # WeasyPrint's Pango and the CJK fonts of the daily briefing
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY config ./config
@@ -14,6 +16,7 @@ COPY queries ./queries
 COPY components ./components
 COPY dashboard ./dashboard
 COPY layouts ./layouts
+COPY briefing ./briefing
 COPY assets ./assets
 RUN useradd --system --home /app cockpit && mkdir -p /app/data && chown cockpit /app/data
 USER cockpit

@@ -68,4 +68,17 @@ def build_app(settings: Settings, city: City, client: redis.Redis | None = None)
     if settings.run_etl:
         start_etl(settings, city, client)
         start_supervision_delivery(settings)
-    return create_app(settings, city, client)
+    app = create_app(settings, city, client)
+    add_briefing(app, settings, city, client)
+    return app
+
+
+def add_briefing(app: dash.Dash, settings: Settings, city: City, client: redis.Redis) -> None:
+    """The daily briefing (briefing/web.py): its route, and its morning build where the schedulers run. The
+    briefing sits beside the pages (layouts), above this layer: this composition root is the one place that
+    may import it (pyproject.toml, ignore_imports)."""
+    from briefing.web import register_briefing, start_briefing_scheduler
+
+    register_briefing(app.server)
+    if settings.run_etl:
+        start_briefing_scheduler(settings, city, client, app.server.config["COCKPIT"].reader)

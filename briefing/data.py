@@ -1,0 +1,150 @@
+"""A region's daily briefing (日报) as plain data: one dict per region and day, built only from the
+published snapshot through the screens' own queries, so the briefing and the tablet cannot disagree.
+The day's figures are the tablet's one-day custom window (queries/window_views.py `window_kpis` over the
+`event_pieces@<week>` frames), compared with the day before and the same weekday a week earlier; the
+lists are the snapshot's state at `as_of` (queries/views.py: overdue, recurring, alerts, cameras, safety).
+Rendering (briefing/render.py) and the PDF (briefing/pdf.py) only format this dict; the tests recount it."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+
+import pandas as pd
+
+from config.city import City
+from contract.metrics import QUANTILES
+from queries import views, window_views
+from snapshots.reader import Snapshot
+
+LEVELS = ("city", "district", "street")  # the regions that get a briefing
+# The day's figures with their comparisons: key -> kind (count: a difference; rate: percentage points)
+DAY_KPIS = {"reported": "count", "closed": "count", "on_time_rate": "rate", "same_day_rate": "rate",
+            "grid_settled_rate": "rate", "satisfaction_rate": "rate", "cohort_overdue": "count"}
+FUNNEL = ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")
+TOP_OVERDUE = 5
+TOP_RECURRING = 5
+TREND_DAYS = 7
+MAX_RANKED = 20  # a street has up to ~30 communities; the briefing lists the best and worst 10
+
+
+def clean(v):
+    """JSON-able scalars: NaN/None -> None, numpy numbers -> int/float, times -> ISO text."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, (pd.Timestamp, datetime)):
+        return None if pd.isna(v) else pd.Timestamp(v).isoformat(timespec="minutes")
+    if hasattr(v, "item"):  # numpy scalar
+        return clean(v.item())
+    return v
+
+
+def regions_for_briefing(city: City, root: str | None = None) -> list[str]:
+    """The city, its districts and its streets (or those under `root`), in code order."""
+    regs = city.regions
+    regs = regs[regs["level"].isin(LEVELS)]
+    if root:
+        regs = regs[regs["code"].str.startswith(root)]
+    return sorted(regs["code"].tolist(), key=lambda c: (len(c), c))
+
+
+def day_window(snap: Snapshot, day: date, history_days: int | None = None) -> window_views.Window:
+    """The tablet's custom window of exactly one local day."""
+    as_of = snap.as_of or datetime.combine(day + timedelta(days=1), datetime.min.time())
+    return window_views.resolve_window("custom", as_of, day.isoformat(), day.isoformat(), history_days)
+
+
+def issue_number(day: date) -> int:
+    """第N期: the day of the year (a daily briefing is numbered from 1 each January)."""
+    return day.timetuple().tm_yday
+
+
+def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: dict[str, float],
+                   history_days: int | None = None) -> dict:
+    """The briefing of one region for one local day (see the module docstring for where each part comes from)."""
+    w = day_window(snap, day, history_days)
+    prev, week = (day_window(snap, day - timedelta(days=n), history_days) for n in (1, 7))
+    k, kp, kw = (window_views.window_kpis(snap, code, x) for x in (w, prev, week))
+    as_of = snap.as_of
+    return {
+        "code": code, "name": city.region_name(code), "level": city.level_of(code), "city": city.name,
+        "day": day.isoformat(), "year": day.year, "issue": issue_number(day),
+        "as_of": clean(as_of), "snapshot_version": snap.version,
+        "kpis": [{"key": key, "kind": kind, "day": clean(k.get(key)), "prev": clean(kp.get(key)),
+                  "week": clean(kw.get(key))} for key, kind in DAY_KPIS.items()],
+        "counts": {key: clean(k.get(key)) for key in ("reported", "closed", "closed_on_time", "cohort_overdue",
+                                                       "cohort_open", "same_day_cleared", "escalated")},
+        "stocks": {"open": clean(k.get("open")), "overdue": clean(k.get("overdue"))},
+        "funnel": [{"key": key, "n": clean(k.get(key))} for key in FUNNEL],
+        "stages": [{"stage": s, "median": clean(k.get(f"median_{s}_min")), "p90": clean(k.get(f"p90_{s}_min"))}
+                   for s in QUANTILES],
+        "trend": trend(snap, code, day, history_days),
+        **overdue_part(snap, city, code, as_of),
+        **recurring_part(snap, city, code),
+        **ranking_part(snap, city, code, w, weights),
+        "alerts": alerts_part(snap, code),
+        **camera_part(snap, city, code),
+        "safety": {key: clean(v) for key, v in views.safety_rank(snap, city, code).items()
+                   if key in ("code", "own", "month", "safety_index", "public_security", "index_change", "rank", "of")},
+    }
+
+
+def trend(snap: Snapshot, code: str, day: date, history_days: int | None) -> list[dict]:
+    """The TREND_DAYS days ending on `day`: events reported, closed and the on-time rate of each."""
+    out = []
+    for n in range(TREND_DAYS - 1, -1, -1):
+        d = day - timedelta(days=n)
+        t = window_views.window_kpis(snap, code, day_window(snap, d, history_days))
+        out.append({"day": d.isoformat(), "reported": clean(t.get("reported")), "closed": clean(t.get("closed")),
+                    "on_time_rate": clean(t.get("on_time_rate"))})
+    return out
+
+
+def overdue_part(snap: Snapshot, city: City, code: str, as_of) -> dict:
+    """The region's overdue events now (window_views.overdue_list, open_events), the TOP_OVERDUE oldest deadlines."""
+    df = window_views.overdue_list(snap, code)
+    rows = []
+    for r in df.head(TOP_OVERDUE).to_dict("records"):
+        late = (pd.Timestamp(as_of) - pd.Timestamp(r["due_at"])).total_seconds() / 60 if as_of is not None else None
+        rows.append({"event_id": r["event_id"], "category": r["category"], "channel": r["channel"],
+                     "status": r["status"], "where": views.place_path(city, r["grid_code"]),
+                     "due_at": clean(r["due_at"]), "overdue_min": clean(late)})
+    return {"overdue_total": len(df), "overdue_top": rows}
+
+
+def recurring_part(snap: Snapshot, city: City, code: str) -> dict:
+    df = views.recurring_problems(snap, city, code, n=TOP_RECURRING)
+    rows = [{"category": r["category"], "where": r["where"], "events": clean(r["events"]), "open": clean(r["open"]),
+             "days": clean(r["days"]), "last_reported": clean(r["last_reported"])} for r in df.to_dict("records")]
+    return {"recurring": rows, "recurring_totals": {k: clean(v) for k, v in views.recurring_totals(snap, code).items()}}
+
+
+def ranking_part(snap: Snapshot, city: City, code: str, w, weights: dict[str, float]) -> dict:
+    """The children ranked by the day's composite score (window_views.ranking, the tablet's 五个一 rule)."""
+    df = window_views.ranking(snap, city, code, w, weights)
+    if df.empty:
+        return {"ranking": [], "ranking_of": 0, "child_level": None}
+    keep = df if len(df) <= MAX_RANKED else pd.concat([df.head(MAX_RANKED // 2), df.tail(MAX_RANKED // 2)])
+    rows = [{"rank": clean(r["rank"]), "code": r["code"], "name": city.short_name(r["code"]),
+             "score": clean(r.get("score")), "reported": clean(r.get("reported")),
+             "on_time_rate": clean(r.get("on_time_rate")), "overdue": clean(r.get("overdue"))}
+            for r in keep.to_dict("records")]
+    return {"ranking": rows, "ranking_of": len(df), "child_level": city.level_of(df["code"].iloc[0])}
+
+
+def alerts_part(snap: Snapshot, code: str) -> list[dict]:
+    """The alerts of the region's area in the snapshot (views.region_alerts), red first, with their sentence."""
+    df = views.region_alerts(snap, code)
+    return [{"level": str(r["level"]), "kind": r["kind"], "name": r["name"], "text": views.alert_text(r),
+             "since": clean(r["since"])} for r in df.head(10).to_dict("records")]
+
+
+def camera_part(snap: Snapshot, city: City, code: str) -> dict:
+    """Camera counts (views.camera_summary) and the children with the lowest online rate (views.camera_status)."""
+    s = views.camera_summary(snap, code)
+    cams = {key: clean(s.get(key)) for key in ("cameras", "cameras_online", "cameras_offline", "camera_online_rate",
+                                              "blind_grids", "cameras_untagged", "cameras_unplaced")}
+    worst = views.camera_status(snap, city, code).dropna(subset=["camera_online_rate"]).head(5)
+    rows = [{"name": city.short_name(r["code"]), "cameras": clean(r["cameras"]), "offline": clean(r["offline"]),
+             "camera_online_rate": clean(r["camera_online_rate"])} for r in worst.to_dict("records")]
+    return {"cameras": cams, "camera_worst": rows}

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
 BROWSER_PACKAGES = ["chromium", "chromium-driver", "fonts-noto-cjk"]
+PDF_PACKAGES = ["libpango-1.0-0", "libpangoft2-1.0-0", "fonts-noto-cjk"]  # WeasyPrint (the daily briefing)
 
 
 def sh(*cmd: str, **kw) -> None:
@@ -69,11 +70,24 @@ def ensure_browser() -> None:
     apt_install(BROWSER_PACKAGES)
 
 
+def ensure_pdf_libs() -> None:
+    """The system libraries and fonts WeasyPrint prints the briefings with, through apt when root."""
+    from ctypes.util import find_library
+
+    if find_library("pango-1.0") and find_library("pangoft2-1.0") and Path("/usr/share/fonts/opentype/noto").exists():
+        return
+    if not can_apt():
+        print("cockpit: the daily briefing PDFs need: apt-get install " + " ".join(PDF_PACKAGES), file=sys.stderr)
+        return
+    apt_install(PDF_PACKAGES)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     os.chdir(ROOT)
     if command == "demo":
         ensure_venv("requirements.txt")
+        ensure_pdf_libs()
         os.execv(str(PY), [str(PY), "-m", "demo", *argv[1:]])
     if command == "run":
         ensure_venv("requirements.txt")
@@ -87,6 +101,7 @@ def main(argv: list[str]) -> int:
     if command == "test":
         ensure_venv("requirements-dev.txt")
         ensure_browser()
+        ensure_pdf_libs()
         os.execv(str(PY), [str(PY), "-m", "pytest", *argv[1:]])
     if command == "bench":
         ensure_venv("requirements-bench.txt")

@@ -177,6 +177,11 @@ def _render_ranking(snap, state: dict):
     q = urlencode({"region": region, "rank": state["rank"]})
     exports = [html.A(label("export_csv"), href=f"/medium/export.csv?{q}", className="btn", id="medium-export-csv"),
                html.A(label("export_xlsx"), href=f"/medium/export.xlsx?{q}", className="btn", id="medium-export-xlsx")]
+    # the daily briefing (briefing/web.py) of this region, or below a street of its street, when in scope
+    briefed = [r for r in [*c.city.ancestors(region), region] if c.city.level_of(r) in ("city", "district", "street")]
+    if briefed[-1].startswith(user_scope()):
+        exports.append(html.A(label("brief_pdf"), href=f"/medium/briefing.pdf?{urlencode({'region': briefed[-1]})}",
+                              className="btn", id="medium-briefing-pdf"))
     return (periods, exports, ranking_table(ranking, state),
             rate_bars(window_views.on_time_by(snap, region, w, "category"), "category"),
             rate_bars(window_views.on_time_by(snap, region, w, "channel"), "channel"),

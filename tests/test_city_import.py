@@ -309,3 +309,15 @@ def test_points_near_grid_borders_land_in_the_right_grid_in_every_datum(tmp_path
     # the conversion matters: read unconverted, most of these points fall in another grid or outside
     assert (city.grid_at(wgs[:, 0], wgs[:, 1]) != np.array(want)).mean() > 0.9
     assert city.grid_at([0.0, np.nan], [0.0, 1.0], "WGS84").tolist() == ["", ""]
+
+
+def test_second_city_loads_and_the_demo_users_follow_it():
+    from demo.__main__ import demo_users
+    root = Path(__file__).resolve().parents[1] / "config" / "cities"
+    xiamen = load_city(root / "xiamen")
+    assert (xiamen.code, xiamen.datum, len(xiamen.regions[xiamen.regions["level"] == "district"])) == ("3502", "GCJ02", 6)
+    users = demo_users(xiamen)
+    assert [u[3] for u in users] == ["3502", "350203", "350203001", "350203001001"]
+    for (*_, region), level in zip(users, ("city", "district", "street", "community")):
+        assert xiamen.level_of(region) == level
+    assert [u[3] for u in demo_users(load_city(root / "nanjing"))] == ["3201", "320102", "320102002", "320102002001"]

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     score_w_not_overdue: float = Field(0.15, ge=0, description="Ranking score weight of the share of the period's events not overdue now.")
     wall_page_s: float = Field(30.0, ge=5, description="Wall carousel: seconds per page unless the URL says ?interval=.")
     wall_reload_hour: int = Field(4, ge=-1, le=23, description="Wall: local hour at which it reloads itself once a day (-1: never; URL ?reload_hour=).")
-    briefing_hour: int = Field(7, ge=0, le=23, description="Daily briefing (日报): local hour from which the previous day's PDFs are built (by one process of the deployment, where the ETL scheduler runs).")
+    briefing_hour: int = Field(7, ge=0, le=23, description="Daily briefing: local hour from which the previous day's PDFs are built (by one process of the deployment, where the ETL scheduler runs).")
     briefing_dir: Path = Field(ROOT / "data" / "briefings", description="Folder of the daily briefing PDFs (<day>/<region code>.pdf); the last 30 days are kept.")
     app_db_url: str = Field(f"sqlite:///{ROOT / 'data' / 'app.db'}",
                             description="SQLAlchemy URL of the app database: users, roles, display tokens, audit log (tables created on start).")

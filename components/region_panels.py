@@ -88,11 +88,11 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     months = views.safety_months(snap, code)
     parts = []
     if not s.get("own"):
-        parts.append(html.Div(f"{label('safety_of_street')}：{city.region_name(s['code'])}",
+        parts.append(html.Div(label("label_value", label=label("safety_of_street"), value=city.region_name(s["code"])),
                               className="rp-note"))
     if "safety_index" not in s:
         return _panel("region-safety", label("safety_index"), *parts, html.Div(label("waiting"), className="rp-empty"))
-    rank = "—" if s["rank"] is None else f"第 {s['rank']} / {s['of']} 名"
+    rank = "—" if s["rank"] is None else label("rank_of", rank=s["rank"], of=s["of"])
     parts.append(html.Div(className="rp-stats", children=[
         _stat("safety_index", views.fmt_number(s["safety_index"])),
         _stat("public_security", views.fmt_number(s["public_security"]) + "%"),
@@ -123,15 +123,15 @@ def camera_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
         _stat("offline", views.fmt_count(k["cameras_offline"]), bad=k["cameras_offline"] > 0),
         _stat("blind_grids", views.fmt_count(k["blind_grids"]), bad=k["blind_grids"] > 0),
         _stat("cameras_untagged", views.fmt_count(k["cameras_untagged"])),
-        _stat("cameras_unplaced", f"{views.fmt_count(k['cameras_unplaced'])}"
-                                  f"（{label('cameras_coord_approx')} {views.fmt_count(k.get('cameras_coord_approx'))}，"
-                                  f"{label('cameras_coord_missing')} {views.fmt_count(k.get('cameras_coord_missing'))}）")])
+        _stat("cameras_unplaced", label("cameras_unplaced_detail", n=views.fmt_count(k["cameras_unplaced"]),
+                                        approx=views.fmt_count(k.get("cameras_coord_approx")),
+                                        missing=views.fmt_count(k.get("cameras_coord_missing"))))])
     parts = [stats]
     blind = views.blind_grid_names(snap, code, n=20)
     if blind:
-        more = f" 等 {views.fmt_count(k['blind_grids'])} 个" if k["blind_grids"] > len(blind) else ""
+        more = label("blind_more", n=views.fmt_count(k["blind_grids"])) if k["blind_grids"] > len(blind) else ""
         parts.append(html.Div(className="rp-blind", children=[
-            html.H4(label("blind_grids"), className="rp-sub"), html.Div("、".join(blind) + more)]))
+            html.H4(label("blind_grids"), className="rp-sub"), html.Div(label("list_sep").join(blind) + more)]))
     children = views.camera_status(snap, city, code)
     if not children.empty:
         head = html.Tr([html.Th(x) for x in (label("children"), label("camera_online_rate"), label("cameras"),

@@ -24,17 +24,17 @@ MAX_ID_LENGTH = 64
 
 
 def fmt_span(minutes: float) -> str:
-    """A duration for people: 45分钟, 5小时20分, 2天3小时."""
+    """A duration for people: 45 min, 5 h 20 min, 2 d 3 h (labels span_*)."""
     m = int(abs(minutes))
     if m < 60:
-        return f"{m}分钟"
+        return label("span_min", m=m)
     if m < 24 * 60:
-        return f"{m // 60}小时{m % 60}分" if m % 60 else f"{m // 60}小时"
-    return f"{m // 1440}天{(m % 1440) // 60}小时"
+        return label("span_hours_min", h=m // 60, m=m % 60) if m % 60 else label("span_hours", h=m // 60)
+    return label("span_days_hours", d=m // 1440, h=(m % 1440) // 60)
 
 
 def due_text(due_at, now: datetime) -> tuple[str, bool]:
-    """("剩余 5小时20分", False) before the deadline, ("已超期 2天3小时", True) after it."""
+    """("<time_left> 5 h 20 min", False) before the deadline, ("<overdue_by> 2 d 3 h", True) after it."""
     left = (pd.Timestamp(due_at) - pd.Timestamp(now)).total_seconds() / 60
     return (f"{label('overdue_by')} {fmt_span(left)}", True) if left < 0 else (f"{label('time_left')} {fmt_span(left)}", False)
 
@@ -104,7 +104,7 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
     facts = [
         (label("status"), label(f"stage_{tl['status']}")),
         (label("handling_level"), label(f"level_{tl['handling_level']}") if tl.get("handling_level") else "—"),
-        (label("satisfaction"), f"{sat}{label('score_unit')}" if sat is not None else label("not_rated")),
+        (label("satisfaction"), label("satisfaction_score", score=sat) if sat is not None else label("not_rated")),
     ]
     reporter = " · ".join(x for x in (tl.get("reporter_name"), tl.get("reporter_phone"), tl.get("address")) if x)
     head = html.Div(className="tl-head", id=f"{id_prefix}-event-head", children=[
@@ -115,7 +115,7 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
             html.Span(label("reopened_badge"), className="tl-badge tl-reopen") if tl.get("reopened") else None]),
         html.Div(views.place_path(city, tl["grid_code"]), className="tl-where"),
         html.Dl(className="tl-facts", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
-        html.Div(f"{label('reporter')}：{reporter}", className="tl-reporter") if reporter else None,
+        html.Div(label("label_value", label=label("reporter"), value=reporter), className="tl-reporter") if reporter else None,
     ])
     steps = [_step(s, i == 0) for i, s in enumerate(tl.get("steps", []))]
     return html.Div(className="tl", children=[

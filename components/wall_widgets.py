@@ -41,7 +41,7 @@ def kpi_delta(key: str, now: dict, yesterday: dict) -> tuple[str, str]:
         d, unit = (100 * (a - b), "pt") if key in RATE_KEYS else (a - b, "")
     if views.is_missing(d):
         return "", "delta"
-    arrow = "▲" if d > 0 else "▼" if d < 0 else "＝"
+    arrow = "▲" if d > 0 else "▼" if d < 0 else label("delta_flat")
     text = f"{prefix} {arrow}{abs(d):,.1f}{unit}" if (unit or key in ("safety_index",)) else \
         f"{prefix} {arrow}{abs(d):,.0f}"
     better = BETTER_WHEN_HIGHER.get(key)

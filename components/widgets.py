@@ -10,7 +10,7 @@ from dash import html
 
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
-from queries.views import MAP_MEASURES, MEASURE_LABELS, fmt_count, fmt_minutes, fmt_number, fmt_rate
+from queries.views import MAP_MEASURES, fmt_count, fmt_minutes, fmt_number, fmt_rate, measure_label
 from snapshots.reader import Snapshot
 
 # Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
@@ -44,7 +44,7 @@ def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
         fmt = TILE_FORMATS[key]
         extra = ""
         if key == "safety_index" and kpis.get("index_change") is not None:
-            extra = _delta(kpis.get("index_change"), "较上月")
+            extra = _delta(kpis.get("index_change"), label("vs_last_month"))
         elif key in ("open", "overdue") and page == "medium":  # stocks: now, whatever the window
             extra = label("stock_note")
         tiles.append(kpi_card(page, key, fmt(kpis.get(key)), extra))
@@ -58,7 +58,7 @@ def _delta(v, prefix: str) -> str:
 
 
 def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) -> html.Div:
-    """'数据截至 hh:mm:ss', marked stale (with why) when old, when Redis is down or a source fails."""
+    """'as of hh:mm:ss' (label as_of), marked stale (with why) when old, when Redis is down or a source fails."""
     if snap.as_of is None:
         return html.Div(label("waiting"), id=f"{page}-freshness", className="freshness stale")
     stale = snap.is_stale(now, stale_after_s)
@@ -66,9 +66,9 @@ def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) ->
     why = []
     if stale:
         if not snap.redis_ok:
-            why.append("缓存不可用")
-        why += ["数据源异常"] if snap.source_errors() else []
-        text += f" · {label('stale')}" + (f"({'、'.join(why)})" if why else "")
+            why.append(label("stale_redis"))
+        why += [label("stale_source")] if snap.source_errors() else []
+        text += f" · {label('stale')}" + (f"({label('list_sep').join(why)})" if why else "")
     return html.Div(text, id=f"{page}-freshness", className="freshness " + ("stale" if stale else "fresh"),
                     title="; ".join(snap.source_errors()))
 
@@ -88,7 +88,7 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
         "z": v.fillna(0).tolist(), "featureidkey": "properties.code", "text": text, "hoverinfo": "text",
         "colorscale": (SCALE_WORSE if worse else SCALE_BETTER) if dark else (LIGHT_SCALE_WORSE if worse else LIGHT_SCALE_BETTER),
         "marker": {"line": {"color": theme["bg"], "width": 0.6}}, "showscale": bool(v.notna().any()),
-        "colorbar": {"title": {"text": MEASURE_LABELS[measure], "font": {"color": theme["muted"]}},
+        "colorbar": {"title": {"text": measure_label(measure), "font": {"color": theme["muted"]}},
                      "thickness": 10, "len": 0.6, "tickfont": {"color": theme["muted"]}},
     }]
     if labels:

@@ -1,78 +1,220 @@
-"""Every user-facing text in one table, so a label changes in one place (and an English UI stays possible)."""
+"""Every user-facing text in one table, in Chinese and English: `LABELS[key] = (zh, en)`. `label(key, **fmt)`
+gives the text of the current language (process-wide, set once by the app factory from COCKPIT_LANG), with
+`str.format` fields filled in. Data shown as data (region names, categories, channels, units and people in
+a flow log) is not here: it stays as the source wrote it. tests/test_labels.py checks that no CJK literal
+is left in the product's code, that every key has both texts and that every key the code asks for exists."""
 
-LABELS = {
-    "app_title": "城市运行“一网统管”领导驾驶舱",
-    "big": "大屏", "medium": "中屏", "small": "小屏",
-    "as_of": "数据截至", "stale": "数据已过期", "waiting": "等待数据…", "live": "实时",
-    "window_today": "今日", "window_7d": "近7日", "window_30d": "近30日", "window_quarter": "本季度",
-    "window_custom": "自定义", "window_week": "本周", "window_month": "本月",
+from __future__ import annotations
+
+LANGUAGES = ("zh", "en")  # the position of each text in a LABELS row
+
+LABELS: dict[str, tuple[str, str]] = {
+    "app_title": ("城市运行“一网统管”领导驾驶舱", "City Operations Cockpit"),
+    "html_lang": ("zh-CN", "en"),
+    "big": ("大屏", "Wall"), "medium": ("中屏", "Tablet"), "small": ("小屏", "Phone"),
+    "home_big": ("指挥中心大屏 · 一屏总揽", "Control-room wall · the whole city at a glance"),
+    "home_medium": ("领导平板 · 逐级下钻", "Leaders' tablet · drill down level by level"),
+    "home_small": ("网格员手机 · 随身办、随身看", "Staff phone · my area, my events"),
+    "as_of": ("数据截至", "Data as of"), "stale": ("数据已过期", "data is stale"), "waiting": ("等待数据…", "Waiting for data…"),
+    "live": ("实时", "Live"),
+    "stale_redis": ("缓存不可用", "cache unavailable"), "stale_source": ("数据源异常", "source error"),
+    "list_sep": ("、", ", "), "label_value": ("{label}：{value}", "{label}: {value}"),
+    "window_today": ("今日", "Today"), "window_7d": ("近7日", "Last 7 days"), "window_30d": ("近30日", "Last 30 days"),
+    "window_quarter": ("本季度", "This quarter"), "window_custom": ("自定义", "Custom"), "window_week": ("本周", "This week"),
+    "window_month": ("本月", "This month"),
     # KPIs (keys match contract/metrics.py)
-    "reported": "事件数", "open": "处置中", "overdue": "超期", "closed": "已办结",
-    "on_time_rate": "按期办结率", "same_day_rate": "当日清零率", "grid_settled_rate": "网格内解决率",
-    "satisfaction_rate": "满意率", "reopened": "重办", "camera_online_rate": "摄像头在线率",
-    "safety_index": "平安指数", "public_security": "群众安全感", "blind_grids": "无监控网格",
-    "cameras": "摄像头", "cameras_online": "在线", "iot_devices": "物联感知设备",
-    "median_dispatch_min": "派发中位时长", "median_handle_min": "处置中位时长",
-    "median_verify_min": "核查中位时长", "median_close_min": "办结中位时长",
-    "minutes": "分钟", "events_unit": "件",
+    "reported": ("事件数", "Events"), "open": ("处置中", "Open"), "overdue": ("超期", "Overdue"),
+    "closed": ("已办结", "Closed"),
+    "on_time_rate": ("按期办结率", "On-time closure"), "same_day_rate": ("当日清零率", "Same-day clearance"),
+    "grid_settled_rate": ("网格内解决率", "Settled in grid"), "satisfaction_rate": ("满意率", "Satisfaction"),
+    "reopened": ("重办", "Reopened"), "camera_online_rate": ("摄像头在线率", "Cameras online"),
+    "safety_index": ("平安指数", "Safety index"), "public_security": ("群众安全感", "Sense of security"),
+    "blind_grids": ("无监控网格", "Grids without cameras"), "cameras": ("摄像头", "Cameras"),
+    "cameras_online": ("在线", "Online"), "iot_devices": ("物联感知设备", "IoT sensors"),
+    "median_dispatch_min": ("派发中位时长", "Median to dispatch"), "median_handle_min": ("处置中位时长", "Median to handle"),
+    "median_verify_min": ("核查中位时长", "Median to verify"), "median_close_min": ("办结中位时长", "Median to close"),
+    "fmt_minutes": ("{m:.0f}分钟", "{m:.0f} min"), "fmt_hours": ("{h:.1f}小时", "{h:.1f} h"),
+    "n_events": ("{n}件", "{n} events"), "events_unit": ("件", "events"), "days_unit": ("天", "days"),
+    # map measures (queries/views.py MAP_MEASURES)
+    "measure_density": ("事件密度(件/km²)", "Event density (per km²)"), "measure_overdue": ("超期事件", "Overdue events"),
+    "measure_safety_index": ("平安指数", "Safety index"), "measure_camera_online_rate": ("摄像头在线率", "Cameras online"),
     # stages
-    "stage_reported": "上报", "stage_dispatched": "派发", "stage_handled": "处置",
-    "stage_verified": "核查", "stage_closed": "办结", "stage_reopened": "回访重办",
+    "stage_reported": ("上报", "Reported"), "stage_dispatched": ("派发", "Dispatched"), "stage_handled": ("处置", "Handled"),
+    "stage_verified": ("核查", "Verified"), "stage_closed": ("办结", "Closed"), "stage_reopened": ("回访重办", "Reopened"),
     # levels
-    "level_city": "市", "level_district": "区", "level_street": "街道", "level_community": "社区",
-    "level_grid": "网格",
+    "level_city": ("市", "City"), "level_district": ("区", "District"), "level_street": ("街道", "Street"),
+    "level_community": ("社区", "Community"), "level_grid": ("网格", "Grid"),
     # panels
-    "district_map": "各区态势", "ticker": "最新事件", "by_category": "事件类别", "by_channel": "来源渠道",
-    "by_hour": "今日分时事件", "ranking": "区域排名", "alerts": "预警", "loop": "闭环处置",
-    "map_measure": "地图指标", "back": "返回", "children": "下辖区域",
-    "quarantined": "隔离数据",
+    "district_map": ("各区态势", "Districts"), "ticker": ("最新事件", "Latest events"), "by_category": ("事件类别", "Categories"),
+    "by_channel": ("来源渠道", "Channels"), "by_hour": ("今日分时事件", "Events by hour today"), "ranking": ("区域排名", "Ranking"),
+    "alerts": ("预警", "Alerts"), "loop": ("闭环处置", "Closed loop"), "map_measure": ("地图指标", "Map measure"),
+    "back": ("返回", "Back"), "children": ("下辖区域", "Sub-regions"), "quarantined": ("隔离数据", "Quarantined rows"),
     # wall (大屏): carousel pages, panels, alerts, deltas
-    "page_overview": "综合态势", "page_events": "事件处置", "page_safety": "平安建设", "page_cameras": "视频感知",
-    "alert_count": "预警", "alert_overdue": "超期", "alert_spike": "异常激增", "alert_camera": "视频离线",
-    "safety_trend": "平安指数趋势(近12月)", "safety_ranking": "各区平安指数",
-    "camera_status": "摄像头状态", "camera_ranking": "各区视频在线", "offline": "离线",
-    "vs_yesterday": "较昨日同时", "vs_last_month": "较上月", "map_level_district": "区", "map_level_street": "街道",
-    "offline_wait": "与服务器的连接中断，正在自动重连…", "waiting_data": "等待数据发布…",
-    "since": "始于", "today_label": "今日", "avg7_label": "近7日均值",
+    "page_overview": ("综合态势", "Overview"), "page_events": ("事件处置", "Events"), "page_safety": ("平安建设", "Safety"),
+    "page_cameras": ("视频感知", "Cameras"),
+    "alert_count": ("预警", "Alerts"), "alert_overdue": ("超期", "Overdue"), "alert_spike": ("异常激增", "Spike"),
+    "alert_camera": ("视频离线", "Cameras offline"),
+    # an alert's sentence, from the alerts frame's kind, value and threshold (etl/transforms/alerts.py)
+    "alert_text_overdue": ("超期事件 {value:.0f} 件", "{value:.0f} overdue events"),
+    "alert_text_spike": ("今日事件 {value:.0f} 件，预警线 {threshold:.1f}", "{value:.0f} events today, alert line {threshold:.1f}"),
+    "alert_text_camera": ("摄像头在线率 {value:.1%}", "Cameras online {value:.1%}"),
+    "safety_trend": ("平安指数趋势(近12月)", "Safety index, last 12 months"),
+    "safety_ranking": ("各区平安指数", "Safety index by district"),
+    "camera_status": ("摄像头状态", "Camera status"), "camera_ranking": ("各区视频在线", "Cameras online by district"),
+    "offline": ("离线", "Offline"), "delta_flat": ("＝", "="),
+    "vs_yesterday": ("较昨日同时", "vs. yesterday"), "vs_last_month": ("较上月", "vs. last month"),
+    "map_level_district": ("区", "District"), "map_level_street": ("街道", "Street"),
+    "offline_wait": ("与服务器的连接中断，正在自动重连…", "Connection to the server lost, reconnecting…"),
+    "waiting_data": ("等待数据发布…", "Waiting for the first data…"),
+    "since": ("始于", "Since"), "today_label": ("今日", "Today"), "avg7_label": ("近7日均值", "7-day average"),
     # phone screen (layouts/small.py)
-    "my_queue": "我的待办", "all_area": "全部", "due": "期限", "overdue_by": "已超期", "time_left": "剩余",
-    "event_detail": "事件详情", "no_queue": "暂无待办事件", "no_alerts": "暂无预警", "my_map": "辖区地图",
-    "event_gone": "未找到该事件的处置记录", "back_to_list": "‹ 返回", "timeline": "处置进度",
-    "pending": "待办", "switch_area": "切换区域",
+    "my_queue": ("我的待办", "My events"), "all_area": ("全部", "All"), "due": ("期限", "Deadline"),
+    "overdue_by": ("已超期", "Overdue by"), "time_left": ("剩余", "Left:"),
+    "event_detail": ("事件详情", "Event"), "no_queue": ("暂无待办事件", "No open events"), "no_alerts": ("暂无预警", "No alerts"),
+    "my_map": ("辖区地图", "Map of my area"), "event_gone": ("未找到该事件的处置记录", "No record of this event"),
+    "back_to_list": ("‹ 返回", "‹ Back"), "timeline": ("处置进度", "Progress"),
+    "pending": ("待办", "Open"), "switch_area": ("切换区域", "Switch area"),
+    "small_overdue_alert": ("超期 {n} 件，最早 {oldest}", "{n} overdue, oldest {oldest}"),
+    # time spans (components/timeline_view.py fmt_span)
+    "span_min": ("{m}分钟", "{m} min"), "span_hours": ("{h}小时", "{h} h"), "span_hours_min": ("{h}小时{m}分", "{h} h {m} min"),
+    "span_days_hours": ("{d}天{h}小时", "{d} d {h} h"),
     # tablet region panels (components/region_panels.py)
-    "recurring": "重复/高发问题", "recurring_none": "近30日无重复/高发问题", "recurring_clusters": "问题点位",
-    "recurring_events": "涉及事件", "recurring_span": "近30日", "category": "类别", "where": "位置",
-    "examples": "事件(最新5件)", "days_unit": "天",
-    "safety_of_street": "社区、网格无平安指数，显示所属街道", "safety_month": "月份", "safety_components": "分项指数",
-    "safety_rank_city": "排名", "safety_rank_district": "各区排名", "safety_rank_street": "区内街道排名",
-    "safety_security": "治安", "safety_fire": "消防", "safety_traffic": "交通", "safety_production": "安全生产",
-    "safety_disputes": "矛盾纠纷",
-    "cameras_untagged": "未打标签", "cameras_unplaced": "坐标未核实", "cameras_coord_approx": "近似",
-    "cameras_coord_missing": "缺失",
+    "recurring": ("重复/高发问题", "Recurring problems"), "recurring_none": ("近30日无重复/高发问题", "No recurring problems in 30 days"),
+    "recurring_clusters": ("问题点位", "Hot spots"), "recurring_events": ("涉及事件", "Events in them"),
+    "recurring_span": ("近30日", "Last 30 days"), "category": ("类别", "Category"), "where": ("位置", "Where"),
+    "examples": ("事件(最新5件)", "Events (newest 5)"),
+    "safety_of_street": ("社区、网格无平安指数，显示所属街道", "No safety index below a street; the street's"),
+    "safety_month": ("月份", "Month"), "safety_components": ("分项指数", "Components"),
+    "safety_rank_city": ("排名", "Rank"), "safety_rank_district": ("各区排名", "Rank among districts"),
+    "safety_rank_street": ("区内街道排名", "Rank in the district"), "rank_of": ("第 {rank} / {of} 名", "{rank} of {of}"),
+    "safety_security": ("治安", "Public order"), "safety_fire": ("消防", "Fire"), "safety_traffic": ("交通", "Traffic"),
+    "safety_production": ("安全生产", "Work safety"), "safety_disputes": ("矛盾纠纷", "Disputes"),
+    "cameras_untagged": ("未打标签", "Untagged"), "cameras_unplaced": ("坐标未核实", "Position not verified"),
+    "cameras_unplaced_detail": ("{n}（近似 {approx}，缺失 {missing}）", "{n} ({approx} approximate, {missing} missing)"),
+    "blind_more": (" 等 {n} 个", " … {n} in all"),
     # leaders' tablet (layouts/medium.py)
-    "rank_title": "五个一排名", "rank_week": "周榜", "rank_month": "月榜", "rank_quarter": "季榜", "score": "综合得分",
-    "rank_no": "名次", "name": "名称", "export_csv": "导出 CSV", "export_xlsx": "导出 Excel",
-    "escalated_rate": "越级处置率", "not_overdue_rate": "未超期率", "stage": "环节", "reached": "到达",
-    "median": "中位时长", "p90": "90%分位", "on_time_by_category": "各类别按期办结率",
-    "on_time_by_channel": "各渠道按期办结率", "handling_levels": "处置层级", "overdue_list": "超期事件(最早在前)",
-    "no_overdue": "暂无超期事件", "quantile_note": "时长为对数分箱估计，与精确值相差不超过 ±9%；件数与比率为精确值",
-    "custom_range": "起止日期", "close": "关闭", "level_handled_grid": "网格", "stage_total": "全流程",
-    "stage_dispatch": "派发", "stage_handle": "处置", "stage_verify": "核查", "stage_close": "办结",
-    "event_list_more": "共 {n} 件，显示前 {k} 件", "stock_note": "当前，不限时间窗",
+    "rank_title": ("五个一排名", "Ranking"), "rank_week": ("周榜", "Week"), "rank_month": ("月榜", "Month"),
+    "rank_quarter": ("季榜", "Quarter"), "score": ("综合得分", "Score"),
+    "rank_no": ("名次", "Rank"), "name": ("名称", "Name"), "export_csv": ("导出 CSV", "Export CSV"),
+    "export_xlsx": ("导出 Excel", "Export Excel"),
+    "escalated_rate": ("越级处置率", "Escalated"), "not_overdue_rate": ("未超期率", "Not overdue"), "stage": ("环节", "Stage"),
+    "reached": ("到达", "Reached"), "median": ("中位时长", "Median"), "p90": ("90%分位", "90th percentile"),
+    "on_time_by_category": ("各类别按期办结率", "On-time closure by category"),
+    "on_time_by_channel": ("各渠道按期办结率", "On-time closure by channel"), "handling_levels": ("处置层级", "Settled at"),
+    "overdue_list": ("超期事件(最早在前)", "Overdue events (oldest first)"), "no_overdue": ("暂无超期事件", "No overdue events"),
+    "quantile_note": ("时长为对数分箱估计，与精确值相差不超过 ±9%；件数与比率为精确值",
+                      "Durations are estimated from log-binned histograms, within ±9% of the exact value; "
+                      "counts and rates are exact"),
+    "custom_range": ("起止日期", "Date range"), "close": ("关闭", "Close"), "level_handled_grid": ("网格", "Grid"),
+    "stage_total": ("全流程", "Whole loop"), "stage_dispatch": ("派发", "Dispatch"), "stage_handle": ("处置", "Handle"),
+    "stage_verify": ("核查", "Verify"), "stage_close": ("办结", "Close"),
+    "event_list_more": ("共 {n} 件，显示前 {k} 件", "{n} events, the first {k} shown"),
+    "stock_note": ("当前，不限时间窗", "now, any report date"),
     # event timeline (components/timeline_view.py)
-    "late_badge": "超时", "reopened_badge": "重新处置", "step_took": "用时", "status": "状态",
-    "handling_level": "处置层级", "satisfaction": "满意度", "not_rated": "未评价", "score_unit": "分",
-    "reporter": "上报人", "closed_on_time": "按期办结", "closed_late": "超期办结",
+    "late_badge": ("超时", "Late"), "reopened_badge": ("重新处置", "Reopened"), "step_took": ("用时", "took"),
+    "status": ("状态", "Status"), "handling_level": ("处置层级", "Settled at"), "satisfaction": ("满意度", "Satisfaction"),
+    "not_rated": ("未评价", "Not rated"), "satisfaction_score": ("{score}分", "{score} / 5"),
+    "reporter": ("上报人", "Reporter"), "closed_on_time": ("按期办结", "Closed on time"),
+    "closed_late": ("超期办结", "Closed late"),
     # sign-in and access (dashboard/auth.py)
-    "signin": "登录", "signout": "退出登录", "username": "用户名", "password": "密码",
-    "signin_failed": "用户名或密码错误", "signin_invalid_form": "表单已失效，请重新输入",
-    "signin_limited": "登录失败次数过多，请稍后再试", "token_invalid": "显示令牌无效或已撤销",
-    "out_of_scope": "无权查看：不在您的辖区范围内",  # a refusal says no more (which region would map ids to grids)
-    "forbidden": "无权查看", "role_city": "市级领导", "role_district": "区级", "role_street": "街道",
-    "role_grid": "社区/网格员", "role_wall": "大屏显示",
+    "signin": ("登录", "Sign in"), "signout": ("退出登录", "Sign out"), "username": ("用户名", "User name"),
+    "password": ("密码", "Password"),
+    "signin_failed": ("用户名或密码错误", "Wrong user name or password"),
+    "signin_invalid_form": ("表单已失效，请重新输入", "The form expired, please enter again"),
+    "signin_limited": ("登录失败次数过多，请稍后再试", "Too many failed sign-ins, please try again later"),
+    "token_invalid": ("显示令牌无效或已撤销", "Display token invalid or revoked"),
+    "out_of_scope": ("无权查看：不在您的辖区范围内", "Not allowed: outside your area"),  # a refusal says no more
+    "forbidden": ("无权查看", "Not allowed"), "role_city": ("市级领导", "City leader"), "role_district": ("区级", "District"),
+    "role_street": ("街道", "Street"), "role_grid": ("社区/网格员", "Community/grid staff"),
+    "role_wall": ("大屏显示", "Wall display"),
+    # daily briefing (日报): briefing/render.py, the tablet's link (layouts/medium.py)
+    "brief_pdf": ("日报 PDF", "Briefing PDF"),
+    "brief_title": ("{region}城市运行一网统管日报", "{region} City Operations Daily Briefing"),
+    "brief_issue": ("{year}年 第{n}期", "{year}, No. {n}"),
+    "brief_issuer": ("{city}城市运行管理中心 编", "Compiled by the {city} City Operations Centre"),
+    "brief_date": ("{y}年{m}月{d}日", "{y}-{m:02d}-{d:02d}"), "brief_page": ("第 {page} 页 共 {pages} 页", "Page {page} of {pages}"),
+    "brief_s_summary": ("一、运行概况", "1. Overview"), "brief_s_kpis": ("二、主要指标", "2. Key figures"),
+    "brief_s_loop": ("三、闭环处置与环节时长", "3. Closed loop and stage times"),
+    "brief_s_trend": ("四、近7日趋势", "4. The last 7 days"), "brief_s_overdue": ("五、超期事件", "5. Overdue events"),
+    "brief_s_recurring": ("六、重复/高发问题", "6. Recurring problems"),
+    "brief_s_ranking": ("七、{level}排名（当日五个一综合得分）", "7. {level} ranking (the day's score)"),
+    "brief_s_alerts": ("八、预警信息", "8. Alerts"), "brief_s_cameras": ("九、视频感知与平安建设", "9. Cameras and safety"),
+    "brief_summary": ("{day}，{region}共受理事件 {reported} 件，较前一日{vs_prev}，较上周同日{vs_week}；当日事件已办结 {closed} 件，"
+                      "按期办结率 {on_time}。截至 {as_of}，全域处置中事件 {open} 件，其中超期 {overdue} 件。",
+                      "On {day}, {region} received {reported} events ({vs_prev} on the day before, {vs_week} on the same "
+                      "day last week); {closed} of them are closed, {on_time} on time. At {as_of}, {open} events are "
+                      "open, {overdue} of them overdue."),
+    "brief_up": ("增加 {v}", "up {v}"), "brief_down": ("减少 {v}", "down {v}"), "brief_same": ("持平", "unchanged"),
+    "brief_pp": ("{v:.1f}个百分点", "{v:.1f} pp"), "brief_metric": ("指标", "Figure"), "brief_the_day": ("当日", "The day"),
+    "brief_prev_day": ("前一日", "Day before"), "brief_vs_prev": ("较前一日", "Change"),
+    "brief_week_day": ("上周同日", "Same day last week"), "brief_vs_week": ("较上周同日", "Change"),
+    "brief_cohort_closed": ("当日事件已办结", "Of the day's, closed"),
+    "brief_cohort_overdue": ("当日事件超期", "Of the day's, overdue now"),
+    "brief_stock": ("{name}（全部）", "{name} (all)"), "brief_stock_note": ("截至 {as_of}，不限上报日期", "at {as_of}, any report date"),
+    "brief_kpi_note": ("按上报日统计：当日上报的事件截至编制时的办结、超期情况；比率的变化以百分点计。",
+                       "By day of report: the day's events, closed or overdue by the time of compiling; rates change in "
+                       "percentage points."),
+    "brief_overdue_total": ("截至 {as_of}，超期事件共 {n} 件，超期最久的 {k} 件如下：",
+                            "At {as_of}, {n} events are overdue; the {k} longest overdue:"),
+    "brief_event_id": ("事件编号", "Event"), "brief_span_days": ("跨度(天)", "Span (days)"),
+    "brief_last_report": ("最近上报", "Last report"),
+    "brief_recurring_total": ("近30日共有问题点位 {clusters} 处，涉及事件 {events} 件，其中处置中 {open} 件。",
+                              "{clusters} hot spots in the last 30 days, {events} events in them, {open} still open."),
+    "brief_rank_cut": ("共 {n} 个，列出前 {k} 名与后 {k} 名。", "{n} in all: the first {k} and the last {k}."),
+    "brief_rank_note": ("综合得分按中屏五个一规则计算（当日上报事件）；超期为截至编制时。",
+                        "Score by the tablet's ranking rule over the day's events; overdue at the time of compiling."),
+    "brief_overdue_now": ("超期(当前)", "Overdue now"),
+    "brief_no_alerts": ("截至 {as_of} 无预警。", "No alerts at {as_of}."),
+    "brief_alerts_note": ("截至 {as_of} 仍在预警的事项。", "Alerts still raised at {as_of}."),
+    "brief_alert_level": ("等级", "Level"), "brief_alert_text": ("内容", "Alert"),
+    "brief_alert_red": ("红色", "Red"), "brief_alert_amber": ("黄色", "Amber"),
+    "brief_cameras_line": ("摄像头 {cameras} 路，在线 {online} 路、离线 {offline} 路，在线率 {rate}；无监控网格 {blind} 个，"
+                           "未打标签 {untagged} 路，坐标未核实 {unplaced} 路。",
+                           "{cameras} cameras, {online} online and {offline} offline ({rate}); {blind} grids without a "
+                           "camera, {untagged} cameras untagged, {unplaced} not verified in position."),
+    "brief_camera_worst": ("在线率最低的下辖区域：", "Sub-regions with the lowest online rate:"),
+    "brief_safety_line": ("平安指数 {index}（{month:%Y年%m月}），群众安全感 {security}{rank}。",
+                          "Safety index {index} ({month:%Y-%m}), sense of security {security}{rank}."),
+    "brief_safety_rank": ("，{rank}", ", {rank}"),
+    "brief_footer_note": ("本日报由驾驶舱根据已发布的数据自动编制，数字与中屏同源。",
+                          "Compiled by the cockpit from the published data; the figures are the tablet's."),
+    "brief_bad_request": ("日报参数有误", "Bad briefing request"),
+    # supervision (督办) and at-risk (将超期): components/supervision_form.py, etl/transforms/at_risk.py
+    "supervision": ("督办", "Supervision"), "supervised": ("督办件", "Supervised"),
+    "supervision_level_urge": ("催办", "Urge"), "supervision_level_supervise": ("督办", "Supervise"),
+    "supervision_level_listed": ("挂牌督办", "Listed supervision"),
+    "supervision_state_pending": ("待送达", "pending"), "supervision_state_delivered": ("已送达", "delivered"),
+    "supervision_state_acknowledged": ("已签收", "acknowledged"), "supervision_state_failed": ("送达失败，重试中", "failed, retrying"),
+    "supervision_new_due": ("新时限", "New deadline"), "supervision_within_hours": ("{h}小时内", "within {h} h"),
+    "supervision_note_placeholder": ("督办意见", "Instruction"), "supervision_submit": ("提交督办", "Supervise"),
+    "supervision_done": ("已督办，新时限 {due}", "Supervised; new deadline {due}"),
+    "supervision_not_allowed": ("仅领导可督办", "Only leaders may supervise"),
+    "supervision_bad_request": ("督办内容不完整", "Incomplete supervision"),
+    "supervision_on_time_rate": ("督办按期办结率", "Supervised closed on time"),
+    "supervised_in_time": ("按期办结", "Closed on time"), "supervised_open": ("未办结", "Still open"),
+    "at_risk": ("将超期", "At risk"), "at_risk_events": ("将超期事件", "Events at risk"),
 }
 
+_language = 0  # index into a LABELS row; set_language changes it for the whole process
 
-def label(key: str) -> str:
-    """The user-facing text for key (the key itself if no label is defined, so a gap is visible, not fatal)."""
-    return LABELS.get(key, key)
+
+def set_language(lang: str) -> None:
+    """Make `lang` (one of LANGUAGES) the language of every label() from now on, process-wide."""
+    global _language
+    if lang not in LANGUAGES:
+        raise ValueError(f"unknown language {lang!r} (known: {', '.join(LANGUAGES)})")
+    _language = LANGUAGES.index(lang)
+
+
+def language() -> str:
+    return LANGUAGES[_language]
+
+
+def label(key: str, **fmt) -> str:
+    """The text for key in the current language, its `{fields}` filled from fmt (the key itself if no
+    label is defined, so a gap is visible, not fatal; tests/test_labels.py makes it a failing test)."""
+    row = LABELS.get(key)
+    if row is None:
+        return key
+    text = row if isinstance(row, str) else row[_language]
+    return text.format(**fmt) if fmt else text

@@ -46,15 +46,17 @@ class SignedIn(UserMixin):
 
 
 class SignInForm(FlaskForm):
-    username = StringField(label("username"), validators=[DataRequired(), Length(max=64)])
-    password = PasswordField(label("password"), validators=[DataRequired(), Length(max=256)])
+    # the page shows label("username") / label("password") itself: a label here would be fixed at import,
+    # before the app factory sets the language
+    username = StringField(validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(validators=[DataRequired(), Length(max=256)])
 
 
 class SignOutForm(FlaskForm):
     pass
 
 
-SIGNIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+SIGNIN_PAGE = """<!doctype html><html lang="{{ lang }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{{ title }}</title>
 <link rel="stylesheet" href="/assets/cockpit.css"></head>
 <body class="signin-body"><main class="signin">
@@ -62,9 +64,9 @@ SIGNIN_PAGE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 {% if message %}<p class="signin-error" role="alert">{{ message }}</p>{% endif %}
 <form method="post" action="/login{{ query }}" autocomplete="on">
 {{ form.csrf_token }}
-<label>{{ form.username.label.text }}<input name="username" autocomplete="username" required
+<label>{{ username_label }}<input name="username" autocomplete="username" required
  value="{{ form.username.data or '' }}" autocapitalize="off"></label>
-<label>{{ form.password.label.text }}<input name="password" type="password" autocomplete="current-password" required></label>
+<label>{{ password_label }}<input name="password" type="password" autocomplete="current-password" required></label>
 <button type="submit">{{ title }}</button></form></main></body></html>"""
 
 
@@ -140,7 +142,8 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
     def signin_page(form, message: str = "", status: int = 200):
         query = ("?" + urlencode({"next": flask.request.args["next"]})) if flask.request.args.get("next") else ""
         html = flask.render_template_string(SIGNIN_PAGE, form=form, message=message, query=query,
-                                            title=label("signin"), app_title=label("app_title"))
+                                            title=label("signin"), app_title=label("app_title"), lang=label("html_lang"),
+                                            username_label=label("username"), password_label=label("password"))
         return flask.Response(html, status=status, mimetype="text/html")
 
     @limiter.limit(settings.signin_limit, methods=["POST"], deduct_when=failed)

@@ -123,7 +123,8 @@ def ranking_file(fmt: str) -> flask.Response:
     df = window_views.ranking(snap, c.city, region, w, window_views.score_weights(c.settings))
     cols = ["rank", "code", "name", "score", "reported", "closed", "closed_on_time", "open", "overdue",
             "on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate", "not_overdue_rate"]
-    names = {k: label("rank_no" if k == "rank" else k) for k in cols}
+    # `code` keeps its name in every language: a key to join the file on, not a text
+    names = {k: k if k == "code" else label("rank_no" if k == "rank" else k) for k in cols}
     out = df.reindex(columns=cols).rename(columns=names)
     name = f"ranking_{region}_{period}_{w.first:%Y%m%d}-{w.last:%Y%m%d}.{fmt}"
     if fmt == "csv":

@@ -113,7 +113,7 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
                            options=[{"label": label(f"map_level_{v}"), "value": v} for v in ("district", "street")]),
         ]),
         dcc.RadioItems(id="big-measure", className="measure-switch", value=measure, inline=True,
-                       options=[{"label": v, "value": k} for k, v in views.MEASURE_LABELS.items()]),
+                       options=[{"label": views.measure_label(k), "value": k} for k in views.MAP_MEASURES]),
         dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
     ])
     body = [column(cols[0]), column(cols[1]), map_panel, column(cols[2]), column(cols[3])] if wide else \
@@ -264,7 +264,7 @@ def wall_map(city, code: str, values, measure: str, street: bool) -> dict:
         fig["data"][1]["textfont"]["size"] = 15
     if measure == "density":  # per km² is what colours; the count (density × area) is what reads
         counts = (values["value"] * values["area_km2"]).round()
-        text = [f"{n}<br>{views.fmt_count(v)}{label('events_unit')}" for n, v in zip(values["name"], counts)]
+        text = [f"{n}<br>{label('n_events', n=views.fmt_count(v))}" for n, v in zip(values["name"], counts)]
         fig["data"][0]["text"] = text
         if len(fig["data"]) > 1:
             fig["data"][1]["text"] = text
@@ -290,13 +290,14 @@ def alert_list(alerts) -> list:
         return [html.Div(label("no_alerts"), className="alert-none")]
     return [html.Div(className=f"alert-item {r['level']}", children=[
         html.Span(label(f"alert_{r['kind']}"), className="a-kind"), html.Span(r["name"] or r["code"], className="a-where"),
-        html.Span(r["text"], className="a-text"),
+        html.Span(views.alert_text(r), className="a-text"),
         html.Span("" if r["since"] is None or r["since"] != r["since"] else f"{r['since']:%m-%d %H:%M}", className="a-since"),
     ]) for r in alerts.head(8).to_dict("records")]
 
 
 def ranking_table(df) -> html.Table:
-    head = html.Tr([html.Th(x) for x in ("区", label("reported"), label("overdue"), label("on_time_rate"))])
+    head = html.Tr([html.Th(x) for x in (label("map_level_district"), label("reported"), label("overdue"),
+                                         label("on_time_rate"))])
     rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_count(r.get("reported"))),
                      html.Td(views.fmt_count(r.get("overdue")), className="bad" if (r.get("overdue") or 0) > 0 else ""),
                      html.Td(views.fmt_rate(r.get("on_time_rate")))]) for r in df.to_dict("records")]
@@ -304,7 +305,8 @@ def ranking_table(df) -> html.Table:
 
 
 def safety_table(df) -> html.Table:
-    head = html.Tr([html.Th(x) for x in ("区", label("safety_index"), label("vs_last_month"), label("public_security"))])
+    head = html.Tr([html.Th(x) for x in (label("map_level_district"), label("safety_index"), label("vs_last_month"),
+                                         label("public_security"))])
     rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_number(r.get("safety_index"))),
                      html.Td(ww.kpi_delta("safety_index", r, {})[0].replace(label("vs_last_month"), "").strip()),
                      html.Td(views.fmt_number(r.get("public_security")) + "%")]) for r in df.to_dict("records")]

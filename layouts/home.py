@@ -15,8 +15,7 @@ def layout(**_query):
     me = current_principal()
     city = cockpit().city
     where = city.region_name(me.region) if me.region in city else me.region
-    screens = [("/big", label("big"), "指挥中心大屏 · 一屏总揽"), ("/medium", label("medium"), "领导平板 · 逐级下钻"),
-               ("/small", label("small"), "网格员手机 · 随身办、随身看")]
+    screens = [(f"/{s}", label(s), label(f"home_{s}")) for s in ("big", "medium", "small")]
     return html.Main(className="home", children=[
         html.H1(label("app_title")),
         html.Div(className="home-links", children=[

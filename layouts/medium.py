@@ -84,7 +84,7 @@ def layout(**query):
                                 style={} if state["window"] == "custom" else {"display": "none"}),
             dcc.Dropdown(id="medium-measure", value=state["measure"], clearable=False, searchable=False,
                          className="measure-dropdown",
-                         options=[{"label": v, "value": k} for k, v in views.MEASURE_LABELS.items()]),
+                         options=[{"label": views.measure_label(k), "value": k} for k in views.MAP_MEASURES]),
         ]),
         dcc.Store(id="medium-state", data=state),
         html.Div(id="medium-window-text", className="window-text"),
@@ -149,12 +149,12 @@ def _render(snap, state: dict):
     if children.empty:  # a grid: the grid itself, with its own value
         values = window_views.child_window_values(snap, city, city.ancestors(region)[-1], w, measure)
         values = values[values["code"] == region]
-        title = f"{city.names[region]} · {label('level_grid')} · {views.MEASURE_LABELS[measure]}"
+        title = f"{city.names[region]} · {label('level_grid')} · {views.measure_label(measure)}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
         values = values.assign(name=[city.short_name(code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
         title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
-                f"{views.MEASURE_LABELS[measure]}"
+                f"{views.measure_label(measure)}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
     return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
             f"{w.text()} · {label('rank_title')} {rank_w.text()}", title,

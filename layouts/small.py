@@ -108,10 +108,11 @@ def _render(snap, region: str, key):
                 html.Div(names.get(r["grid_code"], r["grid_code"]), className="ev-where"),
                 html.Div(text, className="ev-due" + (" late" if late else ""))])))
     title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
-    alerts = [html.Li(f"{names.get(a['code'], a['code'])}：{a['text']}", className=f"alert alert-{a['level']}")
+    alerts = [html.Li(label("label_value", label=names.get(a["code"], a["code"]), value=a["text"]),
+                      className=f"alert alert-{a['level']}")
               for a in views.area_alerts(snap, region)]
     if n_over:
-        alerts.insert(0, html.Li(f"{label('overdue')} {n_over} 件，最早 {due_text(queue['due_at'].iloc[0], now)[0]}",
+        alerts.insert(0, html.Li(label("small_overdue_alert", n=n_over, oldest=due_text(queue["due_at"].iloc[0], now)[0]),
                                  className="alert alert-bad"))
     version = (key or [None])[0]
     return (kpi_row(PAGE, views.region_kpis(snap, region, "today"), SMALL_KPIS),

@@ -78,16 +78,20 @@ def published(sim_engine, city, redis_client):
 
 
 @pytest.fixture
-def settings(redis_server, tmp_path):
+def settings(redis_server, tmp_path, request):
+    """The test settings; `@pytest.mark.parametrize("settings", ["en"], indirect=True)` sets COCKPIT_LANG."""
     return load_settings(redis_url=redis_server.url, secret_key="test-secret-key-0123456789",
-                         cookie_secure=False, app_db_url=f"sqlite:///{tmp_path}/app.db")
+                         cookie_secure=False, app_db_url=f"sqlite:///{tmp_path}/app.db",
+                         lang=getattr(request, "param", "zh"))
 
 
 @pytest.fixture
 def app(settings, city, redis_client):
+    from config.labels import set_language
     from dashboard.app import create_app
 
-    return create_app(settings, city, redis_client)
+    yield create_app(settings, city, redis_client)
+    set_language("zh")  # the language is process-wide (set by create_app): the next test starts in the default
 
 
 # One user per role (name, password, region): a district, one of its streets, one of that street's

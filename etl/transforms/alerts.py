@@ -1,7 +1,8 @@
 """Alerts for the wall and the other screens, one frame: overdue events per district, streets whose
 events today spike against their own history, districts whose camera online rate is under threshold.
 Thresholds come from the settings (AlertThresholds); each row says kind, region, level, value,
-threshold, since and a Chinese sentence."""
+threshold, since and a sentence (config/labels.py `alert_text_<kind>`, in this process's language; the
+screens render their own from kind, value and threshold, so each shows its language)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from config.labels import label
 from config.region_codes import CODE_LENGTH
 
 COLUMNS = ["kind", "code", "name", "level", "value", "threshold", "since", "text"]
@@ -36,7 +38,7 @@ def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Se
         "level": ["red" if v >= 2 * t.overdue_min else "amber" for v in k["overdue"]],
         "value": k["overdue"].astype(float), "threshold": float(t.overdue_min),
         "since": pd.to_datetime([since.get(c, pd.NaT) for c in k["code"]]),
-        "text": [f"超期事件 {v} 件" for v in k["overdue"]],
+        "text": [label("alert_text_overdue", value=v, threshold=t.overdue_min) for v in k["overdue"]],
     })
 
 
@@ -59,7 +61,8 @@ def spike_alerts(by_hour: pd.DataFrame, as_of: datetime, names: pd.Series, t: Al
         "level": ["red" if (r != r or r >= 2 * t.spike_factor) else "amber" for r in ratio],
         "value": hit["cum_today"].astype(float).values, "threshold": (t.spike_factor * hit["cum_avg"]).values,
         "since": [day + pd.Timedelta(hours=int(first_hour[c])) for c in codes],
-        "text": [f"今日事件 {int(v)} 件，近7日同期均值 {a:.1f}" for v, a in zip(hit["cum_today"], hit["cum_avg"])],
+        "text": [label("alert_text_spike", value=v, threshold=t.spike_factor * a)
+                 for v, a in zip(hit["cum_today"], hit["cum_avg"])],
     })
 
 
@@ -73,7 +76,7 @@ def camera_alerts(device_kpis: pd.DataFrame, names: pd.Series, as_of: datetime |
         "level": ["red" if r < t.camera_online_min - 0.05 else "amber" for r in d["camera_online_rate"]],
         "value": d["camera_online_rate"].astype(float), "threshold": t.camera_online_min,
         "since": pd.Timestamp(as_of) if as_of is not None else pd.NaT,
-        "text": [f"摄像头在线率 {100 * r:.1f}%" for r in d["camera_online_rate"]],
+        "text": [label("alert_text_camera", value=r, threshold=t.camera_online_min) for r in d["camera_online_rate"]],
     })
 
 

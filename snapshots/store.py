@@ -3,11 +3,18 @@
 Key layout: contract/keys.py. Every frame is checked against its declaration (contract/frames.py)
 before anything is written. A publish writes its new frames and the new manifest in one MULTI/EXEC, and gives the frames it
 replaced a TTL, so a reader that fetched the old manifest can still read the old frames. Frames a
-publish does not touch are carried over, so the jobs (events, devices, safety) publish independently."""
+publish does not touch are carried over, so the jobs (events, devices, safety) publish independently.
+
+Fencing: a store given a `Fence` (a key and the token it must hold, e.g. the ETL leader lock and
+this process's lock token) publishes only while the key holds that token. The key is WATCHed with the
+manifest and read inside the same optimistic transaction, so an old leader that was paused (a GC, a
+SIGSTOP, a VM freeze) and woke after another took the lock cannot flip the manifest: the check and the
+flip are one atomic step, and a lock that changes hands between them aborts the EXEC."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -33,12 +40,25 @@ def ipc_to_frame(data: bytes) -> pd.DataFrame:
     return pa.ipc.open_stream(data).read_all().to_pandas()
 
 
+@dataclass(frozen=True)
+class Fence:
+    """Publish only while Redis key `key` holds `token` (the leader lock's value while we hold it)."""
+
+    key: str
+    token: str
+
+
+class Fenced(RuntimeError):
+    """A publish refused: the fence key no longer holds our token (another process leads now)."""
+
+
 class SnapshotStore:
-    def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 300):
+    def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 300, fence: Fence | None = None):
         self.r = client
         self.prefix = prefix
         self.keep_s = keep_s
         self.keys = Keys(prefix)
+        self.fence = fence  # set by the scheduler (etl/scheduler.py): the leader lock and our token
 
     @property
     def manifest_key(self) -> str:
@@ -51,14 +71,18 @@ class SnapshotStore:
     def publish(self, frames: dict[str, pd.DataFrame], as_of: datetime, meta: dict | None = None,
                 drop: tuple[str, ...] | set[str] = ()) -> dict:
         """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old;
-        frames named in `drop` leave the snapshot."""
+        frames named in `drop` leave the snapshot. Raises Fenced (nothing written) if the store has a
+        fence whose key does not hold its token."""
         for name, df in frames.items():
             check_frame(name, df)
         blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
+        fence = self.fence
         with self.r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(self.manifest_key)
+                    pipe.watch(self.manifest_key, *([fence.key] if fence else []))
+                    if fence and pipe.get(fence.key) != fence.token.encode():
+                        raise Fenced(f"{fence.key} is no longer held by {fence.token}: publish refused")
                     raw = pipe.get(self.manifest_key)
                     old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
                     version = int(self.r.incr(self.keys.version))
@@ -70,6 +94,7 @@ class SnapshotStore:
                         "version": version,
                         "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
                         "published_at": datetime.now().isoformat(timespec="seconds"),
+                        "publisher": fence.token if fence else None,  # which leader flipped it (fenced stores)
                         "frames": entries, "meta": {**old.get("meta", {}), **(meta or {})},
                     }
                     pipe.multi()

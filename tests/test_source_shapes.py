@@ -324,3 +324,38 @@ def test_malformed_mapping_names_file_and_key(tmp_path, edit, key):
     with pytest.raises(MappingError) as err:
         load_mapping(path)
     assert str(path) in str(err.value) and repr(key) in str(err.value), str(err.value)
+
+
+def test_source_check_reports_and_writes_nothing(tmp_path, city, capsys):
+    from etl.source.check import check, main
+
+    engine = engine_for("sqlite", tmp_path, ["gd_order"])
+    build_hotline(engine, city, n=200)
+    with engine.connect() as c:
+        before = c.execute(text("SELECT count(*), max(UPDATE_TIME) FROM gd_order")).one()
+    report = check(engine, load_mapping(EXAMPLES / "hotline.toml"), city, NOW, progress=False)
+    ev = report["events"]
+    assert ev["rows_read"] == 200 and ev["would_be_quarantined"] == {"unmapped_value": 4}
+    assert {"value": "unmapped status '9'", "rows": 3, "examples": ["GD00000000", "GD00000001", "GD00000002"]} \
+        in ev["unmapped_values"]
+    assert set(ev["placed"]) <= {"street", "community"} and sum(ev["placed"].values()) == pytest.approx(1)
+    assert ev["reported_from"] < ev["reported_to"] <= str(NOW) and report["slowest_query"]["seconds"] > 0
+    assert report["keys_matching_no_column"] == []
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*), max(UPDATE_TIME) FROM gd_order")).one() == before
+    bad = tmp_path / "bad.toml"
+    bad.write_text((EXAMPLES / "hotline.toml").read_text(encoding="utf-8").replace('"DEADLINE"', '"LIMIT_TIME"'),
+                   encoding="utf-8")
+    url = str(engine.url)
+    assert main(["check", "--no-progress", "--mapping", str(bad), "--source-url", url]) == 2
+    assert "'events.times.due_at'" in capsys.readouterr().err
+    assert main(["check", "--no-progress", "--mapping", str(EXAMPLES / "hotline.toml"), "--source-url", url]) == 0
+
+
+def test_every_mapping_key_is_documented():
+    from etl.source.mapping import FieldSpec, key_paths
+
+    doc = (ROOT / "docs" / "connect-a-source.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `")}
+    missing = [k for k in [*key_paths(), *FieldSpec.model_fields] if k not in rows]
+    assert not missing, f"docs/connect-a-source.md has no row for {missing}"

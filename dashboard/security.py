@@ -22,7 +22,7 @@ from dashboard.auth import audit, is_public
 log = logging.getLogger(__name__)
 CALLBACK_PATH = "/_dash-update-component"
 MAX_BODY_BYTES = 1 << 20  # a callback body is a few KB (the wall's map figure state the most); more is refused (413)
-MAX_DEPTH = 24  # nesting of a callback body: Dash's envelope is 4 deep, our stores' values a few more
+MAX_DEPTH = 64  # nesting of a callback body: Dash's envelope is 4 deep, a figure or component state a dozen more
 # What a callback raises when a client-given value has a type its code does not expect.
 INPUT_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError, DashException)
 

@@ -41,13 +41,14 @@ def _die_with_parent(parent_pid: int):
 
 
 _stopping: list = []  # servers to stop when this process gets SIGTERM
+_handler: list = []  # the SIGTERM handler, once installed
 
 
 def _on_sigterm_stop(server: EmbeddedRedis) -> None:
     """Stop `server` when this process gets SIGTERM, then let the signal do what it did before (the
     default: die; or the handler someone installed). Only the main thread may install a handler."""
     _stopping.append(server)
-    if len(_stopping) > 1 or threading.current_thread() is not threading.main_thread():
+    if _handler or threading.current_thread() is not threading.main_thread():
         return
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -61,6 +62,7 @@ def _on_sigterm_stop(server: EmbeddedRedis) -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, handler)
+    _handler.append(handler)
 
 
 def redis_server_binary() -> str:

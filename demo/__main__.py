@@ -37,9 +37,11 @@ def demo_users(city) -> list[tuple[str, str, str, str]]:
 
 
 def start_simulator(settings, city, engine) -> threading.Thread:
+    from demo.hotline_source import HotlineSimulator
     from demo.simulator import Simulator
 
-    sim = Simulator(engine, city, seed=settings.sim_seed, events_per_day=settings.sim_events_per_day)
+    shape = HotlineSimulator if settings.sim_source_shape == "hotline" else Simulator  # a foreign source, or ours
+    sim = shape(engine, city, seed=settings.sim_seed, events_per_day=settings.sim_events_per_day)
     t0 = time.perf_counter()
     n = sim.backfill(settings.sim_backfill_days, now_local(city.timezone))
     if n:
@@ -85,15 +87,27 @@ def build_demo(settings, city):
         embedded = EmbeddedRedis().start()
         settings = settings.model_copy(update={"redis_url": embedded.url})
         log.info("embedded Redis at %s", embedded.url)
+    if settings.sim_source_shape == "hotline":  # read through the hotline's mapping, from a database of its own
+        from config.settings import ROOT
+
+        update = {} if settings.source_mapping else {
+            "source_mapping": str(ROOT / "config" / "sources" / "examples" / "hotline.toml")}
+        if settings.source_url == type(settings).model_fields["source_url"].default:
+            update["source_url"] = f"sqlite:///{ROOT / 'data' / 'hotline.db'}"
+        settings = settings.model_copy(update=update)
     ensure_demo_users(settings, city)
     start_simulator(settings, city, source_engine(settings.source_url))
     return build_app(settings, city)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="python -m demo", description=__doc__).parse_args(argv)
+    ap = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
+    ap.add_argument("--source-shape", choices=["demo", "hotline"], default=None,
+                    help="the source the simulator writes (COCKPIT_SIM_SOURCE_SHAPE): our tables or a 12345 work-order table")
+    a = ap.parse_args(argv)
     configure_logging()
-    return serve(build_demo, simulate=True)
+    extra = {"sim_source_shape": a.source_shape} if a.source_shape else {}
+    return serve(build_demo, simulate=True, **extra)
 
 
 if __name__ == "__main__":

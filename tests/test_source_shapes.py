@@ -359,3 +359,25 @@ def test_every_mapping_key_is_documented():
     rows = {line.split("|")[1].strip().strip("`") for line in doc.splitlines() if line.startswith("| `")}
     missing = [k for k in [*key_paths(), *FieldSpec.model_fields] if k not in rows]
     assert not missing, f"docs/connect-a-source.md has no row for {missing}"
+
+
+def test_demo_writes_the_hotline_shape_live(tmp_path, city, redis_client):
+    """The demo's foreign source (--source-shape hotline): orders backfilled and moved on by ticks, read
+    through hotline.toml; the screens' numbers equal SQL over gd_order."""
+    from demo.hotline_source import HotlineSimulator
+
+    engine = engine_for("sqlite", tmp_path, ["gd_order"])
+    sim = HotlineSimulator(engine, city, seed=4, events_per_day=300)
+    assert sim.backfill(3, NOW - timedelta(hours=2)) > 0
+    moved = sim.tick(NOW)
+    assert moved["added"] > 0 and moved["advanced"] > 0
+    jobs, snap = run(engine, city, redis_client, load_mapping(EXAMPLES / "hotline.toml"))
+    with engine.connect() as c:
+        for code in ("3201", "320102", "320104"):
+            open_, overdue = c.execute(text(HOTLINE_STOCK), {"prefix": f"{code}%", "now": NOW}).one()
+            want = c.execute(text(HOTLINE_SQL), {"prefix": f"{code}%", "start": window_start(NOW, "7d").to_pydatetime()}).one()
+            shown = views.region_kpis(snap, code, "7d")
+            assert (shown["reported"], shown["closed"], shown["satisfied"]) == \
+                (want.reported, want.closed or 0, want.satisfied or 0), code
+            assert (shown["open"], shown["overdue"]) == (open_ or 0, overdue or 0), code
+    assert sum(jobs.ledger.quarantine_counts().values()) == 0

@@ -69,11 +69,27 @@ def sim_engine(tmp_path_factory, city):
     return eng
 
 
-@pytest.fixture
-def published(sim_engine, city, redis_client):
-    """The simulated source run through every ETL job once, published to Redis at NOW."""
-    jobs = EtlJobs(sim_engine, city, SnapshotStore(redis_client))
+@pytest.fixture(scope="session")
+def published_once(sim_engine, city, redis_server):
+    """Every ETL job run once over the simulated source at NOW (about 20 s), in a Redis database of its own
+    (15); returns the jobs and a dump of every key it wrote, for `published` to restore per test."""
+    client = redis.Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/15")
+    client.flushdb()
+    jobs = EtlJobs(sim_engine, city, SnapshotStore(client))
     jobs.run_all(NOW)
+    return jobs, {key: (client.pttl(key), client.dump(key)) for key in client.scan_iter(count=1000)}
+
+
+@pytest.fixture
+def published(published_once, redis_client):
+    """The simulated source run through every ETL job once, published to Redis at NOW: the keys of
+    `published_once` restored into this test's Redis (a test that runs jobs itself builds its own EtlJobs;
+    treat the returned jobs as read-only)."""
+    jobs, keys = published_once
+    pipe = redis_client.pipeline(transaction=False)
+    for key, (pttl, value) in keys.items():
+        pipe.restore(key, max(pttl, 0), value, replace=True)
+    pipe.execute()
     return jobs
 
 

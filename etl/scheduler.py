@@ -78,7 +78,10 @@ class EtlScheduler:
 
     def _elect(self) -> None:
         was = self.leader.is_leader
-        if self.leader.hold() and not was:
+        leads = self.leader.hold()
+        if was and not leads:
+            log.warning("this process (%s) no longer leads the ETL", self.leader.identity)
+        if leads and not was:
             log.info("this process (%s) leads the ETL", self.leader.identity)
             self._took_lead = True  # publish a full set at once (reset under the run lock, not from here)
             for name in self.intervals:
@@ -103,7 +106,7 @@ class EtlScheduler:
         if manifest is not None:
             self.runs[name] += 1
 
-    def start(self) -> None:
+    def start(self) -> EtlScheduler:
         for name, seconds in self.intervals.items():
             self.sched.add_job(self._run, "interval", seconds=seconds, args=[name], id=name,
                                max_instances=1, coalesce=True, misfire_grace_time=None)

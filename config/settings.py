@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     redis_url: str = Field("", validation_alias=AliasChoices("COCKPIT_REDIS_URL", "REDIS_URL"),
                            description="Redis URL (also read from REDIS_URL). Required outside the demo; the demo starts an embedded Redis when it is empty.")
     redis_prefix: str = Field("cockpit", description="Prefix of every Redis key, so deployments can share a server.")
+    redis_sentinels: str = Field("", description="Redis Sentinels as host:port,host:port: when set, every process connects to the master they name for COCKPIT_REDIS_SERVICE and follows a failover (COCKPIT_REDIS_URL is then not needed).")
+    redis_service: str = Field("cockpit", description="The Sentinel service (master) name, with COCKPIT_REDIS_SENTINELS.")
+    metrics_token: str = Field("", description="Bearer token a Prometheus scraper sends for /metrics (Authorization: Bearer ...); without it /metrics needs a signed-in city user.")
+    log_format: Literal["text", "json"] = Field("text", description="Log lines as text, or json (one JSON object a line: time, level, logger, message, exception) for a log collector.")
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8050, ge=1, le=65535, description="Port the web server listens on.")
     run_etl: bool = Field(True, description="Run the ETL scheduler in this process (one leader per deployment is elected through Redis).")

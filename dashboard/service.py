@@ -12,10 +12,33 @@ from config.settings import Settings, SettingsError
 from dashboard.app import create_app
 
 
+def sentinel_addresses(value: str) -> list[tuple[str, int]]:
+    """COCKPIT_REDIS_SENTINELS (host:port,host:port) as addresses; SettingsError naming it otherwise."""
+    out = []
+    for item in filter(None, (x.strip() for x in value.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise SettingsError(f"setting COCKPIT_REDIS_SENTINELS: {item!r} is not host:port")
+        out.append((host.strip("[]"), int(port)))
+    return out
+
+
 def redis_client(settings: Settings) -> redis.Redis:
+    """The deployment's Redis: the master the Sentinels name (COCKPIT_REDIS_SENTINELS; the client finds
+    the new master after a failover by itself), else COCKPIT_REDIS_URL, required outside the demo."""
+    timeouts = {"socket_timeout": 5, "socket_connect_timeout": 5}
+    if settings.redis_sentinels:
+        from redis.sentinel import Sentinel
+
+        url = redis.connection.parse_url(settings.redis_url) if settings.redis_url else {}  # password, db
+        sentinel = Sentinel(sentinel_addresses(settings.redis_sentinels), sentinel_kwargs={"socket_timeout": 2},
+                            **timeouts)
+        return sentinel.master_for(settings.redis_service, password=url.get("password"), db=url.get("db", 0),
+                                   **timeouts)
     if not settings.redis_url:
-        raise SettingsError("COCKPIT_REDIS_URL is required outside the demo (every process of a deployment "
-                            "must share one Redis; `python3 cockpit.py demo` starts an embedded one)")
+        raise SettingsError("COCKPIT_REDIS_URL (or COCKPIT_REDIS_SENTINELS) is required outside the demo (every "
+                            "process of a deployment must share one Redis; `python3 cockpit.py demo` starts an "
+                            "embedded one)")
     return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
 
 

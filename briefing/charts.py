@@ -67,7 +67,7 @@ def columns(days: list[str], series: list[tuple[str, list[float | None], str]], 
     top = max((v for _, vals, _ in series for v in vals if v is not None), default=0) or 1
     plot_h = bottom - 26
     slot = (width - left) / max(len(days), 1)
-    bar_w = min(20.0, (slot - 8) / max(len(series), 1))
+    bar_w = min(24.0, (slot - 10) / max(len(series), 1))
     body = [f'<line x1="{left}" y1="{bottom}" x2="{width}" y2="{bottom}" stroke="{GRID}"/>']
     lx = left
     for name, _, color in series:
@@ -79,8 +79,8 @@ def columns(days: list[str], series: list[tuple[str, list[float | None], str]], 
             v = vals[i]
             h = 0 if v is None else plot_h * v / top
             x = x0 + j * bar_w
-            body.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 1:.1f}" height="{h:.1f}" fill="{color}"/>')
+            body.append(f'<rect x="{x:.1f}" y="{bottom - h:.1f}" width="{bar_w - 2:.1f}" height="{h:.1f}" fill="{color}"/>')
             if v is not None:
-                body.append(_text(x + bar_w / 2, bottom - h - 2, f"{v:,.0f}", "middle", size=7, fill=MUTED))
+                body.append(_text(x + bar_w / 2 - 1, bottom - h - 2, f"{v:,.0f}", "middle", size=6.5, fill=MUTED))
         body.append(_text(left + i * slot + slot / 2, height - 4, d, "middle", size=8, fill=MUTED))
     return _svg(width, height, body)

@@ -68,6 +68,7 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
     as_of = snap.as_of
     return {
         "code": code, "name": city.region_name(code), "level": city.level_of(code), "city": city.name,
+        "issuer": city.region_name(([*city.ancestors(code), code][:2])[-1]),  # the city's, or the district's centre
         "day": day.isoformat(), "year": day.year, "issue": issue_number(day),
         "as_of": clean(as_of), "snapshot_version": snap.version,
         "kpis": [{"key": key, "kind": kind, "day": clean(k.get(key)), "prev": clean(kp.get(key)),

@@ -37,7 +37,7 @@ def css_counter_text(template: str) -> str:
 
 def stylesheet() -> str:
     return f"""
-@page {{ size: A4; margin: 16mm 15mm 16mm 15mm;
+@page {{ size: A4; margin: 14mm 15mm 14mm 15mm;
   @bottom-center {{ content: {css_counter_text(label('brief_page'))}; font-size: 8.5pt; color: {LIGHT['muted']}; }}
   @top-right {{ content: string(running); font-size: 8pt; color: {LIGHT['muted']}; }} }}
 @page :first {{ @top-right {{ content: none; }} }}
@@ -46,16 +46,16 @@ html {{ font-family: "Noto Sans CJK SC", sans-serif; font-size: 9.5pt; color: {L
 .masthead {{ text-align: center; }}
 .masthead h1 {{ font-family: "Noto Serif CJK SC", serif; font-weight: bold; color: {RED}; font-size: 21pt;
   letter-spacing: 1pt; margin: 2mm 0 2mm; }}
-.masthead .issue {{ font-size: 11pt; margin: 0 0 3mm; }}
+.masthead .issue {{ font-size: 11pt; margin: 0 0 2mm; }}
 .byline {{ display: flex; justify-content: space-between; font-size: 10pt; margin: 0 2mm; }}
 .rule {{ border: 0; border-top: 2pt solid {RED}; margin: 1.5mm 0 4mm; }}
-h2 {{ font-size: 11.5pt; font-weight: normal; margin: 3.5mm 0 1.5mm; border-left: 3pt solid {RED}; padding-left: 2mm;
+h2 {{ font-size: 11.5pt; font-weight: normal; margin: 3mm 0 1.2mm; border-left: 3pt solid {RED}; padding-left: 2mm;
   break-after: avoid; }}
 p {{ margin: 1mm 0; }}
 .summary {{ text-indent: 2em; font-size: 10pt; }}
 .note {{ font-size: 7.5pt; color: {LIGHT['muted']}; }}
-table {{ width: 100%; border-collapse: collapse; font-size: 8.5pt; }}
-th, td {{ border-bottom: 0.5pt solid {LIGHT['grid']}; padding: 0.6mm 1.5mm; text-align: left; }}
+table {{ width: 100%; border-collapse: collapse; font-size: 8pt; line-height: 1.3; }}
+th, td {{ border-bottom: 0.5pt solid {LIGHT['grid']}; padding: 0.5mm 1.5mm; text-align: left; }}
 th {{ background: #eef2f8; font-weight: normal; color: {LIGHT['muted']}; }}
 b {{ font-weight: normal; color: {LIGHT['accent']}; }}
 td.n, th.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
@@ -123,7 +123,7 @@ def render_html(b: dict) -> str:
 def masthead(b: dict, title: str) -> str:
     return (f'<div class="masthead"><h1>{_e(title)}</h1>'
             f'<p class="issue">{_e(label("brief_issue", year=b["year"], n=b["issue"]))}</p></div>'
-            f'<div class="byline"><span>{_e(label("brief_issuer", city=b["city"]))}</span>'
+            f'<div class="byline"><span>{_e(label("brief_issuer", city=b["issuer"]))}</span>'
             f'<span>{_e(long_date(b["day"]))}</span></div><hr class="rule">')
 
 
@@ -171,7 +171,7 @@ def trend(b: dict) -> str:
     days = [date.fromisoformat(t["day"]).strftime("%m-%d") for t in b["trend"]]
     svg = charts.columns(days, [(label("reported"), [t["reported"] for t in b["trend"]], charts.BLUE),
                                 (label("closed"), [t["closed"] for t in b["trend"]], charts.GREEN)], width=520,
-                         height=110)
+                         height=100)
     rates = " · ".join(f"{d} {fmt_rate(t['on_time_rate'])}" for d, t in zip(days, b["trend"]))
     return (f'<section><h2>{_e(label("brief_s_trend"))}</h2>{svg}'
             f'<p class="note">{_e(label("on_time_rate"))}: {_e(rates)}</p></section>')
@@ -238,13 +238,18 @@ def cameras(b: dict) -> str:
                  offline=fmt_count(c["cameras_offline"]), rate=fmt_rate(c["camera_online_rate"]),
                  blind=fmt_count(c["blind_grids"]), untagged=fmt_count(c["cameras_untagged"]),
                  unplaced=fmt_count(c["cameras_unplaced"]))
-    out = f'<section><h2>{_e(label("brief_s_cameras"))}</h2><p>{_e(line)}</p>'
+    text = f"<p>{_e(line)}</p>"
+    if s.get("safety_index") is not None and s.get("month"):
+        rank = label("brief_safety_rank", which=label(f"safety_rank_{b['level']}"),
+                     rank=label("rank_of", rank=s["rank"], of=s["of"])) if s.get("rank") and s.get("own") else ""
+        text += "<p>" + _e(label("brief_safety_line", month=datetime.fromisoformat(s["month"]), rank=rank,
+                                 index=fmt_number(s["safety_index"]),
+                                 security=fmt_number(s.get("public_security")) + "%")) + "</p>"
+    table = ""
     if b["camera_worst"]:
         rows = [[_e(r["name"]), fmt_count(r["cameras"]), fmt_count(r["offline"]), fmt_rate(r["camera_online_rate"])]
                 for r in b["camera_worst"]]
-        out += f'<p class="note">{_e(label("brief_camera_worst"))}</p>' + _table(
+        table = f'<p class="note">{_e(label("brief_camera_worst"))}</p>' + _table(
             [("name", False), ("cameras", True), ("offline", True), ("camera_online_rate", True)], rows)
-    if s.get("safety_index") is not None and s.get("month"):
-        rank = label("rank_of", rank=s["rank"], of=s["of"]) if s.get("rank") else "—"
-        out += f'<p>{_e(label("brief_safety_line", month=datetime.fromisoformat(s["month"]), index=fmt_number(s["safety_index"]), security=fmt_number(s.get("public_security")) + "%", rank=rank))}</p>'
-    return out + "</section>"
+    # side by side: the summary beside the worst sub-regions (half the height of one under the other)
+    return f'<section><h2>{_e(label("brief_s_cameras"))}</h2><div class="two"><div>{text}</div><div>{table}</div></div></section>'

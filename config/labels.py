@@ -175,10 +175,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "brief_camera_worst": ("在线率最低的下辖区域：", "Sub-regions with the lowest online rate:"),
     "brief_safety_line": ("平安指数 {index}（{month:%Y年%m月}），群众安全感 {security}{rank}。",
                           "Safety index {index} ({month:%Y-%m}), sense of security {security}{rank}."),
-    "brief_safety_rank": ("，{rank}", ", {rank}"),
+    "brief_safety_rank": ("，{which}{rank}", ", {which}: {rank}"),
     "brief_footer_note": ("本日报由驾驶舱根据已发布的数据自动编制，数字与中屏同源。",
                           "Compiled by the cockpit from the published data; the figures are the tablet's."),
-    "brief_bad_request": ("日报参数有误", "Bad briefing request"),
     # supervision (督办) and at-risk (将超期): components/supervision_form.py, etl/transforms/at_risk.py
     "supervision": ("督办", "Supervision"), "supervised": ("督办件", "Supervised"),
     "supervision_level_urge": ("催办", "Urge"), "supervision_level_supervise": ("督办", "Supervise"),

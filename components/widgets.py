@@ -128,7 +128,7 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
                       "marker": {"color": theme["accent"]}, "hoverinfo": "skip"}],
             "layout": {"margin": {"l": 130, "r": 10, "t": 4, "b": 4}, "paper_bgcolor": "rgba(0,0,0,0)",
                        "plot_bgcolor": "rgba(0,0,0,0)", "font": {"family": FONT, "color": theme["text"], "size": 13},
-                       "showlegend": False, "height": 230}}
+                       "showlegend": False, "height": 230, "yaxis": {"automargin": True}}}
 
 
 def rate_bars(df: pd.DataFrame, column: str, dark: bool = False, show_rate: bool = True) -> dict:

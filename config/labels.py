@@ -36,7 +36,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "fmt_minutes": ("{m:.0f}分钟", "{m:.0f} min"), "fmt_hours": ("{h:.1f}小时", "{h:.1f} h"),
     "n_events": ("{n}件", "{n} events"), "events_unit": ("件", "events"), "days_unit": ("天", "days"),
     # map measures (queries/views.py MAP_MEASURES)
-    "measure_density": ("事件密度(件/km²)", "Event density (per km²)"), "measure_overdue": ("超期事件", "Overdue events"),
+    "measure_density": ("事件密度(件/km²)", "Events per km²"), "measure_overdue": ("超期事件", "Overdue events"),
     "measure_safety_index": ("平安指数", "Safety index"), "measure_camera_online_rate": ("摄像头在线率", "Cameras online"),
     # stages
     "stage_reported": ("上报", "Reported"), "stage_dispatched": ("派发", "Dispatched"), "stage_handled": ("处置", "Handled"),
@@ -48,7 +48,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "district_map": ("各区态势", "Districts"), "ticker": ("最新事件", "Latest events"), "by_category": ("事件类别", "Categories"),
     "by_channel": ("来源渠道", "Channels"), "by_hour": ("今日分时事件", "Events by hour today"), "ranking": ("区域排名", "Ranking"),
     "alerts": ("预警", "Alerts"), "loop": ("闭环处置", "Closed loop"), "map_measure": ("地图指标", "Map measure"),
-    "back": ("返回", "Back"), "children": ("下辖区域", "Sub-regions"), "quarantined": ("隔离数据", "Quarantined rows"),
+    "back": ("返回", "Back"), "children": ("下辖区域", "Sub-regions"),
+    "children_count": ("下辖区域({level} {n})", "Sub-regions ({n} × {level})"), "quarantined": ("隔离数据", "Quarantined rows"),
     # wall (大屏): carousel pages, panels, alerts, deltas
     "page_overview": ("综合态势", "Overview"), "page_events": ("事件处置", "Events"), "page_safety": ("平安建设", "Safety"),
     "page_cameras": ("视频感知", "Cameras"),
@@ -74,7 +75,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "my_map": ("辖区地图", "Map of my area"), "event_gone": ("未找到该事件的处置记录", "No record of this event"),
     "back_to_list": ("‹ 返回", "‹ Back"), "timeline": ("处置进度", "Progress"),
     "pending": ("待办", "Open"), "switch_area": ("切换区域", "Switch area"),
-    "small_overdue_alert": ("超期 {n} 件，最早 {oldest}", "{n} overdue, oldest {oldest}"),
+    "small_overdue_alert": ("超期 {n} 件，最早 已超期 {span}", "{n} overdue, the oldest by {span}"),
     # time spans (components/timeline_view.py fmt_span)
     "span_min": ("{m}分钟", "{m} min"), "span_hours": ("{h}小时", "{h} h"), "span_hours_min": ("{h}小时{m}分", "{h} h {m} min"),
     "span_days_hours": ("{d}天{h}小时", "{d} d {h} h"),

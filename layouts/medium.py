@@ -153,7 +153,7 @@ def _render(snap, state: dict):
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
         values = values.assign(name=[city.short_name(code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
-        title = f"{label('children')}({label('level_' + children['level'].iloc[0])} {len(values)}) · " \
+        title = f"{label('children_count', level=label('level_' + children['level'].iloc[0]), n=len(values))} · " \
                 f"{views.measure_label(measure)}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
     return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,

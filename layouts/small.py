@@ -8,9 +8,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import dash
+import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from components.timeline_view import due_text, load_timeline, timeline_component
+from components.timeline_view import due_text, fmt_span, load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
 from dashboard.access import require_region, user_scope
@@ -112,7 +113,8 @@ def _render(snap, region: str, key):
                       className=f"alert alert-{a['level']}")
               for a in views.area_alerts(snap, region)]
     if n_over:
-        alerts.insert(0, html.Li(label("small_overdue_alert", n=n_over, oldest=due_text(queue["due_at"].iloc[0], now)[0]),
+        alerts.insert(0, html.Li(label("small_overdue_alert", n=n_over, span=fmt_span(
+            (pd.Timestamp(now) - pd.Timestamp(queue["due_at"].iloc[0])).total_seconds() / 60)),
                                  className="alert alert-bad"))
     version = (key or [None])[0]
     return (kpi_row(PAGE, views.region_kpis(snap, region, "today"), SMALL_KPIS),

@@ -11,6 +11,7 @@ from config.labels import label, set_language
 from config.settings import ROOT, Settings
 from dashboard.auth import init_auth
 from dashboard.context import Cockpit
+from dashboard.metrics import configure_log_format, init_metrics
 from dashboard.phone_map import register_phone_map
 from dashboard.routes import register_routes
 from dashboard.security import init_security
@@ -39,6 +40,8 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     init_auth(server, settings, users, client)
     server.config["COCKPIT_SUPERVISIONS"] = SupervisionStore(users.engine)  # 督办, in the app database
     init_security(server, city, hsts=settings.cookie_secure and not settings.simulate)
+    configure_log_format(settings.log_format)
+    init_metrics(server, settings, client, lambda: app.callback_map)
     register_routes(server, city)
     register_phone_map(server)
     app.layout = dash.html.Div([dash.page_container])

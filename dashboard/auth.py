@@ -29,7 +29,7 @@ from dashboard.user_store import Principal, UserStore
 
 # Paths anyone may fetch: the sign-in page, static code and styles (no data), and the public health line.
 PUBLIC_PREFIXES = ("/login", "/assets/", "/_dash-component-suites/", "/_favicon.ico", "/favicon.ico")
-PUBLIC_EXACT = {"/health"}
+PUBLIC_EXACT = {"/health", "/metrics"}  # /metrics checks its own access (dashboard/metrics.py)
 
 
 def is_public(path: str) -> bool:

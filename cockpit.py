@@ -94,6 +94,9 @@ def main(argv: list[str]) -> int:
     if command == "run":
         ensure_venv("requirements.txt")
         os.execv(str(PY), [str(PY), "-m", "dashboard", *argv[1:]])
+    if command == "etl":
+        ensure_venv("requirements.txt")
+        os.execv(str(PY), [str(PY), "-m", "dashboard.etl", *argv[1:]])
     if command == "users":
         ensure_venv("requirements.txt")
         os.execv(str(PY), [str(PY), "-m", "dashboard.users", *argv[1:]])

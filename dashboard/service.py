@@ -42,7 +42,7 @@ def redis_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def start_etl(settings: Settings, city: City, client: redis.Redis) -> None:
+def start_etl(settings: Settings, city: City, client: redis.Redis):
     """The ETL scheduler in this process; the Redis leader lock lets one process of a deployment run the jobs."""
     from etl.jobs import EtlJobs
     from etl.scheduler import EtlScheduler
@@ -62,9 +62,9 @@ def start_etl(settings: Settings, city: City, client: redis.Redis) -> None:
                    settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,
                    history_days=settings.history_days, timeline_days=settings.timeline_days,
                    app_engine=source_engine(settings.app_db_url), mapping=mapping)
-    EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
-                 {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
-                  "safety": settings.safety_interval_s}).start()
+    return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
+                        {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
+                         "safety": settings.safety_interval_s}).start()
 
 
 def start_supervision_delivery(settings: Settings) -> None:

@@ -7,6 +7,7 @@ Python processes (EtlJobs + EtlScheduler) on one real Redis and a copy of a SQLi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -245,3 +246,27 @@ def test_a_paused_leader_that_wakes_publishes_nothing(redis_server, redis_client
     assert {who for _, who, _ in watch.seen[woke_from - 1:]} == {b.identity}
     versions = [v for v, _, _ in watch.seen]
     assert versions == sorted(versions)
+
+
+def test_the_etl_alone_publishes_and_hands_the_lock_back_on_sigterm(redis_server, redis_client, source_copy,
+                                                                     tmp_path, wait_until):
+    """`python -m dashboard.etl` (the ETL as its own service): it leads, publishes, and on SIGTERM
+    (docker stop, systemd) releases the lock, so a standby need not wait out the TTL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_") and k != "REDIS_URL"}
+    env |= {"COCKPIT_REDIS_URL": redis_server.url, "COCKPIT_SOURCE_URL": source_copy,
+            "COCKPIT_APP_DB_URL": f"sqlite:///{tmp_path}/app.db", "COCKPIT_LEADER_TTL_S": "30",
+            "COCKPIT_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.etl"], cwd=ROOT, env=env,
+                            stderr=open(tmp_path / "etl.log", "w"))
+    try:
+        assert wait_until(lambda: SnapshotStore(redis_client).manifest() is not None, timeout_s=120), \
+            (tmp_path / "etl.log").read_text()[-800:]
+        assert redis_client.get(Keys("cockpit").leader) is not None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        proc.kill()
+        proc.wait()
+    assert redis_client.get(Keys("cockpit").leader) is None  # released, not left to expire in 30 s
+    lines = [json.loads(x) for x in (tmp_path / "etl.log").read_text().splitlines() if x.startswith("{")]
+    assert any("leads the ETL" in x["message"] for x in lines)

@@ -91,7 +91,7 @@ class City:
     @cached_property
     def _children_rows(self) -> dict[str, np.ndarray]:
         groups = self.regions.groupby("parent_code", sort=False).indices
-        return {k: np.asarray(v) for k, v in groups.items()}
+        return {str(k): np.asarray(v) for k, v in groups.items()}
 
     @cached_property
     def _sorted_codes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -109,11 +109,11 @@ class City:
             raise KeyError(f"unknown region code {code!r} in city {self.code}") from None
 
     def level_of(self, code: str) -> str:
-        return self.regions.at[self._row(code), "level"]
+        return str(self.regions.at[self._row(code), "level"])
 
     def region_name(self, code: str) -> str:
         """A region's name (KeyError for a code the city does not have)."""
-        return self.regions.at[self._row(code), "name"]
+        return str(self.regions.at[self._row(code), "name"])
 
     def short_name(self, code: str) -> str:
         """A region's name without its parent's (梅园新村社区第3网格 -> 第3网格), for small screens."""
@@ -124,7 +124,7 @@ class City:
 
     def parent(self, code: str) -> str | None:
         """The parent's code (None for the city)."""
-        return self._parent[self.regions.at[self._row(code), "code"]] or None
+        return self._parent[str(self.regions.at[self._row(code), "code"])] or None
 
     def children(self, code: str) -> pd.DataFrame:
         self._row(code)

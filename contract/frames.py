@@ -134,7 +134,7 @@ PIECES_PREFIX = "event_pieces@"
 
 
 def piece_frame_name(week: np.datetime64) -> str:
-    return f"{PIECES_PREFIX}{np.datetime64(week, 'D')}"
+    return f"{PIECES_PREFIX}{pd.Timestamp(week):%Y-%m-%d}"
 
 
 def piece_frame_week(name: str) -> int | None:

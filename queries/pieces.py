@@ -85,6 +85,7 @@ class PieceIndex:
             return pd.DataFrame(columns=["code", *cols])
         order = sorted(children)
         parent = parent_of(order[0])
+        assert parent is not None, "children always have a parent (the city is no one's child)"
         pos = self.positions(parent, first_day, last_day)
         cum = np.vstack([np.zeros((1, len(cols)), dtype=np.int64), np.cumsum(self.flags[pos], axis=0, dtype=np.int64)])
         ranges = np.array([grid_range(c) for c in order], dtype=np.int64)
@@ -114,7 +115,7 @@ def with_rates(sums: pd.DataFrame) -> pd.DataFrame:
 
 def totals_from_sums(sums: np.ndarray, hists: dict[str, np.ndarray]) -> dict:
     """Counts, rates and stage quantiles from merged flag sums and duration histograms."""
-    out = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
+    out: dict[str, float] = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
     for name, (num, den) in WINDOW_RATES.items():
         out[name] = out[num] / out[den] if out[den] else float("nan")
     for stage in QUANTILES:

@@ -4,6 +4,7 @@ function here, which names the frame (and so the etl/transforms function) it rea
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,9 @@ from config import region_codes
 from config.labels import label
 from contract import frames as F
 from snapshots.reader import Snapshot
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 # Map measures: name -> (frame, column, per km², higher is worse)
 MAP_MEASURES = {
@@ -43,17 +47,17 @@ def warm(snap: Snapshot) -> None:
             _code_order(snap, frame, "grid_code")
 
 
-def _row_index(snap: Snapshot, frame: str, keyed: bool) -> dict:
+def _row_index(snap: Snapshot, frame: F.Frame | str, keyed: bool) -> dict:
     """Row position by code (or by (code, window)), built once per frame."""
     return snap.frame_memo(frame, f"rows_by_code:{keyed}", lambda df: first_row_by_key(df, keyed))
 
 
-def _code_order(snap: Snapshot, frame: str, column: str):
+def _code_order(snap: Snapshot, frame: F.Frame | str, column: str):
     """The frame's row order sorted by a code column, and the sorted codes, built once per frame."""
     return snap.frame_memo(frame, f"sorted:{column}", lambda df: _sorted_codes(df[column]))
 
 
-def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None) -> dict:
+def region_row(snap: Snapshot, frame: F.Frame | str, code: str, window: str | None = None) -> dict:
     """One region's row of a frame (and window), empty if absent."""
     df = snap.frame(frame)
     if df is None or df.empty:
@@ -63,11 +67,13 @@ def region_row(snap: Snapshot, frame: str, code: str, window: str | None = None)
     return {} if i is None else df.iloc[i].to_dict()
 
 
-def under(snap: Snapshot, frame: str, code: str, column: str = "grid_code") -> pd.DataFrame:
+def under(snap: Snapshot, frame: F.Frame | str, code: str, column: str = "grid_code") -> pd.DataFrame:
     """The rows of a frame whose region code column starts with `code` (the region and below), in the
     frame's order: a binary search in the codes sorted once per snapshot version, not a scan."""
     df = snap.frame(frame)
-    if df is None or df.empty:
+    if df is None:  # absent: no rows, with the declared columns so callers can still select and sort
+        return pd.DataFrame(columns=list(frame.columns) if isinstance(frame, F.Frame) else [])
+    if df.empty:
         return df
     order, keys = _code_order(snap, frame, column)
     a, b = np.searchsorted(keys, code, "left"), np.searchsorted(keys, code + ":", "left")  # ':' sorts after 9
@@ -134,7 +140,7 @@ def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
     return children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
 
 
-def breakdown(snap: Snapshot, frame: str, column: str, code: str, window: str) -> pd.DataFrame:
+def breakdown(snap: Snapshot, frame: F.Frame | str, column: str, code: str, window: str) -> pd.DataFrame:
     """Counts of a region's events by category/channel in a window, largest first."""
     df = snap.frame(frame)
     if df is None or df.empty:
@@ -263,8 +269,9 @@ def safety_ranking(snap: Snapshot, city, code: str) -> pd.DataFrame:
     return out.sort_values("safety_index")
 
 
-def is_missing(v) -> bool:
-    """None or NaN: a figure the snapshot does not have."""
+def is_missing(v: object) -> TypeIs[None]:
+    """None or NaN: a figure the snapshot does not have (for the type checker: a figure that is not
+    missing is not None; NaN is a float, so only the False branch is exact)."""
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 

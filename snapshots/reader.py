@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import pandas as pd
 import redis
@@ -40,7 +41,7 @@ class Snapshot:
             self.derived[key] = build()
         return self.derived[key]
 
-    def frame_memo(self, name: str, tag: str, build):
+    def frame_memo(self, name: Frame | str, tag: str, build):
         """A value derived from one frame (`tag` names what), built once for as long as that frame is
         unchanged: a new snapshot that carries the frame over reuses it."""
         name = name.name if isinstance(name, Frame) else name
@@ -147,7 +148,7 @@ class SnapshotReader:
             blobs = self.r.mget(missing)
             for k, blob in zip(missing, blobs):
                 if blob is not None:
-                    self._cache[k] = ipc_to_frame(blob)
+                    self._cache[k] = ipc_to_frame(cast(bytes, blob))  # no decode_responses: bytes
         self._cache = {k: v for k, v in self._cache.items() if k in keys}
         self._per_frame = {k: v for k, v in self._per_frame.items() if k[0] in self._cache}
         frames = {name: self._cache[e["key"]] for name, e in entries.items() if e["key"] in self._cache}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa
@@ -115,4 +116,4 @@ class SnapshotStore:
 
     def read_frame(self, key: str) -> pd.DataFrame | None:
         raw = self.r.get(key)
-        return None if raw is None else ipc_to_frame(raw)
+        return None if raw is None else ipc_to_frame(cast(bytes, raw))  # no decode_responses: bytes

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterable
+from typing import cast
 
 import redis
 
@@ -56,4 +57,4 @@ class TimelineStore:
     def read(self, event_id: str) -> dict | None:
         """The event's timeline with its steps as dicts (etl/transforms/timelines.py STEP_FIELDS), or None."""
         raw = self.r.get(self.key(event_id))
-        return None if raw is None else step_dicts(decode(raw))
+        return None if raw is None else step_dicts(decode(cast(bytes, raw)))  # no decode_responses: bytes

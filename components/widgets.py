@@ -26,7 +26,8 @@ KPI_TILES = {
 }
 STAGE_TILES = {"median_dispatch_min": fmt_minutes, "median_handle_min": fmt_minutes,
                "median_verify_min": fmt_minutes, "median_close_min": fmt_minutes}
-TILE_FORMATS = {**KPI_TILES, **STAGE_TILES, "escalated_rate": fmt_rate, "not_overdue_rate": fmt_rate}
+TILE_FORMATS = {**KPI_TILES, **STAGE_TILES, "escalated_rate": fmt_rate, "not_overdue_rate": fmt_rate,
+                "at_risk": fmt_count, "supervision_on_time_rate": fmt_rate}
 
 
 def kpi_card(page: str, key: str, value: str, extra: str = "") -> html.Div:

@@ -59,6 +59,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "alert_text_overdue": ("超期事件 {value:.0f} 件", "{value:.0f} overdue events"),
     "alert_text_spike": ("今日事件 {value:.0f} 件，预警线 {threshold:.1f}", "{value:.0f} events today, alert line {threshold:.1f}"),
     "alert_text_camera": ("摄像头在线率 {value:.1%}", "Cameras online {value:.1%}"),
+    "alert_text_at_risk": ("将超期事件 {value:.0f} 件", "{value:.0f} events due within hours"),
     "safety_trend": ("平安指数趋势(近12月)", "Safety index, last 12 months"),
     "safety_ranking": ("各区平安指数", "Safety index by district"),
     "camera_status": ("摄像头状态", "Camera status"), "camera_ranking": ("各区视频在线", "Cameras online by district"),
@@ -193,6 +194,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "supervision_on_time_rate": ("督办按期办结率", "Supervised closed on time"),
     "supervised_in_time": ("按期办结", "Closed on time"), "supervised_open": ("未办结", "Still open"),
     "at_risk": ("将超期", "At risk"), "at_risk_events": ("将超期事件", "Events at risk"),
+    "no_at_risk": ("暂无将超期事件", "Nothing due soon"),
+    "no_supervision": ("暂无督办", "No supervision yet"), "supervised_late": ("逾期办结", "Closed late"),
+    "supervision_summary": ("督办 {n} 件 · 未办结 {open} · 按期办结 {in_time}/{closed}（{rate}）",
+                            "{n} supervised · {open} open · closed on time {in_time}/{closed} ({rate})"),
 }
 
 _language = 0  # index into a LABELS row; set_language changes it for the whole process

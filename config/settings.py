@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     alert_spike_factor: float = Field(3.0, gt=1, description="Alert: a street whose events today exceed this many times its 7-day average for the same hours.")
     alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
+    alert_at_risk_min: int = Field(20, ge=1, description="Alert: a district with at least this many events at risk (due within COCKPIT_AT_RISK_HOURS; twice as many: red).")
     at_risk_hours: float = Field(2.0, gt=0, description="At risk: an open event whose deadline is within this many hours is listed as at risk (phone, tablet, wall).")
     supervision_channel: Literal["outbox", "webhook"] = Field("outbox", description="How supervisions reach the source system: outbox (a table cockpit_supervision_outbox in the source database, acknowledged by setting acknowledged_at) or webhook (POST to COCKPIT_SUPERVISION_WEBHOOK).")
     supervision_webhook: str = Field("", description="Intranet URL the supervisions are POSTed to when COCKPIT_SUPERVISION_CHANNEL is webhook (JSON, Idempotency-Key: the supervision id).")

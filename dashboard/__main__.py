@@ -9,6 +9,7 @@ import sys
 
 from config.city import CityConfigError, load_city
 from config.settings import Settings, SettingsError, load_settings
+from etl.source.mapping import MappingError
 
 log = logging.getLogger("cockpit")
 
@@ -29,7 +30,7 @@ def serve(build, **overrides) -> int:
 
         secret_key(settings)  # outside the demo: stop now, naming COCKPIT_SECRET_KEY
         app = build(settings, city)
-    except (SettingsError, CityConfigError) as exc:
+    except (SettingsError, CityConfigError, MappingError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)
         return 2
     settings = app.server.config["COCKPIT"].settings

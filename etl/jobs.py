@@ -15,6 +15,7 @@ from config.clock import now_local
 from contract import frames as F
 from contract.frames import piece_frame_name
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
+from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
 from etl.source.mapping import SourceMapping, load_mapping
@@ -36,6 +37,7 @@ from etl.transforms.events import (
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
+from etl.transforms.supervision import supervision_outcomes
 from etl.transforms.window_pieces import event_pieces
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
@@ -69,7 +71,7 @@ class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
-                 timeline_days: int = 30, mapping: SourceMapping | None = None):
+                 timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None):
         self.engine, self.city, self.store = engine, city, store
         # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
         self.mapping = mapping or load_mapping()
@@ -77,6 +79,7 @@ class EtlJobs:
         self.source = EventSource(self.mapping, city, placer)
         self.device_source = DeviceSource(self.mapping, city, placer) if spec.devices is not None else None
         self.safety_source = SafetySource(self.mapping, city, placer) if spec.safety is not None else None
+        self.app_engine = app_engine  # the app database, for the supervisions leaders made (督办)
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.timeline_days = min(timeline_days, self.history_days)
         self.week_facts = WeekFacts()
@@ -178,6 +181,7 @@ class EtlJobs:
                 lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
             F.OPEN_EVENTS.name: open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
             F.AT_RISK.name: at_risk_events(open_rows, now, self.alert_thresholds.at_risk_hours),  # 将超期
+            F.SUPERVISIONS.name: self._supervisions(),  # 督办 and how their cases ended
             **self._slow(F.RECURRING.name, now, lambda: recurring_clusters(  # 重复/高发问题
                 led.rows(lambda p: p["reported_at"] >= recent, weeks=self._weeks_since(recent)),
                 now, ref_lat=self.city.center[1])),
@@ -193,6 +197,10 @@ class EtlJobs:
                 "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
                                    "transforms": round(t_frames - t_pull, 3)}}
         return frames, meta, gone
+
+    def _supervisions(self) -> pd.DataFrame:
+        sup = read_supervisions(self.app_engine)
+        return supervision_outcomes(sup, self.ledger.rows_of(sup["event_id"].unique().tolist()))
 
     def _slow(self, name: str, now: datetime, build) -> dict[str, pd.DataFrame]:
         """{name: build()} when the frame is due (SLOW_FRAMES_S in contract/metrics.py), else {} (the last one

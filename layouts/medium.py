@@ -11,6 +11,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components import region_panels
+from components.supervision_form import supervision_block
 from components.timeline_view import fmt_span
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
@@ -24,8 +25,8 @@ from queries import views, window_views
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
 WINDOWS = window_views.TABLET_WINDOWS
-TILES = ("reported", "open", "overdue", "on_time_rate", "same_day_rate", "grid_settled_rate", "escalated_rate",
-         "satisfaction_rate", "camera_online_rate", "safety_index")
+TILES = ("reported", "open", "overdue", "at_risk", "on_time_rate", "same_day_rate", "grid_settled_rate",
+         "escalated_rate", "satisfaction_rate", "supervision_on_time_rate", "camera_online_rate", "safety_index")
 # Ranking columns: key -> formatter; the header of each sorts the table by it (?sort=)
 RANK_COLUMNS = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v), "reported": views.fmt_count,
                 "open": views.fmt_count, "overdue": views.fmt_count, "on_time_rate": views.fmt_rate,
@@ -114,8 +115,13 @@ def layout(**query):
             html.Section(className="panel", children=[html.H3(label("handling_levels"), className="panel-title"),
                                                        dcc.Graph(id="medium-by-level", config=GRAPH_CONFIG)]),
         ]),
-        html.Section(className="panel", children=[html.H3(label("overdue_list"), className="panel-title"),
-                                                   html.Div(id="medium-overdue")]),
+        html.Div(className="medium-grid2", children=[
+            html.Section(className="panel", children=[html.H3(label("overdue_list"), className="panel-title"),
+                                                       html.Div(id="medium-overdue")]),
+            html.Section(className="panel", children=[html.H3(label("at_risk_events"), className="panel-title"),
+                                                       html.Div(id="medium-at-risk")])]),
+        html.Section(className="panel", children=[html.H3(label("supervision"), className="panel-title"),
+                                                   html.Div(id="medium-supervision")]),
         html.Div(id="medium-panels"),  # recurring problems, safety, cameras (components/region_panels.py)
     ])
 
@@ -126,7 +132,8 @@ def event_overlay(state: dict) -> html.Section:
 
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
-    body = timeline_component(tl, cockpit().now(), "medium") if tl else html.P(label("event_gone"))
+    body = [timeline_component(tl, cockpit().now(), "medium"), supervision_block(state["event"], tl["grid_code"])] \
+        if tl else html.P(label("event_gone"))
     return html.Section(className="panel medium-event", id="medium-event", children=[close, body])
 
 
@@ -138,7 +145,8 @@ def _render(snap, state: dict):
     c, w = cockpit(), window_of(state)
     region = state["region"]
     city = c.city
-    kpis = window_views.window_kpis(snap, region, w)
+    kpis = {**window_views.window_kpis(snap, region, w), "at_risk": len(views.at_risk(snap, region)),
+            **views.supervision_totals(snap, region)}
     crumbs = []
     for code in [*(a for a in city.ancestors(region) if a.startswith(user_scope())), region]:  # from the user's root
         crumbs.append(dcc.Link(city.names[code], href=href(state, region=code, event=None),
@@ -192,7 +200,10 @@ def _render_lists(snap, state: dict):
     """The overdue list and the region panels (recurring problems, safety, cameras)."""
     c = cockpit()
     region, city, now = state["region"], c.city, c.now()
-    return (overdue_table(window_views.overdue_list(snap, region), state, now),
+    supervised = views.open_supervisions(snap, region)
+    return (overdue_table(window_views.overdue_list(snap, region), state, now, supervised),
+            at_risk_table(views.at_risk(snap, region), state, supervised),
+            supervision_table(views.supervisions(snap, region), views.supervision_totals(snap, region), state),
             [region_panels.recurring_panel(snap, city, region, now, lambda e: href(state, event=e)),
              html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, now),
                                                           region_panels.camera_panel(snap, city, region, now)])])
@@ -280,19 +291,56 @@ def level_bars(df: pd.DataFrame) -> dict:
     return rate_bars(df.assign(reported=df["closed"]), "handling_level", show_rate=False)
 
 
-def overdue_table(df: pd.DataFrame, state: dict, now) -> html.Div:
-    """Open events past deadline, oldest deadline first; tap one for its timeline."""
+def sup_badge(sup: dict | None) -> list:
+    return [html.Span(label(f"supervision_level_{sup['level']}"), className="sup-level")] if sup else []
+
+
+def overdue_table(df: pd.DataFrame, state: dict, now, supervised: dict | None = None) -> html.Div:
+    """Open events past deadline, oldest deadline first (督办 marked); tap one for its timeline."""
     if df.empty:
         return html.P(label("no_overdue"), className="empty")
     city = cockpit().city
+    supervised = supervised or {}
     items = []
     for r in df.head(OVERDUE_SHOWN).to_dict("records"):
         late_min = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 60
         where = views.place_path(city, r["grid_code"])
         items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
+            *sup_badge(supervised.get(r["event_id"])),
             html.Span(f"{label('overdue_by')} {fmt_span(late_min)}", className="late"),
             html.Span(f"{r['category']} · {r['channel']}", className="what"),
             html.Span(where, className="where"),
             html.Span(label(f"stage_{r['status']}"), className="status")])))
     note = label("event_list_more").format(n=len(df), k=OVERDUE_SHOWN) if len(df) > OVERDUE_SHOWN else ""
     return html.Div([html.Ul(items, className="event-list", id="medium-overdue-list"), html.P(note, className="note")])
+
+
+def at_risk_table(df: pd.DataFrame, state: dict, supervised: dict) -> html.Div:
+    """将超期: open events due within the horizon, soonest first, with the time left; tap for the timeline."""
+    if df.empty:
+        return html.P(label("no_at_risk"), className="empty")
+    city = cockpit().city
+    items = [html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
+        *sup_badge(supervised.get(r["event_id"])),
+        html.Span(f"{label('time_left')} {fmt_span(r['minutes_left'])}", className="soon"),
+        html.Span(f"{r['category']} · {r['channel']}", className="what"),
+        html.Span(views.place_path(city, r["grid_code"]), className="where"),
+        html.Span(label(f"stage_{r['status']}"), className="status")])) for r in df.head(OVERDUE_SHOWN).to_dict("records")]
+    note = label("event_list_more").format(n=len(df), k=OVERDUE_SHOWN) if len(df) > OVERDUE_SHOWN else ""
+    return html.Div([html.Ul(items, className="event-list", id="medium-at-risk-list"), html.P(note, className="note")])
+
+
+def supervision_table(df: pd.DataFrame, totals: dict, state: dict) -> html.Div:
+    """督办 of the region: how many, still open, closed by the new deadline (and the rate), the newest first."""
+    head = label("supervision_summary", n=totals["supervised"], open=totals["supervised_open"],
+                 in_time=totals["supervised_in_time"], closed=totals["supervised_closed"],
+                 rate=views.fmt_rate(totals["supervision_on_time_rate"]))
+    rows = [html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
+        *sup_badge(r),
+        html.Span(f"{label('supervision_new_due')} {pd.Timestamp(r['new_due_at']):%m-%d %H:%M}", className="what"),
+        html.Span(r["note"], className="where"),
+        html.Span(label("supervised_open") if r["is_open"] else
+                  label("supervised_in_time") if r["closed_in_time"] else label("supervised_late"), className="status")]))
+        for r in df.head(OVERDUE_SHOWN).to_dict("records")]
+    return html.Div([html.P(head, className="note", id="medium-supervision-summary"),
+                     html.Ul(rows, className="event-list") if rows else html.P(label("no_supervision"), className="empty")])

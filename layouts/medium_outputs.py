@@ -7,4 +7,4 @@ RENDER_OUTPUTS = [("kpis", "children"), ("freshness-box", "children"), ("breadcr
                   ("stages", "children")]
 RANKING_OUTPUTS = [("rank-periods", "children"), ("exports", "children"), ("ranking", "children"),
                    ("by-category", "figure"), ("by-channel", "figure"), ("by-level", "figure")]
-LIST_OUTPUTS = [("overdue", "children"), ("panels", "children")]
+LIST_OUTPUTS = [("overdue", "children"), ("at-risk", "children"), ("supervision", "children"), ("panels", "children")]

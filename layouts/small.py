@@ -11,6 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
+from components.supervision_form import supervision_block
 from components.timeline_view import due_text, fmt_span, load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
@@ -52,7 +53,8 @@ def event_detail(event: str, region: str) -> html.Section:
         return html.Section(className="panel small-detail", id="small-detail",
                             children=[back, html.P(label("event_gone"), className="event-empty")])
     return html.Section(className="panel small-detail", id="small-detail",
-                        children=[back, timeline_component(tl, cockpit().now(), "small")])
+                        children=[back, timeline_component(tl, cockpit().now(), "small"),
+                                  supervision_block(event, tl["grid_code"])])
 
 
 def layout(region: str | None = None, event: str | None = None, **_query):
@@ -70,6 +72,8 @@ def layout(region: str | None = None, event: str | None = None, **_query):
         html.Div(id="small-kpis", className="kpi-grid"),
         html.Section(className="panel", children=[html.H3(label("alerts"), className="panel-title"),
                                                    html.Ul(id="small-alerts", className="alert-list")]),
+        html.Section(className="panel", children=[html.H3(label("at_risk_events"), className="panel-title"),
+                                                   html.Ul(id="small-at-risk", className="event-list")]),
         html.Section(className="panel", children=[html.H3(id="small-queue-title", className="panel-title"),
                                                    html.Ul(id="small-queue", className="event-list")]),
         html.Section(className="panel", children=[
@@ -83,7 +87,7 @@ register_poll(PAGE)
 
 @callback(Output("small-kpis", "children"), Output("small-freshness-box", "children"),
           Output("small-alerts", "children"), Output("small-queue-title", "children"),
-          Output("small-queue", "children"), Output("small-map", "src"),
+          Output("small-queue", "children"), Output("small-map", "src"), Output("small-at-risk", "children"),
           Input("small-version", "data"), State("small-region", "data"))
 def render(key, region):
     region = require_region(region)
@@ -96,18 +100,12 @@ def _render(snap, region: str, key):
     city = c.city
     now = c.now()
     names = city.names
-    queue = views.work_queue(snap, region)
+    supervised = views.open_supervisions(snap, region)
+    queue = views.queue_supervised_first(views.work_queue(snap, region), supervised)
     n_over = int(queue["is_overdue"].sum()) if not queue.empty else 0
-    items = []
-    for r in queue.head(QUEUE_SHOWN).to_dict("records"):
-        text, late = due_text(r["due_at"], now)
-        items.append(html.Li(className="event-item" + (" late" if late else ""), children=dcc.Link(
-            href=href(region, r["event_id"]), className="ev-link", children=[
-                html.Div([html.Span(f"{r['category']} · {r['channel']}", className="ev-title"),
-                          html.Span(label(f"stage_{r['status']}"), className=f"ev-stage stage-{r['status']}")],
-                         className="ev-row"),
-                html.Div(names.get(r["grid_code"], r["grid_code"]), className="ev-where"),
-                html.Div(text, className="ev-due" + (" late" if late else ""))])))
+    items = [queue_item(r, region, names, now, supervised.get(r["event_id"]))
+             for r in queue.head(QUEUE_SHOWN).to_dict("records")]
+    at_risk = [queue_item(r, region, names, now) for r in views.at_risk(snap, region).head(QUEUE_SHOWN).to_dict("records")]
     title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
     alerts = [html.Li(label("label_value", label=names.get(a["code"], a["code"]), value=a["text"]),
                       className=f"alert alert-{a['level']}")
@@ -121,4 +119,23 @@ def _render(snap, region: str, key):
             freshness(PAGE, snap, now, c.settings.stale_after_s),
             alerts or [html.Li(label("no_alerts"), className="event-empty")], title,
             items or [html.Li(label("no_queue"), className="event-empty")],
-            f"/small/map.svg?{urlencode({'region': region, 'v': version or 0})}")
+            f"/small/map.svg?{urlencode({'region': region, 'v': version or 0})}",
+            at_risk or [html.Li(label("no_at_risk"), className="event-empty")])
+
+
+def queue_item(r: dict, region: str, names: dict, now, sup: dict | None = None) -> html.Li:
+    """One case of a list: what, where, its stage and its time left; a supervised case says so (督办: the
+    leader's level, note and new deadline)."""
+    text, late = due_text(sup["new_due_at"] if sup else r["due_at"], now)
+    badge = [html.Div(className="ev-sup", children=[
+        html.Span(label(f"supervision_level_{sup['level']}"), className="sup-level"),
+        html.Span(f"{label('supervision_new_due')} {pd.Timestamp(sup['new_due_at']):%m-%d %H:%M}", className="sup-due"),
+        html.Div(sup["note"], className="sup-note")])] if sup else []
+    return html.Li(className="event-item" + (" late" if late else "") + (" supervised" if sup else ""), children=dcc.Link(
+        href=href(region, r["event_id"]), className="ev-link", children=[
+            html.Div([html.Span(f"{r['category']} · {r['channel']}", className="ev-title"),
+                      html.Span(label(f"stage_{r['status']}"), className=f"ev-stage stage-{r['status']}")],
+                     className="ev-row"),
+            *badge,
+            html.Div(names.get(r["grid_code"], r["grid_code"]), className="ev-where"),
+            html.Div(text, className="ev-due" + (" late" if late else ""))]))

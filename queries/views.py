@@ -378,3 +378,21 @@ def supervision_totals(snap: Snapshot, code: str) -> dict:
     return {"supervised": len(d), "supervised_open": int(d["is_open"].sum()) if len(d) else 0,
             "supervised_closed": closed, "supervised_in_time": in_time,
             "supervision_on_time_rate": in_time / closed if closed else float("nan")}
+
+
+def open_supervisions(snap: Snapshot, code: str) -> dict[str, dict]:
+    """Event id -> its latest supervision (level, note, new_due_at) for the region's cases still open."""
+    d = supervisions(snap, code)
+    if d.empty:
+        return {}
+    d = d[d["is_open"] == 1].sort_values("created_at", ascending=False).drop_duplicates("event_id")
+    return {r["event_id"]: r for r in d[["event_id", "level", "note", "new_due_at"]].to_dict("records")}
+
+
+def queue_supervised_first(queue: pd.DataFrame, supervised: dict[str, dict]) -> pd.DataFrame:
+    """The work queue with supervised cases on top (soonest new deadline first), then the rest as they were."""
+    if queue.empty or not supervised:
+        return queue
+    mine = queue["event_id"].isin(supervised)
+    top = queue[mine].assign(_due=queue.loc[mine, "event_id"].map(lambda e: supervised[e]["new_due_at"]))
+    return pd.concat([top.sort_values("_due", kind="stable").drop(columns="_due"), queue[~mine]])

@@ -51,3 +51,18 @@ def test_at_risk_per_region_equals_sql(published, sim_engine, city, redis_client
             assert sorted(got) == sorted(want), code
             total += len(want)
     assert total > 0, "the simulated city has events due within two hours"
+
+
+def test_wall_alert_for_districts_with_many_at_risk(published, city, redis_client):
+    from etl.transforms.alerts import AlertThresholds, wall_alerts
+
+    snap = SnapshotReader(redis_client, min_check_s=0).current()
+    per_district = snap.frame(F.AT_RISK)["grid_code"].str.slice(0, 6).value_counts()
+    assert len(per_district) > 0
+
+    def at_risk_alerts(least: int):
+        alerts = wall_alerts(snap.frames, city.regions, snap.as_of, AlertThresholds(at_risk_min=least))
+        return alerts[alerts["kind"] == "at_risk"].set_index("code")["value"].sort_index().to_dict()
+
+    assert at_risk_alerts(1) == per_district.astype(float).sort_index().to_dict()
+    assert at_risk_alerts(int(per_district.max()) + 1) == {}

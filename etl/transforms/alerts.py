@@ -24,6 +24,7 @@ class AlertThresholds:
     spike_min: int = 8  # ... and at least this many events today
     camera_online_min: float = 0.92  # a district's camera online rate under this raises an alert
     at_risk_hours: float = 2.0  # 将超期: an open event due within this many hours (contract/metrics.py AT_RISK)
+    at_risk_min: int = 20  # events at risk in a district that raise an alert (twice as many: red)
 
 
 def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,
@@ -80,15 +81,29 @@ def camera_alerts(device_kpis: pd.DataFrame, names: pd.Series, as_of: datetime |
     })
 
 
+def at_risk_alerts(at_risk: pd.DataFrame, names: pd.Series, as_of: datetime, t: AlertThresholds) -> pd.DataFrame:
+    """Districts with at least `at_risk_min` open events due within the horizon; since = as_of."""
+    n = at_risk["grid_code"].str.slice(0, CODE_LENGTH["district"]).value_counts()
+    n = n[n >= t.at_risk_min]
+    return pd.DataFrame({
+        "kind": "at_risk", "code": n.index, "name": n.index.map(names),
+        "level": ["red" if v >= 2 * t.at_risk_min else "amber" for v in n],
+        "value": n.astype(float).to_numpy(), "threshold": float(t.at_risk_min), "since": pd.Timestamp(as_of),
+        "text": [label("alert_text_at_risk", value=v, threshold=t.at_risk_min) for v in n],
+    })
+
+
 def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: datetime,
                 thresholds: AlertThresholds, devices_as_of: datetime | None = None) -> pd.DataFrame:
-    """Every alert of the published frames (event_kpis, overdue, by_hour, device_kpis), red first."""
+    """Every alert of the published frames (event_kpis, overdue, by_hour, at_risk, device_kpis), red first."""
     names = regions.set_index("code")["name"]
     parts = []
     if frames.get("event_kpis") is not None and frames.get("overdue") is not None:
         parts.append(overdue_alerts(frames["event_kpis"], frames["overdue"], names, thresholds))
     if frames.get("by_hour") is not None:
         parts.append(spike_alerts(frames["by_hour"], as_of, names, thresholds))
+    if frames.get("at_risk") is not None:
+        parts.append(at_risk_alerts(frames["at_risk"], names, as_of, thresholds))
     if frames.get("device_kpis") is not None:
         parts.append(camera_alerts(frames["device_kpis"], names, devices_as_of or as_of, thresholds))
     parts = [p for p in parts if not p.empty]

@@ -84,6 +84,8 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
         **recurring_part(snap, city, code),
         **ranking_part(snap, city, code, w, weights),
         "alerts": alerts_part(snap, code),
+        "at_risk": len(views.at_risk(snap, code)),  # 将超期 as of the snapshot
+        "supervision": {k: clean(v) for k, v in views.supervision_totals(snap, code).items()},
         **camera_part(snap, city, code),
         "safety": {key: clean(v) for key, v in views.safety_rank(snap, city, code).items()
                    if key in ("code", "own", "month", "safety_index", "public_security", "index_change", "rank", "of")},

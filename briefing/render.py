@@ -115,7 +115,7 @@ def render_html(b: dict) -> str:
     title = label("brief_title", region=b["name"])
     parts = [f'<p class="running">{_e(title)} · {_e(long_date(b["day"]))}</p>', masthead(b, title),
              summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b),
-             cameras(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
+             supervision(b), cameras(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
     return (f'<!DOCTYPE html><html lang="{label("html_lang")}"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{stylesheet()}</style></head><body>{''.join(parts)}</body></html>")
 
@@ -219,6 +219,16 @@ def ranking(b: dict) -> str:
     return out + _table([("rank_no", True), ("name", False), ("score", True), ("reported", True),
                          ("on_time_rate", True), ("brief_overdue_now", True)], rows) + \
         f'<p class="note">{_e(label("brief_rank_note"))}</p></section>'
+
+
+def supervision(b: dict) -> str:
+    """督办 and their outcome (closed by the new deadline), and how many cases are due within hours (将超期)."""
+    s = b.get("supervision") or {}
+    line = label("supervision_summary", n=s.get("supervised", 0), open=s.get("supervised_open", 0),
+                 in_time=s.get("supervised_in_time", 0), closed=s.get("supervised_closed", 0),
+                 rate=fmt_rate(s.get("supervision_on_time_rate")))
+    risk = label("brief_at_risk_line", n=b.get("at_risk", 0), as_of=_time(b["as_of"]))
+    return f'<section><h2>{_e(label("brief_s_supervision"))}</h2><p>{_e(line)}</p><p>{_e(risk)}</p></section>'
 
 
 def alerts(b: dict) -> str:

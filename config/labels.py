@@ -195,7 +195,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "supervised_in_time": ("按期办结", "Closed on time"), "supervised_open": ("未办结", "Still open"),
     "at_risk": ("将超期", "At risk"), "at_risk_events": ("将超期事件", "Events at risk"),
     "no_at_risk": ("暂无将超期事件", "Nothing due soon"),
-    "no_supervision": ("暂无督办", "No supervision yet"), "supervised_late": ("逾期办结", "Closed late"),
+    "no_supervision": ("暂无督办", "No supervision yet"),
+    "brief_s_supervision": ("督办与将超期", "Supervision and cases at risk"),
+    "brief_at_risk_line": ("截至 {as_of}，{n} 件事件将在时限内超期", "As of {as_of}, {n} cases are due within hours"), "supervised_late": ("逾期办结", "Closed late"),
     "supervision_summary": ("督办 {n} 件 · 未办结 {open} · 按期办结 {in_time}/{closed}（{rate}）",
                             "{n} supervised · {open} open · closed on time {in_time}/{closed} ({rate})"),
 }

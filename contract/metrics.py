@@ -30,7 +30,8 @@ STOCKS = {
 }
 # 将超期: an open event whose deadline is still ahead but within the horizon (COCKPIT_AT_RISK_HOURS) is at
 # risk; the list (etl/transforms/at_risk.py) gives each its minutes left; a region's count is its events under it
-AT_RISK = {"horizon_h": 2.0, "definition": "not closed, due_at >= as_of and due_at < as_of + horizon"}
+AT_RISK_HOURS = 2.0  # the default horizon
+AT_RISK = {"horizon_h": AT_RISK_HOURS, "definition": "not closed, due_at >= as_of and due_at < as_of + horizon"}
 # 督办: a supervision's case is closed in time when it closes at or before the new deadline the leader set;
 # the supervision on-time rate is closed_in_time / closed supervisions (etl/transforms/supervision.py)
 SUPERVISION = {"closed_in_time": "closed_at <= new_due_at", "on_time_rate": ("closed_in_time", "closed")}

@@ -19,9 +19,10 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from dashboard.user_store import AppBase
@@ -99,7 +100,7 @@ def _plain(row: SupervisionRow) -> Supervision:
 class SupervisionStore:
     def __init__(self, engine: Engine):
         self.engine = engine
-        AppBase.metadata.create_all(engine, tables=[SupervisionRow.__table__])
+        AppBase.metadata.create_all(engine, tables=[AppBase.metadata.tables[SupervisionRow.__tablename__]])
 
     def create(self, event_id: str, grid_code: str, level: str, note: str, new_due_at: datetime, who: str) -> Supervision:
         """A new supervision, pending delivery (its id is the idempotency key downstream)."""
@@ -149,8 +150,9 @@ class SupervisionStore:
                     SupervisionRow.state.in_(("pending", "failed"))).values(
                     next_attempt_at=now + timedelta(seconds=CLAIM_S)))
                 s.commit()
-                if claimed.rowcount == 1:
-                    out.append(_plain(s.get(SupervisionRow, sid)))
+                row = s.get(SupervisionRow, sid)
+                if cast(CursorResult, claimed).rowcount == 1 and row is not None:
+                    out.append(_plain(row))
         return out
 
     def mark(self, sid: str, state: str, error: str = "", now: datetime | None = None) -> None:

@@ -133,8 +133,8 @@ def event_overlay(state: dict) -> html.Section:
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
     body = [timeline_component(tl, cockpit().now(), "medium"), supervision_block(state["event"], tl["grid_code"])] \
-        if tl else html.P(label("event_gone"))
-    return html.Section(className="panel medium-event", id="medium-event", children=[close, body])
+        if tl else [html.P(label("event_gone"))]
+    return html.Section(className="panel medium-event", id="medium-event", children=[close, *body])
 
 
 register_poll(PAGE)
@@ -295,7 +295,7 @@ def sup_badge(sup: dict | None) -> list:
     return [html.Span(label(f"supervision_level_{sup['level']}"), className="sup-level")] if sup else []
 
 
-def overdue_table(df: pd.DataFrame, state: dict, now, supervised: dict | None = None) -> html.Div:
+def overdue_table(df: pd.DataFrame, state: dict, now, supervised: dict | None = None) -> html.Div | html.P:
     """Open events past deadline, oldest deadline first (督办 marked); tap one for its timeline."""
     if df.empty:
         return html.P(label("no_overdue"), className="empty")
@@ -315,7 +315,7 @@ def overdue_table(df: pd.DataFrame, state: dict, now, supervised: dict | None = 
     return html.Div([html.Ul(items, className="event-list", id="medium-overdue-list"), html.P(note, className="note")])
 
 
-def at_risk_table(df: pd.DataFrame, state: dict, supervised: dict) -> html.Div:
+def at_risk_table(df: pd.DataFrame, state: dict, supervised: dict) -> html.Div | html.P:
     """将超期: open events due within the horizon, soonest first, with the time left; tap for the timeline."""
     if df.empty:
         return html.P(label("no_at_risk"), className="empty")

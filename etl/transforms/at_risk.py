@@ -8,13 +8,13 @@ from datetime import datetime
 
 import pandas as pd
 
-from contract.metrics import AT_RISK
+from contract.metrics import AT_RISK_HOURS
 from etl.transforms.events import event_status
 
 COLUMNS = ["event_id", "grid_code", "category", "channel", "status", "due_at", "minutes_left"]
 
 
-def at_risk_events(open_rows: pd.DataFrame, as_of: datetime, horizon_h: float = AT_RISK["horizon_h"]) -> pd.DataFrame:
+def at_risk_events(open_rows: pd.DataFrame, as_of: datetime, horizon_h: float = AT_RISK_HOURS) -> pd.DataFrame:
     """Open events with as_of <= due_at < as_of + horizon (no personal data), soonest deadline first."""
     now = pd.Timestamp(as_of)
     due = open_rows["due_at"]

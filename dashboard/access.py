@@ -50,9 +50,9 @@ def user_scope() -> str:
     return current_principal().region
 
 
-def require_region(code: str) -> str:
+def require_region(code: str | None) -> str:
     """`code` if the current user may see that region, else raise OutOfScope (BadInput if it is not text)."""
-    code = "" if code is None else require_text(code, "a region code")
+    code = require_text(code, "a region code") or ""
     if not code or not code.startswith(user_scope()):
         raise OutOfScope(f"region {code[:40]} is outside the jurisdiction {user_scope()}")
     return code

@@ -29,7 +29,8 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     app = dash.Dash(
         __name__, use_pages=True, pages_folder=str(ROOT / "layouts"), assets_folder=str(ROOT / "assets"),
         title=label("app_title"), suppress_callback_exceptions=True, serve_locally=True,
-        update_title=None, meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+        update_title=None,  # type: ignore[arg-type]  # Dash documents None (no "Updating..." title)
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     server = app.server
     server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix, warm=views.warm))

@@ -123,7 +123,8 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
         return SignedIn(p) if p else None
 
     limiter = Limiter(client_address, app=server, storage_uri="redis://",
-                      storage_options={"connection_pool": client.connection_pool},
+                      # the hint says str | int values; limits takes a connection pool (shares the app's Redis)
+                      storage_options={"connection_pool": client.connection_pool},  # type: ignore[dict-item]
                       key_prefix=Keys(settings.redis_prefix).signin_limits, swallow_errors=True,
                       in_memory_fallback_enabled=True, headers_enabled=False)
 

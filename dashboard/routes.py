@@ -117,7 +117,8 @@ def ranking_file(fmt: str) -> flask.Response:
 
     c = cockpit()
     region = require_region(flask.request.args.get("region") or user_scope())
-    period = flask.request.args.get("rank") if flask.request.args.get("rank") in RANK_PERIODS else "month"
+    rank = flask.request.args.get("rank", "")
+    period = rank if rank in RANK_PERIODS else "month"
     snap = c.snapshot()
     w = window_views.resolve_window(period, snap.as_of or c.now())
     df = window_views.ranking(snap, c.city, region, w, window_views.score_weights(c.settings))

@@ -192,8 +192,8 @@ class UserStore:
             if kind == "u":
                 row = s.get(UserRow, int(num))
                 return Principal("u", row.id, row.name, row.role, row.region) if row and row.active else None
-            row = s.get(DisplayTokenRow, int(num))
-            return Principal("t", row.id, row.name, "wall", row.region) if row and row.active else None
+            token = s.get(DisplayTokenRow, int(num))
+            return Principal("t", token.id, token.name, "wall", token.region) if token and token.active else None
 
     # ------------------------------------------------------------------ audit
     def audit(self, who: str, action: str, detail: str = "", address: str = "", user_id: int | None = None) -> None:

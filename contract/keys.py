@@ -4,6 +4,7 @@
   {prefix}:frame:{name}:{v}  Arrow IPC stream (zstd) of one frame, written once, never changed
   {prefix}:version           counter of snapshot versions
   {prefix}:timeline:{id}     one event's timeline (contract/timeline_format.py), zlib'd JSON
+  {prefix}:timelines_synced  JSON: up to which source watermarks the timelines are written (etl/state/timeline_sync.py)
   {prefix}:leader            the ETL leader lock (etl/scheduler.py)
   {prefix}:briefing:{day}    which process builds that day's briefings, then "done" (briefing/web.py, SET NX)
   {prefix}:signin...         failed sign-in counters (dashboard/auth.py, Flask-Limiter)"""
@@ -35,6 +36,11 @@ class Keys:
     def timelines(self) -> str:
         """Pattern of every timeline key (for SCAN)."""
         return f"{self.prefix}:timeline:*"
+
+    @property
+    def timelines_synced(self) -> str:
+        """The timelines' sync marker: a new leader resumes from it instead of rewriting every timeline."""
+        return f"{self.prefix}:timelines_synced"
 
     @property
     def leader(self) -> str:

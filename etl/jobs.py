@@ -146,14 +146,20 @@ class EtlJobs:
         t_pull = time.perf_counter()
         led, regions = self.ledger, self.city.regions
         # event timelines (etl/state/timeline_sync.py), written right after this run's snapshot is published (run):
-        # all of them on the first run, after a failed write or when Redis lost our last snapshot
+        # on the first run, after a failed write or when Redis lost our last snapshot, those changed since the
+        # sync marker the last write left in Redis (a takeover: the previous leader's), or all of them without one
         current = self.store.manifest()
         full = self.published_version is None or current is None or current.get("version") != self.published_version
+        changed = led.changed_ids
         if full or self.timelines.dirty:
-            timelines = self.timelines.defer(self._timeline_rows(now), now)
+            cut = self.timelines.resume()
+            full, changed = cut is None, led.changed_ids if cut is None else led.updated_since(cut)
+        if full:
+            timelines = self.timelines.defer(self._timeline_rows(now), now, events_watermark=led.watermark)
         else:
-            touched, steps_read = self.timelines.touched(self.engine, led.id_owner, led.changed_ids, now)
-            timelines = {**self.timelines.defer(led.rows_of(touched), now, touched, led.id_owner, steps_read),
+            touched, steps_read = self.timelines.touched(self.engine, led.id_owner, changed, now)
+            timelines = {**self.timelines.defer(led.rows_of(touched), now, touched, led.id_owner, steps_read,
+                                                events_watermark=led.watermark),
                          "previous": self.timeline_stats}  # this write's counts come with the next snapshot
         dirty = self.week_facts.update(led, now)
         # the tablet's windows: one frame per week, republished only when the week changed

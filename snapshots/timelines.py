@@ -54,6 +54,14 @@ class TimelineStore:
             self.r.delete(*keys[i:i + batch])
         return len(keys)
 
+    def write_marker(self, marker: dict) -> None:
+        """The sync marker (contract/keys.py timelines_synced): plain JSON, no expiry; gone with a flushed Redis."""
+        self.r.set(Keys(self.prefix).timelines_synced, json.dumps(marker, separators=(",", ":")))
+
+    def read_marker(self) -> dict | None:
+        raw = self.r.get(Keys(self.prefix).timelines_synced)
+        return None if raw is None else json.loads(cast(bytes, raw))
+
     def read(self, event_id: str) -> dict | None:
         """The event's timeline with its steps as dicts (etl/transforms/timelines.py STEP_FIELDS), or None."""
         raw = self.r.get(self.key(event_id))

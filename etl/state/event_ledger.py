@@ -88,6 +88,14 @@ class EventLedger:
         rids = [self.id_owner[e] for e in event_ids if e in self.id_owner]
         return self.rows(lambda p: p.index.isin(rids)) if rids else empty_events()
 
+    def updated_since(self, cut) -> set[str]:
+        """Event ids of the kept rows updated at or after `cut`, and of every quarantined row (so that a
+        resumed timeline write drops their keys): what changed since a timeline sync marker."""
+        t = np.datetime64(pd.Timestamp(cut).to_datetime64(), "us")
+        ids = {e for part in self.parts.values()
+               for e in part["event_id"].to_numpy(object)[part["updated_at"].to_numpy("datetime64[us]") >= t]}
+        return ids | set(self.quarantine["event_id"].dropna())
+
     @property
     def events(self) -> pd.DataFrame:
         """All kept events in one frame (a copy: for tests and one-off use, not for every tick)."""

@@ -4,7 +4,14 @@ Redis was emptied; the events job runs that one right after publishing its snaps
 do not wait for it). A key expires `keep_days` (COCKPIT_TIMELINE_DAYS) after the event's report; an
 event still open keeps its key at least `keep_days` past its last change. An event that left the
 ledger (quarantined) loses its key. The header's text (title, reporter, address) is read from the
-source by row id for just the events written: the ledger does not hold it."""
+source by row id for just the events written: the ledger does not hold it.
+
+After every successful write a sync marker goes to Redis (`Keys.timelines_synced`): the source watermarks
+the timelines are written up to, and the flow log's quarantine state at that point. A run that would be
+full (a new leader, one that lost the lead and got it back, a write that failed) resumes from it instead:
+it rewrites only the events whose rows or steps changed since (`resume`), so a takeover costs what
+changed since the previous leader's last write, not every timeline kept (34 s at a year's scale). A
+flushed Redis has no marker: then every timeline is written again."""
 
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from etl.source.mapped_read import EventSource
-from etl.state.event_ledger import TEXT_COLS
+from etl.state.event_ledger import TEXT_COLS, WATERMARK_OVERLAP
 from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
 from snapshots.timelines import TimelineStore
@@ -35,14 +42,55 @@ def with_text(engine: Engine, events: pd.DataFrame, source: EventSource) -> pd.D
 
 
 FULL_CHUNK_EVENTS = 20_000
+# Past this many quarantined or pending flow-log rows the marker does not carry them (it is rewritten on every
+# tick): a new leader then writes every timeline, as it must re-check every step row anyway.
+MARKER_STATE_MAX = 20_000
+
+
+def _iso(t) -> str | None:
+    return None if t is None or pd.isna(t) else pd.Timestamp(t).isoformat()
+
+
+def _time(text: str | None):
+    return None if text is None else pd.Timestamp(text).to_pydatetime()
 
 
 class TimelineSync:
     def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str, events: EventSource):
         self.store, self.steps, self.keep_days, self.timezone = store, steps, keep_days, timezone
         self.events = events
-        self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full
-        self.deferred: tuple[pd.DataFrame, datetime] | None = None
+        self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full (or resumed)
+        self.deferred: tuple | None = None
+        self.resumed_from: str | None = None  # the marker's events watermark the last resume started from
+
+    # --- the sync marker -------------------------------------------------------------------------
+    def marker(self, events_watermark) -> dict:
+        """What the timelines in Redis are written up to: the events' and the flow log's watermarks, and
+        the flow log's quarantined and pending rows then (so a new leader's counts go on from them)."""
+        steps = self.steps
+        m = {"keep_days": self.keep_days, "events_watermark": _iso(events_watermark),
+             "steps_watermark": _iso(steps.watermark)}
+        if len(steps.bad) + len(steps.pending) <= MARKER_STATE_MAX:
+            m["bad"] = [[int(sid), eid, reason, _iso(seen)] for sid, (eid, reason, seen) in steps.bad.items()]
+            m["pending"] = [[int(sid), eid, _iso(first)] for sid, (eid, first) in steps.pending.items()]
+        return m
+
+    def resume(self) -> pd.Timestamp | None:
+        """Take up the marker in Redis, if it is usable: the flow log's watermark and quarantine state become
+        the marker's, and the run is no longer due to be full. Returns the update time from which event
+        rows must be rewritten (the marker's watermark less the pull's overlap), or None (write them all)."""
+        try:
+            m = self.store.read_marker()
+        except Exception as exc:  # noqa: BLE001 - Redis down or a foreign value: the full write is always right
+            log.warning("event timelines: sync marker unreadable (%s); writing them all", exc)
+            return None
+        if not m or m.get("keep_days") != self.keep_days or "bad" not in m or m.get("events_watermark") is None:
+            return None
+        self.steps.watermark = _time(m["steps_watermark"])
+        self.steps.bad = {sid: (eid, reason, _time(seen)) for sid, eid, reason, seen in m["bad"]}
+        self.steps.pending = {sid: (eid, _time(first)) for sid, eid, first in m["pending"]}
+        self.dirty, self.resumed_from = False, m["events_watermark"]
+        return pd.Timestamp(m["events_watermark"]) - WATERMARK_OVERLAP
 
     def ttl(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
         """Seconds each event's key lives from `now` (0: already past, do not write). Relative to the
@@ -65,13 +113,14 @@ class TimelineSync:
         return self.store.write_many(items)
 
     def defer(self, events: pd.DataFrame, now: datetime, changed_ids: Iterable[str] | None = None,
-              known: Container[str] | None = None, steps_read: int | None = None) -> dict:
+              known: Container[str] | None = None, steps_read: int | None = None, events_watermark=None) -> dict:
         """Ask for a write at the next catch_up (the events job runs it after publishing, so the screens
         need not wait): of all timelines (`events`: every event to keep), or with `changed_ids` of the
-        touched events only (`events`: at least their rows)."""
+        touched events only (`events`: at least their rows). `events_watermark`: the ledger's after the
+        pull these rows come from (the marker written after the write says the timelines are current to it)."""
         full = changed_ids is None
         self.dirty = self.dirty or full
-        self.deferred = (events, now, list(changed_ids or []), full, known, steps_read)
+        self.deferred = (events, now, list(changed_ids or []), full, known, steps_read, events_watermark)
         return {"mode": "full" if full else "incremental", "after_publish": True}
 
     def catch_up(self, engine: Engine) -> dict | None:
@@ -79,9 +128,13 @@ class TimelineSync:
         next run is a full one)."""
         if self.deferred is None:
             return None
-        (events, now, changed, full, known, steps_read), self.deferred = self.deferred, None
+        (events, now, changed, full, known, steps_read, watermark), self.deferred = self.deferred, None
         try:
-            return self.run(engine, events, changed, full, now, known, steps_read)
+            stats = self.run(engine, events, changed, full, now, known, steps_read)
+            self.store.write_marker(self.marker(watermark))
+            if self.resumed_from is not None:
+                stats["resumed_from"], self.resumed_from = self.resumed_from, None
+            return stats
         except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, retry next run
             log.warning("event timelines: write failed (%s); the next run writes them all", exc)
             self.dirty = True

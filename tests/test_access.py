@@ -10,18 +10,11 @@ import os
 import time
 
 import pytest
-from helpers import BACKENDS, NOW, sign_in
+from helpers import BACKENDS, NOW, foreign_region, forged_payloads, medium_payload, page_payload, sign_in
 from sqlalchemy import text
 
 from etl.transforms.events import window_start
-from layouts.medium_outputs import RENDER_OUTPUTS
 from queries import views
-
-
-def foreign_region(city, role: str, region: str) -> str:
-    """A region of the same level as `region` but another jurisdiction (a sibling)."""
-    parent = city.ancestors(region)[-1]
-    return next(c for c in city.children(parent)["code"] if c != region)
 
 
 def pages(client, role, region):
@@ -87,43 +80,6 @@ def test_denials_are_audited(app, city, users, client_as):
 
 
 # ---------------------------------------------------------------------- refused by a forged callback
-
-def medium_payload(region: str, window: str = "7d") -> dict:
-    outs, props = zip(*RENDER_OUTPUTS)
-    return {"output": ".." + "...".join(f"medium-{o}.{p}" for o, p in zip(outs, props)) + "..",
-            "outputs": [{"id": f"medium-{o}", "property": p} for o, p in zip(outs, props)],
-            "inputs": [{"id": "medium-version", "property": "data", "value": [1, False]},
-                       {"id": "medium-state", "property": "data",
-                        "value": {"region": region, "window": window, "measure": "overdue"}}],
-            "state": [], "changedPropIds": ["medium-version.data"]}
-
-
-def page_payload(pathname: str, search: str) -> dict:
-    """Dash pages' own callback that renders a page layout from the URL."""
-    return {"output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                       {"id": "_pages_location", "property": "search", "value": search}],
-            "state": [], "changedPropIds": ["_pages_location.pathname"]}
-
-
-def forged_payloads(deps: list[dict], value) -> list[dict]:
-    """One payload per registered callback, every input and state set to `value`."""
-    out = []
-    for dep in deps:
-        if dep.get("clientside_function"):
-            continue
-
-        def item(x):
-            cid = json.loads(x["id"]) if x["id"].startswith("{") else x["id"]
-            return {"id": cid, "property": x["property"], "value": value}
-
-        outputs = [{"id": o.split(".")[0], "property": o.split(".")[-1]} for o in dep["output"].strip(".").split("...")]
-        out.append({"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-                    "inputs": [item(x) for x in dep["inputs"]], "state": [item(x) for x in dep["state"]],
-                    "changedPropIds": [f"{dep['inputs'][0]['id']}.{dep['inputs'][0]['property']}"]})
-    return out
-
 
 @pytest.mark.parametrize("role", SCOPED_ROLES)
 def test_every_callback_refuses_another_jurisdiction(app, city, users, client_as, published, role):

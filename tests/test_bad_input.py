@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import sign_in
+from helpers import foreign_region, forged_payloads, medium_payload, page_payload, sign_in
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_access import foreign_region, forged_payloads, medium_payload, page_payload
 
 from config.labels import label
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import logging
 
-from conftest import sign_in
+from helpers import medium_payload, sign_in
 from prometheus_client.parser import text_string_to_metric_families
-from test_access import medium_payload
 
 from dashboard.metrics import JsonFormatter
 

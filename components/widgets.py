@@ -6,7 +6,7 @@ import math
 from datetime import datetime
 
 import pandas as pd
-from dash import html
+from dash import dcc, html
 
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
@@ -15,7 +15,7 @@ from snapshots.reader import Snapshot
 
 # Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
 # loading comes from our own assets (never the plotly CDN); the map itself is our GeoJSON.
-GRAPH_CONFIG = {"displayModeBar": False, "scrollZoom": False, "topojsonURL": "/assets/topojson/"}
+GRAPH_CONFIG: dcc.Graph.Config = {"displayModeBar": False, "scrollZoom": False, "topojsonURL": "/assets/topojson/"}
 
 # KPI tiles in display order: key in region_kpis() -> formatter
 KPI_TILES = {

@@ -7,6 +7,8 @@ exactly from grids to the city. Medians are exact over the cohort's events."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 WINDOWS = {"today": 1, "7d": 7, "30d": 30}  # window -> local days ending today
 
 # name -> (fact column summed over the window's cohort, definition)
@@ -105,7 +107,14 @@ DEVICE_RATES = {"camera_online_rate": ("cameras_online", "cameras"), "iot_online
 # open = not closed at as_of; days = local days from its first to its last report, inclusive;
 # grid_code = the grid holding most of its events (ties: the lowest code); cluster_id = category@cell
 # of its peak.
-RECURRING = {"window": "30d", "cell_m": 150.0, "min_events": 3, "examples": 5}
+class RecurringRule(TypedDict):
+    window: str
+    cell_m: float
+    min_events: int
+    examples: int
+
+
+RECURRING: RecurringRule = {"window": "30d", "cell_m": 150.0, "min_events": 3, "examples": 5}
 # Frames over a long span that the events job recomputes at most this often (seconds), not on every
 # tick: a minute more or less on a 30-day clustering changes nothing a leader acts on, and at a year
 # of a large city it is the tick's dearest transform (~0.7 s for 900k events). Each frame's own

@@ -4,6 +4,8 @@ opens the same view. Window figures come from queries/window_views.py (event_pie
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import dash
@@ -28,7 +30,7 @@ WINDOWS = window_views.TABLET_WINDOWS
 TILES = ("reported", "open", "overdue", "at_risk", "on_time_rate", "same_day_rate", "grid_settled_rate",
          "escalated_rate", "satisfaction_rate", "supervision_on_time_rate", "camera_online_rate", "safety_index")
 # Ranking columns: key -> formatter; the header of each sorts the table by it (?sort=)
-RANK_COLUMNS = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v), "reported": views.fmt_count,
+RANK_COLUMNS: dict[str, Callable[[Any], str]] = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v), "reported": views.fmt_count,
                 "open": views.fmt_count, "overdue": views.fmt_count, "on_time_rate": views.fmt_rate,
                 "same_day_rate": views.fmt_rate, "grid_settled_rate": views.fmt_rate,
                 "satisfaction_rate": views.fmt_rate}

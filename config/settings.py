@@ -71,7 +71,8 @@ class Settings(BaseSettings):
     briefing_hour: int = Field(7, ge=0, le=23, description="Daily briefing: local hour from which the previous day's PDFs are built (by one process of the deployment, where the ETL scheduler runs).")
     briefing_dir: Path = Field(ROOT / "data" / "briefings", description="Folder of the daily briefing PDFs (<day>/<region code>.pdf); the last 30 days are kept.")
     app_db_url: str = Field(f"sqlite:///{ROOT / 'data' / 'app.db'}",
-                            description="SQLAlchemy URL of the app database: users, roles, display tokens, audit log (tables created on start).")
+                            description="SQLAlchemy URL of the app database: users, roles, display tokens, audit log, supervisions (migrated to the newest schema on start: docs/operations.md).")
+    audit_keep_days: float = Field(365.0, gt=0, description="Audit log rows older than this many days are deleted, once a day, by the process that runs the ETL.")
     secret_key: str = Field("", description="Signs session cookies and CSRF tokens. Required outside the demo (the demo makes a random one).")
     session_minutes: float = Field(720.0, gt=0, description="A signed-in session ends this many minutes after sign-in (wall displays: re-checked against their token instead).")
     cookie_secure: bool = Field(True, description="Session cookie only over HTTPS (also sends HSTS). Off in the demo, which serves plain http on 127.0.0.1.")

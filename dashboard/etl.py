@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m dashboard.etl", description=__doc__).parse_args(argv)
     from dashboard.__main__ import configure_logging
     from dashboard.metrics import configure_log_format
-    from dashboard.service import redis_client, start_etl
+    from dashboard.service import redis_client, start_audit_retention, start_etl
 
     configure_logging()
     try:
@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         configure_log_format(settings.log_format)
         city = load_city(settings.city_dir)
         sched = start_etl(settings, city, redis_client(settings))
+        start_audit_retention(settings)
     except (SettingsError, CityConfigError) as exc:
         print(f"cockpit etl: {exc}", file=sys.stderr)
         return 2

@@ -86,12 +86,30 @@ def start_supervision_delivery(settings: Settings) -> None:
     sched.start()
 
 
+def start_audit_retention(settings: Settings, interval_s: float = 86400.0):
+    """Delete audit rows older than COCKPIT_AUDIT_KEEP_DAYS now and then once a day (where the ETL runs;
+    two standbys doing it too is harmless: the delete is idempotent). Returns the scheduler."""
+    from datetime import datetime
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from dashboard.user_store import UserStore
+
+    store = UserStore(settings.app_db_url)
+    sched = BackgroundScheduler(daemon=True)
+    sched.add_job(store.prune_audit, "interval", seconds=interval_s, args=[settings.audit_keep_days],
+                  max_instances=1, coalesce=True, id="audit-retention", next_run_time=datetime.now())
+    sched.start()
+    return sched
+
+
 def build_app(settings: Settings, city: City, client: redis.Redis | None = None) -> dash.Dash:
     """The ETL scheduler and the supervision delivery (if settings.run_etl), then the web app."""
     client = client or redis_client(settings)
     if settings.run_etl:
         start_etl(settings, city, client)
         start_supervision_delivery(settings)
+        start_audit_retention(settings)
     app = create_app(settings, city, client)
     add_briefing(app, settings, city, client)
     return app

@@ -99,8 +99,10 @@ def _plain(row: SupervisionRow) -> Supervision:
 
 class SupervisionStore:
     def __init__(self, engine: Engine):
+        from dashboard.migrations import upgrade
+
         self.engine = engine
-        AppBase.metadata.create_all(engine, tables=[AppBase.metadata.tables[SupervisionRow.__tablename__]])
+        upgrade(engine)  # the table is revision 0002 of the app database (dashboard/migrations)
 
     def create(self, event_id: str, grid_code: str, level: str, note: str, new_due_at: datetime, who: str) -> Supervision:
         """A new supervision, pending delivery (its id is the idempotency key downstream)."""

@@ -1,17 +1,18 @@
 """The app database: users (argon2-hashed passwords), their role and jurisdiction (a region code),
-revocable wall-display tokens and the audit log. Any SQLAlchemy URL (SQLite by default, PostgreSQL);
-the tables are created on start."""
+revocable wall-display tokens and the audit log. Any SQLAlchemy URL (SQLite by default, PostgreSQL,
+MySQL); the schema is brought to the newest migration on start (dashboard/migrations), and audit rows
+older than COCKPIT_AUDIT_KEEP_DAYS are deleted by `prune_audit` (daily, where the ETL runs)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -96,10 +97,11 @@ def token_digest(token: str) -> str:
 
 class UserStore:
     def __init__(self, url_or_engine: str | Engine):
+        from dashboard.migrations import upgrade
         from etl.source.schema import source_engine  # same engine rules (SQLite folder created, pre-ping)
 
         self.engine = source_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-        AppBase.metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     # ------------------------------------------------------------------ users
     def add_user(self, name: str, password: str, role: str, region: str, city=None) -> Principal:
@@ -200,6 +202,12 @@ class UserStore:
         with Session(self.engine) as s, s.begin():
             s.add(AuditRow(at=_now(), who=who[:80], action=action, detail=detail[:500], address=address[:64],
                            user_id=user_id))
+
+    def prune_audit(self, keep_days: float, now: datetime | None = None) -> int:
+        """Delete audit rows older than keep_days; how many went."""
+        cutoff = (now or _now()) - timedelta(days=keep_days)
+        with Session(self.engine) as s, s.begin():
+            return int(s.execute(delete(AuditRow).where(AuditRow.at < cutoff)).rowcount)  # type: ignore[attr-defined]
 
     def audit_rows(self, action: str | None = None) -> list[AuditRow]:
         with Session(self.engine) as s:

@@ -6,6 +6,7 @@
     revoke NAME                          revoke a display token: its walls are signed out on their next request
     list                                 users and tokens
     audit [--action A] [--last N]        the audit log (sign-ins, refusals, exports)
+    migrate                              bring the app database to the newest schema (every start does too)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     tok.add_argument("name")
     tok.add_argument("--region", required=True)
     sub.add_parser("list")
+    sub.add_parser("migrate")
     aud = sub.add_parser("audit")
     aud.add_argument("--action")
     aud.add_argument("--last", type=int, default=50)
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "revoke":
             store.revoke_token(args.name)
             print(f"revoked {args.name}")
+        elif args.command == "migrate":
+            from dashboard.migrations import current
+
+            print(f"app database at revision {current(store.engine)}")  # the store upgraded it on opening
         elif args.command == "list":
             for u in store.users():
                 print(f"user  {u.name:<20} {u.role:<9} {u.region:<16} {'active' if u.active else 'disabled'}")

@@ -86,7 +86,7 @@ def at_risk_alerts(at_risk: pd.DataFrame, names: pd.Series, as_of: datetime, t: 
     n = at_risk["grid_code"].str.slice(0, CODE_LENGTH["district"]).value_counts()
     n = n[n >= t.at_risk_min]
     return pd.DataFrame({
-        "kind": "at_risk", "code": n.index, "name": n.index.map(names),
+        "kind": "at_risk", "code": n.index, "name": names.reindex(n.index).to_numpy(),
         "level": ["red" if v >= 2 * t.at_risk_min else "amber" for v in n],
         "value": n.astype(float).to_numpy(), "threshold": float(t.at_risk_min), "since": pd.Timestamp(as_of),
         "text": [label("alert_text_at_risk", value=v, threshold=t.at_risk_min) for v in n],

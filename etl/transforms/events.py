@@ -113,9 +113,9 @@ def counts_by(facts: pd.DataFrame, as_of: datetime, column: str, levels=("city",
         per_grid = cohort.groupby(["grid_no", column], sort=False).size().rename("count").reset_index()
         for level in levels:
             g = per_grid.groupby([region_key(per_grid, level), per_grid[column]], sort=False)["count"].sum()
-            g = g.rename_axis(["code", column]).reset_index().assign(window=window)
-            g["code"] = code_text(g["code"])
-            out.append(g)
+            rows = g.rename_axis(["code", column]).reset_index().assign(window=window)
+            rows["code"] = code_text(rows["code"])
+            out.append(rows)
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["code", column, "count", "window"])
 
 

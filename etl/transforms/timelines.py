@@ -9,6 +9,8 @@ import pandas as pd
 from contract.timeline_format import HEADER, STEP_FIELDS, TIME_FORMAT  # noqa: F401 (re-used by writers)
 from etl.transforms.events import event_status
 
+NONE = np.array(None, dtype=object)  # None as an array, for np.where (its hints take no bare None)
+
 
 def time_text(t: pd.Series) -> np.ndarray:
     """Times as "YYYY-MM-DD HH:MM:SS" (None where missing), vectorised."""
@@ -16,14 +18,14 @@ def time_text(t: pd.Series) -> np.ndarray:
     if t.empty:
         return np.array([], dtype=object)
     text = np.char.replace(np.datetime_as_string(t.to_numpy("datetime64[s]"), unit="s"), "T", " ").astype(object)
-    return np.where(t.isna().to_numpy(), None, text)
+    return np.where(t.isna().to_numpy(), NONE, text)
 
 
 
 def _plain(values) -> list:
     """Python values for JSON: numpy scalars become int/float/str, missing values None."""
     a = np.asarray(values, dtype=object)
-    return np.where(pd.isna(a), None, a).tolist()
+    return np.where(pd.isna(a), NONE, a).tolist()
 
 
 def _ints(values: pd.Series) -> list:

@@ -6,10 +6,14 @@ the cost otherwise. Other databases get a Core executemany (their drivers take d
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import Table, insert
+from sqlalchemy import FromClause, Table, insert
 from sqlalchemy.engine import Connection
+
+NONE = np.array(None, dtype=object)  # None as an array, for np.where (its hints take no bare None)
 
 
 def _driver_rows(frame: pd.DataFrame) -> list[tuple]:
@@ -18,15 +22,16 @@ def _driver_rows(frame: pd.DataFrame) -> list[tuple]:
         v = frame[name]
         if pd.api.types.is_datetime64_any_dtype(v):
             text = np.char.replace(np.datetime_as_string(v.to_numpy("datetime64[us]"), unit="us"), "T", " ")
-            columns.append(np.where(v.isna().to_numpy(), None, text.astype(object)))
+            columns.append(np.where(v.isna().to_numpy(), NONE, text.astype(object)))
         else:
             o = v.astype(object).to_numpy()  # numpy scalars become Python ints/floats/str
-            columns.append(np.where(pd.isna(o), None, o))
+            columns.append(np.where(pd.isna(o), NONE, o))
     return list(zip(*columns))
 
 
-def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame, batch: int = 100_000) -> int:
+def insert_frame(conn: Connection, table: Table | FromClause, frame: pd.DataFrame, batch: int = 100_000) -> int:
     """Insert every row of `frame` (its columns named as the table's); missing values become NULL."""
+    table = cast(Table, table)  # an ORM class's __table__ is a Table; SQLAlchemy types it FromClause
     if frame.empty:
         return 0
     if conn.dialect.name == "sqlite":
@@ -35,7 +40,7 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame, batch: int
         for i in range(0, len(rows), batch):
             conn.exec_driver_sql(sql, rows[i:i + batch])
         return len(rows)
-    recs = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    recs = cast(list[dict[str, Any]], frame.astype(object).where(frame.notna(), None).to_dict("records"))
     for i in range(0, len(recs), batch):
         conn.execute(insert(table), recs[i:i + batch])
     return len(recs)

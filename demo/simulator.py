@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -165,7 +166,7 @@ class Simulator:
     def _spoil(self, ev: pd.DataFrame) -> pd.DataFrame:
         """Make a few rows malformed, as real sources do, so the quarantine has work in the demo."""
         bad = np.flatnonzero(self.rng.random(len(ev)) < self.bad_row_rate)
-        for i, kind in zip(bad, self.rng.integers(0, 4, len(bad))):
+        for i, kind in zip(bad.tolist(), self.rng.integers(0, 4, len(bad)).tolist()):
             if kind == 0:
                 ev.loc[i, "grid_code"] = "999999999999999"
             elif kind == 1:
@@ -173,7 +174,7 @@ class Simulator:
             elif kind == 2:
                 ev.loc[i, ["lon", "lat"]] = [121.47, 31.23]  # Shanghai
             else:
-                ev.loc[i, "event_id"] = ev.loc[max(i - 1, 0), "event_id"] if i else ev.loc[i, "event_id"]
+                ev.loc[[i], "event_id"] = ev.loc[[max(i - 1, 0)], "event_id"].to_numpy()  # a duplicate id
         return ev
 
     def _insert_events(self, ev: pd.DataFrame, now: datetime) -> int:
@@ -235,7 +236,7 @@ class Simulator:
         keep = ["row_id", *watch, "handling_level", "satisfaction", "updated_at"]
         recs = new[keep].astype(object).where(new[keep].notna(), None).to_dict("records")
         with Session(self.engine) as session, session.begin():
-            session.execute(update(Event), recs)  # ORM bulk UPDATE by primary key
+            session.execute(update(Event), cast(list[dict[str, Any]], recs))  # ORM bulk UPDATE by primary key
             insert_frame(session.connection(), EventStep.__table__, steps)
         return len(recs)
 
@@ -352,8 +353,8 @@ class Simulator:
             n += self._insert_events(self._new_events(day, end), now)
             day = end
         with self.engine.begin() as c:
-            c.execute(insert(Device), self._devices(now, n_cameras, n_iot).astype(object)
-                      .where(lambda d: d.notna(), None).to_dict("records"))
+            c.execute(insert(Device), cast(list[dict[str, Any]], self._devices(now, n_cameras, n_iot).astype(object)
+                      .where(lambda d: d.notna(), None).to_dict("records")))
             months = [date(now.year, now.month, 1) - pd.DateOffset(months=k) for k in range(11, -1, -1)]
             c.execute(insert(SafetyIndex), self._safety_rows([m.date() if hasattr(m, "date") else m for m in months], now))
             c.execute(insert(GridStaff), self._staff())

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
                            description="Folder of the city model (city.toml, regions.csv, geo/).")
     source_url: str = Field(f"sqlite:///{ROOT / 'data' / 'source.db'}",
                             description="SQLAlchemy URL of the source system the ETL reads.")
+    source_timeout_s: float = Field(300.0, ge=0, description="A source query running longer than this many seconds is ended (PostgreSQL statement_timeout, MySQL max_execution_time, SQLite interrupted) and the tick retried with backoff; 0: no limit.")
     source_mapping: str = Field("", description="Source mapping file (TOML or YAML): where the source's rows are and how each field is found (docs/connect-a-source.md). Empty: the demo's config/sources/demo.toml.")
     redis_url: str = Field("", validation_alias=AliasChoices("COCKPIT_REDIS_URL", "REDIS_URL"),
                            description="Redis URL (also read from REDIS_URL). Required outside the demo; the demo starts an embedded Redis when it is empty.")

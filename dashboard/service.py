@@ -56,7 +56,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     from etl.source.check import check_columns
     from etl.source.mapping import load_mapping
 
-    engine, mapping = source_engine(settings.source_url), load_mapping(settings.source_mapping or None)
+    engine = source_engine(settings.source_url, settings.source_timeout_s)
+    mapping = load_mapping(settings.source_mapping or None)
     check_columns(engine, mapping)  # a key naming a missing table or column stops start-up, naming file, key, column
     jobs = EtlJobs(engine, city,
                    SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),

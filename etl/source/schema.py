@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine, event
+from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -108,16 +108,51 @@ class GridStaff(Base):
 Index("ix_events_reported_at", Event.reported_at)
 
 
-def source_engine(url: str) -> Engine:
-    """An engine for the source URL; a SQLite file's folder is created so the demo starts anywhere."""
+def source_engine(url: str, timeout_s: float = 0) -> Engine:
+    """An engine for the source URL; a SQLite file's folder is created so the demo starts anywhere.
+    `timeout_s` > 0 (COCKPIT_SOURCE_TIMEOUT_S) ends any statement that runs longer, so a hanging query
+    fails the tick (retried with backoff) instead of holding the ETL: PostgreSQL `statement_timeout` in
+    the connection's options (in the URL, so the ADBC reads get it too), MySQL `max_execution_time` /
+    MariaDB `max_statement_time`, SQLite a progress handler that interrupts the statement."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         from pathlib import Path
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    parsed = make_url(url)
+    if timeout_s > 0 and parsed.get_backend_name() == "postgresql":
+        parsed = parsed.update_query_dict({"options": f"-cstatement_timeout={int(timeout_s * 1000)}"})
+    engine = create_engine(parsed, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    if timeout_s > 0 and engine.dialect.name == "sqlite":
+        _sqlite_timeout(engine, timeout_s)
+    elif timeout_s > 0 and engine.dialect.name in ("mysql", "mariadb"):
+        event.listen(engine, "connect", lambda conn, _rec: _mysql_timeout(conn, timeout_s))
     return engine
+
+
+def _mysql_timeout(dbapi_connection, timeout_s: float) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("SELECT VERSION()")
+    if "mariadb" in str(cur.fetchone()[0]).lower():
+        cur.execute(f"SET SESSION max_statement_time = {float(timeout_s)}")
+    else:
+        cur.execute(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
+    cur.close()
+
+
+def _sqlite_timeout(engine: Engine, timeout_s: float) -> None:
+    """Each statement gets a deadline; SQLite's progress handler interrupts it past the deadline."""
+    import time
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):
+        record.info["deadline"] = float("inf")
+        dbapi_connection.set_progress_handler(lambda: int(time.monotonic() > record.info["deadline"]), 10_000)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _start(conn, *_args):
+        conn.info["deadline"] = time.monotonic() + timeout_s  # the DBAPI connection's info: record.info
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from dash import dcc, html
+from dash.development.base_component import Component
 
 from components.theme import FONT, LIGHT
 from components.widgets import GRAPH_CONFIG
@@ -50,7 +51,7 @@ def recurring_panel(snap: Snapshot, city, code: str, now: datetime,
     head = html.Tr([html.Th(label(k)) for k in ("category", "where", "recurring_span", "open", "examples")])
     rows = []
     for r in clusters.to_dict("records"):
-        links = []
+        links: list[Component | str] = []
         for eid in str(r["example_ids"]).split(","):
             links += [dcc.Link(eid, href=event_href(eid), className="rp-event"), " "]
         rows.append(html.Tr(className="rp-cluster", children=[
@@ -86,7 +87,7 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     its rank among its siblings. Below a street: the street's, with a note saying so."""
     s = views.safety_rank(snap, city, code)
     months = views.safety_months(snap, code)
-    parts = []
+    parts: list[Component] = []
     if not s.get("own"):
         parts.append(html.Div(label("label_value", label=label("safety_of_street"), value=city.region_name(s["code"])),
                               className="rp-note"))
@@ -126,7 +127,7 @@ def camera_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
         _stat("cameras_unplaced", label("cameras_unplaced_detail", n=views.fmt_count(k["cameras_unplaced"]),
                                         approx=views.fmt_count(k.get("cameras_coord_approx")),
                                         missing=views.fmt_count(k.get("cameras_coord_missing"))))])
-    parts = [stats]
+    parts: list[Component] = [stats]
     blind = views.blind_grid_names(snap, code, n=20)
     if blind:
         more = label("blind_more", n=views.fmt_count(k["blind_grids"])) if k["blind_grids"] > len(blind) else ""

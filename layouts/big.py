@@ -41,9 +41,9 @@ PANELS = {
     "ranking": ("ranking", ("overview", "events", "cameras")),
     "ticker": ("ticker", ("overview", "events", "safety")),
 }
-COLUMNS_16_9 = (("hourly", "category", "channel", "funnel", "safety", "safety-rank", "camera"),
+COLUMNS_16_9: tuple[tuple[str, ...], ...] = (("hourly", "category", "channel", "funnel", "safety", "safety-rank", "camera"),
                 ("alerts", "ranking", "ticker"))
-COLUMNS_32_9 = (("hourly", "category", "channel"), ("funnel", "safety", "camera"),
+COLUMNS_32_9: tuple[tuple[str, ...], ...] = (("hourly", "category", "channel"), ("funnel", "safety", "camera"),
                 ("alerts", "ranking"), ("ticker", "safety-rank"))
 
 
@@ -274,7 +274,7 @@ def wall_map(city, code: str, values, measure: str, street: bool) -> dict:
 def outline_alerts(trace: dict, values, alerted: dict[str, str]) -> None:
     """Alerted regions get a thick red/amber outline (and flash, assets/big_canvas.js)."""
     colour = {"red": "#ff4d5e", "amber": "#ffb020"}
-    trace["marker"]["line"] = {"color": [colour.get(alerted.get(c), "#06122b") for c in values["code"]],
+    trace["marker"]["line"] = {"color": [colour.get(alerted.get(c, ""), "#06122b") for c in values["code"]],
                                "width": [4 if c in alerted else 0.6 for c in values["code"]]}
 
 

@@ -18,7 +18,11 @@ from dashboard.supervision import LEVELS, NOTE_MAX, Supervision, SupervisionErro
 
 LEADER_ROLES = ("city", "district", "street")
 TIME_LIMITS_H = (2, 4, 8, 24, 48, 72, 168)
-ID = "supervise"
+
+
+def ids(page: str) -> str:
+    """The prefix of the form's pattern-matching ids on a page (`{page}-supervise-submit`, ...)."""
+    return f"{page}-supervise"
 
 
 def store() -> SupervisionStore:
@@ -40,8 +44,10 @@ def supervision_item(s: Supervision) -> html.Li:
         html.Span(f"{s.created_by} · {state}", className="sup-meta")])
 
 
-def supervision_block(event_id: str, grid_code: str) -> html.Div:
-    """The event's supervisions and, for a leader, the form (its ids carry the event id)."""
+def supervision_block(page: str, event_id: str, grid_code: str) -> html.Div:
+    """The event's supervisions and, for a leader, the form (its ids carry the page and the event id;
+    the page registers the form's callback with register_supervision(page))."""
+    ID = ids(page)
     require_grid_code(grid_code)
     have = [s for s in store().under(grid_code) if s.event_id == event_id]
     children: list = [html.H4(label("supervision"), className="sup-title")]
@@ -62,39 +68,44 @@ def supervision_block(event_id: str, grid_code: str) -> html.Div:
     return html.Div(children, className="sup-block", id=f"{ID}-block")
 
 
-@callback(Output({"type": f"{ID}-result", "event": ALL}, "children"),
-          Input({"type": f"{ID}-submit", "event": ALL}, "n_clicks"),
-          State({"type": f"{ID}-level", "event": ALL}, "value"),
-          State({"type": f"{ID}-hours", "event": ALL}, "value"),
-          State({"type": f"{ID}-note", "event": ALL}, "value"),
-          prevent_initial_call=True)
-def submit(clicks, levels, hours, notes):
-    """Create the supervision of the event whose button was pressed (scope-checked, audited)."""
-    from components.timeline_view import load_timeline
-    from dashboard.auth import audit
+def register_supervision(page: str) -> None:
+    """The form's submit callback on a page (called by the page module, like register_poll, so every app
+    built in a process gets it)."""
+    ID = ids(page)
 
-    if not ctx.triggered_id or not any(clicks or []):
-        return [no_update] * len(clicks or [])
-    event_id = str(ctx.triggered_id["event"])
-    i = [s["id"]["event"] for s in ctx.inputs_list[0]].index(event_id)
-    out = [no_update] * len(clicks)
-    if not may_supervise():
-        out[i] = label("supervision_not_allowed")
+    @callback(Output({"type": f"{ID}-result", "event": ALL}, "children"),
+              Input({"type": f"{ID}-submit", "event": ALL}, "n_clicks"),
+              State({"type": f"{ID}-level", "event": ALL}, "value"),
+              State({"type": f"{ID}-hours", "event": ALL}, "value"),
+              State({"type": f"{ID}-note", "event": ALL}, "value"),
+              prevent_initial_call=True)
+    def submit(clicks, levels, hours, notes):
+        """Create the supervision of the event whose button was pressed (scope-checked, audited)."""
+        from components.timeline_view import load_timeline
+        from dashboard.auth import audit
+
+        if not ctx.triggered_id or not any(clicks or []):
+            return [no_update] * len(clicks or [])
+        event_id = str(ctx.triggered_id["event"])
+        i = [s["id"]["event"] for s in ctx.inputs_list[0]].index(event_id)
+        out = [no_update] * len(clicks)
+        if not may_supervise():
+            out[i] = label("supervision_not_allowed")
+            return out
+        tl = load_timeline(event_id)  # refuses (403) an event outside the user's jurisdiction
+        if tl is None:
+            out[i] = label("event_gone")
+            return out
+        if hours[i] not in TIME_LIMITS_H:
+            out[i] = label("supervision_bad_request")
+            return out
+        p = current_principal()
+        try:
+            s = store().create(event_id, tl["grid_code"], str(levels[i]), str(notes[i] or ""),
+                               cockpit().now() + timedelta(hours=int(hours[i])), f"{p.role}:{p.name}")
+        except SupervisionError:
+            out[i] = label("supervision_bad_request")
+            return out
+        audit("supervise", f"{event_id} {s.level} {s.id}")
+        out[i] = label("supervision_done", due=f"{s.new_due_at:%m-%d %H:%M}")
         return out
-    tl = load_timeline(event_id)  # refuses (403) an event outside the user's jurisdiction
-    if tl is None:
-        out[i] = label("event_gone")
-        return out
-    if hours[i] not in TIME_LIMITS_H:
-        out[i] = label("supervision_bad_request")
-        return out
-    p = current_principal()
-    try:
-        s = store().create(event_id, tl["grid_code"], str(levels[i]), str(notes[i] or ""),
-                           cockpit().now() + timedelta(hours=int(hours[i])), f"{p.role}:{p.name}")
-    except SupervisionError:
-        out[i] = label("supervision_bad_request")
-        return out
-    audit("supervise", f"{event_id} {s.level} {s.id}")
-    out[i] = label("supervision_done", due=f"{s.new_due_at:%m-%d %H:%M}")
-    return out

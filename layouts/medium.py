@@ -13,7 +13,7 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components import region_panels
-from components.supervision_form import supervision_block
+from components.supervision_form import register_supervision, supervision_block
 from components.timeline_view import fmt_span
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
@@ -134,12 +134,13 @@ def event_overlay(state: dict) -> html.Section:
 
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
-    body = [timeline_component(tl, cockpit().now(), "medium"), supervision_block(state["event"], tl["grid_code"])] \
+    body = [timeline_component(tl, cockpit().now(), "medium"), supervision_block(PAGE, state["event"], tl["grid_code"])] \
         if tl else [html.P(label("event_gone"))]
     return html.Section(className="panel medium-event", id="medium-event", children=[close, *body])
 
 
 register_poll(PAGE)
+register_supervision(PAGE)
 
 
 def _render(snap, state: dict):

@@ -11,7 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from components.supervision_form import supervision_block
+from components.supervision_form import register_supervision, supervision_block
 from components.timeline_view import due_text, fmt_span, load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
@@ -54,7 +54,7 @@ def event_detail(event: str, region: str) -> html.Section:
                             children=[back, html.P(label("event_gone"), className="event-empty")])
     return html.Section(className="panel small-detail", id="small-detail",
                         children=[back, timeline_component(tl, cockpit().now(), "small"),
-                                  supervision_block(event, tl["grid_code"])])
+                                  supervision_block(PAGE, event, tl["grid_code"])])
 
 
 def layout(region: str | None = None, event: str | None = None, **_query):
@@ -83,6 +83,7 @@ def layout(region: str | None = None, event: str | None = None, **_query):
 
 
 register_poll(PAGE)
+register_supervision(PAGE)
 
 
 @callback(Output("small-kpis", "children"), Output("small-freshness-box", "children"),

@@ -114,3 +114,55 @@ def test_two_processes_never_claim_the_same_row(app_engine):
         new(a, event_id=f"NJ{i}")
     first, second = a.claim_due(), b.claim_due()
     assert len(first) == 5 and second == []
+
+
+def supervise_payload(event_id: str, level="supervise", hours=24, note="请今日处置", page="medium") -> dict:
+    """The 督办 form's submit callback (components/supervision_form.py) as the browser sends it."""
+    def one(kind, prop, value):
+        return [{"id": {"type": f"{page}-supervise-{kind}", "event": event_id}, "property": prop, "value": value}]
+    output = json.dumps({"event": ["ALL"], "type": f"{page}-supervise-result"}, separators=(",", ":"))
+    return {"output": f"{output}.children",
+            "outputs": [{"id": {"type": f"{page}-supervise-result", "event": event_id}, "property": "children"}],
+            "inputs": [one("submit", "n_clicks", 1)],
+            "state": [one("level", "value", level), one("hours", "value", hours), one("note", "value", note)],
+            "changedPropIds": [json.dumps({"event": event_id, "type": f"{page}-supervise-submit"}, separators=(",", ":"))
+                               + ".n_clicks"]}
+
+
+def open_event_in(snap, prefix: str, outside: bool = False) -> str:
+    from contract import frames as F
+
+    q = snap.frame(F.OPEN_EVENTS)
+    under = q["grid_code"].str.startswith(prefix)
+    return q[~under if outside else under]["event_id"].iloc[0]
+
+
+def test_a_leader_supervises_in_the_area_and_a_forged_request_outside_is_refused(app, published, client_as, users):
+    from dashboard.supervision import SupervisionStore
+
+    snap = app.server.config["COCKPIT"].snapshot()
+    district = users["district"][2]
+    theirs = open_event_in(snap, district, outside=True)
+    mine = theirs  # the city leader's area is the whole city
+    r = client_as("city").post("/_dash-update-component", json=supervise_payload(mine))
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    store: SupervisionStore = app.server.config["COCKPIT_SUPERVISIONS"]
+    made = store.all()
+    assert [(s.event_id, s.level, s.state) for s in made] == [(mine, "supervise", "pending")]
+    assert not made[0].grid_code.startswith(district)
+    r = client_as("district").post("/_dash-update-component", json=supervise_payload(theirs, note="越权"))
+    assert r.status_code == 403
+    assert theirs not in r.get_data(as_text=True)
+    assert len(store.all()) == 1, "nothing stored for the refused request"
+    audit = app.server.config["COCKPIT_USERS"].audit_rows()
+    assert any(a.action == "supervise" and mine in a.detail for a in audit)
+    assert any(a.action == "denied" for a in audit)
+
+
+def test_staff_may_not_supervise(app, published, client_as, users):
+    snap = app.server.config["COCKPIT"].snapshot()
+    client = client_as("grid")
+    event = open_event_in(snap, "3201")
+    r = client.post("/_dash-update-component", json=supervise_payload(event, page="small"))
+    assert r.status_code == 200
+    assert app.server.config["COCKPIT_SUPERVISIONS"].all() == []

@@ -5,7 +5,8 @@ shows a half snapshot and the next run repairs; a PostgreSQL source the test sta
 from the machine's binaries, as the postgres user, on a free port) stopped while the city keeps writing:
 screens stale, then every event counted after the restart (recount against SQL, 0 lost); a hanging query
 (a table lock held by another connection) ended by COCKPIT_SOURCE_TIMEOUT_S's statement timeout, the
-tick retried, never two runs at once, the screens stale rather than frozen. Figures are printed
+tick retried, never two runs at once, the screens stale rather than frozen; Redis FLUSHALLed and a gunicorn
+worker SIGKILLed under a small load loop (fault 6): seconds to recovery, errors clients saw. Figures are printed
 (docs/reliability.md), never asserted."""
 
 from __future__ import annotations
@@ -305,3 +306,100 @@ def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_un
         engine.dispose()
     finally:
         pg.close()
+
+
+# ------------------------------------------------------------------ Redis emptied, a web worker killed
+
+class Load:
+    """GET /health and /login in a loop from two threads; every status and client-side error recorded."""
+
+    def __init__(self, base: str):
+        import requests
+
+        self.requests, self.base, self.seen = requests, base, []
+        self.stop_flag = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(path,), daemon=True) for path in ("/health", "/login")]
+        for t in self.threads:
+            t.start()
+
+    def _loop(self, path: str) -> None:
+        while not self.stop_flag.is_set():
+            try:
+                r = self.requests.get(self.base + path, timeout=10)
+                self.seen.append((time.monotonic(), path, r.status_code, r.json().get("version") if path == "/health"
+                                  else None))
+            except self.requests.RequestException as exc:
+                self.seen.append((time.monotonic(), path, type(exc).__name__, None))
+
+    def since(self, t: float) -> list:
+        return [s for s in self.seen if s[0] >= t]
+
+    def close(self) -> None:
+        self.stop_flag.set()
+        for t in self.threads:
+            t.join()
+
+
+def test_redis_flushed_and_a_web_worker_killed_under_load(redis_server, redis_client, sim_engine, tmp_path,
+                                                          wait_until):
+    source = tmp_path / "source.db"
+    shutil.copy(sim_engine.url.database, source)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_") and k != "REDIS_URL"}
+    env |= {"COCKPIT_REDIS_URL": redis_server.url, "COCKPIT_SOURCE_URL": f"sqlite:///{source}",
+            "COCKPIT_APP_DB_URL": f"sqlite:///{tmp_path}/app.db", "COCKPIT_SECRET_KEY": "faults-" + os.urandom(8).hex(),
+            "COCKPIT_COOKIE_SECURE": "false", "COCKPIT_LEADER_TTL_S": "3", "COCKPIT_EVENTS_INTERVAL_S": "1"}
+    port = free_port()
+    etl = subprocess.Popen([sys.executable, "-m", "dashboard.etl"], cwd=ROOT, env=env,
+                           stderr=open(tmp_path / "etl.log", "w"))
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
+                            "dashboard.wsgi:server"], cwd=ROOT, env=env | {"COCKPIT_RUN_ETL": "false"},
+                           stdout=open(tmp_path / "web.log", "w"), stderr=subprocess.STDOUT)
+    load = None
+    try:
+        import requests
+
+        def version():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/health", timeout=5).json().get("version")
+            except (requests.RequestException, ValueError):
+                return None
+
+        assert wait_until(lambda: version() is not None, timeout_s=240), (tmp_path / "web.log").read_text()[-800:]
+        load = Load(f"http://127.0.0.1:{port}")
+        assert wait_until(lambda: len(load.seen) >= 20, timeout_s=60)
+        redis_client.flushall()
+        flushed = time.monotonic()
+        assert wait_until(lambda: SnapshotStore(redis_client).manifest() is not None, timeout_s=120), \
+            (tmp_path / "etl.log").read_text()[-800:]
+        republished_s = time.monotonic() - flushed
+        after_flush = load.since(flushed)
+        workers = [int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(web.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        killed = time.monotonic()
+
+        def replaced():
+            now = {int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(web.pid)], capture_output=True,
+                                                  text=True).stdout.split()}
+            return len(now) == 2 and workers[0] not in now
+
+        assert wait_until(replaced, timeout_s=120)
+        replaced_s = time.monotonic() - killed
+        assert wait_until(lambda: len([s for s in load.since(killed + replaced_s) if s[2] == 200]) >= 20,
+                          timeout_s=120)
+    finally:
+        if load:
+            load.close()
+        for p in (web, etl):
+            p.terminate()
+            p.wait(60)
+    after_kill = [s for s in load.seen if s[0] >= killed]
+    errors_flush = [s for s in after_flush if s[0] < killed and s[2] != 200]
+    errors_kill = [s for s in after_kill if s[2] != 200]
+    print(f"\nRedis FLUSHALL under load: a new snapshot {republished_s:.1f} s later; {len(errors_flush)} of "
+          f"{len([s for s in after_flush if s[0] < killed])} requests not 200 meanwhile "
+          f"({sorted({str(s[2]) for s in errors_flush})}); web worker SIGKILLed: replaced in {replaced_s:.1f} s, "
+          f"{len(errors_kill)} of {len(after_kill)} requests failed ({sorted({str(s[2]) for s in errors_kill})})")
+    assert all(s[2] not in (500, 502, 504) for s in load.seen)  # never a server error to a client
+    assert all(s[3] is not None for s in load.seen if s[1] == "/health" and s[0] >= killed and s[2] == 200)

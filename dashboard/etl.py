@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m dashboard.etl", description=__doc__).parse_args(argv)
     from dashboard.__main__ import configure_logging
     from dashboard.metrics import configure_log_format
-    from dashboard.service import redis_client, start_audit_retention, start_etl
+    from dashboard.service import redis_client, start_audit_retention, start_etl, start_supervision_delivery
 
     configure_logging()
     try:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         city = load_city(settings.city_dir)
         sched = start_etl(settings, city, redis_client(settings))
         start_audit_retention(settings)
+        start_supervision_delivery(settings)  # 督办 reach the source from wherever the ETL runs
     except (SettingsError, CityConfigError) as exc:
         print(f"cockpit etl: {exc}", file=sys.stderr)
         return 2

@@ -54,6 +54,9 @@ def parse_args(argv):
     ap.add_argument("--tick-gap", type=float, default=None, help="seconds between measured ticks (default 31: the pull's overlap + 1)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     ap.add_argument("--workdir", default=None, help="where the SQLite source, app db and logs go (default: a temp dir)")
+    ap.add_argument("--side-by-side", action="store_true",
+                    help="only generate the source and run the events tick the old way and the new way beside each other "
+                         "(bench/ticks_side_by_side.py; prints JSON, writes no section)")
     return ap.parse_args(argv)
 
 
@@ -185,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         R["generate"] = generate(engine, city, a.events, now)
         R["generate"]["disk_bytes"] = disk_bytes(engine, url)
         print(f"bench: generated in {R['generate']['seconds']:.1f}s", flush=True)
+        if a.side_by_side:
+            return subprocess.call([PY, "-m", "bench.ticks_side_by_side", url, "--ticks", str(a.ticks),
+                                    "--profile", str(work / "steady_tick_profile.txt")],
+                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
 
         rds = EmbeddedRedis(); rds.start()  # noqa: E702
         client = redis.Redis.from_url(rds.url)

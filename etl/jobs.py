@@ -36,6 +36,7 @@ from etl.transforms.events import (
     region_event_kpis,
 )
 from etl.transforms.recurring import recurring_clusters
+from etl.transforms.reference_windows import counts_by_reference, region_event_kpis_reference
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.supervision import supervision_outcomes
 from etl.transforms.window_pieces import event_pieces
@@ -71,7 +72,8 @@ class EtlJobs:
     def __init__(self, engine: Engine, city: City, store: SnapshotStore, future_tolerance_s: float = 300,
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
-                 timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None):
+                 timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None,
+                 reference_windows: bool = False):
         self.engine, self.city, self.store = engine, city, store
         # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
         self.mapping = mapping or load_mapping()
@@ -97,6 +99,10 @@ class EtlJobs:
         self.timeline_stats: dict | None = None
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
+        # the window KPIs the way they were computed before issue 16 (etl/transforms/reference_windows.py): for
+        # the bench's side-by-side run (--reference); the same frames, more slowly
+        self.kpis, self.counts_by = ((region_event_kpis_reference, counts_by_reference) if reference_windows
+                                     else (region_event_kpis, counts_by))
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
@@ -176,15 +182,16 @@ class EtlJobs:
         yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
         frames = {
             **pieces,
-            F.EVENT_KPIS.name: complete_regions(region_event_kpis(facts, now), regions),
-            F.BY_CATEGORY.name: counts_by(facts, now, "category"),
-            F.BY_CHANNEL.name: counts_by(facts, now, "channel"),
+            F.EVENT_KPIS.name: complete_regions(self.kpis(facts, now), regions),
+            F.BY_CATEGORY.name: self.counts_by(facts, now, "category"),
+            F.BY_CHANNEL.name: self.counts_by(facts, now, "channel"),
             F.BY_HOUR.name: hourly_today(facts, now),
             F.TICKER.name: latest_events(facts, regions),
             F.OVERDUE.name: overdue_events(facts, open_rows),
             # what can count 24 h ago: reported since yesterday's midnight, or not closed by then
             F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(led.rows(
-                lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now),
+                lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now,
+                kpis=self.kpis),
             F.OPEN_EVENTS.name: open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
             F.AT_RISK.name: at_risk_events(open_rows, now, self.alert_thresholds.at_risk_hours),  # 将超期
             F.SUPERVISIONS.name: self._supervisions(),  # 督办 and how their cases ended

@@ -119,6 +119,13 @@ class StepLog:
             yield self.classify(carry, known, now)
         self.watermark = newest
 
+    def orphan_steps_of(self, engine: Engine, event_ids: Iterable[str], known: Container[str], now: datetime) -> None:
+        """The steps of events that left the ledger (quarantined) are checked again: pending (then orphan)
+        as a full read of the log would find them, not usable rows of an event we no longer know."""
+        ids = list(event_ids)
+        if self.source is not None and ids:
+            self.classify(self.source.read(engine, event_ids=ids), known, now)
+
     def steps_of(self, engine: Engine, event_ids: Iterable[str], now: datetime) -> pd.DataFrame:
         """All usable source rows of these events."""
         ids = list(event_ids)

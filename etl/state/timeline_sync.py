@@ -176,7 +176,9 @@ class TimelineSync:
                 touched, read = self.touched(engine, known, changed_ids, now)
             else:
                 touched, read = set(changed_ids), steps_read
-            deleted = self.store.delete_many({e for e in touched if e not in known})
+            gone = [e for e in touched if e not in known]
+            deleted = self.store.delete_many(gone)
+            self.steps.orphan_steps_of(engine, gone, known, now)  # an event that left: its steps wait for it again
             live = [e for e in touched if e in known and e in by_id.index]
             written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)
         self.dirty = False

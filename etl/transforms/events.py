@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
-from config.region_codes import CODE_LENGTH
+from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
 from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
 from etl.transforms.regions import code_text, grid_numbers, ratio, region_key, rolled_up_sums
@@ -59,37 +60,62 @@ def window_start(as_of: datetime, window: str) -> pd.Timestamp:
     return pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOWS[window] - 1)
 
 
+# window numbers ride in the low bits of an integer group key (region code · WKEY + window number), so one
+# groupby covers every window at a level instead of one per window
+WKEY = 4
+
+
+def stacked_windows(facts: pd.DataFrame, as_of: datetime, windows) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of each window's cohort (reported from its first day on), stacked, and each one's
+    window number (the window's index in `windows`)."""
+    day = facts["day"].to_numpy()
+    pos = [np.flatnonzero(day >= window_start(as_of, w).to_datetime64()) for w in windows]
+    wno = np.repeat(np.arange(len(windows), dtype=np.int64), [len(p) for p in pos])
+    return (np.concatenate(pos) if pos else np.array([], np.int64)), wno
+
+
 def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOWS)) -> pd.DataFrame:
-    """Every event KPI (contract/metrics.py) for every region at every level and every window."""
+    """Every event KPI (contract/metrics.py) for every region at every level and every window: rows of a
+    window sorted by code, windows in the order given (same frame as reference_windows.py, in a tenth of the
+    group-bys: counts summed per grid once and rolled up, exact medians one group-by a level)."""
     count_cols = [col for col, _ in COUNTS.values()]
     stock_cols = [col for col, _ in STOCKS.values()]
-    median_cols = list(MEDIANS.values())
     stocks = rolled_up_sums(facts.loc[facts["is_open"] == 1, ["grid_no", *stock_cols]], stock_cols)
     stocks = stocks.rename(columns={col: name for name, (col, _) in STOCKS.items()})
-    out = []
-    for window in windows:
-        in_window = (facts["day"] >= window_start(as_of, window)).to_numpy()
-        per_grid = facts.loc[in_window, ["grid_no", *count_cols]].groupby("grid_no", sort=False).sum().reset_index()
-        k = rolled_up_sums(per_grid, count_cols)
-        k = k.rename(columns={col: name for name, (col, _) in COUNTS.items()})
-        # a region with open events but none reported in the window still has its stock (open, overdue)
-        k = k.merge(stocks[["code", "level"]], on=["code", "level"], how="outer")
-        k[list(COUNTS)] = k[list(COUNTS)].fillna(0)
-        durations = facts.loc[in_window, ["grid_no", *median_cols]]
-        med = []
-        for level in CODE_LENGTH:
-            m = durations[median_cols].groupby(region_key(durations, level), sort=False).median()
-            m.index = code_text(m.index)
-            med.append(m.rename_axis("code").reset_index())
-        k = k.merge(pd.concat(med, ignore_index=True).rename(
-            columns={col: name for name, col in MEDIANS.items()}), on="code", how="left")
-        out.append(k.assign(window=window))
-    kpis = pd.concat(out, ignore_index=True)
+    idx, wno = stacked_windows(facts, as_of, windows)
+    grid = facts["grid_no"].to_numpy(np.int64)[idx]
+    counts = pd.DataFrame(facts[count_cols].to_numpy(np.int64)[idx], columns=list(COUNTS))
+    durations = pd.DataFrame(facts[list(MEDIANS.values())].to_numpy(float)[idx], columns=list(MEDIANS))
+    per_grid = counts.groupby(grid * WKEY + wno).sum()
+    g_no, g_w = per_grid.index.to_numpy() // WKEY, per_grid.index.to_numpy() % WKEY
+    parts = []
+    for level in CODE_LENGTH:  # a region has a median row exactly where it has a count row (the same events)
+        s = per_grid.groupby(grid_key_at(g_no, level) * WKEY + g_w).sum()
+        m = durations.groupby(grid_key_at(grid, level) * WKEY + wno).median()
+        parts.append(s.join(m).assign(level=level))
+    k = pd.concat(parts) if parts else pd.DataFrame(columns=[*COUNTS, *MEDIANS, "level"])
+    key = k.index.to_numpy(np.int64)
+    k = k.reset_index(drop=True).assign(rkey=key // WKEY, wno=key % WKEY)
+    # a region with open events but none reported in the window still has its stock (open, overdue)
+    st_key = stocks["code"].to_numpy(object).astype(np.int64)
+    extra = [pd.DataFrame({"rkey": st_key[miss], "level": stocks["level"].to_numpy(object)[miss], "wno": w})
+             for w in range(len(windows)) if (miss := ~np.isin(st_key * WKEY + w, key)).any()]
+    k = pd.concat([k, *extra], ignore_index=True)
+    # rows in the order of their code as text (a merge's): the code padded to a grid's digits, then its length
+    pad = k["level"].map(lambda lv: CODE_LENGTH["grid"] - CODE_LENGTH[lv]).to_numpy(np.int64)
+    order = np.lexsort((-pad, k["rkey"].to_numpy(np.int64) * 10 ** pad, k["wno"].to_numpy(np.int64)))
+    k = k.iloc[order].reset_index(drop=True)
+    k[list(COUNTS)] = k[list(COUNTS)].fillna(0)
+    k.insert(0, "code", code_text(k["rkey"].to_numpy(np.int64)).astype(str))
+    k["window"] = pd.Series(np.asarray(windows, dtype=object)[k["wno"].to_numpy(np.int64)]).astype(str)
+    kpis = k[["code", *COUNTS, "level", *MEDIANS, "window"]]
     kpis = kpis.merge(stocks.drop(columns="level"), on="code", how="left")
     for name in STOCKS:
         kpis[name] = kpis[name].fillna(0).astype("int64")
     for name in COUNTS:
         kpis[name] = kpis[name].astype("int64")
+    for name in MEDIANS:
+        kpis[name] = kpis[name].astype("float64")
     for name, (num, den) in RATES.items():
         kpis[name] = ratio(kpis[num], kpis[den])
     return kpis
@@ -106,17 +132,26 @@ def complete_regions(kpis: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
 
 
 def counts_by(facts: pd.DataFrame, as_of: datetime, column: str, levels=("city", "district", "street", "community")) -> pd.DataFrame:
-    """Events reported per region, window and value of `column` (category, channel, status)."""
+    """Events reported per region, window and value of `column` (category, channel, status), sorted by
+    window, level, code and value (same rows as reference_windows.py: one count per grid, window and value,
+    then one group-by a level)."""
+    idx, wno = stacked_windows(facts, as_of, list(WINDOWS))
+    values, uniq = pd.factorize(facts[column].to_numpy(object)[idx], sort=True)
+    keep = values >= 0  # a missing value counts in no group, as in a group-by
+    grid, wno, values = facts["grid_no"].to_numpy(np.int64)[idx][keep], wno[keep], values[keep]
+    per_grid = pd.Series(1, index=pd.MultiIndex.from_arrays([grid * WKEY + wno, values])).groupby(level=[0, 1]).sum()
+    g, v = per_grid.index.get_level_values(0).to_numpy(np.int64), per_grid.index.get_level_values(1).to_numpy()
     out = []
-    for window in WINDOWS:
-        cohort = facts.loc[(facts["day"] >= window_start(as_of, window)).to_numpy(), ["grid_no", column]]
-        per_grid = cohort.groupby(["grid_no", column], sort=False).size().rename("count").reset_index()
-        for level in levels:
-            g = per_grid.groupby([region_key(per_grid, level), per_grid[column]], sort=False)["count"].sum()
-            rows = g.rename_axis(["code", column]).reset_index().assign(window=window)
-            rows["code"] = code_text(rows["code"])
-            out.append(rows)
-    return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["code", column, "count", "window"])
+    for level in levels:
+        c = per_grid.groupby([grid_key_at(g // WKEY, level) * WKEY + g % WKEY, v]).sum()
+        key, val = c.index.get_level_values(0).to_numpy(np.int64), c.index.get_level_values(1).to_numpy()
+        out.append(pd.DataFrame({"code": code_text(key // WKEY).astype(str), column: np.asarray(uniq, object)[val],
+                                 "count": c.to_numpy(np.int64), "wno": key % WKEY}).astype({"code": object, column: str}))
+    if not out:
+        return pd.DataFrame(columns=["code", column, "count", "window"])
+    df = pd.concat(out, ignore_index=True).sort_values("wno", kind="stable")
+    df["window"] = pd.Series(np.asarray(list(WINDOWS), dtype=object)[df["wno"].to_numpy(np.int64)], index=df.index).astype(str)
+    return df.drop(columns="wno").reset_index(drop=True)
 
 
 def hourly_today(facts: pd.DataFrame, as_of: datetime, levels=("city", "district", "street")) -> pd.DataFrame:

@@ -25,13 +25,15 @@ def events_as_of(events: pd.DataFrame, t: datetime) -> pd.DataFrame:
     return e
 
 
-def kpis_same_time_yesterday(events: pd.DataFrame, now: datetime, max_code_len: int = 9) -> pd.DataFrame:
-    """Window-`today` event KPIs at now − 24 h for the city, districts and streets."""
+def kpis_same_time_yesterday(events: pd.DataFrame, now: datetime, max_code_len: int = 9,
+                             kpis=region_event_kpis) -> pd.DataFrame:
+    """Window-`today` event KPIs at now − 24 h for the city, districts and streets (`kpis`: the KPI
+    transform, the reference one in the bench's side-by-side run)."""
     t = pd.Timestamp(now) - timedelta(days=1)
     day = t.normalize()
     # only what can count at t: reported yesterday (flow) or still open at t (stock)
     e = events[(events["reported_at"] >= day) | events["closed_at"].isna() | (events["closed_at"] > t)]
     facts = event_facts(events_as_of(e, t), t.to_pydatetime())
-    k = region_event_kpis(facts, t.to_pydatetime(), windows=("today",))
+    k = kpis(facts, t.to_pydatetime(), windows=("today",))
     k = k[(k["window"] == "today") & (k["code"].str.len() <= max_code_len)].drop(columns="window")
     return k.assign(as_of=t).reset_index(drop=True)

@@ -64,7 +64,7 @@ class HotlineSimulator:
             "URGENCY": rows["priority"], "DEADLINE": rows["due_at"],
             "DEAL_UNIT_CODE": rows["grid_code"].str[:12],  # the handling community (counted at that level)
             "CALLER_NAME": rows["reporter_name"], "CALLER_PHONE": rows["reporter_phone"], "ADDRESS": rows["address"],
-            **_moving(rows)}).replace({"VISIT_RESULT": {"": None}})
+            **_moving(rows)}).replace({"VISIT_RESULT": {"": None}})  # type: ignore[arg-type]
 
     def _write_new(self, start: datetime, end: datetime, now: datetime) -> int:
         if self.sim._next_no is None:

@@ -156,7 +156,7 @@ class EtlJobs:
         # sync marker the last write left in Redis (a takeover: the previous leader's), or all of them without one
         current = self.store.manifest()
         full = self.published_version is None or current is None or current.get("version") != self.published_version
-        changed = led.changed_ids
+        changed: list[str] | set[str] = led.changed_ids
         if full or self.timelines.dirty:
             cut = self.timelines.resume()
             full, changed = cut is None, led.changed_ids if cut is None else led.updated_since(cut)

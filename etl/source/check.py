@@ -102,7 +102,7 @@ class Quarantine:
         reason = event_problems(rows, self.known, self.contains, self.now, self.tolerance, self.id_owner)
         reason = reason.astype(object).where(rows["map_reason"].isna(), rows["map_reason"])
         for key, n in reason.value_counts().items():
-            self.counts[key] = self.counts.get(key, 0) + int(n)
+            self.counts[str(key)] = self.counts.get(str(key), 0) + int(n)
         good = rows[reason.isna()]
         self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
 

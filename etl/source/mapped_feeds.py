@@ -25,7 +25,7 @@ SAFETY_COLUMNS = ["region_code", "month", "index_value", "public_security", *SAF
 class _Whole(FeedSource):
     def columns(self) -> dict[str, object]:
         """Untyped: times come as the driver gives them and are parsed by pandas (no filter needs a type)."""
-        return {s.column: None for s in self.fields.values() if s.column}
+        return {s.column: None for s in self.fields.values() if s.column}  # type: ignore[attr-defined]
 
     def read_raw(self, engine: Engine) -> pd.DataFrame:
         cols = self.columns()

@@ -54,7 +54,7 @@ class FeedSource:
         raise NotImplementedError
 
     def from_(self, cols: dict[str, object]):
-        items = [column(c, t) if t is not None else column(c) for c, t in cols.items()]
+        items: list = [column(c, t) if t is not None else column(c) for c, t in cols.items()]  # type: ignore[arg-type]
         if self.feed.table is not None:
             schema, _, name = self.feed.table.rpartition(".")
             return table(name, *items, schema=schema or None)
@@ -151,8 +151,8 @@ class EventSource(FeedSource):
 
     def _sql_history_filter(self) -> bool:
         rep, clo = self.times.get("reported_at"), self.times.get("closed_at")
-        return (rep is not None and clo is not None and rep.column and clo.column and not rep.format
-                and not clo.format and "status" not in self.fields and self.feed.stages_from_flow_log is None)
+        return bool(rep is not None and clo is not None and rep.column and clo.column and not rep.format
+                    and not clo.format and "status" not in self.fields and self.feed.stages_from_flow_log is None)
 
     def _changed_only(self, out: pd.DataFrame, now: datetime) -> pd.DataFrame:
         """A full read: pass on only the rows new or changed since the last one."""
@@ -230,7 +230,7 @@ class EventSource(FeedSource):
             need = key.isna().to_numpy()
             if need.any():
                 by_point = placer.by_point(lon[need], lat[need])
-                key[need], level[need] = by_point, np.where(pd.isna(by_point), None, "grid")
+                key[need], level[need] = by_point, np.where(pd.isna(by_point), None, "grid")  # type: ignore[index, call-overload]
         no_point = ~(np.isfinite(lon) & np.isfinite(lat))
         if no_point.any():  # placed by code alone: the region's centre
             centre = key[no_point].map(placer.centres)
@@ -244,6 +244,7 @@ class EventSource(FeedSource):
         if events.empty:
             return events
         ids = events["event_id"].unique().tolist()
+        assert self.steps is not None, "stages from the flow log need a flow-log feed (checked by the mapping)"
         steps = self.steps.read(engine) if all_steps else self.steps.read(engine, event_ids=ids)
         steps = steps[steps["at"].notna()]
         want = self.feed.stages_from_flow_log
@@ -261,8 +262,8 @@ class EventSource(FeedSource):
     def text_of(self, engine: Engine, events: pd.DataFrame) -> pd.DataFrame:
         """The display texts (title, reporter, address) of these events, by row id: [row_id, *TEXT_FIELDS]."""
         specs = {n: self.fields.get(n) for n in TEXT_FIELDS}
-        cols = {s.column: None for s in specs.values() if s is not None and s.column}
-        key = self.feed.row_id or self.fields["event_id"].column
+        cols: dict[str, object] = {s.column: None for s in specs.values() if s is not None and s.column}
+        key = str(self.feed.row_id or self.fields["event_id"].column)
         cols[key] = None
         src = self.from_(cols)
         ids = (events["row_id"] if self.feed.row_id else events["event_id"]).tolist()
@@ -303,10 +304,10 @@ class StepSource(FeedSource):
         self.updated = self.fields.get("updated_at") or self.fields["at"]
 
     def columns(self) -> dict[str, object]:
-        cols = {s.column: None for s in self.fields.values() if s.column}
+        cols: dict[str, object] = {s.column: None for s in self.fields.values() if s.column}
         for name in ("at", "updated_at"):  # read as text and parsed in one go by pandas (faster than per row)
             if name in self.fields and self.fields[name].column:
-                cols[self.fields[name].column] = String
+                cols[str(self.fields[name].column)] = String
         return cols
 
     def select(self, since: datetime | None = None, event_ids: list[str] | None = None, ordered: bool = False):
@@ -337,7 +338,7 @@ class StepSource(FeedSource):
         """The newest update time of the log, as a local time."""
         from sqlalchemy import func
 
-        src = self.from_({self.updated.column: String if self.updated.format else DateTime})
+        src = self.from_({str(self.updated.column): String if self.updated.format else DateTime})
         with engine.connect() as conn:
             v = conn.execute(select(func.max(src.c[self.updated.column]))).scalar()
         if v is None:

@@ -64,7 +64,8 @@ class Placer:
         as unknown_grid) with level None; a missing code gives None, None."""
         inverse, uniq = pd.factorize(codes.astype(object), use_na_sentinel=True)  # one lookup per distinct code
         ours = self._city_code_of if scheme == "city" else {}
-        keys, levels = [None] * (len(uniq) + 1), [None] * (len(uniq) + 1)  # the last: a missing code
+        keys: list[str | None] = [None] * (len(uniq) + 1)  # the last: a missing code
+        levels: list[str | None] = [None] * (len(uniq) + 1)
         for i, value in enumerate(uniq):
             raw = _code_text(value)
             code = ours.get(raw, raw)  # the city's code, or (absent from source_code) already ours
@@ -78,8 +79,9 @@ class Placer:
         grids, City.grid_at), None outside every grid."""
         if len(lon) == 0:
             return np.full(0, None, dtype=object)
-        codes = self.city.grid_at(lon, lat)
-        return np.where(codes == "", None, codes).astype(object)
+        codes = np.asarray(self.city.grid_at(lon, lat), dtype=object)
+        codes[codes == ""] = None
+        return codes
 
 
 def _code_text(value) -> str:

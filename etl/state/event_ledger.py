@@ -91,7 +91,7 @@ class EventLedger:
     def updated_since(self, cut) -> set[str]:
         """Event ids of the kept rows updated at or after `cut`, and of every quarantined row (so that a
         resumed timeline write drops their keys): what changed since a timeline sync marker."""
-        t = np.datetime64(pd.Timestamp(cut).to_datetime64(), "us")
+        t = pd.Timestamp(cut).to_datetime64().astype("datetime64[us]")
         ids = {e for part in self.parts.values()
                for e in part["event_id"].to_numpy(object)[part["updated_at"].to_numpy("datetime64[us]") >= t]}
         return ids | set(self.quarantine["event_id"].dropna())
@@ -167,7 +167,7 @@ class EventLedger:
             weeks = week_of(good["reported_at"])
             codes, uniq = pd.factorize(weeks)
             for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
-                rows, part = good[codes == k], self.parts.get(week)
+                rows, part = good[codes == k], self.parts.get(week)  # type: ignore[assignment]
                 self._set(week, rows if part is None else pd.concat([part, rows]))
         self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")

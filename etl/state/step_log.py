@@ -53,7 +53,7 @@ class StepLog:
         ok = reason.isna().to_numpy()
         is_known = np.fromiter((e in known for e in events), bool, len(events))
         for i in (~ok).nonzero()[0]:
-            self.bad[ids[i]] = (events[i], reason.iat[i], now)
+            self.bad[ids[i]] = (events[i], str(reason.iat[int(i)]), now)
         for i in (ok & ~is_known).nonzero()[0]:
             self.pending[ids[i]] = (events[i], first_seen.get(ids[i], now))
         return batch[ok & is_known]

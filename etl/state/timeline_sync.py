@@ -68,7 +68,7 @@ class TimelineSync:
         """What the timelines in Redis are written up to: the events' and the flow log's watermarks, and
         the flow log's quarantined and pending rows then (so a new leader's counts go on from them)."""
         steps = self.steps
-        m = {"keep_days": self.keep_days, "events_watermark": _iso(events_watermark),
+        m: dict[str, object] = {"keep_days": self.keep_days, "events_watermark": _iso(events_watermark),
              "steps_watermark": _iso(steps.watermark)}
         if len(steps.bad) + len(steps.pending) <= MARKER_STATE_MAX:
             m["bad"] = [[int(sid), eid, reason, _iso(seen)] for sid, (eid, reason, seen) in steps.bad.items()]
@@ -97,7 +97,7 @@ class TimelineSync:
         ETL's clock, not Redis's, so a run with another `now` (a replay, a test) keeps the same keys."""
         keep = pd.Timedelta(days=self.keep_days)
         until = pd.to_datetime(events["reported_at"]) + keep
-        until = until.where(events["closed_at"].notna(), np.maximum(until, pd.Timestamp(now) + keep))
+        until = until.where(events["closed_at"].notna(), np.maximum(until, pd.Timestamp(now) + keep))  # type: ignore[call-overload]
         secs = (until - pd.Timestamp(now)) // pd.Timedelta(seconds=1)
         return secs.where(secs > 0).fillna(0).astype("int64").to_numpy()
 

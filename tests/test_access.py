@@ -321,6 +321,8 @@ def test_users_command(monkeypatch, tmp_path, capsys, backend):
 
         eng = create_engine(url)
         AppBase.metadata.drop_all(eng)
+        with eng.begin() as conn:  # and the migrations' own record, so the store starts from nothing
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
         eng.dispose()
     run_users_command(monkeypatch, capsys, url)
 

@@ -31,7 +31,7 @@ def test_import_layers_hold():
 def test_type_hints_check():
     r = run_tool("mypy")
     assert r.returncode == 0, f"mypy failed:\n{r.stdout[-8000:]}\n{r.stderr[-2000:]}"
-    assert r.stdout.startswith("Success"), r.stdout[-2000:]
+    assert "Success: no issues found" in r.stdout, r.stdout[-2000:]  # notes (annotation-unchecked) may come first
 
 
 def test_test_modules_import_no_test_module():

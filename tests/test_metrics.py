@@ -12,6 +12,7 @@ from helpers import medium_payload, sign_in
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboard.metrics import JsonFormatter
+from snapshots.store import SnapshotStore
 
 
 def samples(text: str) -> dict:
@@ -34,7 +35,7 @@ def test_metrics_need_the_token_or_a_city_user(settings, city, redis_client, use
     assert street.get("/metrics").status_code == 401  # a street user is not the city
 
 
-def test_metrics_say_what_the_snapshot_and_the_requests_do(app, published, users, client_as):
+def test_metrics_say_what_the_snapshot_and_the_requests_do(app, published, users, client_as, redis_client):
     client = client_as("city")
     # the request and sign-in counters are the process's (other tests add to them): compare with before
     before = samples(client.get("/metrics").get_data(as_text=True))
@@ -46,7 +47,7 @@ def test_metrics_say_what_the_snapshot_and_the_requests_do(app, published, users
     r = client.get("/metrics")
     assert r.status_code == 200 and r.mimetype == "text/plain"
     got = samples(r.get_data(as_text=True))
-    manifest = published.store.manifest()
+    manifest = SnapshotStore(redis_client).manifest()  # the published snapshot, as restored for this test
     assert got[("cockpit_snapshot_version", frozenset())] == manifest["version"]
     assert got[("cockpit_snapshot_bytes", frozenset())] > 10_000
     assert got[("cockpit_frame_rows", frozenset({("frame", "event_kpis")}))] == manifest["frames"]["event_kpis"]["rows"]

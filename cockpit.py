@@ -87,34 +87,27 @@ def ensure_pdf_libs() -> None:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     os.chdir(ROOT)
-    if command == "demo":
-        ensure_venv("requirements.txt")
-        ensure_pdf_libs()
-        os.execv(str(PY), [str(PY), "-m", "demo", *argv[1:]])
-    if command == "run":
-        ensure_venv("requirements.txt")
-        os.execv(str(PY), [str(PY), "-m", "dashboard", *argv[1:]])
-    if command == "etl":
-        ensure_venv("requirements.txt")
-        os.execv(str(PY), [str(PY), "-m", "dashboard.etl", *argv[1:]])
-    if command == "users":
-        ensure_venv("requirements.txt")
-        os.execv(str(PY), [str(PY), "-m", "dashboard.users", *argv[1:]])
-    if command == "city":
-        ensure_venv("requirements-city.txt")
-        os.execv(str(PY), [str(PY), "-m", "citymodel", *argv[1:]])
-    if command == "source":
-        ensure_venv("requirements.txt")
-        os.execv(str(PY), [str(PY), "-m", "etl.source.check", *argv[1:]])
-    if command == "test":
-        ensure_venv("requirements-dev.txt")
-        ensure_browser()
-        ensure_pdf_libs()
-        os.execv(str(PY), [str(PY), "-m", "pytest", *argv[1:]])
-    if command == "bench":
-        ensure_venv("requirements-bench.txt")
-        os.execv(str(PY), [str(PY), "-m", "bench.run", *argv[1:]])
-    sys.exit(f"cockpit: unknown command {command!r} (demo, test, run, users, bench, city, source)")
+    if command not in COMMANDS:
+        sys.exit(f"cockpit: unknown command {command!r} ({', '.join(COMMANDS)})")
+    requirements, module, extras = COMMANDS[command]
+    ensure_venv(requirements)
+    for ensure in extras:
+        ensure()
+    os.execv(str(PY), [str(PY), "-m", module, *argv[1:]])
+    return 0
+
+
+# command -> (requirements file of the venv, module it runs, system packages it needs)
+COMMANDS = {
+    "demo": ("requirements.txt", "demo", (ensure_pdf_libs,)),
+    "test": ("requirements-dev.txt", "pytest", (ensure_browser, ensure_pdf_libs)),
+    "run": ("requirements.txt", "dashboard", ()),
+    "etl": ("requirements.txt", "dashboard.etl", ()),
+    "users": ("requirements.txt", "dashboard.users", ()),
+    "city": ("requirements-city.txt", "citymodel", ()),
+    "source": ("requirements.txt", "etl.source.check", ()),
+    "bench": ("requirements-bench.txt", "bench.run", ()),
+}
 
 
 if __name__ == "__main__":

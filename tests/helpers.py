@@ -220,3 +220,33 @@ def stable_viewport(page, sel: str, timeout_ms: int = WAIT_MS) -> dict:
         pytest.fail(f"the map {sel} never settles in {timeout_ms / 1000:.0f} s (a resize feedback loop?); "
                     f"now: {now and {k: now[k] for k in ('width', 'height', 'paths')}}", pytrace=False)
     return vp
+
+
+# ------------------------------------------------------------------------------------- ETL under watch
+
+def watched_jobs(*args, **kwargs):
+    """Real EtlJobs that also count their runs: `most` runs at once, `done` names in order, `failed` events
+    runs that ended in a source failure (tests of the scheduler and of faults)."""
+    from etl.jobs import EtlJobs
+
+    class WatchedJobs(EtlJobs):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.active, self.most, self.failed, self.done = 0, 0, 0, []
+            self.guard = threading.Lock()
+
+        def run(self, name, now=None):
+            with self.guard:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            try:
+                out = super().run(name, now)
+                if out is None and name == "events" and self.backoff["events"].failures:
+                    self.failed += 1
+                return out
+            finally:
+                with self.guard:
+                    self.active -= 1
+                    self.done.append(name)
+
+    return WatchedJobs(*args, **kwargs)

@@ -19,6 +19,7 @@ from datetime import datetime
 
 import pytest
 import redis
+from helpers import watched_jobs
 
 from config.settings import ROOT, SettingsError, load_settings
 from contract.keys import Keys
@@ -31,28 +32,10 @@ TTL_S = 3.0
 
 # ------------------------------------------------------------------------------- in one process
 
-class WatchedJobs(EtlJobs):
-    """EtlJobs that records how many of its runs overlap (our own class, the real jobs underneath)."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.active, self.most, self.done = 0, 0, []
-        self.guard = threading.Lock()
-
-    def run(self, name, now=None):
-        with self.guard:
-            self.active += 1
-            self.most = max(self.most, self.active)
-        try:
-            return super().run(name, now)
-        finally:
-            with self.guard:
-                self.active -= 1
-                self.done.append(name)
 
 
 def test_jobs_run_one_at_a_time(sim_engine, city, redis_client, wait_until):
-    jobs = WatchedJobs(sim_engine, city, SnapshotStore(redis_client))
+    jobs = watched_jobs(sim_engine, city, SnapshotStore(redis_client))
     sched = EtlScheduler(jobs, redis_client, "cockpit", TTL_S, {"events": 0.1, "devices": 0.1, "safety": 0.1}).start()
     try:
         assert wait_until(lambda: all(jobs.done.count(n) >= 3 for n in ("events", "devices", "safety")), timeout_s=120)

@@ -25,7 +25,7 @@ import time
 from datetime import timedelta
 
 import redis
-from helpers import NOW
+from helpers import NOW, watched_jobs
 from sqlalchemy import text
 
 from config.settings import ROOT
@@ -245,26 +245,6 @@ def test_postgres_source_down_while_the_city_writes_nothing_lost(redis_client, c
         pg.close()
 
 
-class CountingJobs(EtlJobs):
-    """EtlJobs that records how many of its runs overlap and which ended in a failure."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.active, self.most, self.failed = 0, 0, 0
-        self.guard = threading.Lock()
-
-    def run(self, name, now=None):
-        with self.guard:
-            self.active += 1
-            self.most = max(self.most, self.active)
-        try:
-            out = super().run(name, now)
-            if out is None and name == "events" and self.backoff["events"].failures:
-                self.failed += 1
-            return out
-        finally:
-            with self.guard:
-                self.active -= 1
 
 
 def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_until):
@@ -272,7 +252,7 @@ def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_un
     try:
         engine = source_engine(pg.url, timeout_s=1.0)
         Simulator(engine, city, seed=6, events_per_day=300, bad_row_rate=0.0).backfill(2, NOW, n_cameras=30, n_iot=30)
-        jobs = CountingJobs(engine, city, SnapshotStore(redis_client), base_backoff_s=0.2)
+        jobs = watched_jobs(engine, city, SnapshotStore(redis_client), base_backoff_s=0.2)
         sched = EtlScheduler(jobs, redis_client, "cockpit", 3.0, {"events": 0.1, "devices": 0.5, "safety": 1.0}).start()
         reader = SnapshotReader(redis_client)
 

@@ -9,13 +9,14 @@ masks the reporter's name, phone and address unless the user may see personal da
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NoReturn
 
 import pandas as pd
 import redis
 from dash import html
 
 from config.labels import label
-from dashboard.access import mask_address, mask_name, mask_phone, require_grid_code
+from dashboard.access import OutOfScope, mask_address, mask_name, mask_phone, may_see_city_totals, require_grid_code
 from dashboard.context import cockpit
 from queries import views
 from snapshots.timelines import TimelineStore
@@ -40,21 +41,27 @@ def due_text(due_at, now: datetime) -> tuple[str, bool]:
 
 
 def load_timeline(event_id: str) -> dict | None:
-    """The event's timeline (etl/transforms/timelines.py: header fields and steps as dicts), None if
-    Redis has none (unknown, quarantined, past retention) or cannot be reached. Raises OutOfScope
-    (403) for an event outside the user's jurisdiction; reporter data masked unless allowed."""
+    """The event's timeline (etl/transforms/timelines.py: header fields and steps as dicts); None if
+    Redis cannot be reached, or, for a city-wide user, if it has none (unknown, quarantined, past
+    retention). Raises OutOfScope (403) for an event outside the user's jurisdiction, and for a
+    scoped user also for an id Redis does not hold: "unknown" and "not yours" must look the same, or
+    the difference tells anyone which ids exist elsewhere. Reporter data masked unless allowed."""
     if not event_id or len(event_id) > MAX_ID_LENGTH:
-        return None
+        return None if may_see_city_totals() else _refuse(event_id)
     reader = cockpit().reader
     try:
         tl = TimelineStore(reader.r, reader.prefix).read(event_id)
     except (redis.RedisError, OSError):
         return None
     if tl is None:
-        return None
+        return None if may_see_city_totals() else _refuse(event_id)
     require_grid_code(tl["grid_code"])
     return {**tl, "reporter_name": mask_name(tl.get("reporter_name")),
             "reporter_phone": mask_phone(tl.get("reporter_phone")), "address": mask_address(tl.get("address"))}
+
+
+def _refuse(event_id: str) -> NoReturn:
+    raise OutOfScope(f"event {event_id[:MAX_ID_LENGTH]} is not held (unknown or past retention)")
 
 
 def _when(text: str | None) -> str:

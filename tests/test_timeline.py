@@ -15,6 +15,7 @@ import pytest
 from helpers import NOW
 from sqlalchemy import DateTime, bindparam, insert, text, update
 
+from config.labels import label
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import Event, EventStep
@@ -280,3 +281,18 @@ def test_phone_timeline_scope_and_personal_data(published, sim_engine, city, use
     assert r.status_code == 200 and "small-timeline" in body
     assert mine["reporter_phone"] not in body and mine["address"] not in body
     assert f"{mine['reporter_phone'][:3]}****{mine['reporter_phone'][-4:]}" in body
+
+
+def test_an_unknown_event_looks_like_a_foreign_one_to_a_scoped_user(published, sim_engine, city, users, client_as):
+    """No existence oracle: for a street user an id that exists in another street and an id that exists
+    nowhere get the same 403 with the same text; only a city-wide user is told an event is gone."""
+    street = users["street"][2]
+    other = next(c for c in city.children(street[:6])["code"] if c != street)
+    foreign = reporter_of(sim_engine, "grid_code LIKE :p", {"p": f"{other}%"})
+    client = client_as("street")
+    refused = [client.post("/_dash-update-component", json=page_payload(f"?event={event_id}"))
+               for event_id in (foreign["event_id"], "no-such-event-42", "x" * 65)]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert len({r.get_data() for r in refused}) == 1, "the refusal text must not depend on the id"
+    city_user = client_as("city").post("/_dash-update-component", json=page_payload("?event=no-such-event-42"))
+    assert city_user.status_code == 200 and label("event_gone") in json.dumps(city_user.get_json(), ensure_ascii=False)

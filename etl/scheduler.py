@@ -67,7 +67,8 @@ class EtlScheduler:
                  intervals: dict[str, float]):
         self.jobs = jobs
         self.leader = LeaderLock(client, Keys(prefix).leader, ttl_s)
-        jobs.store.fence = self.leader.fence  # publish only while we hold the lock
+        jobs.store.fence = self.leader.fence  # publish snapshots and timelines only while we hold the lock
+        jobs.timelines.store.fence = self.leader.fence
         self.sched = BackgroundScheduler(timezone=jobs.city.timezone)
         self.ttl_s = ttl_s
         self.intervals = intervals

@@ -14,17 +14,20 @@ flip are one atomic step, and a lock that changes hands between them aborts the 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import TypeVar, cast
 
 import pandas as pd
 import pyarrow as pa
 import redis
+from redis.client import Pipeline
 
 from contract.frames import check_frame
 from contract.keys import Keys
 
+T = TypeVar("T")
 IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 
@@ -53,6 +56,25 @@ class Fenced(RuntimeError):
     """A publish refused: the fence key no longer holds our token (another process leads now)."""
 
 
+def fenced_transaction(client: redis.Redis, fence: Fence | None, body: Callable[[Pipeline], T],
+                       watch: tuple[str, ...] = ()) -> T:
+    """Run `body` in one optimistic transaction that commits only while `fence` (if any) holds: the
+    fence key (and `watch`) are WATCHed and the token checked first; `body` may read (immediate mode),
+    then calls pipe.multi() and queues its writes, which EXEC applies. A change to a watched key
+    (another leader, or our own lease renewal) retries the whole step; a lost fence raises Fenced."""
+    with client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(*watch, *([fence.key] if fence else []))
+                if fence and pipe.get(fence.key) != fence.token.encode():
+                    raise Fenced(f"{fence.key} is no longer held by {fence.token}: publish refused")
+                result = body(pipe)
+                pipe.execute()
+                return result
+            except redis.WatchError:
+                continue
+
+
 class SnapshotStore:
     def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 300, fence: Fence | None = None):
         self.r = client
@@ -78,37 +100,31 @@ class SnapshotStore:
             check_frame(name, df)
         blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
         fence = self.fence
-        with self.r.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(self.manifest_key, *([fence.key] if fence else []))
-                    if fence and pipe.get(fence.key) != fence.token.encode():
-                        raise Fenced(f"{fence.key} is no longer held by {fence.token}: publish refused")
-                    raw = pipe.get(self.manifest_key)
-                    old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
-                    version = int(self.r.incr(self.keys.version))
-                    entries = {k: v for k, v in old["frames"].items() if k not in drop}
-                    for name, df in frames.items():
-                        entries[name] = {"key": self.keys.frame(name, version), "as_of": as_of.isoformat(),
-                                         "rows": len(df)}
-                    manifest = {
-                        "version": version,
-                        "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
-                        "published_at": datetime.now().isoformat(timespec="seconds"),
-                        "publisher": fence.token if fence else None,  # which leader flipped it (fenced stores)
-                        "frames": entries, "meta": {**old.get("meta", {}), **(meta or {})},
-                    }
-                    pipe.multi()
-                    for name, blob in blobs.items():
-                        pipe.set(entries[name]["key"], blob)
-                    pipe.set(self.manifest_key, json.dumps(manifest, ensure_ascii=False))
-                    for name, e in old["frames"].items():
-                        if entries.get(name, {}).get("key") != e["key"]:
-                            pipe.expire(e["key"], self.keep_s)
-                    pipe.execute()
-                    return manifest
-                except redis.WatchError:
-                    continue
+
+        def flip(pipe: Pipeline) -> dict:
+            raw = pipe.get(self.manifest_key)
+            old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
+            version = int(self.r.incr(self.keys.version))
+            entries = {k: v for k, v in old["frames"].items() if k not in drop}
+            for name, df in frames.items():
+                entries[name] = {"key": self.keys.frame(name, version), "as_of": as_of.isoformat(), "rows": len(df)}
+            manifest = {
+                "version": version,
+                "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
+                "published_at": datetime.now().isoformat(timespec="seconds"),
+                "publisher": fence.token if fence else None,  # which leader flipped it (fenced stores)
+                "frames": entries, "meta": {**old.get("meta", {}), **(meta or {})},
+            }
+            pipe.multi()
+            for name, blob in blobs.items():
+                pipe.set(entries[name]["key"], blob)
+            pipe.set(self.manifest_key, json.dumps(manifest, ensure_ascii=False))
+            for name, e in old["frames"].items():
+                if entries.get(name, {}).get("key") != e["key"]:
+                    pipe.expire(e["key"], self.keep_s)
+            return manifest
+
+        return fenced_transaction(self.r, fence, flip, watch=(self.manifest_key,))
 
     def update_meta(self, meta: dict) -> dict:
         """Merge meta into the current manifest without new frames (e.g. a source error)."""

@@ -26,6 +26,7 @@ from contract.keys import Keys
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
 from snapshots.store import Fence, Fenced, SnapshotStore
+from snapshots.timelines import TimelineStore
 
 TTL_S = 3.0
 
@@ -77,6 +78,46 @@ def test_an_old_leader_that_lost_the_lock_cannot_publish(sim_engine, city, redis
     old._run("devices")
     assert old.fenced == 1 and old.leader.is_leader is False
     assert new.jobs.store.manifest() == published and published["publisher"] == new.leader.identity
+
+
+def test_fenced_timelines_are_written_only_while_the_key_holds_its_token(redis_client):
+    key, keys = Keys("cockpit").leader, Keys("cockpit")
+    store = TimelineStore(redis_client, fence=Fence(key, "me"))
+    redis_client.set(key, "me")
+    assert store.write_many([("e1", {"event_id": "e1"}, 60)]) == 1
+    store.write_marker({"at": 1})
+    redis_client.set(key, "someone-else")
+    for write in (lambda: store.write_many([("e2", {"event_id": "e2"}, 60)]), lambda: store.delete_many(["e1"]),
+                  lambda: store.write_marker({"at": 2})):
+        with pytest.raises(Fenced):
+            write()
+    assert redis_client.exists(keys.timeline("e1")) and not redis_client.exists(keys.timeline("e2"))
+    assert store.read_marker() == {"at": 1}
+
+
+def test_a_leader_paused_between_its_snapshot_and_its_timelines_writes_no_timeline(sim_engine, city, redis_client):
+    """The pause falls after the manifest flip, before the timelines: the woken leader is refused
+    there too, and the process that leads now writes them all."""
+    prefix, ttl_s = "cockpit", 120  # no election runs here to renew the lease: it must outlast two full runs
+    old = EtlScheduler(EtlJobs(sim_engine, city, SnapshotStore(redis_client)), redis_client, prefix, ttl_s, {"events": 60})
+    new = EtlScheduler(EtlJobs(sim_engine, city, SnapshotStore(redis_client)), redis_client, prefix, ttl_s, {"events": 60})
+    assert old.leader.hold()
+    publish = old.jobs.store.publish
+
+    def publish_then_lose_the_lock(*args, **kwargs):
+        manifest = publish(*args, **kwargs)
+        redis_client.delete(Keys(prefix).leader)  # its TTL ran out while it was paused here
+        assert new.leader.hold()
+        return manifest
+
+    old.jobs.store.publish = publish_then_lose_the_lock  # type: ignore[method-assign]
+    old._run("events")
+    assert old.fenced == 1 and old.leader.is_leader is False
+    assert not list(redis_client.scan_iter(f"{prefix}:timeline:*")), "the old leader wrote timelines"
+    assert TimelineStore(redis_client, prefix).read_marker() is None
+    new._run("events")
+    written = new.jobs.store.manifest()["meta"]["timelines"]["written"]
+    assert written > 0 and len(list(redis_client.scan_iter(f"{prefix}:timeline:*", count=5000))) == written
 
 
 # ------------------------------------------------------------------------- a Redis URL is required

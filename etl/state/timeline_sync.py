@@ -28,6 +28,7 @@ from etl.source.mapped_read import EventSource
 from etl.state.event_ledger import TEXT_COLS, WATERMARK_OVERLAP
 from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
+from snapshots.store import Fenced
 from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,9 @@ class TimelineSync:
             if self.resumed_from is not None:
                 stats["resumed_from"], self.resumed_from = self.resumed_from, None
             return stats
+        except Fenced:  # another process leads now: ours is not to write; it (or we, leading again) rewrites all
+            self.dirty = True
+            raise
         except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, retry next run
             log.warning("event timelines: write failed (%s); the next run writes them all", exc)
             self.dirty = True

@@ -23,6 +23,24 @@ BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_POSTGRES_URL") els
 
 WAIT_MS = 20_000  # how long a browser test waits for a condition before it fails (generous: a loaded machine)
 
+# `python3 cockpit.py faults` (faults/__main__.py) runs the fault tests with these set: the long variants
+# (e.g. the source down for 10 minutes of wall-clock time) and a JSON-lines file each figure is added to.
+FAULTS_LONG = os.environ.get("COCKPIT_FAULTS_LONG") == "1"
+
+
+def fault_figure(fault: str, shown: str, recover_s: float | None, lost: int | str = "—", errors: str = "—",
+                 **extra) -> None:
+    """One measured fault: printed (pytest -s) and, under `cockpit.py faults`, added to its report
+    (COCKPIT_FAULTS_REPORT) with the test that measured it; never asserted."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    row = {"fault": fault, "shown": shown, "recover_s": None if recover_s is None else round(recover_s, 1),
+           "lost": lost, "errors": errors, "test": test, **extra}
+    print("\nFAULT " + json.dumps(row, ensure_ascii=False), flush=True)
+    if path := os.environ.get("COCKPIT_FAULTS_REPORT"):
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 SCREENS = {  # page -> viewport (the design sizes of the wall, the tablet and the phone)
     "big": {"width": 1920, "height": 1080},
     "medium": {"width": 1366, "height": 1024},

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import pytest
 import redis
-from helpers import watched_jobs
+from helpers import fault_figure, watched_jobs
 
 from config.settings import ROOT, SettingsError, load_settings
 from contract.keys import Keys
@@ -233,7 +233,8 @@ def test_sigkill_of_the_leader_one_survivor_takes_over(redis_server, redis_clien
         for p in procs:
             p.stop()
         watch.close()
-    print(f"\n{n} ETL processes: leader SIGKILLed, a survivor published after {took_s:.1f} s (TTL {TTL_S} s)")
+    fault_figure(f"ETL leader SIGKILLed, {n} processes (leader TTL {TTL_S:g} s)", "the last snapshot throughout",
+                 took_s, errors="0 snapshots from a second publisher (never interleaved)")
     versions = [v for v, _, _ in watch.seen]
     assert versions == sorted(versions)
     publishers = [who for _, who, _ in watch.seen]
@@ -264,9 +265,9 @@ def test_a_paused_leader_that_wakes_publishes_nothing(redis_server, redis_client
         for p in procs:
             p.stop()
         watch.close()
-    print(f"\nleader SIGSTOPped: the other published after {took_s:.1f} s; after SIGCONT the old leader "
-          f"published {sum(1 for _, who, _ in watch.seen[woke_from:] if who == a.identity)} snapshots "
-          f"(fence refusals: {a.log().count('publish refused')})")
+    fault_figure("ETL leader SIGSTOPped past its TTL, then SIGCONT", "the last snapshot, then the new leader's", took_s,
+                 errors=f"{sum(1 for _, who, _ in watch.seen[woke_from:] if who == a.identity)} snapshots from the woken "
+                        f"leader (fence refusals: {a.log().count('publish refused')})")
     assert {who for _, who, _ in watch.seen[woke_from - 1:]} == {b.identity}
     versions = [v for v, _, _ in watch.seen]
     assert versions == sorted(versions)

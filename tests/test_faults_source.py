@@ -25,13 +25,13 @@ import time
 from datetime import timedelta
 
 import redis
-from helpers import NOW, watched_jobs
+from helpers import FAULTS_LONG, NOW, fault_figure, watched_jobs
 from sqlalchemy import text
 
 from config.settings import ROOT
 from contract import frames as F
 from contract.keys import Keys
-from demo.embedded_redis import free_port
+from demo.embedded_redis import EmbeddedRedis, free_port
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
@@ -158,9 +158,8 @@ def test_an_etl_sigkilled_at_random_moments_never_shows_a_half_snapshot(redis_se
                 kills += 1
     finally:
         checker.close()
-    print(f"\nETL SIGKILLed at random moments {kills} times over {len(checker.versions)} manifests: "
-          f"{len(checker.problems)} half snapshots; a new ETL published again {max(repaired_s):.1f} s "
-          f"after its start at most")
+    fault_figure(f"ETL SIGKILLed mid-publish at random ticks, {kills} times", f"{len(checker.problems)} half snapshots "
+                 f"over {len(checker.versions)} manifests", max(repaired_s), errors="—")
     assert checker.problems == []
     assert checker.versions == sorted(checker.versions) and len(checker.versions) >= 4  # each ETL published
 
@@ -202,6 +201,7 @@ class PgServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+OUTAGE_S = 600.0 if FAULTS_LONG else 3.0  # how long the source stays down: 10 minutes under `cockpit.py faults`
 TODAY_SQL = "SELECT count(*) FROM events WHERE reported_at >= :start AND reported_at <= :now"
 
 
@@ -220,24 +220,32 @@ def test_postgres_source_down_while_the_city_writes_nothing_lost(redis_client, c
         reader = SnapshotReader(redis_client)
         assert jobs.run("events", NOW) is not None
         before = city_today(reader.refresh(force=True), city)
-        pg.stop()  # maintenance: the source is gone
-        assert jobs.run("events", NOW + timedelta(minutes=1)) is None
-        snap = reader.refresh(force=True)
-        assert snap.is_stale(NOW + timedelta(minutes=1), 60) and snap.meta["events_status"]["ok"] is False
-        assert city_today(snap, city) == before  # the screens keep the last figures, marked stale
+        pg.stop()  # maintenance: the source is gone for OUTAGE_S of wall-clock time, the ETL retrying meanwhile
+        down_at, tries, checks = time.monotonic(), 0, 0
+        while (down_s := time.monotonic() - down_at) < OUTAGE_S or checks == 0:
+            at = NOW + timedelta(minutes=1, seconds=down_s)
+            if jobs.backoff["events"].should_try():
+                tries += 1
+            assert jobs.run("events", at) is None
+            snap = reader.refresh(force=True)
+            assert snap.is_stale(at, 60) and snap.meta["events_status"]["ok"] is False
+            assert city_today(snap, city) == before  # the screens keep the last figures, marked stale
+            checks += 1
+            time.sleep(min(1.0, max(0.0, OUTAGE_S - down_s)))
         pg.start()
         back = time.monotonic()
-        added = sim.tick(NOW + timedelta(minutes=10))["added"]  # the rows the city queued while it was down
-        then = NOW + timedelta(minutes=11)
-        assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=60)
+        outage = timedelta(minutes=max(10, OUTAGE_S / 60 + 1))
+        added = sim.tick(NOW + outage)["added"]  # the rows the city queued while it was down
+        then = NOW + outage + timedelta(minutes=1)
+        assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of 60 s
         fresh_s = time.monotonic() - back
         snap = reader.refresh(force=True)
         with engine.connect() as conn:
             sql = conn.execute(text(TODAY_SQL), {"start": NOW.replace(hour=0, minute=0, second=0),
                                                  "now": then}).scalar_one()
-        print(f"\nPostgreSQL source down, {added} events written meanwhile: a fresh snapshot {fresh_s:.1f} s after "
-              f"it came back; today {city_today(snap, city)} on the screens, {sql} in SQL "
-              f"({sql - city_today(snap, city)} lost)")
+        fault_figure(f"PostgreSQL source stopped {OUTAGE_S:.0f} s (pg_ctl stop -m fast), {added} events written in "
+                     f"its absence", f"the last figures, stale ({checks} checks; {tries} tries, backing off)", fresh_s, lost=sql - city_today(snap, city),
+                     errors=f"today {city_today(snap, city)} on the screens = {sql} by SQL")
         assert snap.meta["events_status"]["ok"] is True and not snap.source_errors()
         assert added > 0 and city_today(snap, city) == sql == before + added
         engine.dispose()
@@ -279,13 +287,62 @@ def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_un
             recovered_s = time.monotonic() - released
         finally:
             sched.shutdown()
-        print(f"\nsource query hanging on a lock: ended by the statement timeout (1 s) and reported "
-              f"{ended_s:.1f} s after the lock; {jobs.failed} tries ended; {recovered_s:.1f} s from release to "
-              f"a good tick; at most {jobs.most} run at once")
+        fault_figure("a source query hanging on a table lock (COCKPIT_SOURCE_TIMEOUT_S 1)",
+                     f"stale {ended_s:.1f} s after the lock, still served", recovered_s,
+                     errors=f"{jobs.failed} tries ended by the timeout; at most {jobs.most} run at once")
         assert jobs.most == 1
         engine.dispose()
     finally:
         pg.close()
+
+
+REDIS_DOWN_S = 20.0 if FAULTS_LONG else 3.0
+
+
+def test_redis_restarted_empty_the_screens_keep_the_last_snapshot(sim_engine, city, wait_until):
+    """Redis stopped and started again with nothing in it (no persistence, as configured here): while it is
+    down the screens serve the last snapshot marked stale; after it is back the ETL is elected again and
+    publishes every frame, and the screens load it (its version restarts: readers compare for inequality)."""
+    server = EmbeddedRedis().start()
+    client = redis.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=2)
+    jobs = EtlJobs(sim_engine, city, SnapshotStore(client))
+    sched = EtlScheduler(jobs, client, "cockpit", 3.0, {"events": 0.5, "devices": 1.0, "safety": 2.0}).start()
+    reader, errors = SnapshotReader(client), []
+
+    def read():
+        try:
+            return reader.refresh(force=True)
+        except Exception as exc:  # noqa: BLE001 - counted: a screen must never see one
+            errors.append(repr(exc))
+            return None
+
+    try:
+        assert wait_until(lambda: (m := SnapshotStore(client).manifest()) and {F.EVENT_KPIS.name, F.DEVICE_KPIS.name,
+                          F.SAFETY_LATEST.name} <= set(m["frames"]), timeout_s=180)
+        before = read()
+        frames_before = set(before.manifest["frames"])
+        server.stop()
+        down_at, stale = time.monotonic(), []
+        while time.monotonic() - down_at < REDIS_DOWN_S:
+            snap = read()
+            stale.append(snap is not None and not snap.redis_ok and snap.version == before.version
+                         and snap.frame(F.EVENT_KPIS) is not None)
+            time.sleep(0.5)
+        server = EmbeddedRedis(port=server.port).start()  # empty
+        back = time.monotonic()
+
+        def fresh():
+            snap = read()
+            return snap is not None and snap.redis_ok and snap.version != before.version and \
+                set(snap.manifest["frames"]) >= frames_before
+        assert wait_until(fresh, timeout_s=120)
+        recover_s = time.monotonic() - back
+    finally:
+        sched.shutdown()
+        server.stop()
+    fault_figure(f"Redis stopped {REDIS_DOWN_S:.0f} s, restarted empty", f"the last snapshot, stale in "
+                 f"{sum(stale)} of {len(stale)} reads", recover_s, errors=f"{len(errors)} reader errors")
+    assert all(stale) and errors == []
 
 
 # ------------------------------------------------------------------ Redis emptied, a web worker killed
@@ -377,9 +434,11 @@ def test_redis_flushed_and_a_web_worker_killed_under_load(redis_server, redis_cl
     after_kill = [s for s in load.seen if s[0] >= killed]
     errors_flush = [s for s in after_flush if s[0] < killed and s[2] != 200]
     errors_kill = [s for s in after_kill if s[2] != 200]
-    print(f"\nRedis FLUSHALL under load: a new snapshot {republished_s:.1f} s later; {len(errors_flush)} of "
-          f"{len([s for s in after_flush if s[0] < killed])} requests not 200 meanwhile "
-          f"({sorted({str(s[2]) for s in errors_flush})}); web worker SIGKILLed: replaced in {replaced_s:.1f} s, "
-          f"{len(errors_kill)} of {len(after_kill)} requests failed ({sorted({str(s[2]) for s in errors_kill})})")
+    fault_figure("Redis FLUSHALL under load (gunicorn, 2 workers; the ETL alone)", "/health kept answering",
+                 republished_s, errors=f"{len(errors_flush)} of {len([s for s in after_flush if s[0] < killed])} "
+                                      f"requests not 200 {sorted({str(s[2]) for s in errors_flush})}")
+    fault_figure("a gunicorn web worker SIGKILLed under load", "—", replaced_s,
+                 errors=f"{len(errors_kill)} of {len(after_kill)} requests failed "
+                        f"{sorted({str(s[2]) for s in errors_kill})}, never a 5xx")
     assert all(s[2] not in (500, 502, 504) for s in load.seen)  # never a server error to a client
     assert all(s[3] is not None for s in load.seen if s[1] == "/health" and s[0] >= killed and s[2] == 200)

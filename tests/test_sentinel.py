@@ -13,6 +13,7 @@ import time
 
 import pytest
 import redis
+from helpers import fault_figure
 from redis.sentinel import Sentinel
 
 from config.settings import load_settings
@@ -107,8 +108,9 @@ def test_master_killed_the_screens_keep_the_last_snapshot_and_the_etl_carries_on
         leaders = sched.leader.is_leader
     finally:
         sched.shutdown()
-    print(f"\nSentinel failover: master killed, a new snapshot after {gap_s:.1f} s; "
-          f"{sum(1 for b in seen if b['status'] == 'stale')} of {len(seen)} health reads said stale meanwhile")
+    fault_figure("Redis master SIGKILLed (1 replica, 3 Sentinels, down-after 1 s)",
+                 f"the last snapshot, stale in {sum(1 for b in seen if b['status'] == 'stale')} of {len(seen)} health "
+                 f"reads", gap_s, errors="versions only grew")
     assert promoted == ("127.0.0.1", r_port)
     assert all(b["version"] is not None for b in seen), "the screens never lost their snapshot"
     versions = [b["version"] for b in seen]

@@ -5,6 +5,8 @@
     python3 cockpit.py run     runs the product with settings from the environment
     python3 cockpit.py bench   runs the benchmark suite (small by default; --events 10000000 for a year)
                                and writes docs/benchmarks.md (installs requirements-bench.txt: locust)
+    python3 cockpit.py faults  runs the long fault runs and the week-on-the-wall soak (about 80 min) and
+                               writes docs/reliability.md (--short --soak-minutes 0: a quick look)
     python3 cockpit.py users   manages users and wall tokens (python -m dashboard.users --help)
     python3 cockpit.py source check   reads the source through its mapping, writes nothing, reports
                                (COCKPIT_SOURCE_MAPPING; docs/connect-a-source.md)
@@ -107,6 +109,7 @@ COMMANDS = {
     "city": ("requirements-city.txt", "citymodel", ()),
     "source": ("requirements.txt", "etl.source.check", ()),
     "bench": ("requirements-bench.txt", "bench.run", ()),
+    "faults": ("requirements-dev.txt", "faults", (ensure_browser,)),
 }
 
 

@@ -25,7 +25,9 @@ WAIT_MS = 20_000  # how long a browser test waits for a condition before it fail
 
 # `python3 cockpit.py faults` (faults/__main__.py) runs the fault tests with these set: the long variants
 # (e.g. the source down for 10 minutes of wall-clock time) and a JSON-lines file each figure is added to.
+# Read at import: the autouse clean_env fixture (conftest.py) clears every COCKPIT_* variable inside a test.
 FAULTS_LONG = os.environ.get("COCKPIT_FAULTS_LONG") == "1"
+FAULTS_REPORT = os.environ.get("COCKPIT_FAULTS_REPORT")
 
 
 def fault_figure(fault: str, shown: str, recover_s: float | None, lost: int | str = "—", errors: str = "—",
@@ -36,8 +38,8 @@ def fault_figure(fault: str, shown: str, recover_s: float | None, lost: int | st
     row = {"fault": fault, "shown": shown, "recover_s": None if recover_s is None else round(recover_s, 1),
            "lost": lost, "errors": errors, "test": test, **extra}
     print("\nFAULT " + json.dumps(row, ensure_ascii=False), flush=True)
-    if path := os.environ.get("COCKPIT_FAULTS_REPORT"):
-        with open(path, "a", encoding="utf-8") as out:
+    if FAULTS_REPORT:
+        with open(FAULTS_REPORT, "a", encoding="utf-8") as out:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+from helpers import fault_figure
 
 from config.settings import ROOT
 
@@ -48,8 +49,11 @@ def test_embedded_redis_goes_with_its_parent(sig):
         redis_pid, port = map(int, parent.stdout.readline().split())
         assert not gone(redis_pid), "the redis-server is running while its parent is"
         os.kill(parent.pid, sig)
+        sent = time.monotonic()
         assert parent.wait(15) == -sig  # the parent still dies of the signal, as it would have
         assert wait_until(lambda: gone(redis_pid)), f"redis-server {redis_pid} outlived its parent ({sig.name})"
+        fault_figure(f"the demo's parent process stopped with {sig.name}", "—", time.monotonic() - sent,
+                     errors="its embedded redis-server gone (orphaned before the fix)")
     finally:
         parent.kill()
         parent.wait()

@@ -33,9 +33,9 @@ LIMITS = """## Known limits
 - A SQLite source cannot be made unreadable to a running ETL: its pooled connections hold the file open
   across a chmod or a rename (as root chmod stops nothing at all), so it keeps reading, which is the right
   outcome. The outage figures above are PostgreSQL's, the source a city runs.
-- The SQLite bulk read (a child process over ADBC, the first read of a year) has no statement timeout;
-  PostgreSQL (psycopg and ADBC), MySQL/MariaDB and SQLite through SQLAlchemy have
-  (`COCKPIT_SOURCE_TIMEOUT_S`).
+- Every source read has a statement timeout (`COCKPIT_SOURCE_TIMEOUT_S`): PostgreSQL's `statement_timeout`
+  (psycopg and ADBC), MySQL/MariaDB's, SQLite's progress handler, and the SQLite bulk read's child process
+  killed at the same limit.
 - The leader TTL in these tests is 3 s; in production `COCKPIT_LEADER_TTL_S` is 15 s, so a takeover
   takes about 12 s more than measured here.
 """

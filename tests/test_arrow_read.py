@@ -89,3 +89,28 @@ def test_unreadable_time_text_is_quarantined_not_a_crash(tmp_path, city):
     assert stats == {"read": 3, "accepted": 2, "quarantined": 1}
     assert ledger.quarantine_rows()["event_id"].tolist() == ["E0001"]
     assert ledger.quarantine_counts()["stage_order"] == 1  # no readable report time
+
+
+def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
+    """The bulk read's child process gets the engine's statement timeout (COCKPIT_SOURCE_TIMEOUT_S), as the
+    in-process reads do: a read that would run for minutes (a triple cross join) ends, with a clear error."""
+    import time
+
+    from sqlalchemy import column, func, table
+
+    from etl.source.arrow_read import read_arrow
+    from etl.source.schema import source_engine
+
+    engine = source_engine(f"sqlite:///{tmp_path}/slow.db", timeout_s=1.0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE n (i INTEGER)"))
+        conn.execute(text("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) "
+                          "INSERT INTO n SELECT i FROM c"))
+    n = table("n", column("i"))
+    a, b, c = n.alias("a"), n.alias("b"), n.alias("c")
+    slow = select(func.count()).select_from(a.join(b, text("1 = 1")).join(c, text("1 = 1")))
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="statement timeout"):
+        read_arrow(engine, slow, bulk=True)
+    assert time.monotonic() - started < 30  # ended, not run to the end (27 billion rows)
+    assert read_arrow(engine, select(func.count()).select_from(n), bulk=True).column(0)[0].as_py() == 3000

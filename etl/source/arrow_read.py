@@ -24,6 +24,8 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
+from etl.source.schema import statement_timeout_s
+
 
 def _sql(engine: Engine, query: Select) -> str:
     return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
@@ -41,14 +43,21 @@ with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) a
 """
 
 
-def _sqlite_bulk(path: str, sql: str) -> pa.Table | None:
+def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0) -> pa.Table | None:
+    """The rows, read by the child; `timeout_s` > 0 (the engine's statement timeout) kills a child that
+    reads longer, as the progress handler ends a statement of the parent's own connections."""
     try:
         import adbc_driver_sqlite  # noqa: F401 - only to know whether the child can run
     except ImportError:
         return None
     with tempfile.TemporaryDirectory(prefix="cockpit-read-") as tmp:
         out = os.path.join(tmp, "rows.arrow")
-        done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out], input=sql.encode(), capture_output=True)
+        try:
+            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out], input=sql.encode(),
+                                  capture_output=True, timeout=timeout_s or None)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"bulk read of {path}: statement timeout, ended after {timeout_s:g} s "
+                               "(COCKPIT_SOURCE_TIMEOUT_S)") from None
         if done.returncode != 0:
             raise RuntimeError(f"bulk read of {path} failed: {done.stderr.decode(errors='replace')[-300:]}")
         with pa.memory_map(out) as source:
@@ -73,7 +82,7 @@ def read_arrow(engine: Engine, query: Select, bulk: bool = False) -> pa.Table:
     on SQLite)."""
     url = engine.url
     if bulk and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        table = _sqlite_bulk(url.database, _sql(engine, query))
+        table = _sqlite_bulk(url.database, _sql(engine, query), statement_timeout_s(engine))
         if table is not None:
             return table
     conn = _adbc_connect(engine)

@@ -4,6 +4,7 @@ writes them). Times are naive local times of the city, as the city's systems sto
 from __future__ import annotations
 
 from datetime import date, datetime
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Date, DateTime, Float, Index, Integer, String, create_engine, event, make_url
 from sqlalchemy.engine import Engine
@@ -108,6 +109,15 @@ class GridStaff(Base):
 Index("ix_events_reported_at", Event.reported_at)
 
 
+_TIMEOUTS: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
+
+
+def statement_timeout_s(engine: Engine) -> float:
+    """The statement timeout `engine` was made with (source_engine), 0 for none: for reads that do not go
+    through its connections (the SQLite bulk read's child process)."""
+    return _TIMEOUTS.get(engine, 0.0)
+
+
 def source_engine(url: str, timeout_s: float = 0) -> Engine:
     """An engine for the source URL; a SQLite file's folder is created so the demo starts anywhere.
     `timeout_s` > 0 (COCKPIT_SOURCE_TIMEOUT_S) ends any statement that runs longer, so a hanging query
@@ -122,6 +132,7 @@ def source_engine(url: str, timeout_s: float = 0) -> Engine:
     if timeout_s > 0 and parsed.get_backend_name() == "postgresql":
         parsed = parsed.update_query_dict({"options": f"-cstatement_timeout={int(timeout_s * 1000)}"})
     engine = create_engine(parsed, pool_pre_ping=True)
+    _TIMEOUTS[engine] = timeout_s
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if timeout_s > 0 and engine.dialect.name == "sqlite":

@@ -84,7 +84,10 @@ class EtlJobs:
         self.app_engine = app_engine  # the app database, for the supervisions leaders made (督办)
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.timeline_days = min(timeline_days, self.history_days)
-        self.week_facts = WeekFacts()
+        # the bench's side-by-side run (--reference): the events tick as it was before issue 16 (whole weeks
+        # rebuilt, the window KPIs of etl/transforms/reference_windows.py); the same frames, more slowly
+        self.reference = reference_windows
+        self.week_facts = WeekFacts(incremental=not reference_windows)
         self.alert_thresholds = alert_thresholds or AlertThresholds()
         self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined, self.history_days,
                                   self.source)
@@ -171,14 +174,15 @@ class EtlJobs:
         # the tablet's windows: one frame per week, republished only when the week changed
         # (etl/transforms/window_pieces.py; the screens merge the weeks a window overlaps)
         horizon = history_start(now, self.history_days)
-        pieces = {piece_frame_name(w): event_pieces(self.week_facts.facts[w], horizon)
+        pieces = {piece_frame_name(w): (event_pieces(self.week_facts.facts[w], horizon) if self.reference
+                                        else self.week_facts.pieces(w, horizon))
                   for w in dirty if w in self.week_facts.facts}
         gone = {piece_frame_name(w) for w in dirty if w not in self.week_facts.facts}
         gone |= {"event_pieces", "spikes"}  # frames of earlier versions, if a snapshot still has them
         # everything else looks back at most 30 days (and at the open events, whatever their age)
         recent = history_start(now, max(WINDOWS.values()) + 1)
         facts = self.week_facts.since(recent)
-        open_rows = led.rows(lambda p: p["closed_at"].isna())
+        open_rows = led.rows(lambda p: p["closed_at"].isna()) if self.reference else led.open_rows()
         yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
         frames = {
             **pieces,

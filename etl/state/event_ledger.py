@@ -77,11 +77,17 @@ class EventLedger:
         self.future_tolerance = future_tolerance
         self.keep_quarantined = keep_quarantined
         self.parts: dict[np.datetime64, pd.DataFrame] = {}
-        self.changed_weeks: set[np.datetime64] = set()  # weeks whose rows the last pull changed or dropped
+        # weeks whose rows changed or were dropped since their facts were last brought up to date (WeekFacts.update
+        # takes them and clears them, so a run that failed half-way leaves them for the next)
+        self.changed_weeks: set[np.datetime64] = set()
         self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "detail", "seen_at"])
         self.id_owner: dict[str, int] = {}
         self.watermark: datetime | None = None
         self.changed_ids: list[str] = []  # event ids of the rows the last pull read (accepted or not)
+        # row ids read since then (accepted or not): within a changed week only these rows changed, so the
+        # week's facts and pieces are rebuilt for them alone (etl/state/week_facts.py)
+        self.touched_rows: np.ndarray = np.array([], dtype=np.int64)
+        self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
 
     def rows_of(self, event_ids) -> pd.DataFrame:
         """The kept rows holding these event ids."""
@@ -118,7 +124,6 @@ class EventLedger:
         if steps_changed:
             again = self.source.read(engine, None, None, now, ids=steps_changed)
             batch = pd.concat([batch, again[batch.columns]], ignore_index=True).drop_duplicates("row_id", keep="last")
-        self.changed_weeks = set()
         stats = self.merge(batch, now)
         self.forget_before(first_day)
         return stats
@@ -132,8 +137,23 @@ class EventLedger:
             if old.any():
                 self._set(week, part[~old])
 
+    def open_rows(self) -> pd.DataFrame:
+        """The open events (closed_at missing) of every week: what `rows(closed_at isna)` gives, with each
+        week's selection kept until the week changes (a tick then scans only the weeks it touched)."""
+        frames = []
+        for w, part in sorted(self.parts.items()):
+            o = self._open.get(w)
+            if o is None:
+                o = self._open[w] = part[part["closed_at"].isna()]
+            if len(o):
+                frames.append(o)
+        if not frames:
+            return empty_events()
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
+
     def _set(self, week, part: pd.DataFrame) -> None:
         self.changed_weeks.add(week)
+        self._open.pop(week, None)
         if part.empty:
             self.parts.pop(week, None)
         else:
@@ -144,6 +164,7 @@ class EventLedger:
         if batch.empty:
             return {"read": 0, "accepted": 0, "quarantined": 0}
         batch = batch.set_index("row_id", drop=False).rename_axis(None)
+        self.touched_rows = np.concatenate([self.touched_rows, batch.index.to_numpy(dtype=np.int64)])
         reason = event_problems(batch, self.known_grids, self.city.contains, now, self.future_tolerance, self.id_owner)
         detail = pd.Series(None, index=batch.index, dtype=object)
         if "map_reason" in batch:  # what the mapping could not read comes first, with its detail

@@ -10,23 +10,37 @@ import pandas as pd
 from contract.metrics import PIECE_FLAGS, QUANTILES
 from contract.pieces import EPOCH, duration_bin
 
+TEXT = ("category", "channel", "handling_level")
 
-def event_pieces(facts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
-    """One row per event reported on or after `since`: grid_code, day (days since 1970-01-01), category,
-    channel, handling level, 0/1 flags (PIECE_FLAGS) and a duration bin per stage; sorted by grid and day."""
-    f = facts[facts["reported_at"] >= since]
+
+def piece_rows(facts: pd.DataFrame) -> pd.DataFrame:
+    """One piece row per fact row, in the facts' order, unsorted, its text columns as Python strings (the
+    events job keeps these per week beside the facts and rebuilds only the changed rows: etl/state/week_facts.py)."""
+    f = facts
     out = pd.DataFrame({
         "grid": f["grid_no"].to_numpy(dtype=np.int64),  # 15 digits: a prefix is an int range
         "day": ((f["day"].to_numpy(dtype="datetime64[D]") - EPOCH).astype(np.int32)),
         "category": f["category"].astype(str).to_numpy(),
         "channel": f["channel"].astype(str).to_numpy(),
         "handling_level": f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy(),
-    })
+    }, index=f.index)
     for flag, col in PIECE_FLAGS.items():
         out[flag] = f[col].to_numpy(dtype=np.uint8)
     for stage in QUANTILES:
         out[f"bin_{stage}"] = duration_bin(f[f"{stage}_min"])
-    out = out.sort_values(["grid", "day"], kind="stable").reset_index(drop=True)
-    for col in ("category", "channel", "handling_level"):
+    return out
+
+
+def sorted_pieces(rows: pd.DataFrame) -> pd.DataFrame:
+    """Piece rows (piece_rows) sorted by grid and day (stable), text columns as categories: the frame."""
+    order = np.lexsort((rows["day"].to_numpy(), rows["grid"].to_numpy()))  # stable, like sort_values
+    out = rows.iloc[order].reset_index(drop=True)
+    for col in TEXT:
         out[col] = out[col].astype("category")
     return out
+
+
+def event_pieces(facts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
+    """One row per event reported on or after `since`: grid_code, day (days since 1970-01-01), category,
+    channel, handling level, 0/1 flags (PIECE_FLAGS) and a duration bin per stage; sorted by grid and day."""
+    return sorted_pieces(piece_rows(facts[facts["reported_at"] >= since]))

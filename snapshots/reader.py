@@ -35,20 +35,32 @@ class Snapshot:
     derived: dict = field(default_factory=dict, repr=False)
     per_frame: dict = field(default_factory=dict, repr=False)  # shared by the versions a frame is in
 
+    # Request threads share a snapshot: a value is built under the lock, so the first requests of a new
+    # version build an index once between them instead of once each (reads of a built value take no lock).
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # reentrant: builds may nest
+
     def memo(self, key: str, build):
         """A value derived from this snapshot's frames (an index, say), built once per version."""
-        if key not in self.derived:
-            self.derived[key] = build()
-        return self.derived[key]
+        try:
+            return self.derived[key]
+        except KeyError:
+            with self.lock:
+                if key not in self.derived:
+                    self.derived[key] = build()
+                return self.derived[key]
 
     def frame_memo(self, name: Frame | str, tag: str, build):
         """A value derived from one frame (`tag` names what), built once for as long as that frame is
         unchanged: a new snapshot that carries the frame over reuses it."""
         name = name.name if isinstance(name, Frame) else name
         key = (self.manifest.get("frames", {}).get(name, {}).get("key"), tag)
-        if key not in self.per_frame:
-            self.per_frame[key] = build(self.frames[name])
-        return self.per_frame[key]
+        try:
+            return self.per_frame[key]
+        except KeyError:
+            with self.lock:
+                if key not in self.per_frame:
+                    self.per_frame[key] = build(self.frames[name])
+                return self.per_frame[key]
 
     @property
     def meta(self) -> dict:
@@ -83,6 +95,8 @@ class SnapshotReader:
         self._background_pid: int | None = None
         self._keep_fresh = False
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._memo_lock = threading.RLock()  # one for every snapshot of this reader: they share per_frame
         self._snap = EMPTY
         self._checked = 0.0
         self._cache: dict[str, pd.DataFrame] = {}
@@ -99,8 +113,10 @@ class SnapshotReader:
         min_check_s); the last good one, marked, if Redis is down."""
         if self._keep_fresh and self._snap.version is not None:
             if self._background_pid != os.getpid():  # started lazily, so each forked worker has its own
-                self._background_pid = os.getpid()
-                threading.Thread(target=self._refresh_forever, name="snapshot-refresh", daemon=True).start()
+                with self._start_lock:  # by the first request of this process only, however many arrive at once
+                    if self._background_pid != os.getpid():
+                        threading.Thread(target=self._refresh_forever, name="snapshot-refresh", daemon=True).start()
+                        self._background_pid = os.getpid()
             return self._snap
         return self.refresh()
 
@@ -123,7 +139,7 @@ class SnapshotReader:
                 if manifest is None:
                     self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \
                         Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False,
-                                 self._snap.derived, self._snap.per_frame)
+                                 self._snap.derived, self._snap.per_frame, self._memo_lock)
                 elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
                     snap = self._load(manifest)
                     if self.warm is not None and self._keep_fresh:
@@ -136,7 +152,7 @@ class SnapshotReader:
                 log.warning("snapshot: Redis unavailable (%s); serving the last snapshot", exc)
                 s = self._snap
                 self._snap = Snapshot(s.version, s.as_of, s.manifest, s.frames, redis_ok=False, derived=s.derived,
-                                      per_frame=s.per_frame)
+                                      per_frame=s.per_frame, lock=self._memo_lock)
             self._checked = time.monotonic()
             return self._snap
 
@@ -155,4 +171,4 @@ class SnapshotReader:
         as_of = manifest.get("as_of")
         has_data = bool(frames)
         return Snapshot(manifest["version"], datetime.fromisoformat(as_of) if has_data and as_of else None,
-                        manifest, frames, per_frame=self._per_frame)
+                        manifest, frames, per_frame=self._per_frame, lock=self._memo_lock)

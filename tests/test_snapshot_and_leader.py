@@ -178,3 +178,38 @@ def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_cli
     m = jobs.run("events", later)
     assert m["meta"]["events_status"]["ok"] is True
     assert m["meta"]["events_total"] == total + added
+
+
+def test_request_threads_share_a_snapshot_safely(redis_client):
+    """Many request threads at once on a new snapshot (issue 15, item 8): each derived value is built once
+    between them and all get the same object; a kept-fresh reader starts exactly one refresher thread per
+    process, however many first requests arrive together."""
+    store = SnapshotStore(redis_client)
+    store.publish({"alerts": frame_of("alerts", 1)}, NOW)
+    reader = SnapshotReader(redis_client, min_check_s=0.05)
+    reader.keep_fresh()
+    snap = reader.current()
+    builds: list[int] = []
+
+    def slow_build(*_frame):
+        builds.append(1)
+        threading.Event().wait(0.05)  # long enough for every thread to arrive while it builds
+        return object()
+
+    barrier, got = threading.Barrier(16), []
+
+    def request():
+        barrier.wait()
+        reader.current()
+        got.append((snap.memo("index", slow_build), snap.frame_memo("alerts", "by_code", slow_build)))
+
+    before = {t.ident for t in threading.enumerate() if t.name == "snapshot-refresh"}
+    threads = [threading.Thread(target=request) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 2, f"built {len(builds)} times"
+    assert len({id(a) for a, _ in got}) == 1 and len({id(b) for _, b in got}) == 1
+    refreshers = {t.ident for t in threading.enumerate() if t.name == "snapshot-refresh"} - before
+    assert len(refreshers) == 1

@@ -8,6 +8,7 @@ minutes in all; `--soak-minutes 0 --short` for a quick look (the tests' own shor
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -45,12 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", dest="select", help="only the fault tests matching this pytest -k expression")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
     ap.add_argument("--soak-out", type=Path, default=None, help="folder for the soak's samples (default: a temp folder)")
+    ap.add_argument("--soak-from", type=Path, default=None,
+                    help="take the soak from this folder's summary.json (a `python -m faults.soak` run) instead of running one")
     a = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cockpit-faults-"))
     figures = work / "figures.jsonl"
     code, tests = run_fault_tests(figures, not a.short, a.select)
     soak = None
-    if a.soak_minutes > 0:
+    if a.soak_from:
+        soak = json.loads((a.soak_from / "summary.json").read_text(encoding="utf-8"))
+        soak["command"] = f"python -m faults.soak (summary from {a.soak_from})"
+    elif a.soak_minutes > 0:
         from faults.soak import run_soak
 
         soak = run_soak(a.soak_minutes, a.soak_out or work / "soak")

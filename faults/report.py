@@ -68,6 +68,7 @@ def soak_section(s: dict | None) -> str:
         return "## A week on the wall in an hour\n\nNot run this time (`--soak-minutes 0`).\n"
     w, d = s["wall"], s["wall_days"]
     out = ["## A week on the wall in an hour (`faults/soak.py`)\n",
+           (f"Run separately: `{s['command']}`. " if s.get("command") else "") +
            f"{s['run_s'] / 60:.0f} minutes from {s['started']}: the demo's simulator writing "
            f"{s['etl']['events_written']:,} events, the ETL publishing {s['etl']['published']:,} snapshots, the wall "
            f"(1920×1080, headless Chromium) on `{w['url']}` with the carousel running; every process sampled every "

@@ -156,10 +156,10 @@ def start(out: Path, work: Path, load: Load, run_s: float, tz: str) -> tuple[dic
 
     spawn("sim", ["-c", SIM_SCRIPT, str(load.backfill_days), str(load.backfill_per_day), str(load.cameras),
                   str(load.iot)])
-    wait_for(lambda: "SOAK-READY" in (out / "sim.log").read_text(errors="replace"), 900, "simulator backfill", procs)
-    spawn("etl", ["-m", "dashboard.etl"])
     spawn("web", ["-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "dashboard.wsgi:server"],
-          {"COCKPIT_RUN_ETL": "false", "WEB_WORKERS": str(load.web_workers)})
+          {"COCKPIT_RUN_ETL": "false", "WEB_WORKERS": str(load.web_workers)})  # boots while the source fills
+    wait_for(lambda: "SOAK-READY" in (out / "sim.log").read_text(errors="replace"), 900, "simulator backfill", procs)
+    spawn("etl", ["-m", "dashboard.etl"])  # checks the source's tables on start: after the backfill
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: health_version(base) is not None, 600, "first snapshot on /health", procs)
     return procs, rds, base, {k: v for k, v in settings.items() if k != "COCKPIT_SECRET_KEY"}
@@ -190,7 +190,7 @@ def sample_rss(procs: dict, rds, table: dict) -> dict:
     row["rss_redis_mb"] = st.rss_mb([rds.proc.pid])
     known.add(rds.proc.pid)
     rest = [p for p in st.tree(os.getpid(), table) if p not in known and p != os.getpid()]
-    driver = [p for p in rest if table[p][1] == "node"]
+    driver = [p for p in rest if table[p][1].startswith("node")]  # comm: node-MainThread
     chromium = [p for p in rest if p not in driver and not table[p][1].startswith(("python", "sh"))]
     row["rss_chromium_mb"] = st.rss_mb(chromium)
     row["chromium_processes"] = len(chromium)
@@ -248,9 +248,10 @@ def run_soak(minutes: float, out_dir: Path, load: Load | None = None, sample_s: 
                     st.write_csv(out_dir / "samples.csv", rows)  # a run cut short keeps its samples
                     if t >= end_s:
                         break
-                    if jump_to is not None and t < jump_at_s <= t + sample_s:
+                    if jump_to is not None and jump_at_s <= t + sample_s:  # once: jump_to is then None
                         wall.wait(jump_at_s - t)
                         wall.jump((jump_to - datetime.now().astimezone()).total_seconds() * 1000)
+                        jump_to = None
                         continue
                     wall.wait(min(sample_s, end_s - t) if end_s > t else sample_s)
                 wall_summary = wall.summary()

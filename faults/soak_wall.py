@@ -60,13 +60,16 @@ class Wall:
         self.failed: list[str] = []  # requests that failed (not aborted) or answered >= 400
         self.aborted: list[str] = []  # cut by a navigation (net::ERR_ABORTED)
         self.non_local: list[str] = []
+        self.shown_at: float | None = None  # when the wall first showed data (before: the opening)
+        self.open_attempts = 0
         self.page.expose_function("__soakFlip", self._flip)
         self.page.add_init_script(FLIP_JS)
         self.context.on("request", self._request)
         self.context.on("requestfailed", self._request_failed)
         self.page.on("response", self._response)
-        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"{self.now():.0f}s console: {m.text}")
+                     if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"{self.now():.0f}s pageerror: {e}"))
         self.page.on("load", lambda _p: self.loads.append(self.now()))
         self.cdp = None
 
@@ -108,9 +111,21 @@ class Wall:
             self.counts["refreshes"] += 1
 
     # ------------------------------------------------------------------------------------ actions
-    def open(self, url: str) -> None:
+    def open(self, url: str, attempts: int = 3) -> None:
+        """Open the wall and wait until it shows data; a page that does not (a script answered 500 by a fresh
+        gunicorn worker: the Dash start-up race, plotly/dash#3971) is reloaded, as an operator would."""
         self.page.goto(url)
-        self.wait_for_data()
+        while True:
+            self.open_attempts += 1
+            try:
+                self.wait_for_data()
+                break
+            except Exception:  # noqa: BLE001 - tried again below, or raised after the last attempt
+                if self.open_attempts >= attempts:
+                    raise
+                self.page.reload()
+        self.shown_at = self.now()
+        self.loads = self.loads[-1:]  # the opening's loads are not reloads
         self.cdp = self.context.new_cdp_session(self.page)
         self.cdp.send("Performance.enable")
 
@@ -147,15 +162,24 @@ class Wall:
     def _metrics(self) -> dict:
         return {x["name"]: x["value"] for x in self.cdp.send("Performance.getMetrics")["metrics"]}
 
+    def _split(self, items: list[str]) -> tuple[list[str], list[str]]:
+        """(while opening, once the wall showed data) by the seconds each item starts with."""
+        shown = self.shown_at if self.shown_at is not None else float("inf")
+        before = [x for x in items if float(x.split("s ", 1)[0]) < shown]
+        return before, [x for x in items if x not in before]
+
     def summary(self) -> dict:
         reloads = self.loads[1:]
+        open_errors, errors = self._split(self.errors)
+        open_failed, failed = self._split(self.failed)
         return {"loads": len(self.loads), "reloads": len(reloads), "reload_at_s": [round(t, 1) for t in reloads],
                 "flips": self.counts["flips"], "pages_shown": dict(self.pages_shown),
                 "polls": self.counts["polls"], "polls_with_new_key": self.counts["new_keys"], "snapshots_seen": len(self.versions),
                 "snapshots_seen_after_reload": sum(1 for t in self.versions.values() if reloads and t > reloads[-1]),
                 "panel_refreshes": self.counts["refreshes"], "requests": self.counts["requests"],
-                "console_errors": len(self.errors), "errors": self.errors[:20],
-                "failed_requests": len(self.failed), "failed": self.failed[:20],
+                "open_attempts": self.open_attempts, "open_errors": open_errors[:10], "open_failed": open_failed[:10],
+                "console_errors": len(errors), "errors": errors[:20],
+                "failed_requests": len(failed), "failed": failed[:20],
                 "aborted_requests": len(self.aborted), "aborted": self.aborted[:10],
                 "non_local_requests": len(self.non_local), "non_local": self.non_local[:20]}
 

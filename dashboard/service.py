@@ -113,7 +113,17 @@ def build_app(settings: Settings, city: City, client: redis.Redis | None = None)
         start_audit_retention(settings)
     app = create_app(settings, city, client)
     add_briefing(app, settings, city, client)
+    set_up_before_serving(app)
     return app
+
+
+def set_up_before_serving(app: dash.Dash) -> None:
+    """Dash's once-per-process set-up (script registry, callback map), run now rather than in the first
+    request: Dash sets its "done" flag before the work, so on a threaded server (gunicorn gthread, Flask's
+    own) requests arriving alongside the first saw an empty registry and got 500s for scripts, a blank
+    wall after a worker start or recycle (plotly/dash#3971, open; tests/test_first_requests.py)."""
+    with app.server.test_request_context("/"):
+        app._setup_server()
 
 
 def add_briefing(app: dash.Dash, settings: Settings, city: City, client: redis.Redis) -> None:

@@ -169,13 +169,16 @@ def generate(engine: Engine, city: City, n_events: int, now: datetime, seed: int
     return {"events": written, "seconds": time.perf_counter() - t0}
 
 
-def touch_events(engine: Engine, city: City, n_new: int, n_updated: int, now: datetime, seed: int) -> None:
-    """A burst of source changes: n_new new events reported just now and n_updated open events closed now."""
+def touch_events(engine: Engine, city: City, n_new: int, n_updated: int, now: datetime, seed: int,
+                 oldest: bool = False) -> None:
+    """A burst of source changes: n_new new events reported just now and n_updated open events closed now (the
+    newest open ones, or with `oldest` the oldest: events open for months, in many weeks of the history)."""
     factory = EventFactory(city, seed)
     with engine.connect() as c:
         top = c.exec_driver_sql("SELECT max(row_id) FROM events").scalar() or 0
         open_ids = [r[0] for r in c.exec_driver_sql(
-            f"SELECT row_id FROM events WHERE closed_at IS NULL ORDER BY row_id DESC LIMIT {int(n_updated)}")]
+            f"SELECT row_id FROM events WHERE closed_at IS NULL ORDER BY row_id {'ASC' if oldest else 'DESC'} "
+            f"LIMIT {int(n_updated)}")]
     stamp = now.strftime("%Y-%m-%d %H:%M:%S")
     times = np.sort(np.datetime64(now - timedelta(minutes=30)) +
                     factory.rng.integers(0, 1800, n_new).astype("timedelta64[s]"))

@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         R["generate"]["disk_bytes"] = disk_bytes(engine, url)
         print(f"bench: generated in {R['generate']['seconds']:.1f}s", flush=True)
         if a.side_by_side:
-            return subprocess.call([PY, "-m", "bench.ticks_side_by_side", url, "--ticks", str(a.ticks),
+            return subprocess.call([PY, "-m", "bench.ticks_side_by_side", url, "--ticks", str(a.ticks), "--first-closes-old",
                                     "--profile", str(work / "steady_tick_profile.txt")],
                                    env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
 

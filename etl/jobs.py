@@ -14,13 +14,13 @@ from config.city import City
 from config.clock import now_local
 from contract import frames as F
 from contract.frames import piece_frame_name
-from contract.metrics import SLOW_FRAMES_S, WINDOWS
+from contract.metrics import MEDIANS, SLOW_FRAMES_S, WINDOWS
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
 from etl.source.mapping import SourceMapping, load_mapping
 from etl.source.placement import Placer
-from etl.state.event_ledger import EventLedger, history_start
+from etl.state.event_ledger import EventLedger, history_start, week_of
 from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
 from etl.state.week_facts import WeekFacts
@@ -30,10 +30,14 @@ from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.events import (
     complete_regions,
     counts_by,
+    counts_by_cubes,
+    hourly_counts,
     hourly_today,
     latest_events,
     overdue_events,
     region_event_kpis,
+    window_kpis,
+    window_start,
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.reference_windows import counts_by_reference, region_event_kpis_reference
@@ -47,6 +51,7 @@ from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 60.0
+TICKER_ROWS = 40  # the ticker's newest events (etl/transforms/events.py latest_events)
 
 
 class Backoff:
@@ -181,22 +186,29 @@ class EtlJobs:
         gone |= {"event_pieces", "spikes"}  # frames of earlier versions, if a snapshot still has them
         # everything else looks back at most 30 days (and at the open events, whatever their age)
         recent = history_start(now, max(WINDOWS.values()) + 1)
-        facts = self.week_facts.since(recent)
-        open_rows = led.rows(lambda p: p["closed_at"].isna()) if self.reference else led.open_rows()
         yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
+        if self.reference:
+            facts = self.week_facts.since(recent)
+            open_rows = led.rows(lambda p: p["closed_at"].isna())
+            window_frames = {
+                F.EVENT_KPIS.name: complete_regions(self.kpis(facts, now), regions),
+                F.BY_CATEGORY.name: self.counts_by(facts, now, "category"),
+                F.BY_CHANNEL.name: self.counts_by(facts, now, "channel"),
+                F.BY_HOUR.name: hourly_today(facts, now),
+                F.TICKER.name: latest_events(facts, regions),
+                F.OVERDUE.name: overdue_events(facts, open_rows),
+                F.OPEN_EVENTS.name: open_events(facts, open_rows),
+            }
+        else:
+            open_rows = led.open_rows()
+            window_frames = self._window_frames(now, recent, open_rows)
         frames = {
             **pieces,
-            F.EVENT_KPIS.name: complete_regions(self.kpis(facts, now), regions),
-            F.BY_CATEGORY.name: self.counts_by(facts, now, "category"),
-            F.BY_CHANNEL.name: self.counts_by(facts, now, "channel"),
-            F.BY_HOUR.name: hourly_today(facts, now),
-            F.TICKER.name: latest_events(facts, regions),
-            F.OVERDUE.name: overdue_events(facts, open_rows),
+            **window_frames,
             # what can count 24 h ago: reported since yesterday's midnight, or not closed by then
-            F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(led.rows(
-                lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday)), now,
-                kpis=self.kpis),
-            F.OPEN_EVENTS.name: open_events(facts, open_rows),  # the phone's work queue (etl/transforms/work_queue.py)
+            F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(
+                led.rows(lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday))
+                if self.reference else led.reported_or_open(yesterday.normalize(), yesterday), now, kpis=self.kpis),
             F.AT_RISK.name: at_risk_events(open_rows, now, self.alert_thresholds.at_risk_hours),  # 将超期
             F.SUPERVISIONS.name: self._supervisions(),  # 督办 and how their cases ended
             **self._slow(F.RECURRING.name, now, lambda: recurring_clusters(  # 重复/高发问题
@@ -214,6 +226,32 @@ class EtlJobs:
                 "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
                                    "transforms": round(t_frames - t_pull, 3)}}
         return frames, meta, gone
+
+    def _window_frames(self, now: datetime, recent: pd.Timestamp, open_rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The frames over the windows (the wall's KPIs, counts by category and channel, today by hour, the
+        ticker) and over the open events (overdue, the phone's work queue: etl/transforms/work_queue.py), from
+        the per-week state: the window counts from the per-day sums (WindowCubes), the exact medians from the
+        cohort's durations alone, the open events' facts as kept per week. The same frames as the reference path."""
+        wf, regions = self.week_facts, self.city.regions
+        longest = window_start(now, max(WINDOWS, key=lambda w: WINDOWS[w]))
+        wf.cubes.sync(wf.facts, week_of(pd.Series([longest]))[0])
+        cubes, grid_nos = wf.cubes, wf.cubes.grid_nos
+        sums = {w: cubes.window(window_start(now, w)) for w in WINDOWS}
+        durations = wf.reported_since(longest, ["grid_no", "day", *MEDIANS.values()])
+        open_facts = wf.open()
+        today = pd.Timestamp(now).normalize()
+        newest = wf.newest_weeks(TICKER_ROWS, recent)
+        return {
+            F.EVENT_KPIS.name: window_kpis(sums, grid_nos, durations, open_facts, now, regions),
+            **{frame: counts_by_cubes({w: cubes.window(window_start(now, w), col) for w in WINDOWS},
+                                      cubes.values[col], grid_nos, col)
+               for frame, col in ((F.BY_CATEGORY.name, "category"), (F.BY_CHANNEL.name, "channel"))},
+            F.BY_HOUR.name: hourly_counts(wf.reported_since(today - pd.Timedelta(days=7),
+                                                            ["grid_no", "day", "reported_at"]), now),
+            F.TICKER.name: latest_events(newest if newest is not None else wf.since(recent), regions, TICKER_ROWS),
+            F.OVERDUE.name: overdue_events(open_facts, open_rows),
+            F.OPEN_EVENTS.name: open_events(open_facts, open_rows),
+        }
 
     def _supervisions(self) -> pd.DataFrame:
         sup = read_supervisions(self.app_engine)

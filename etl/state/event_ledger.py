@@ -88,11 +88,22 @@ class EventLedger:
         # week's facts and pieces are rebuilt for them alone (etl/state/week_facts.py)
         self.touched_rows: np.ndarray = np.array([], dtype=np.int64)
         self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
+        self._last_close: dict[np.datetime64, np.datetime64] = {}  # each week's latest closed_at, likewise
 
     def rows_of(self, event_ids) -> pd.DataFrame:
-        """The kept rows holding these event ids."""
-        rids = [self.id_owner[e] for e in event_ids if e in self.id_owner]
-        return self.rows(lambda p: p.index.isin(rids)) if rids else empty_events()
+        """The kept rows holding these event ids (each week's row index is hashed once, while the week is
+        unchanged: a lookup costs the ids asked for, not the rows kept)."""
+        rids = pd.Index(np.asarray([self.id_owner[e] for e in event_ids if e in self.id_owner], dtype=np.int64))
+        if not len(rids):
+            return empty_events()
+        frames = []
+        for _, part in sorted(self.parts.items()):
+            at = part.index.get_indexer(rids)
+            if (at >= 0).any():
+                frames.append(part.iloc[np.sort(at[at >= 0])])
+        if not frames:
+            return empty_events()
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
 
     def updated_since(self, cut) -> set[str]:
         """Event ids of the kept rows updated at or after `cut`, and of every quarantined row (so that a
@@ -141,19 +152,46 @@ class EventLedger:
         """The open events (closed_at missing) of every week: what `rows(closed_at isna)` gives, with each
         week's selection kept until the week changes (a tick then scans only the weeks it touched)."""
         frames = []
-        for w, part in sorted(self.parts.items()):
-            o = self._open.get(w)
-            if o is None:
-                o = self._open[w] = part[part["closed_at"].isna()]
+        for w in sorted(self.parts):
+            o = self.open_rows_of(w)
             if len(o):
                 frames.append(o)
         if not frames:
             return empty_events()
         return frames[0] if len(frames) == 1 else pd.concat(frames)
 
+    def reported_or_open(self, first_day: pd.Timestamp, at: pd.Timestamp) -> pd.DataFrame:
+        """rows(reported from first_day on, or not closed at `at`): a week wholly before first_day whose last close
+        is at or before `at` gives just its open rows (kept per week), so only the recent weeks and those with a
+        later close are scanned."""
+        first, t = np.datetime64(pd.Timestamp(first_day).to_datetime64()), np.datetime64(pd.Timestamp(at).to_datetime64())
+        frames = []
+        for w, part in sorted(self.parts.items()):
+            last = self._last_close.get(w)
+            if last is None:
+                c = part["closed_at"].to_numpy(dtype="datetime64[us]")
+                last = self._last_close[w] = c[~np.isnat(c)].max() if (~np.isnat(c)).any() else np.datetime64("NaT")
+            if w + np.timedelta64(7, "D") <= first.astype("datetime64[D]") and (np.isnat(last) or last <= t):
+                o = self.open_rows_of(w)
+            else:
+                o = part[((part["reported_at"] >= first_day) | ~(part["closed_at"] <= at)).to_numpy()]
+            if len(o):
+                frames.append(o)
+        if not frames:
+            return empty_events()
+        return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+    def open_rows_of(self, week) -> pd.DataFrame:
+        o = self._open.get(week)
+        if o is None:
+            part = self.parts[week]
+            o = self._open[week] = part[part["closed_at"].isna()]
+        return o
+
     def _set(self, week, part: pd.DataFrame) -> None:
         self.changed_weeks.add(week)
         self._open.pop(week, None)
+        self._last_close.pop(week, None)
         if part.empty:
             self.parts.pop(week, None)
         else:
@@ -177,9 +215,9 @@ class EventLedger:
         touched = batch.index
         # a row that changed leaves whichever side it was on, then joins the side it belongs to now
         for week, part in list(self.parts.items()):
-            hit = part.index.isin(touched)
-            if not hit.any():
+            if not (part.index.get_indexer(touched) >= 0).any():  # the week's index hashed once while unchanged
                 continue
+            hit = part.index.isin(touched)
             for rid, eid in part.loc[part.index.isin(bad.index), "event_id"].items():
                 if self.id_owner.get(eid) == rid:
                     del self.id_owner[eid]

@@ -15,9 +15,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from contract.metrics import COUNTS
 from etl.state.event_ledger import EventLedger, empty_events, week_of
 from etl.transforms.events import event_facts
 from etl.transforms.window_pieces import piece_rows, sorted_pieces
+
+COUNT_COLS = [col for col, _ in COUNTS.values()]
 
 
 class WeekFacts:
@@ -28,6 +31,7 @@ class WeekFacts:
         self.open_due: dict[np.datetime64, np.ndarray] = {}  # deadlines of each week's open events
         self.open_facts: dict[np.datetime64, pd.DataFrame] = {}  # each week's facts of open events
         self.as_of: datetime | None = None
+        self.cubes = WindowCubes()  # per-day window sums of the recent weeks, patched with the changed rows
         self.rebuilt_rows = 0  # fact rows the last update computed (the rest were kept)
 
     def update(self, ledger: EventLedger, now: datetime) -> set[np.datetime64]:
@@ -47,6 +51,7 @@ class WeekFacts:
             if part is None:
                 for d in (self.facts, self.rows, self.open_due, self.open_facts):
                     d.pop(week, None)
+                self.cubes.drop(week)
                 continue
             old = self.facts.get(week)
             if not self.incremental or old is None:
@@ -70,8 +75,13 @@ class WeekFacts:
             else:
                 mine = (new_week == week) if redo else np.zeros(0, dtype=bool)
                 parts = [] if old is None else [(old, self.rows[week]) if keep.all() else (old[keep], self.rows[week][keep])]
+                if old is None:
+                    self.cubes.drop(week)  # built again from the week's facts (sync)
+                elif not keep.all():
+                    self.cubes.apply(week, old[~keep], -1)
                 if mine.any():
                     parts.append((nf[mine], nr[mine]))
+                    self.cubes.apply(week, nf[mine], 1)
                     self.rebuilt_rows += int(mine.sum())
                 if len(parts) == 1:
                     facts, rows = parts[0]
@@ -107,6 +117,38 @@ class WeekFacts:
         cut = facts["reported_at"].to_numpy() >= np.datetime64(pd.Timestamp(since).to_datetime64())
         return sorted_pieces(rows if cut.all() else rows[cut])
 
+    def reported_since(self, first_day: pd.Timestamp, columns: list[str] | None = None) -> pd.DataFrame:
+        """Facts (or these columns of them) of the events reported from first_day on (the weeks before it untouched)."""
+        cut = np.datetime64(pd.Timestamp(first_day).date(), "D")
+        first_week = week_of(pd.Series([pd.Timestamp(first_day)]))[0]
+        frames = []
+        for week, f in sorted(self.facts.items()):
+            if week < first_week:
+                continue
+            f = f if columns is None else f[columns]
+            if week < cut:
+                f = f[f["day"].to_numpy() >= np.datetime64(pd.Timestamp(first_day).to_datetime64())]
+            if len(f):
+                frames.append(f)
+        if not frames:
+            empty = event_facts(empty_events(), datetime.now())
+            return empty if columns is None else empty[columns]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def newest_weeks(self, n: int, first_day: pd.Timestamp) -> pd.DataFrame | None:
+        """The facts of the newest weeks that together hold at least n events, all reported from first_day on
+        (what nlargest(n, "reported_at") of since(first_day) looks at); None when those are too few."""
+        frames: list[pd.DataFrame] = []
+        rows = 0
+        for week, f in sorted(self.facts.items(), reverse=True):
+            if week < np.datetime64(pd.Timestamp(first_day).date(), "D"):
+                return None
+            frames.insert(0, f)
+            rows += len(f)
+            if rows >= n:
+                return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return None
+
     def open(self) -> pd.DataFrame:
         """Facts of every open event, whatever its week."""
         frames = [f for _, f in sorted(self.open_facts.items()) if len(f)]
@@ -129,3 +171,113 @@ class WeekFacts:
         if not frames:
             return event_facts(empty_events(), datetime.now())
         return pd.concat(frames, ignore_index=True)
+
+
+BY_COLUMNS = ("category", "channel")
+GROW = 1024  # grids of room a week's arrays get when a new grid appears
+
+
+class WindowCubes:
+    """For the weeks the 30-day windows reach, per day of report and grid: the sums of the window counts
+    (COUNTS' fact columns) and the events per category and per channel, as dense arrays (7 days × grids ×
+    values). A week's arrays are built once from its facts, then patched with the rows a tick rebuilt (their
+    old facts subtracted, the new ones added: WeekFacts.update), so a window's counts per grid are a few
+    array sums, whatever the window holds (etl/transforms/events.py window_kpis, counts_by_cubes)."""
+
+    def __init__(self):
+        self.grid_nos = np.zeros(0, dtype=np.int64)  # grid number of each grid id, in order of first sight
+        self._grid_pos: pd.Index = pd.Index(self.grid_nos)
+        self.values: dict[str, list[str]] = {c: [] for c in BY_COLUMNS}
+        self._value_pos: dict[str, dict[str, int]] = {c: {} for c in BY_COLUMNS}
+        self.counts: dict[np.datetime64, np.ndarray] = {}  # week -> (7, grids, count columns) int64
+        self.by: dict[str, dict[np.datetime64, np.ndarray]] = {c: {} for c in BY_COLUMNS}  # (7, grids, values)
+
+    @property
+    def n_grids(self) -> int:
+        return len(self.grid_nos)
+
+    def _grid_ids(self, grid_nos: np.ndarray) -> np.ndarray:
+        gid = self._grid_pos.get_indexer(pd.Index(grid_nos))
+        if (gid < 0).any():
+            self.grid_nos = np.concatenate([self.grid_nos, pd.unique(grid_nos[gid < 0])])
+            self._grid_pos = pd.Index(self.grid_nos)
+            self._grow()
+            gid = self._grid_pos.get_indexer(pd.Index(grid_nos))
+        return gid
+
+    def _value_ids(self, column: str, values: np.ndarray) -> np.ndarray:
+        pos = self._value_pos[column]
+        codes, uniq = pd.factorize(values)
+        new = [v for v in uniq if v not in pos]
+        if new:
+            for v in new:
+                pos[v] = len(self.values[column])
+                self.values[column].append(v)
+            self._grow()
+        return np.asarray([pos[v] for v in uniq], dtype=np.int64)[codes] if len(uniq) else codes.astype(np.int64)
+
+    def _grow(self) -> None:
+        """Pad every week's arrays to the grids and values known now, with room for more (new grids and values
+        are rare after the first weeks, so this seldom copies)."""
+        g = self.n_grids
+        for week, a in self.counts.items():
+            if a.shape[1] < g:
+                self.counts[week] = np.concatenate([a, np.zeros((7, g - a.shape[1] + GROW, a.shape[2]), a.dtype)], axis=1)
+        for c in BY_COLUMNS:
+            k = len(self.values[c])
+            for week, a in self.by[c].items():
+                if a.shape[1] < g or a.shape[2] < k:
+                    b = np.zeros((7, max(g + GROW, a.shape[1]), max(k + 4, a.shape[2])), a.dtype)
+                    b[:, :a.shape[1], :a.shape[2]] = a
+                    self.by[c][week] = b
+
+    def apply(self, week, facts: pd.DataFrame, sign: int) -> None:
+        """Add (sign 1) or take away (-1) these fact rows of `week` (a week with arrays; others are ignored)."""
+        if week not in self.counts or not len(facts):
+            return
+        gid = self._grid_ids(facts["grid_no"].to_numpy(dtype=np.int64))
+        vids = {}
+        for c in BY_COLUMNS:
+            v = facts[c].to_numpy(dtype=object)
+            ok = pd.notna(v)
+            vids[c] = (ok, self._value_ids(c, v[ok]))
+        dow = (facts["day"].to_numpy(dtype="datetime64[D]") - week).astype(np.int64)
+        np.add.at(self.counts[week], (dow, gid), sign * facts[COUNT_COLS].to_numpy(dtype=np.int64))
+        for c, (ok, vid) in vids.items():
+            np.add.at(self.by[c][week], (dow[ok], gid[ok], vid), sign)
+
+    def drop(self, week) -> None:
+        self.counts.pop(week, None)
+        for c in BY_COLUMNS:
+            self.by[c].pop(week, None)
+
+    def sync(self, facts: dict[np.datetime64, pd.DataFrame], first_week: np.datetime64) -> None:
+        """Arrays for exactly the weeks from `first_week` on: built for those that lack them, dropped for the rest."""
+        for week in [w for w in self.counts if w < first_week or w not in facts]:
+            self.drop(week)
+        for week in sorted(w for w in facts if w >= first_week and w not in self.counts):
+            f = facts[week]
+            self._grid_ids(f["grid_no"].to_numpy(dtype=np.int64))
+            for c in BY_COLUMNS:
+                v = f[c].to_numpy(dtype=object)
+                self._value_ids(c, v[pd.notna(v)])
+            self.counts[week] = np.zeros((7, self.n_grids, len(COUNT_COLS)), np.int64)
+            for c in BY_COLUMNS:
+                self.by[c][week] = np.zeros((7, self.n_grids, len(self.values[c])), np.int64)
+            self.apply(week, f, 1)
+
+    def window(self, start: pd.Timestamp, column: str | None = None) -> np.ndarray:
+        """Per grid id, the sums over the events reported on or after `start` (a local midnight): the count
+        columns (grids × COUNT_COLS), or with `column` the events per value (grids × values of the column)."""
+        arrays = self.counts if column is None else self.by[column]
+        first = np.datetime64(pd.Timestamp(start).date(), "D")
+        first_week = week_of(pd.Series([pd.Timestamp(start)]))[0]
+        width = len(COUNT_COLS) if column is None else len(self.values[column])
+        out = np.zeros((self.n_grids, width), np.int64)
+        for week, a in arrays.items():
+            if week < first_week:
+                continue
+            lo = int((first - week).astype(np.int64)) if week == first_week else 0
+            g, k = min(a.shape[1], out.shape[0]), min(a.shape[2], out.shape[1])
+            out[:g, :k] += a[lo:, :g, :k].sum(axis=0)
+        return out

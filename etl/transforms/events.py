@@ -174,6 +174,40 @@ def hourly_today(facts: pd.DataFrame, as_of: datetime, levels=("city", "district
     return h
 
 
+def hourly_counts(facts: pd.DataFrame, as_of: datetime, levels=("city", "district", "street")) -> pd.DataFrame:
+    """hourly_today(facts, as_of, levels) by integer keys and np.unique instead of two group-bys a level: the
+    same rows (every code and hour with an event today or in the 7 days before), in the same order."""
+    today = pd.Timestamp(as_of).normalize()
+    day = facts["day"].to_numpy()
+    keep = day >= (today - pd.Timedelta(days=7)).to_datetime64()
+    hours = facts["reported_at"].dt.hour
+    hour = hours.to_numpy()[keep].astype(np.int64)
+    is_today = day[keep] == today.to_datetime64()
+    grid = facts["grid_no"].to_numpy(np.int64)[keep]
+    codes, hrs, tod, avg = [], [], [], []
+    for level in levels:
+        key = grid_key_at(grid, level) * 24 + hour
+        t_key, t_n = np.unique(key[is_today], return_counts=True)
+        p_key, p_n = np.unique(key[~is_today], return_counts=True)
+        both = np.union1d(t_key, p_key)
+        t = np.zeros(len(both), np.int64)
+        t[np.searchsorted(both, t_key)] = t_n
+        a = np.zeros(len(both))
+        a[np.searchsorted(both, p_key)] = p_n / 7.0
+        codes.append(both // 24)
+        hrs.append(both % 24)
+        tod.append(t)
+        avg.append(a)
+    key = np.concatenate(codes)
+    uniq, inv = np.unique(key, return_inverse=True)
+    h = pd.DataFrame({"code": np.asarray(code_text(uniq), dtype=object)[inv],
+                      "hour": np.concatenate(hrs).astype(hours.dtype), "today": np.concatenate(tod),
+                      "avg7": np.concatenate(avg)})
+    h["code"] = h["code"].astype(object)
+    h.loc[h["hour"] > pd.Timestamp(as_of).hour, "today"] = 0
+    return h
+
+
 def latest_events(facts: pd.DataFrame, regions: pd.DataFrame, n: int = 40) -> pd.DataFrame:
     """The n newest events for the ticker: no personal data, just what, where, when and stage."""
     top = facts.nlargest(n, "reported_at")[["event_id", "reported_at", "channel", "category", "status", "grid_code"]]
@@ -191,3 +225,124 @@ def overdue_events(facts: pd.DataFrame, events: pd.DataFrame, n: int = 500) -> p
     due = events.set_index("row_id")["due_at"]
     od = od.assign(due_at=od["row_id"].map(due)).nsmallest(n, "due_at")
     return od.reset_index(drop=True)
+
+
+# --- the same frames from per-grid window sums (etl/state/week_facts.py WindowCubes): no pass over the events ---
+
+def _levels(grid_nos: np.ndarray, levels) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Grid ids in the order of their numbers, and for each level the region keys (ints, ascending) and where each
+    one's grids start in that order: a prefix is a run of sorted grid numbers, so a roll-up is one np.add.reduceat."""
+    order = np.argsort(grid_nos, kind="stable")
+    nos = grid_nos[order]
+    out = {}
+    for level in levels:
+        keys = grid_key_at(nos, level)
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+        out[level] = (keys[starts], starts)
+    return order, out
+
+
+def _rolled(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(values, starts, axis=0) if len(starts) else values[:0]
+
+
+_BASE: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(regions) -> (regions, frame of every region and window)
+
+
+def _complete_base(regions: pd.DataFrame) -> pd.DataFrame:
+    """complete_regions' frame for no events (computed once per regions table; copied each tick)."""
+    hit = _BASE.get(id(regions))
+    if hit is not None and hit[0] is regions:
+        return hit[1]
+    empty = pd.DataFrame({"code": pd.Series(dtype=object), "window": pd.Series(dtype=object),
+                          **{c: pd.Series(dtype="int64") for c in COUNTS}, "level": pd.Series(dtype=object),
+                          **{m: pd.Series(dtype="float64") for m in MEDIANS},
+                          **{c: pd.Series(dtype="int64") for c in STOCKS},
+                          **{r: pd.Series(dtype="float64") for r in RATES}})
+    base = complete_regions(empty, regions)
+    _BASE.clear()
+    _BASE[id(regions)] = (regions, base)
+    return base
+
+
+def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, durations: pd.DataFrame, open_facts: pd.DataFrame,
+                as_of: datetime, regions: pd.DataFrame) -> pd.DataFrame:
+    """complete_regions(region_event_kpis(facts, as_of), regions), from the window sums per grid (`sums`: window ->
+    grids × COUNTS' fact columns, grid i being `grid_nos[i]`), the cohort's stage durations (`durations`: grid_no,
+    day and MEDIANS' columns of the events reported in the longest window) and the open events' facts (stocks).
+    The medians stay exact: one group-by a level over the durations alone."""
+    windows = list(WINDOWS)
+    n, nw = len(regions), len(windows)
+    codes, levels = regions["code"].to_numpy(dtype=object), regions["level"].to_numpy(dtype=object)
+    at_level = {lv: np.flatnonzero(levels == lv) for lv in CODE_LENGTH}
+    index = {lv: pd.Index(codes[p].astype(np.int64)) for lv, p in at_level.items()}
+
+    def rows_of(level: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(which keys are regions of the city, their rows in `regions`)"""
+        hit = index[level].get_indexer(pd.Index(keys)) if len(keys) else np.zeros(0, np.int64)
+        return hit >= 0, at_level[level][hit[hit >= 0]]
+
+    counts = np.zeros((n, nw, len(COUNTS)), np.int64)
+    order, rolls = _levels(grid_nos, CODE_LENGTH)
+    per_grid = np.stack([sums[w][:len(grid_nos)] for w in windows], axis=1)[order]  # grids × windows × counts
+    for level, (keys, starts) in rolls.items():
+        ok, rows = rows_of(level, keys)
+        counts[rows] = _rolled(per_grid, starts)[ok]
+    stocks = np.zeros((n, len(STOCKS)), np.int64)
+    o = open_facts[open_facts["is_open"].to_numpy() == 1]
+    o_nos = o["grid_no"].to_numpy(np.int64)
+    o_vals = np.column_stack([o[col].to_numpy(np.int64) for col, _ in STOCKS.values()])
+    o_order, o_rolls = _levels(o_nos, CODE_LENGTH)
+    for level, (keys, starts) in o_rolls.items():
+        ok, rows = rows_of(level, keys)
+        stocks[rows] = _rolled(o_vals[o_order], starts)[ok]
+    medians = np.full((n, nw, len(MEDIANS)), np.nan)
+    idx, wno = stacked_windows(durations, as_of, windows)
+    grid = durations["grid_no"].to_numpy(np.int64)[idx]
+    d = pd.DataFrame({m: durations[col].to_numpy(float)[idx] for m, col in MEDIANS.items()})
+    for level in CODE_LENGTH:
+        m = d.groupby(grid_key_at(grid, level) * WKEY + wno).median()
+        key = m.index.to_numpy(np.int64)
+        ok, rows = rows_of(level, key // WKEY)
+        medians[rows, key[ok] % WKEY, :] = m.to_numpy(float)[ok]
+    flat = counts.reshape(n * nw, len(COUNTS))
+    full = _complete_base(regions).copy()
+    for i, name in enumerate(COUNTS):
+        full[name] = flat[:, i]
+    for i, name in enumerate(MEDIANS):
+        full[name] = medians.reshape(n * nw, len(MEDIANS))[:, i]
+    for i, name in enumerate(STOCKS):
+        full[name] = np.repeat(stocks[:, i], nw)
+    names = list(COUNTS)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, (num, den) in RATES.items():
+            a, b = flat[:, names.index(num)], flat[:, names.index(den)]
+            full[name] = np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+    return full
+
+
+def counts_by_cubes(sums: dict[str, np.ndarray], values: list[str], grid_nos: np.ndarray, column: str,
+                    levels=("city", "district", "street", "community")) -> pd.DataFrame:
+    """counts_by(facts, as_of, column) from the events per grid and value of each window (`sums`: window ->
+    grids × values, value j being `values[j]`): the same rows, in the same order."""
+    k = len(values)
+    vorder = np.argsort(np.asarray(values, dtype=object)) if k else np.zeros(0, np.int64)
+    names = np.asarray(values, dtype=object)[vorder] if k else np.zeros(0, dtype=object)
+    order, rolls = _levels(grid_nos, levels)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # (region keys, value index, count, window)
+    for w, window in enumerate(WINDOWS):
+        s = sums[window][:len(grid_nos), :k][:, vorder][order]
+        for level in levels:
+            keys, starts = rolls[level]
+            agg = _rolled(s, starts)
+            ri, vi = np.nonzero(agg)
+            parts.append((keys[ri], vi, agg[ri, vi], w))
+    key = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
+    uniq, inv = np.unique(key, return_inverse=True)
+    text = np.asarray(code_text(uniq), dtype=object)
+    df = pd.DataFrame({"code": text[inv], column: names[np.concatenate([p[1] for p in parts])] if parts else names[:0],
+                       "count": np.concatenate([p[2] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64),
+                       "wno": np.concatenate([np.full(len(p[0]), p[3]) for p in parts]) if parts else np.zeros(0, np.int64)}
+                      ).astype({"code": object, column: str})
+    df["window"] = pd.Series(np.asarray(list(WINDOWS), dtype=object)[df["wno"].to_numpy(np.int64)], index=df.index).astype(str)
+    return df.drop(columns="wno").reset_index(drop=True)

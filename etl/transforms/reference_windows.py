@@ -1,6 +1,8 @@
 """The window KPIs as they were computed before issue 16 (one pass per window and level), kept unchanged
-as the reference: the bench runs them beside the current ones (`python3 cockpit.py bench --reference`,
-EtlJobs(reference_windows=True)) and tests/test_window_kpis_fast.py checks both give the same frames."""
+as the reference: EtlJobs(reference_windows=True) runs the events tick the old way (whole weeks of facts
+rebuilt, every window frame from the 30 days' facts, the ledger scanned for the open events), and the bench
+runs it beside the current one on the same source (`python3 cockpit.py bench --side-by-side`,
+bench/ticks_side_by_side.py); tests/test_incremental_equals_full.py checks both give the same frames."""
 
 from __future__ import annotations
 

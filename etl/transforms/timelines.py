@@ -32,14 +32,19 @@ def _ints(values: pd.Series) -> list:
     return _plain(pd.to_numeric(values).astype("Int64").astype(object))
 
 
-def headers(events: pd.DataFrame) -> list[dict]:
-    """The header of each event row: HEADER fields, times as text, numbers as Python numbers."""
+def _header_columns(events: pd.DataFrame) -> dict[str, list]:
     e = events
     cols = {name: _plain(e[name]) for name in HEADER if name in e and name not in ("reported_at", "due_at")}
     cols.update({"priority": _ints(e["priority"]), "satisfaction": _ints(e["satisfaction"]),
                  "reported_at": time_text(e["reported_at"]).tolist(), "due_at": time_text(e["due_at"]).tolist(),
                  "status": event_status(e).tolist(),
                  "reopened": (pd.to_numeric(e["reopened"]).fillna(0) > 0).tolist()})
+    return cols
+
+
+def headers(events: pd.DataFrame) -> list[dict]:
+    """The header of each event row: HEADER fields, times as text, numbers as Python numbers."""
+    cols = _header_columns(events)
     return [dict(zip(HEADER, row)) for row in zip(*(cols[k] for k in HEADER))]
 
 
@@ -72,6 +77,11 @@ def build_timelines(events: pd.DataFrame, steps: pd.DataFrame) -> list[tuple[str
     by_event: dict[str, list] = {}
     if len(ids):
         cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-        for start, end in zip(np.r_[0, cuts], np.r_[cuts, len(ids)]):
+        for start, end in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(ids)].tolist()):
             by_event[ids[start]] = rows[start:end]
-    return [(h["event_id"], {**h, "steps": by_event.get(h["event_id"], [])}) for h in headers(events)]
+    # the header's fields and the steps in one dict per event, built once (no copy of a header dict)
+    head = _header_columns(events)
+    keys = (*HEADER, "steps")
+    event_ids = head["event_id"]
+    steps_col = [by_event.get(e, []) for e in event_ids]
+    return list(zip(event_ids, (dict(zip(keys, row)) for row in zip(*(head[k] for k in HEADER), steps_col))))

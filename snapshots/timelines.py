@@ -58,7 +58,11 @@ class TimelineStore:
                 queue(pipe)
                 pipe.execute()
         else:
-            fenced_transaction(self.r, self.fence, lambda pipe: (pipe.multi(), queue(pipe)))
+            def in_transaction(pipe: Pipeline) -> None:
+                pipe.multi()
+                queue(pipe)
+
+            fenced_transaction(self.r, self.fence, in_transaction)
 
     def write_many(self, items: Iterable[tuple[str, dict, int]], batch: int = BATCH) -> int:
         """Write (event_id, timeline, seconds to live), `batch` keys a round trip."""

@@ -43,9 +43,13 @@ with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) a
 """
 
 
+CHILD_START_S = 10.0  # the child's interpreter and imports, not counted against the statement timeout
+
+
 def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0) -> pa.Table | None:
     """The rows, read by the child; `timeout_s` > 0 (the engine's statement timeout) kills a child that
-    reads longer, as the progress handler ends a statement of the parent's own connections."""
+    reads longer (plus CHILD_START_S to start), as the progress handler ends a statement of the parent's
+    own connections."""
     try:
         import adbc_driver_sqlite  # noqa: F401 - only to know whether the child can run
     except ImportError:
@@ -54,10 +58,10 @@ def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0) -> pa.Table | None:
         out = os.path.join(tmp, "rows.arrow")
         try:
             done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out], input=sql.encode(),
-                                  capture_output=True, timeout=timeout_s or None)
+                                  capture_output=True, timeout=timeout_s + CHILD_START_S if timeout_s else None)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"bulk read of {path}: statement timeout, ended after {timeout_s:g} s "
-                               "(COCKPIT_SOURCE_TIMEOUT_S)") from None
+                               f"(COCKPIT_SOURCE_TIMEOUT_S; + {CHILD_START_S:g} s for the child to start)") from None
         if done.returncode != 0:
             raise RuntimeError(f"bulk read of {path} failed: {done.stderr.decode(errors='replace')[-300:]}")
         with pa.memory_map(out) as source:

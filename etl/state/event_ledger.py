@@ -173,8 +173,11 @@ class EventLedger:
                 last = self._last_close[w] = c[~np.isnat(c)].max() if (~np.isnat(c)).any() else np.datetime64("NaT")
             if w + np.timedelta64(7, "D") <= first.astype("datetime64[D]") and (np.isnat(last) or last <= t):
                 o = self.open_rows_of(w)
-            else:
-                o = part[((part["reported_at"] >= first_day) | ~(part["closed_at"] <= at)).to_numpy()]
+            else:  # numpy masks, one take: a pandas mask per week cost more than the rows it picks
+                rep = part["reported_at"].to_numpy(dtype="datetime64[us]")
+                clo = part["closed_at"].to_numpy(dtype="datetime64[us]")
+                pick = np.flatnonzero((rep >= first) | ~(clo <= t))
+                o = part if len(pick) == len(part) else part.take(pick)
             if len(o):
                 frames.append(o)
         if not frames:

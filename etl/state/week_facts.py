@@ -261,9 +261,9 @@ class WindowCubes:
             for c in BY_COLUMNS:
                 v = f[c].to_numpy(dtype=object)
                 self._value_ids(c, v[pd.notna(v)])
-            self.counts[week] = np.zeros((7, self.n_grids, len(COUNT_COLS)), np.int64)
+            self.counts[week] = np.zeros((7, self.n_grids + GROW, len(COUNT_COLS)), np.int64)
             for c in BY_COLUMNS:
-                self.by[c][week] = np.zeros((7, self.n_grids, len(self.values[c])), np.int64)
+                self.by[c][week] = np.zeros((7, self.n_grids + GROW, len(self.values[c]) + 4), np.int64)
             self.apply(week, f, 1)
 
     def window(self, start: pd.Timestamp, column: str | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ import pandas as pd
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
 from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
-from etl.transforms.regions import code_text, grid_numbers, ratio, region_key, rolled_up_sums
+from etl.transforms.regions import code_text, grid_numbers, ratio, region_key
 
 
 def event_status(events: pd.DataFrame) -> pd.Series:
@@ -80,7 +80,7 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOW
     group-bys: counts summed per grid once and rolled up, exact medians one group-by a level)."""
     count_cols = [col for col, _ in COUNTS.values()]
     stock_cols = [col for col, _ in STOCKS.values()]
-    stocks = rolled_up_sums(facts.loc[facts["is_open"] == 1, ["grid_no", *stock_cols]], stock_cols)
+    stocks = sums_by_level(facts.loc[facts["is_open"] == 1, ["grid_no", *stock_cols]], stock_cols)
     stocks = stocks.rename(columns={col: name for name, (col, _) in STOCKS.items()})
     idx, wno = stacked_windows(facts, as_of, windows)
     grid = facts["grid_no"].to_numpy(np.int64)[idx]
@@ -119,6 +119,19 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOW
     for name, (num, den) in RATES.items():
         kpis[name] = ratio(kpis[num], kpis[den])
     return kpis
+
+
+def sums_by_level(per_grid: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
+    """rolled_up_sums(per_grid, value_cols) (regions.py) by one sort of the grid numbers and np.add.reduceat a
+    level: the same rows and types, each level's codes ascending."""
+    nos = per_grid["grid_no"].to_numpy(np.int64)
+    order, rolls = _levels(nos, CODE_LENGTH)
+    vals = per_grid[value_cols].to_numpy(np.int64)[order]
+    parts = []
+    for level, (keys, starts) in rolls.items():
+        s = pd.DataFrame(_rolled(vals, starts), columns=value_cols, index=code_text(keys))
+        parts.append(s.rename_axis("code").reset_index().assign(level=level))
+    return pd.concat(parts, ignore_index=True)
 
 
 def complete_regions(kpis: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:

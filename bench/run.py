@@ -56,7 +56,8 @@ def parse_args(argv):
     ap.add_argument("--workdir", default=None, help="where the SQLite source, app db and logs go (default: a temp dir)")
     ap.add_argument("--side-by-side", action="store_true",
                     help="only generate the source and run the events tick the old way and the new way beside each other "
-                         "(bench/ticks_side_by_side.py; prints JSON, writes no section)")
+                         "(bench/ticks_side_by_side.py, the first burst closing the oldest open events; prints JSON, "
+                         "writes no section)")
     return ap.parse_args(argv)
 
 

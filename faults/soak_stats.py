@@ -58,8 +58,46 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def is_renderer(pid: int) -> bool:
+    """A Chromium renderer (the page's process: its JS heap, DOM and layout live there)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"--type=renderer" in f.read()
+    except OSError:
+        return False
+
+
 def rss_mb(pids: list[int]) -> float:
     return round(sum(rss_kb(p) for p in pids) / 1024, 2)
+
+
+def sample_rss(pids: dict[str, int], redis_pid: int) -> dict:
+    """RSS (MB) of each product process tree (`pids`: web, etl, sim), redis-server, and Chromium's processes
+    (the rest of this process's descendants but Playwright's driver)."""
+    table = process_table()
+    row, known = {}, {redis_pid}
+    for name, pid in pids.items():
+        tree_pids = tree(pid, table)
+        known |= set(tree_pids)
+        row[f"rss_{name}_mb"] = rss_mb(tree_pids)
+    row["web_processes"] = len(tree(pids["web"], table))
+    row["rss_redis_mb"] = rss_mb([redis_pid])
+    rest = [p for p in tree(os.getpid(), table) if p not in known and p != os.getpid()]
+    driver = [p for p in rest if table[p][1].startswith("node")]  # comm: node-MainThread
+    chromium = [p for p in rest if p not in driver and not table[p][1].startswith(("python", "sh"))]
+    row["rss_chromium_mb"] = rss_mb(chromium)
+    row["rss_renderer_mb"] = rss_mb([p for p in chromium if is_renderer(p)])
+    row["chromium_processes"] = len(chromium)
+    row["rss_driver_mb"] = rss_mb(driver)
+    return row
+
+
+def redis_memory(client) -> dict:
+    """Redis's own count of the bytes it holds (RSS adds the allocator's keep) and its number of keys."""
+    try:
+        return {"redis_used_mb": round(client.info("memory")["used_memory"] / 2**20, 2), "redis_keys": client.dbsize()}
+    except Exception:  # noqa: BLE001 - a sample without it
+        return {}
 
 
 # ---------------------------------------------------------------------------------------- verdicts

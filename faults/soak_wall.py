@@ -32,6 +32,10 @@ DATA_JS = """() => { const v = document.querySelector('#big-kpi-reported .kpi-va
   return !!v && v.textContent.trim() !== '' && v.textContent.trim() !== '—'
     && document.querySelectorAll('#big-map .choroplethlocation').length > 0; }"""
 
+# Elements in the document, and the entries of dash-renderer's undo history (its redux store's history.past).
+PAGE_JS = """() => { const s = window.store && window.store.getState && window.store.getState();
+  return [document.getElementsByTagName('*').length, s && s.history ? s.history.past.length : null]; }"""
+
 
 def is_local(url: str) -> bool:
     """A URL that stays on this machine (data:, blob:, about: or a local host)."""
@@ -149,7 +153,7 @@ class Wall:
             before = self._metrics()
             self.cdp.send("HeapProfiler.collectGarbage")
             m = self._metrics()
-            elements = self.page.evaluate("() => document.getElementsByTagName('*').length")
+            elements, history = self.page.evaluate(PAGE_JS)
         except Exception:  # noqa: BLE001 - mid-navigation: the next sample
             self.cdp = None
             return {}
@@ -157,7 +161,8 @@ class Wall:
                 "heap_before_gc_mb": round(before["JSHeapUsedSize"] / MB, 3),
                 "heap_total_mb": round(m["JSHeapTotalSize"] / MB, 3),
                 "dom_nodes": int(m["Nodes"]), "dom_elements": int(elements),
-                "js_listeners": int(m["JSEventListeners"]), "documents": int(m["Documents"])}
+                "js_listeners": int(m["JSEventListeners"]), "documents": int(m["Documents"]),
+                "dash_history": history}
 
     def _metrics(self) -> dict:
         return {x["name"]: x["value"] for x in self.cdp.send("Performance.getMetrics")["metrics"]}

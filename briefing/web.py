@@ -96,6 +96,8 @@ class BriefingScheduler:
         self.sched.add_job(self.check, "interval", minutes=CHECK_MINUTES, id="briefing", next_run_time=datetime.now(),
                            max_instances=1, coalesce=True)
         self.sched.start()
+        log.info("briefing: the morning build runs in this process (checked every %d min from %02d:00)",
+                 CHECK_MINUTES, self.settings.briefing_hour)
 
     def stop(self) -> None:
         self.sched.shutdown(wait=False)

@@ -22,16 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m dashboard.etl", description=__doc__).parse_args(argv)
     from dashboard.__main__ import configure_logging
     from dashboard.metrics import configure_log_format
-    from dashboard.service import redis_client, start_audit_retention, start_etl, start_supervision_delivery
+    from dashboard.service import redis_client, start_background_work
+    from snapshots.reader import SnapshotReader
 
     configure_logging()
     try:
         settings = load_settings()
         configure_log_format(settings.log_format)
         city = load_city(settings.city_dir)
-        sched = start_etl(settings, city, redis_client(settings))
-        start_audit_retention(settings)
-        start_supervision_delivery(settings)  # 督办 reach the source from wherever the ETL runs
+        client = redis_client(settings)
+        # the ETL, 督办 delivery, audit retention and the briefing's morning build: all that runs where the ETL runs
+        sched = start_background_work(settings, city, client, SnapshotReader(client, settings.redis_prefix))
     except (SettingsError, CityConfigError) as exc:
         print(f"cockpit etl: {exc}", file=sys.stderr)
         return 2

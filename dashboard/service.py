@@ -4,12 +4,18 @@ settings. Production entry points (`python -m dashboard`, `dashboard/wsgi.py`) a
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dash
 import redis
 
 from config.city import City
 from config.settings import Settings, SettingsError
 from dashboard.app import create_app
+from snapshots.reader import SnapshotReader
+
+if TYPE_CHECKING:
+    from etl.scheduler import EtlScheduler
 
 
 def sentinel_addresses(value: str) -> list[tuple[str, int]]:
@@ -105,16 +111,27 @@ def start_audit_retention(settings: Settings, interval_s: float = 86400.0):
 
 
 def build_app(settings: Settings, city: City, client: redis.Redis | None = None) -> dash.Dash:
-    """The ETL scheduler and the supervision delivery (if settings.run_etl), then the web app."""
+    """The web app with the briefing's route, and, if settings.run_etl, the background work beside it."""
     client = client or redis_client(settings)
-    if settings.run_etl:
-        start_etl(settings, city, client)
-        start_supervision_delivery(settings)
-        start_audit_retention(settings)
     app = create_app(settings, city, client)
-    add_briefing(app, settings, city, client)
+    add_briefing(app)
+    if settings.run_etl:
+        start_background_work(settings, city, client, app.server.config["COCKPIT"].reader)
     set_up_before_serving(app)
     return app
+
+
+def start_background_work(settings: Settings, city: City, client: redis.Redis, reader: SnapshotReader) -> EtlScheduler:
+    """What runs where the ETL runs (in a web process with COCKPIT_RUN_ETL, or alone: dashboard/etl.py): the
+    ETL scheduler, the 督办 delivery, audit retention and the briefing's morning build. One list, so the
+    ETL run as its own service (deploy/) is not missing a part of it."""
+    from briefing.web import start_briefing_scheduler
+
+    sched = start_etl(settings, city, client)
+    start_supervision_delivery(settings)
+    start_audit_retention(settings)
+    start_briefing_scheduler(settings, city, client, reader)
+    return sched
 
 
 def set_up_before_serving(app: dash.Dash) -> None:
@@ -126,12 +143,10 @@ def set_up_before_serving(app: dash.Dash) -> None:
         app._setup_server()
 
 
-def add_briefing(app: dash.Dash, settings: Settings, city: City, client: redis.Redis) -> None:
-    """The daily briefing (briefing/web.py): its route, and its morning build where the schedulers run. The
+def add_briefing(app: dash.Dash) -> None:
+    """The daily briefing's route (briefing/web.py; its morning build: start_background_work). The
     briefing sits beside the pages (layouts), above this layer: this composition root is the one place that
     may import it (pyproject.toml, ignore_imports)."""
-    from briefing.web import register_briefing, start_briefing_scheduler
+    from briefing.web import register_briefing
 
     register_briefing(app.server)
-    if settings.run_etl:
-        start_briefing_scheduler(settings, city, client, app.server.config["COCKPIT"].reader)

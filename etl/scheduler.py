@@ -28,6 +28,18 @@ from snapshots.store import Fence, Fenced
 log = logging.getLogger(__name__)
 
 
+class _DueWhileRunning(logging.Filter):
+    """APScheduler warns each time a job falls due while its last run goes on (max_instances=1): with a tick
+    longer than its interval, once a second, for as long as it lasts. One run at a time is the design
+    (coalesce, no pile-up), so those lines are noise that hides the warnings that matter."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
+logging.getLogger("apscheduler.scheduler").addFilter(_DueWhileRunning())
+
+
 class LeaderLock:
     """A Redis lock with a TTL: acquire or renew with `hold()`; another process takes over after TTL."""
 

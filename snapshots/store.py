@@ -76,7 +76,7 @@ def fenced_transaction(client: redis.Redis, fence: Fence | None, body: Callable[
 
 
 class SnapshotStore:
-    def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 300, fence: Fence | None = None):
+    def __init__(self, client: redis.Redis, prefix: str = "cockpit", keep_s: int = 60, fence: Fence | None = None):
         self.r = client
         self.prefix = prefix
         self.keep_s = keep_s

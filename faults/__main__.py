@@ -48,10 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--soak-out", type=Path, default=None, help="folder for the soak's samples (default: a temp folder)")
     ap.add_argument("--soak-from", type=Path, default=None,
                     help="take the soak from this folder's summary.json (a `python -m faults.soak` run) instead of running one")
+    ap.add_argument("--figures-from", type=Path, default=None,
+                    help="rewrite the report from a run's figures.jsonl (its path is printed) instead of running the tests")
     a = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cockpit-faults-"))
     figures = work / "figures.jsonl"
-    code, tests = run_fault_tests(figures, not a.short, a.select)
+    if a.figures_from:
+        figures, code, tests = a.figures_from, 0, f"figures of an earlier run ({a.figures_from})"
+    else:
+        code, tests = run_fault_tests(figures, not a.short, a.select)
     soak = None
     if a.soak_from:
         soak = json.loads((a.soak_from / "summary.json").read_text(encoding="utf-8"))

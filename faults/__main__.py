@@ -54,13 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cockpit-faults-"))
     figures = work / "figures.jsonl"
     if a.figures_from:
-        figures, code, tests = a.figures_from, 0, f"figures of an earlier run ({a.figures_from})"
+        figures, code = a.figures_from, 0
+        tests = next((json.loads(x)["pytest"] for x in figures.read_text().splitlines() if '"pytest"' in x), "")
     else:
         code, tests = run_fault_tests(figures, not a.short, a.select)
+        with open(figures, "a", encoding="utf-8") as out:  # kept with the figures, for --figures-from
+            out.write(json.dumps({"pytest": tests}) + "\n")
     soak = None
     if a.soak_from:
         soak = json.loads((a.soak_from / "summary.json").read_text(encoding="utf-8"))
-        soak["command"] = f"python -m faults.soak (summary from {a.soak_from})"
+        soak["command"] = f"python -m faults.soak --minutes {soak['run_s'] / 60:.0f} --out {a.soak_from}"
     elif a.soak_minutes > 0:
         from faults.soak import run_soak
 

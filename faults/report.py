@@ -24,6 +24,27 @@ TABLE = """| fault | what the screens showed | seconds to recover | events lost 
 |---|---|---|---|---|---|
 """
 
+FOUND = """## What the soaks found, and what became of it
+
+- A fresh gunicorn gthread worker answered some of a page's first script requests with 500 (Dash runs its
+  set-up in the first request and sets its flag before the work, plotly/dash#3971): a wall opened, or
+  reloaded at night, against a worker just started or recycled stayed blank. Fixed: the set-up runs when the
+  app is built (`dashboard/service.py` set_up_before_serving; `tests/test_first_requests.py`).
+- redis-server's memory followed the publish rate: superseded snapshots were kept 300 s at ~2.5 MB a
+  publish (173 → 460 MB as the machine's load fell and ticks quickened). `COCKPIT_SNAPSHOT_KEEP_S` is now
+  60 s; a reader needs the old frames only between its manifest read and its MGET.
+- With the ETL as its own service and the web tier at `COCKPIT_RUN_ETL=false` (deploy/), no process built
+  the daily briefing. Fixed: the ETL alone starts the same background work as a web process that runs the
+  ETL (`start_background_work`).
+- APScheduler logged a warning a second while a tick outlasted its interval; filtered (one run at a time is
+  the design).
+- Not fixed: the wall's JS heap gains ~1.8 MB/h because dash-renderer keeps an undo-history entry per
+  `dcc.Interval` tick; Chromium's own memory climbs ~88 MB/h outside the heap. The daily reload
+  (`?reload_hour=`, default `COCKPIT_WALL_RELOAD_HOUR`) clears both; a wall with `reload_hour=-1` keeps
+  growing. The reload fires in the reload hour once the page has been open an hour (the guard against a
+  reload loop), so a wall opened at 03:30 with `reload_hour=4` reloads at 04:30.
+"""
+
 LIMITS = """## Known limits
 
 - After a Sentinel failover, writes the old master had not yet replicated are lost: the manifest may step
@@ -49,7 +70,8 @@ def fault_rows(path: Path) -> list[dict]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            rows[(row["test"], row["fault"])] = row
+            if "fault" in row:  # not the run's pytest summary
+                rows[(row["test"], row["fault"])] = row
     return list(rows.values())
 
 
@@ -105,6 +127,6 @@ def write_report(out: Path, figures: Path, soak: dict | None, command: str, test
         "malformed callback bodies, wrong types, bodies over 1 MiB, undecodable bytes, and hypothesis fuzzing the "
         "callback endpoint, routes and raw query bytes) gets 400/401/403/413 with a short message, never a 500, "
         "and a refusal never names a region.\n" if tests else "",
-        soak_section(soak), LIMITS])
+        soak_section(soak), FOUND, LIMITS])
     out.write_text(text, encoding="utf-8")
     return text

@@ -51,9 +51,10 @@ LIMITS = """## Known limits
   back one version, and the next publish may reuse a version number the screens saw before. Readers
   compare versions for inequality, so they reload; the ETL, seeing a manifest that is not the one it
   published, republishes every frame.
-- A SQLite source cannot be made unreadable to a running ETL: its pooled connections hold the file open
-  across a chmod or a rename (as root chmod stops nothing at all), so it keeps reading, which is the right
-  outcome. The outage figures above are PostgreSQL's, the source a city runs.
+- A SQLite source made unreadable is tried as a file replaced by a non-database, with an ETL that holds no
+  connection (restarted meanwhile): a running ETL's pooled connections keep the old file open across a
+  rename or a chmod (and as root chmod stops nothing), so it goes on reading the moved file, which is the
+  right outcome but not an outage.
 - Every source read has a statement timeout (`COCKPIT_SOURCE_TIMEOUT_S`): PostgreSQL's `statement_timeout`
   (psycopg and ADBC), MySQL/MariaDB's, SQLite's progress handler, and the SQLite bulk read's child process
   killed at the same limit.

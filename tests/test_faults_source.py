@@ -255,6 +255,62 @@ def test_postgres_source_down_while_the_city_writes_nothing_lost(redis_client, c
 
 
 
+def test_sqlite_source_unreadable_then_restored_nothing_lost(redis_client, city, tmp_path, wait_until):
+    """A SQLite source replaced by a file that is not a database (a failed restore, a disk fault) while
+    the city goes on writing to the real one elsewhere: an ETL without open connections (restarted
+    meanwhile) fails its ticks, the screens keep the last figures marked stale; the real file put back,
+    every event the city wrote is counted (recount by SQL). A running ETL's pooled connections would keep
+    reading the moved file: that is why the pool is emptied first."""
+    path, away = tmp_path / "source.db", tmp_path / "elsewhere.db"
+    city_engine = source_engine(f"sqlite:///{path}")
+    sim = Simulator(city_engine, city, seed=7, events_per_day=3000, bad_row_rate=0.0)
+    sim.backfill(3, NOW, n_cameras=50, n_iot=50)
+    engine = source_engine(f"sqlite:///{path}", timeout_s=30)
+    jobs = EtlJobs(engine, city, SnapshotStore(redis_client), base_backoff_s=0.05)
+    reader = SnapshotReader(redis_client)
+    assert jobs.run("events", NOW) is not None
+    before = city_today(reader.refresh(force=True), city)
+
+    def close_cleanly(e) -> None:  # the WAL folded into the file, no connection left: the file moves whole
+        with e.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        e.dispose()
+
+    close_cleanly(city_engine)
+    engine.dispose()  # the ETL restarted: no connection holds the old file open
+    path.rename(away)
+    path.write_bytes(b"this is not a SQLite database\n" * 200)
+    for name in ("source.db-wal", "source.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    down_at = time.monotonic()
+    at = NOW + timedelta(minutes=1)
+    assert jobs.run("events", at) is None
+    snap = reader.refresh(force=True)
+    assert snap.is_stale(at, 60) and snap.meta["events_status"]["ok"] is False
+    assert "not a database" in snap.meta["events_status"]["error"]
+    assert city_today(snap, city) == before  # the last figures, marked stale
+    moved = source_engine(f"sqlite:///{away}")  # the city writes on, to the real file
+    sim.engine = moved
+    added = sim.tick(NOW + timedelta(minutes=10))["added"]
+    close_cleanly(moved)
+    engine.dispose()
+    path.unlink()
+    away.rename(path)  # restored
+    back = time.monotonic()
+    then = NOW + timedelta(minutes=11)
+    assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of 60 s
+    fresh_s = time.monotonic() - back
+    snap = reader.refresh(force=True)
+    with engine.connect() as conn:
+        sql = conn.execute(text(TODAY_SQL), {"start": NOW.replace(hour=0, minute=0, second=0), "now": then}).scalar_one()
+    fault_figure(f"SQLite source replaced by a non-database for {back - down_at:.0f} s, {added} events written "
+                 f"to the real file meanwhile", "the last figures, stale", fresh_s, lost=sql - city_today(snap, city),
+                 errors=f"today {city_today(snap, city)} on the screens = {sql} by SQL")
+    assert snap.meta["events_status"]["ok"] is True
+    assert added > 0 and city_today(snap, city) == sql
+    engine.dispose()
+
+
 def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_until):
     pg = PgServer()
     try:

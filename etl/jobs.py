@@ -50,7 +50,7 @@ from snapshots.store import SnapshotStore
 from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_S = 60.0
+MAX_BACKOFF_S = 15.0  # a source back from an outage is read again within this many seconds (cockpit.py faults measures it)
 TICKER_ROWS = 40  # the ticker's newest events (etl/transforms/events.py latest_events)
 
 

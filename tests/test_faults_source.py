@@ -237,7 +237,7 @@ def test_postgres_source_down_while_the_city_writes_nothing_lost(redis_client, c
         outage = timedelta(minutes=max(10, OUTAGE_S / 60 + 1))
         added = sim.tick(NOW + outage)["added"]  # the rows the city queued while it was down
         then = NOW + outage + timedelta(minutes=1)
-        assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of 60 s
+        assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of up to 15 s, on a loaded machine
         fresh_s = time.monotonic() - back
         snap = reader.refresh(force=True)
         with engine.connect() as conn:
@@ -301,7 +301,7 @@ def test_sqlite_source_unreadable_then_restored_nothing_lost(redis_client, city,
     away.rename(path)  # restored
     back = time.monotonic()
     then = NOW + timedelta(minutes=11)
-    assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of 60 s
+    assert wait_until(lambda: jobs.run("events", then) is not None, timeout_s=150)  # past a backoff of up to 15 s, on a loaded machine
     fresh_s = time.monotonic() - back
     snap = reader.refresh(force=True)
     with engine.connect() as conn:

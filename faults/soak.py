@@ -40,10 +40,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from config.settings import ROOT
 from faults import soak_stats as st
 from faults.soak_wall import Wall
 
-ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = {"page_s": 30.0, "events_interval_s": 5.0, "poll_ms": 2000, "events_per_day": 3000}
 DAY_S = 86400
 PAGES = "overview,events,safety,cameras"
@@ -113,12 +113,6 @@ def reload_plan(tz: str, opened: datetime, jump_at_s: float | None) -> tuple[int
     return target.hour, target
 
 
-def free_port() -> int:
-    from demo.embedded_redis import free_port as port
-
-    return port()
-
-
 def wait_for(pred, timeout_s: float, what: str, procs: dict) -> None:
     deadline = time.monotonic() + timeout_s
     while not pred():
@@ -146,6 +140,8 @@ def start(out: Path, work: Path, load: Load, run_s: float, tz: str) -> tuple[dic
     from demo.embedded_redis import EmbeddedRedis
 
     rds = EmbeddedRedis().start()
+    from demo.embedded_redis import free_port
+
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_") and k != "REDIS_URL"}
     settings = {"COCKPIT_REDIS_URL": rds.url, "COCKPIT_SOURCE_URL": f"sqlite:///{work / 'source.db'}",

@@ -155,8 +155,7 @@ def describe(summary: dict) -> str:
              f"{summary['reload_hour']}), {w['flips']} flips, {w['snapshots_seen']} snapshots seen "
              f"({summary['etl']['published']} published), {w['panel_refreshes']} refreshes, {w['polls']} polls; "
              f"{w['console_errors']} console errors, {w['failed_requests']} failed requests "
-             f"({w['aborted_requests']} aborted by a navigation), {w['non_local_requests']} non-local; opened in "
-             f"{w['open_attempts']} attempt(s) ({len(w['open_failed'])} requests failed while opening)",
+             f"({w['aborted_requests']} aborted by a navigation), {w['non_local_requests']} non-local",
              "wall-days at production defaults: " + ", ".join(f"{k} {v}" for k, v in d.items()),
              f"checks: {summary['checks']}" + (f"; died: {summary['died']}" if summary["died"] else ""),
              f"bound: {summary['bound']}"]

@@ -65,7 +65,6 @@ class Wall:
         self.aborted: list[str] = []  # cut by a navigation (net::ERR_ABORTED)
         self.non_local: list[str] = []
         self.shown_at: float | None = None  # when the wall first showed data (before: the opening)
-        self.open_attempts = 0
         self.page.expose_function("__soakFlip", self._flip)
         self.page.add_init_script(FLIP_JS)
         self.context.on("request", self._request)
@@ -115,19 +114,12 @@ class Wall:
             self.counts["refreshes"] += 1
 
     # ------------------------------------------------------------------------------------ actions
-    def open(self, url: str, attempts: int = 3) -> None:
-        """Open the wall and wait until it shows data; a page that does not (a script answered 500 by a fresh
-        gunicorn worker: the Dash start-up race, plotly/dash#3971) is reloaded, as an operator would."""
+    def open(self, url: str) -> None:
+        """Open the wall and wait until it shows data. Once, as a wall is opened: a fresh worker's first
+        requests are served whole since the Dash start-up race was fixed in the product (plotly/dash#3971,
+        dashboard/service.py set_up_before_serving), so whatever fails while opening counts as a failure."""
         self.page.goto(url)
-        while True:
-            self.open_attempts += 1
-            try:
-                self.wait_for_data()
-                break
-            except Exception:  # noqa: BLE001 - tried again below, or raised after the last attempt
-                if self.open_attempts >= attempts:
-                    raise
-                self.page.reload()
+        self.wait_for_data()
         self.shown_at = self.now()
         self.loads = self.loads[-1:]  # the opening's loads are not reloads
         self.cdp = self.context.new_cdp_session(self.page)
@@ -167,22 +159,14 @@ class Wall:
     def _metrics(self) -> dict:
         return {x["name"]: x["value"] for x in self.cdp.send("Performance.getMetrics")["metrics"]}
 
-    def _split(self, items: list[str]) -> tuple[list[str], list[str]]:
-        """(while opening, once the wall showed data) by the seconds each item starts with."""
-        shown = self.shown_at if self.shown_at is not None else float("inf")
-        before = [x for x in items if float(x.split("s ", 1)[0]) < shown]
-        return before, [x for x in items if x not in before]
-
     def summary(self) -> dict:
         reloads = self.loads[1:]
-        open_errors, errors = self._split(self.errors)
-        open_failed, failed = self._split(self.failed)
+        errors, failed = self.errors, self.failed
         return {"loads": len(self.loads), "reloads": len(reloads), "reload_at_s": [round(t, 1) for t in reloads],
                 "flips": self.counts["flips"], "pages_shown": dict(self.pages_shown),
                 "polls": self.counts["polls"], "polls_with_new_key": self.counts["new_keys"], "snapshots_seen": len(self.versions),
                 "snapshots_seen_after_reload": sum(1 for t in self.versions.values() if reloads and t > reloads[-1]),
                 "panel_refreshes": self.counts["refreshes"], "requests": self.counts["requests"],
-                "open_attempts": self.open_attempts, "open_errors": open_errors[:10], "open_failed": open_failed[:10],
                 "console_errors": len(errors), "errors": errors[:20],
                 "failed_requests": len(failed), "failed": failed[:20],
                 "aborted_requests": len(self.aborted), "aborted": self.aborted[:10],

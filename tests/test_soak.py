@@ -3,8 +3,8 @@ average 10-17): the simulator, the ETL alone, gunicorn and redis-server as real 
 headless Chromium. The page's clock jumps to its reload hour half-way (Playwright's fake clock; the product
 is unchanged), so the daily reload is seen in a minute. Speed and memory figures are measured, never
 asserted: this checks that every process was sampled, that the wall lived (flips, snapshots, the reload, data
-after it) and stayed clean once it showed data (no console error, no failed request, nothing outside
-localhost). Failures while it opens (a Dash start-up race under gunicorn) are reported in the summary."""
+after it) and stayed clean from its opening on (no console error, no failed request, nothing outside
+localhost)."""
 
 from __future__ import annotations
 

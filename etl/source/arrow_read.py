@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -81,9 +82,19 @@ def _adbc_connect(engine: Engine):
     return None
 
 
-def read_arrow(engine: Engine, query: Select, bulk: bool = False) -> pa.Table:
+def read_arrow(engine: Engine, query: Select | list, bulk: bool = False) -> pa.Table:
     """The rows of a SQLAlchemy select as an Arrow table (`bulk`: many rows, worth a child process
-    on SQLite)."""
+    on SQLite); a list of selects is read side by side (a child process or an ADBC connection each,
+    one thread each: the drivers read without the GIL) and its rows concatenated."""
+    if isinstance(query, list):
+        if len(query) == 1:
+            return read_arrow(engine, query[0], bulk)
+        with ThreadPoolExecutor(len(query), thread_name_prefix="source-read") as pool:
+            parts = list(pool.map(lambda q: read_arrow(engine, q, bulk), query))
+        # a driver types a column from its values: an empty part, or one whose values are all NULL, comes back
+        # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, null for all NULL)
+        parts = [t for t in parts if t.num_rows] or parts[:1]
+        return pa.concat_tables(parts, promote_options="permissive")
     url = engine.url
     if bulk and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         table = _sqlite_bulk(url.database, _sql(engine, query), statement_timeout_s(engine))
@@ -101,7 +112,7 @@ def read_arrow(engine: Engine, query: Select, bulk: bool = False) -> pa.Table:
         conn.close()
 
 
-def read_frame(engine: Engine, query: Select, times: Iterable[str] = (), objects: Iterable[str] = (),
+def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), objects: Iterable[str] = (),
                bulk: bool = False) -> pd.DataFrame:
     """The rows of a select as a DataFrame; the `times` columns as datetime64[us] whatever the driver
     gave (SQLite keeps them as ISO text, with or without microseconds; unreadable text becomes NaT);

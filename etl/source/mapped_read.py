@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import DateTime, String, column, or_, select, table, text
+from sqlalchemy import DateTime, String, column, or_, select, table, text, union_all
 from sqlalchemy.engine import Engine
 
 from config.city import City
@@ -120,7 +120,7 @@ class EventSource(FeedSource):
         if (wm.kind == "full" and ids is None and self.full_read_at is not None and since is not None
                 and (now - self.full_read_at).total_seconds() < wm.every_s):
             return self.canonical(pd.DataFrame({c: pd.Series(dtype=object) for c in self.ledger_columns()}), now)
-        q, times, objects = self.query(since, first_day, ids)
+        q, times, objects = self.query(since, first_day, ids, now)
         df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None)
         if wm.kind == "increasing_id" and len(df) and ids is None:
             self.last_id = df[wm.column].max() if self.last_id is None else max(self.last_id, df[wm.column].max())
@@ -131,8 +131,10 @@ class EventSource(FeedSource):
             out = self._changed_only(out, now)
         return out
 
-    def query(self, since: datetime | None, first_day: datetime | None = None, ids: list[str] | None = None):
-        """(the select, its typed time columns, its code/category columns) for a read (see read)."""
+    def query(self, since: datetime | None, first_day: datetime | None = None, ids: list[str] | None = None,
+              now: datetime | None = None):
+        """(the select, its typed time columns, its code/category columns) for a read (see read); the first
+        read of a history (`first_day`, until `now`) is a list of selects whose rows together are the read's."""
         cols = self.ledger_columns()
         src = self.from_(cols)
         q = select(*(src.c[c] for c in cols))
@@ -145,8 +147,14 @@ class EventSource(FeedSource):
         elif wm.kind == "increasing_id" and self.last_id is not None:
             q = q.where(src.c[wm.column] > self.last_id)
         elif since is None and first_day is not None and self._sql_history_filter():
-            rep, clo = self.times["reported_at"], self.times["closed_at"]
-            q = q.where(or_(src.c[rep.column] >= self.since_literal(rep, first_day), src.c[clo.column].is_(None)))
+            # reported since first_day, or open: reads an index each can serve (an OR of the two makes
+            # SQLite scan the whole table); read as two parts side by side (arrow_read.read_frame), split at
+            # the middle of the history
+            rep, clo = src.c[self.times["reported_at"].column], src.c[self.times["closed_at"].column]
+            spec = self.times["reported_at"]
+            start, mid = self.since_literal(spec, first_day), self.since_literal(spec, first_day + ((now or first_day) - first_day) / 2)
+            q = [q.where(rep >= start, rep < mid),  # type: ignore[assignment]
+                 union_all(q.where(rep >= mid), q.where(clo.is_(None), or_(rep < start, rep.is_(None))))]
         return q, [c for c, t in cols.items() if t is DateTime], [c for c, t in cols.items() if t is None]
 
     def _sql_history_filter(self) -> bool:

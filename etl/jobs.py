@@ -14,7 +14,7 @@ from config.city import City
 from config.clock import now_local
 from contract import frames as F
 from contract.frames import piece_frame_name
-from contract.metrics import MEDIANS, SLOW_FRAMES_S, WINDOWS
+from contract.metrics import SLOW_FRAMES_S, WINDOWS
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
@@ -24,6 +24,7 @@ from etl.state.event_ledger import EventLedger, history_start, week_of
 from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
 from etl.state.week_facts import WeekFacts
+from etl.state.window_medians import COLUMNS as MEDIAN_COLUMNS
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.at_risk import at_risk_events
 from etl.transforms.devices import blind_grid_list, region_device_kpis
@@ -230,19 +231,19 @@ class EtlJobs:
     def _window_frames(self, now: datetime, recent: pd.Timestamp, open_rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """The frames over the windows (the wall's KPIs, counts by category and channel, today by hour, the
         ticker) and over the open events (overdue, the phone's work queue: etl/transforms/work_queue.py), from
-        the per-week state: the window counts from the per-day sums (WindowCubes), the exact medians from the
-        cohort's durations alone, the open events' facts as kept per week. The same frames as the reference path."""
+        the per-week state: the window counts from the per-day sums (WindowCubes), the exact medians kept sorted
+        and patched like the sums (etl/state/window_medians.py), the open events' facts as kept per week. The same frames as the reference path."""
         wf, regions = self.week_facts, self.city.regions
         longest = window_start(now, max(WINDOWS, key=lambda w: WINDOWS[w]))
         wf.cubes.sync(wf.facts, week_of(pd.Series([longest]))[0])
         cubes, grid_nos = wf.cubes, wf.cubes.grid_nos
         sums = {w: cubes.window(window_start(now, w)) for w in WINDOWS}
-        durations = wf.reported_since(longest, ["grid_no", "day", *MEDIANS.values()])
+        medians = wf.medians.medians(now, regions, lambda: wf.reported_since(longest, MEDIAN_COLUMNS))
         open_facts = wf.open()
         today = pd.Timestamp(now).normalize()
         newest = wf.newest_weeks(TICKER_ROWS, recent)
         return {
-            F.EVENT_KPIS.name: window_kpis(sums, grid_nos, durations, open_facts, now, regions),
+            F.EVENT_KPIS.name: window_kpis(sums, grid_nos, medians, open_facts, regions),
             **{frame: counts_by_cubes({w: cubes.window(window_start(now, w), col) for w in WINDOWS},
                                       cubes.values[col], grid_nos, col)
                for frame, col in ((F.BY_CATEGORY.name, "category"), (F.BY_CHANNEL.name, "channel"))},

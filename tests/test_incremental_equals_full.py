@@ -96,6 +96,8 @@ def test_incremental_ticks_end_in_the_frames_of_a_full_recompute(engine, city, r
     assert now.date() > NOW.date(), "the run did not cross a midnight"
     assert all(n >= 20 for n in changes.values()), changes
     assert sum(changes.values()) >= 500, changes
+    # the medians were patched tick by tick, built only at the start and on the new day
+    assert jobs.week_facts.medians.rebuilds == 2, jobs.week_facts.medians.rebuilds
 
     fresh = EtlJobs(engine, city, SnapshotStore(redis_client, "fresh"), reference_windows=True)
     fresh.run("events", now)

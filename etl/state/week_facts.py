@@ -17,6 +17,7 @@ import pandas as pd
 
 from contract.metrics import COUNTS
 from etl.state.event_ledger import EventLedger, empty_events, week_of
+from etl.state.window_medians import WindowMedians
 from etl.transforms.events import event_facts
 from etl.transforms.window_pieces import piece_rows, sorted_pieces
 
@@ -32,6 +33,7 @@ class WeekFacts:
         self.open_facts: dict[np.datetime64, pd.DataFrame] = {}  # each week's facts of open events
         self.as_of: datetime | None = None
         self.cubes = WindowCubes()  # per-day window sums of the recent weeks, patched with the changed rows
+        self.medians = WindowMedians()  # the windows' exact stage medians, patched with the changed rows
         self.rebuilt_rows = 0  # fact rows the last update computed (the rest were kept)
 
     def update(self, ledger: EventLedger, now: datetime) -> set[np.datetime64]:
@@ -49,6 +51,8 @@ class WeekFacts:
         for week in sorted(dirty):
             part = ledger.parts.get(week)
             if part is None:
+                if week in self.facts:
+                    self.medians.apply(self.facts[week], -1)
                 for d in (self.facts, self.rows, self.open_due, self.open_facts):
                     d.pop(week, None)
                 self.cubes.drop(week)
@@ -71,6 +75,7 @@ class WeekFacts:
             old = self.facts.get(week)
             if not self.incremental:  # the reference path builds its pieces from the facts (etl/jobs.py)
                 facts = rows = event_facts(ledger.parts[week], now)
+                self.medians.invalidate()
                 self.rebuilt_rows += len(facts)
             else:
                 mine = (new_week == week) if redo else np.zeros(0, dtype=bool)
@@ -79,9 +84,12 @@ class WeekFacts:
                     self.cubes.drop(week)  # built again from the week's facts (sync)
                 elif not keep.all():
                     self.cubes.apply(week, old[~keep], -1)
+                if old is not None and not keep.all():
+                    self.medians.apply(old[~keep], -1)
                 if mine.any():
                     parts.append((nf[mine], nr[mine]))
                     self.cubes.apply(week, nf[mine], 1)
+                    self.medians.apply(nf[mine], 1)
                     self.rebuilt_rows += int(mine.sum())
                 if len(parts) == 1:
                     facts, rows = parts[0]

@@ -278,12 +278,11 @@ def _complete_base(regions: pd.DataFrame) -> pd.DataFrame:
     return base
 
 
-def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, durations: pd.DataFrame, open_facts: pd.DataFrame,
-                as_of: datetime, regions: pd.DataFrame) -> pd.DataFrame:
+def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.ndarray, open_facts: pd.DataFrame,
+                regions: pd.DataFrame) -> pd.DataFrame:
     """complete_regions(region_event_kpis(facts, as_of), regions), from the window sums per grid (`sums`: window ->
-    grids × COUNTS' fact columns, grid i being `grid_nos[i]`), the cohort's stage durations (`durations`: grid_no,
-    day and MEDIANS' columns of the events reported in the longest window) and the open events' facts (stocks).
-    The medians stay exact: one group-by a level over the durations alone."""
+    grids × COUNTS' fact columns, grid i being `grid_nos[i]`), the exact stage medians (`medians`: regions ×
+    windows × MEDIANS, etl/state/window_medians.py) and the open events' facts (stocks)."""
     windows = list(WINDOWS)
     n, nw = len(regions), len(windows)
     codes, levels = regions["code"].to_numpy(dtype=object), regions["level"].to_numpy(dtype=object)
@@ -309,15 +308,6 @@ def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, durations: pd
     for level, (keys, starts) in o_rolls.items():
         ok, rows = rows_of(level, keys)
         stocks[rows] = _rolled(o_vals[o_order], starts)[ok]
-    medians = np.full((n, nw, len(MEDIANS)), np.nan)
-    idx, wno = stacked_windows(durations, as_of, windows)
-    grid = durations["grid_no"].to_numpy(np.int64)[idx]
-    d = pd.DataFrame({m: durations[col].to_numpy(float)[idx] for m, col in MEDIANS.items()})
-    for level in CODE_LENGTH:
-        m = d.groupby(grid_key_at(grid, level) * WKEY + wno).median()
-        key = m.index.to_numpy(np.int64)
-        ok, rows = rows_of(level, key // WKEY)
-        medians[rows, key[ok] % WKEY, :] = m.to_numpy(float)[ok]
     flat = counts.reshape(n * nw, len(COUNTS))
     full = _complete_base(regions).copy()
     for i, name in enumerate(COUNTS):

@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print("bench: freshness …", flush=True)
         R["freshness_seconds"] = freshness(engine, city, store, max(5, a.samples // 3))
+        R["events_interval_s"] = settings.events_interval_s
 
         app_db = f"sqlite:///{work / 'app.db'}"
         users = UserStore(app_db)

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     sim_backfill_days: int = Field(90, ge=1, le=400, description="Days of history the simulator writes on first start.")
     sim_events_per_day: int = Field(3000, ge=10, description="Average events per day the simulator writes.")
     sim_tick_s: float = Field(2.0, gt=0, description="Seconds between simulator writes in live mode.")
-    events_interval_s: float = Field(5.0, gt=0, description="Seconds between incremental event ETL runs.")
+    events_interval_s: float = Field(3.0, gt=0, description="Seconds between incremental event ETL runs.")
     cameras_interval_s: float = Field(60.0, gt=0, description="Seconds between camera/IoT ETL runs.")
     safety_interval_s: float = Field(3600.0, gt=0, description="Seconds between safety-index ETL runs.")
     leader_ttl_s: float = Field(15.0, gt=1, description="TTL of the ETL leader lock; another process takes over this long after the leader dies.")

@@ -13,6 +13,7 @@ flip are one atomic step, and a lock that changes hands between them aborts the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class SnapshotStore:
         self.keep_s = keep_s
         self.keys = Keys(prefix)
         self.fence = fence  # set by the scheduler (etl/scheduler.py): the leader lock and our token
+        self.digests: dict[str, bytes] = {}  # frame key in the manifest -> digest of the bytes we wrote there
 
     @property
     def manifest_key(self) -> str:
@@ -99,15 +101,26 @@ class SnapshotStore:
         for name, df in frames.items():
             check_frame(name, df)
         blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
+        digests = {name: hashlib.blake2b(blob, digest_size=16).digest() for name, blob in blobs.items()}
         fence = self.fence
+        written: dict[str, bytes] = {}
 
         def flip(pipe: Pipeline) -> dict:
             raw = pipe.get(self.manifest_key)
             old = json.loads(raw) if raw else {"frames": {}, "meta": {}}
+            # a frame whose bytes are those already under its key in the manifest keeps the key: not written
+            # again, and readers keep what they loaded (most frames of a quiet tick)
+            same = {name: e["key"] for name in frames if (e := old["frames"].get(name)) is not None
+                    and name not in drop and self.digests.get(e["key"]) == digests[name]}
+            if same and int(pipe.exists(*same.values())) != len(same):  # gone from Redis (evicted): write them
+                same = {}
             version = int(self.r.incr(self.keys.version))
             entries = {k: v for k, v in old["frames"].items() if k not in drop}
             for name, df in frames.items():
-                entries[name] = {"key": self.keys.frame(name, version), "as_of": as_of.isoformat(), "rows": len(df)}
+                entries[name] = {"key": same.get(name) or self.keys.frame(name, version), "as_of": as_of.isoformat(),
+                                 "rows": len(df)}
+            written.clear()
+            written.update({entries[name]["key"]: digests[name] for name in frames})
             manifest = {
                 "version": version,
                 "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
@@ -117,14 +130,18 @@ class SnapshotStore:
             }
             pipe.multi()
             for name, blob in blobs.items():
-                pipe.set(entries[name]["key"], blob)
+                if name not in same:
+                    pipe.set(entries[name]["key"], blob)
             pipe.set(self.manifest_key, json.dumps(manifest, ensure_ascii=False))
             for name, e in old["frames"].items():
                 if entries.get(name, {}).get("key") != e["key"]:
                     pipe.expire(e["key"], self.keep_s)
             return manifest
 
-        return fenced_transaction(self.r, fence, flip, watch=(self.manifest_key,))
+        manifest = fenced_transaction(self.r, fence, flip, watch=(self.manifest_key,))
+        current = {e["key"] for e in manifest["frames"].values()}
+        self.digests = {k: d for k, d in {**self.digests, **written}.items() if k in current}
+        return manifest
 
     def update_meta(self, meta: dict) -> dict:
         """Merge meta into the current manifest without new frames (e.g. a source error)."""

@@ -54,6 +54,27 @@ def test_publish_swaps_all_frames_at_once(redis_client):
     assert redis_client.ttl(m2["frames"]["blind_grids"]["key"]) == -1
 
 
+def test_a_frame_published_again_unchanged_keeps_its_key(redis_client):
+    """A quiet tick republishes frames whose bytes did not change: they keep their keys (nothing written, readers
+    keep what they loaded) but carry the new as_of; a changed one gets a new key; an evicted key is written again."""
+    store = SnapshotStore(redis_client, keep_s=30)
+    m1 = store.publish({"blind_grids": frame_of("blind_grids", 1), "alerts": frame_of("alerts", 1)}, NOW)
+    m2 = store.publish({"blind_grids": frame_of("blind_grids", 1), "alerts": frame_of("alerts", 2)},
+                       NOW + timedelta(seconds=5))
+    assert m2["frames"]["blind_grids"]["key"] == m1["frames"]["blind_grids"]["key"]
+    assert m2["frames"]["blind_grids"]["as_of"] == (NOW + timedelta(seconds=5)).isoformat()
+    assert redis_client.ttl(m2["frames"]["blind_grids"]["key"]) == -1, "still current: no expiry"
+    assert m2["frames"]["alerts"]["key"] != m1["frames"]["alerts"]["key"]
+    assert store.read_frame(m2["frames"]["alerts"]["key"])["v"].tolist() == [2]
+    redis_client.delete(m2["frames"]["blind_grids"]["key"])  # evicted
+    m3 = store.publish({"blind_grids": frame_of("blind_grids", 1)}, NOW + timedelta(seconds=10))
+    assert m3["frames"]["blind_grids"]["key"] != m2["frames"]["blind_grids"]["key"]
+    assert store.read_frame(m3["frames"]["blind_grids"]["key"])["v"].tolist() == [1]
+    # another store (another leader) knows none of our bytes: it writes its own
+    m4 = SnapshotStore(redis_client).publish({"blind_grids": frame_of("blind_grids", 1)}, NOW + timedelta(seconds=15))
+    assert m4["frames"]["blind_grids"]["key"] != m3["frames"]["blind_grids"]["key"]
+
+
 def test_reader_never_sees_a_mixed_snapshot(redis_client):
     """While a writer publishes versions where every frame holds the version number, every read
     finds all frames of one manifest holding the same number."""

@@ -61,6 +61,18 @@ def parse_args(argv):
     return ap.parse_args(argv)
 
 
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database of `url` if the server lacks it (the bench fills it from empty)."""
+    from sqlalchemy import create_engine, make_url, text
+
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": target.database}).scalar():
+            c.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+    admin.dispose()
+
+
 def pct(xs, q) -> float:
     return float(np.percentile(np.asarray(xs, float), q)) if len(xs) else float("nan")
 
@@ -179,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     city = load_city(settings.city_dir)
     url = a.pg_url if a.backend == "postgres" else f"sqlite:///{work / 'source.db'}"
+    if a.backend == "postgres":
+        ensure_database(url)
     engine = source_engine(url)
     R: dict = {"args": {"events": a.events, "backend": a.backend, "samples": a.samples, "load_seconds": load_s,
                         "phones": a.phones, "walls": a.walls}, "machine": report.machine(engine)}

@@ -84,7 +84,9 @@ class WindowMedians:
             ints = codes[rows].astype(np.int64)
             order = np.argsort(ints, kind="stable")
             self.level_codes[level], self.level_rows[level] = ints[order], rows[order]
-        self.keys = {k: np.sort(v) for k, v in self._keys(cohort).items()}
+        self.keys = self._keys(cohort)
+        for keys in self.keys.values():
+            keys.sort()  # in place: no second copy of the ~160 MB (a year's scale) at the peak of the backfill
         self.rebuilds += 1
 
     def _keys(self, facts: pd.DataFrame) -> dict[tuple[str, str, str], np.ndarray]:

@@ -11,7 +11,7 @@ alternating which goes first. As on a live schedule, a tick reads its own burst 
 bench waits out the pull's overlap (`--gap`, default 31 s) and lets both take one live event (an unmeasured
 tick). Prints the per-tick seconds to the snapshot being out and with the timelines, the CPU seconds, the
 ratios, the load average, a takeover (a third EtlJobs on the `new` prefix: its first run, and what it rewrote
-of the timelines), and with --profile a pyinstrument profile of the last new tick."""
+of the timelines), and with --profile a pyinstrument profile of the last new tick (--profile-tick K: the K-th)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,8 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=5)
     ap.add_argument("--size", type=int, default=10_000)
     ap.add_argument("--profile", default=None)
+    ap.add_argument("--profile-tick", type=int, default=-1,
+                    help="which measured tick of the new path --profile records (0: the first, default: the last)")
     ap.add_argument("--gap", type=float, default=WATERMARK_OVERLAP.total_seconds() + 1,
                     help="seconds before each burst (the pull's overlap + 1: a tick reads its own burst only)")
     ap.add_argument("--first-closes-old", action="store_true",
@@ -74,7 +76,7 @@ def main() -> None:
             for name in (("ref", "new") if k % 2 == 0 else ("new", "ref")):
                 j = jobs[name]
                 c0, w0 = time.process_time(), time.perf_counter()
-                if name == "new" and a.profile and k == a.ticks - 1:
+                if name == "new" and a.profile and k == a.profile_tick % a.ticks:
                     from pyinstrument import Profiler
                     prof = Profiler(interval=0.001)
                     prof.start()

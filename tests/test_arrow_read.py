@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 from helpers import BACKENDS, fresh_engine
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from etl.source.schema import Event
 from etl.state.event_ledger import LEDGER_COLS, TIME_COLS, EventLedger, read_events
@@ -114,3 +114,30 @@ def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
         read_arrow(engine, slow, bulk=True)
     assert time.monotonic() - started < 120  # ended at 1 + 10 s (the child's start), not run to the end (27 billion rows)
     assert read_arrow(engine, select(func.count()).select_from(n), bulk=True).column(0)[0].as_py() == 3000
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"])
+def test_kept_adbc_connections_hold_no_lock_and_a_dead_one_costs_one_read(backend, tmp_path, city):
+    """PostgreSQL reads keep their ADBC connection open between reads (etl/source/arrow_read.py): it must not sit
+    in a transaction (a DROP TABLE would wait on it), and when the server ends it, that read fails (the tick
+    retries) and the next one opens a new connection."""
+    from etl.source import arrow_read
+
+    engine = fresh_engine(backend, tmp_path)
+    with engine.begin() as c:
+        c.execute(insert(Event), rows(city, 10))
+    q = select(func.count()).select_from(Event)
+    assert arrow_read.read_arrow(engine, q).column(0)[0].as_py() == 10
+    kept = [conn for url, conn, _ in arrow_read._IDLE if url == engine.url.render_as_string(hide_password=False)]
+    assert len(kept) == 1
+    assert arrow_read.read_arrow(engine, q).column(0)[0].as_py() == 10
+    assert [conn for _, conn, _ in arrow_read._IDLE] .count(kept[0]) == 1, "the same connection, reused"
+    pid = arrow_read.read_arrow(engine, select(func.pg_backend_pid())).column(0)[0].as_py()  # the kept one's
+    with engine.connect() as c:
+        state = c.execute(text("SELECT state FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).scalar()
+        assert state == "idle", state  # not 'idle in transaction'
+        assert c.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid}).scalar()  # waits till it is gone
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for a connection the server ended
+        arrow_read.read_arrow(engine, q)
+    assert arrow_read.read_arrow(engine, q).column(0)[0].as_py() == 10
+    engine.dispose()

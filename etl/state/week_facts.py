@@ -83,13 +83,14 @@ class WeekFacts:
                 if old is None:
                     self.cubes.drop(week)  # built again from the week's facts (sync)
                 elif not keep.all():
-                    self.cubes.apply(week, old[~keep], -1)
-                if old is not None and not keep.all():
-                    self.medians.apply(old[~keep], -1)
+                    gone = old[~keep]
+                    self.cubes.apply(week, gone, -1)
+                    self.medians.apply(gone, -1)
                 if mine.any():
-                    parts.append((nf[mine], nr[mine]))
-                    self.cubes.apply(week, nf[mine], 1)
-                    self.medians.apply(nf[mine], 1)
+                    added = nf[mine]
+                    parts.append((added, nr[mine]))
+                    self.cubes.apply(week, added, 1)
+                    self.medians.apply(added, 1)
                     self.rebuilt_rows += int(mine.sum())
                 if len(parts) == 1:
                     facts, rows = parts[0]

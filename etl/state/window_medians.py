@@ -60,12 +60,12 @@ class WindowMedians:
             self._build(day, regions, cohort())
         windows = list(WINDOWS)
         out = np.full((len(regions), len(windows), len(MEDIANS)), np.nan)
+        bounds = {level: np.arange(len(rows) + 1, dtype=np.int64) << SHIFT for level, rows in self.level_rows.items()}
         for wi, w in enumerate(windows):
             for level, rows in self.level_rows.items():
-                bounds = np.arange(len(rows) + 1, dtype=np.int64) << SHIFT
                 for mi, col in enumerate(MEDIANS.values()):
                     keys = self.keys[(w, level, col)]
-                    at = np.searchsorted(keys, bounds)
+                    at = np.searchsorted(keys, bounds[level])
                     n = np.diff(at)
                     has = n > 0
                     lo, hi = (at[:-1] + (n - 1) // 2)[has], (at[:-1] + n // 2)[has]

@@ -15,6 +15,7 @@ from config.clock import now_local
 from contract import frames as F
 from contract.frames import piece_frame_name
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
+from contract.windows import window_start
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
@@ -38,7 +39,6 @@ from etl.transforms.events import (
     overdue_events,
     region_event_kpis,
     window_kpis,
-    window_start,
 )
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.reference_windows import counts_by_reference, region_event_kpis_reference

@@ -12,6 +12,7 @@ import pandas as pd
 from config.region_codes import grid_range, parent_of
 from contract.metrics import DURATION_BINS, PIECE_FLAGS, QUANTILES, WINDOW_RATES, WINDOWS
 from contract.pieces import NO_BIN, bin_edges
+from contract.windows import window_start
 
 
 def window_dates(window: str, as_of: datetime, start: date | None = None, end: date | None = None,
@@ -21,7 +22,7 @@ def window_dates(window: str, as_of: datetime, start: date | None = None, end: d
     custom (start..end, clipped to today and to the kept history)."""
     today = pd.Timestamp(as_of).normalize()
     if window in WINDOWS:
-        first = today - pd.Timedelta(days=WINDOWS[window] - 1)
+        first = window_start(today, window).date()
     elif window == "week":
         first = today - pd.Timedelta(days=today.weekday())
     elif window == "month":

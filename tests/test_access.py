@@ -13,7 +13,7 @@ import pytest
 from helpers import BACKENDS, NOW, foreign_region, forged_payloads, medium_payload, page_payload, sign_in
 from sqlalchemy import text
 
-from etl.transforms.events import window_start
+from contract.windows import window_start
 from queries import views
 
 

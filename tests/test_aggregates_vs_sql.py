@@ -7,7 +7,7 @@ import pytest
 from helpers import NOW
 from sqlalchemy import text
 
-from etl.transforms.events import window_start
+from contract.windows import window_start
 from queries import views
 from snapshots.reader import SnapshotReader
 

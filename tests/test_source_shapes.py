@@ -19,11 +19,11 @@ from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table
 
 from config.datums import convert
 from config.settings import ROOT
+from contract.windows import window_start
 from etl.jobs import EtlJobs
 from etl.source.check import check_columns
 from etl.source.mapping import MappingError, load_mapping
 from etl.source.schema import source_engine
-from etl.transforms.events import window_start
 from queries import views
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore

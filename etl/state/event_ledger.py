@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from config.city import City
+from contract.windows import first_midnight
 from etl.source.mapped_read import EventSource
 from etl.source.mapping import load_mapping
 from etl.source.schema import Event
@@ -32,7 +33,7 @@ WATERMARK_OVERLAP = timedelta(seconds=30)
 
 def history_start(now: datetime, history_days: int) -> pd.Timestamp:
     """The first local midnight of the kept history."""
-    return pd.Timestamp(now).normalize() - pd.Timedelta(days=history_days - 1)
+    return first_midnight(now, history_days)
 
 
 def read_events(engine: Engine, since: datetime | None, first_day: datetime | None = None,

@@ -10,6 +10,7 @@ import pandas as pd
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
 from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
+from contract.windows import window_start
 from etl.transforms.regions import code_text, grid_numbers, ratio, region_key
 
 
@@ -53,11 +54,6 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     facts["not_overdue"] = 1 - facts["is_overdue"]
     facts["handling_level"] = e["handling_level"]
     return facts
-
-
-def window_start(as_of: datetime, window: str) -> pd.Timestamp:
-    """First local midnight that belongs to the window."""
-    return pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOWS[window] - 1)
 
 
 # window numbers ride in the low bits of an integer group key (region code · WKEY + window number), so one

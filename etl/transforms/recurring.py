@@ -12,7 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contract.metrics import RECURRING, WINDOWS
+from contract.metrics import RECURRING
+from contract.windows import window_start
 
 METRES_PER_DEGREE = 111_320.0
 NEIGHBOURS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)]
@@ -64,7 +65,7 @@ def recurring_clusters(events: pd.DataFrame, as_of: datetime, cell_m: float = RE
     """Clusters of same-category events reported in the window (see RECURRING in contract/metrics.py),
     biggest first: cluster_id, category, grid_code (the grid holding most of its events), lon/lat
     (centroid), events, open, first/last report time, days spanned, example_ids (newest first)."""
-    start = pd.Timestamp(as_of).normalize() - pd.Timedelta(days=WINDOWS[window] - 1)
+    start = window_start(as_of, window)
     e = events.loc[(events["reported_at"] >= start) & events["lon"].notna() & events["lat"].notna(),
                    ["event_id", "grid_code", "category", "lon", "lat", "reported_at", "closed_at"]]
     if e.empty:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from config.region_codes import CODE_LENGTH
 from contract.metrics import COUNTS, MEDIANS, RATES, STOCKS, WINDOWS
-from etl.transforms.events import window_start
+from contract.windows import window_start
 from etl.transforms.regions import code_text, ratio, region_key, rolled_up_sums
 
 

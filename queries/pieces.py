@@ -22,7 +22,7 @@ def window_dates(window: str, as_of: datetime, start: date | None = None, end: d
     custom (start..end, clipped to today and to the kept history)."""
     today = pd.Timestamp(as_of).normalize()
     if window in WINDOWS:
-        first = window_start(today, window).date()
+        first = window_start(today, window)
     elif window == "week":
         first = today - pd.Timedelta(days=today.weekday())
     elif window == "month":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import flask
@@ -95,13 +96,25 @@ def client_address() -> str:
 
 def audit(action: str, detail: str = "", who: str | None = None) -> None:
     """One audit row for this request: who (the signed-in principal unless given), what, from where."""
-    store: UserStore = flask.current_app.config["COCKPIT_USERS"]
+    store = auth_context().store
     principal = current_user.principal if current_user and current_user.is_authenticated else None
     store.audit(who or (f"{principal.role}:{principal.name}" if principal else "-"), action, detail,
                 client_address(), principal.id if principal and principal.kind == "u" else None)
 
 
+@dataclass(frozen=True)
+class AuthContext:
+    """What the sign-in views need from the app they serve: the user store and the session's length."""
+    store: UserStore
+    session_s: float
+
+
+def auth_context() -> AuthContext:
+    return flask.current_app.extensions["cockpit_auth"]
+
+
 def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client: redis.Redis) -> None:
+    """Sessions, the sign-in limits and the guard (the `auth` blueprint below) on `server`."""
     server.config.update(
         SECRET_KEY=secret_key(settings), COCKPIT_USERS=store,
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
@@ -109,118 +122,138 @@ def init_auth(server: flask.Flask, settings: Settings, store: UserStore, client:
         SESSION_COOKIE_NAME="cockpit_session", PERMANENT_SESSION_LIFETIME=settings.session_minutes * 60,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session that carries it
     )
-    session_s = settings.session_minutes * 60
     try:
         parse_limit(settings.signin_limit)
     except ValueError as exc:
         raise SettingsError(f"setting COCKPIT_SIGNIN_LIMIT: {exc}") from None
-
-    manager = LoginManager(server)
-
-    @manager.user_loader
-    def load(key: str):
-        p = store.load(key)  # a disabled user or a revoked token: None, so the session ends here
-        return SignedIn(p) if p else None
-
+    server.extensions["cockpit_auth"] = AuthContext(store, settings.session_minutes * 60)
+    LoginManager(server).user_loader(load_user)
     limiter = Limiter(client_address, app=server, storage_uri="redis://",
                       # the hint says str | int values; limits takes a connection pool (shares the app's Redis)
                       storage_options={"connection_pool": client.connection_pool},  # type: ignore[dict-item]
                       key_prefix=Keys(settings.redis_prefix).signin_limits, swallow_errors=True,
                       in_memory_fallback_enabled=True, headers_enabled=False)
+    # failed sign-ins (401) counted per address and per name, on this app's limiter (the blueprint is shared)
+    for key_func in (None, by_name):
+        limiter.limit(settings.signin_limit, methods=["POST"], deduct_when=failed, key_func=key_func,
+                      exempt_when=not_signin)(bp)
+    server.register_blueprint(bp)  # after the limiter: its check runs before the guard, as it always did
 
-    def failed(resp: flask.Response) -> bool:
-        return resp.status_code == 401
 
-    def by_name() -> str:
-        return "name:" + (flask.request.form.get("username") or "")[:64]
+def load_user(key: str) -> SignedIn | None:
+    p = auth_context().store.load(key)  # a disabled user or a revoked token: None, so the session ends here
+    return SignedIn(p) if p else None
 
-    def start_session(principal: Principal) -> None:
-        flask.session.clear()  # a fresh session on sign-in (no fixation)
-        flask.session.permanent = True
-        login_user(SignedIn(principal))
-        flask.session["signed_in_at"] = time.time()
 
-    def signin_page(form, message: str = "", status: int = 200):
-        query = ("?" + urlencode({"next": flask.request.args["next"]})) if flask.request.args.get("next") else ""
-        html = flask.render_template_string(SIGNIN_PAGE, form=form, message=message, query=query,
-                                            title=label("signin"), app_title=label("app_title"), lang=label("html_lang"),
-                                            username_label=label("username"), password_label=label("password"))
-        return flask.Response(html, status=status, mimetype="text/html")
+def failed(resp: flask.Response) -> bool:
+    return resp.status_code == 401
 
-    @limiter.limit(settings.signin_limit, methods=["POST"], deduct_when=failed)
-    @limiter.limit(settings.signin_limit, methods=["POST"], deduct_when=failed, key_func=by_name)
-    def login():
-        form = SignInForm()
-        if flask.request.method == "GET":
-            return signin_page(form)
-        if not form.validate_on_submit():
-            return signin_page(form, label("signin_invalid_form"), 400)
-        principal = store.check_password(form.username.data, form.password.data)
+
+def by_name() -> str:
+    return "name:" + (flask.request.form.get("username") or "")[:64]
+
+
+def not_signin() -> bool:
+    return flask.request.endpoint != "auth.login"
+
+
+def start_session(principal: Principal) -> None:
+    flask.session.clear()  # a fresh session on sign-in (no fixation)
+    flask.session.permanent = True
+    login_user(SignedIn(principal))
+    flask.session["signed_in_at"] = time.time()
+
+
+def signin_page(form, message: str = "", status: int = 200) -> flask.Response:
+    query = ("?" + urlencode({"next": flask.request.args["next"]})) if flask.request.args.get("next") else ""
+    html = flask.render_template_string(SIGNIN_PAGE, form=form, message=message, query=query,
+                                        title=label("signin"), app_title=label("app_title"), lang=label("html_lang"),
+                                        username_label=label("username"), password_label=label("password"))
+    return flask.Response(html, status=status, mimetype="text/html")
+
+
+bp = flask.Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = SignInForm()
+    if flask.request.method == "GET":
+        return signin_page(form)
+    if not form.validate_on_submit():
+        return signin_page(form, label("signin_invalid_form"), 400)
+    principal = auth_context().store.check_password(form.username.data, form.password.data)
+    if principal is None:
+        audit("signin_failed", "", who=form.username.data[:64])
+        return signin_page(form, label("signin_failed"), 401)
+    start_session(principal)
+    audit("signin")
+    return flask.redirect(safe_next(flask.request.args.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    SignOutForm().validate_on_submit() or flask.abort(400, "CSRF token missing or wrong")
+    if current_user.is_authenticated:
+        audit("signout")
+    logout_user()
+    flask.session.clear()
+    return flask.redirect("/login")
+
+
+@bp.app_errorhandler(RateLimitExceeded)
+def limited(_exc):
+    audit("signin_limited", "", who=(flask.request.form.get("username") or "-")[:64])
+    return signin_page(SignInForm(), label("signin_limited"), 429)
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_failed(exc):
+    return signin_page(SignInForm(), label("signin_invalid_form"), 400) if flask.request.path == "/login" \
+        else (str(exc.description), 400)
+
+
+@bp.before_app_request
+def guard():
+    """No session, no page, callback, GeoJSON, export or API (a wall's ?token= signs it in first)."""
+    req = flask.request
+    if is_public(req.path):
+        return None
+    store = auth_context().store
+    token = req.args.get("token")
+    if token:
+        principal = store.check_token(token)
         if principal is None:
-            audit("signin_failed", "", who=form.username.data[:64])
-            return signin_page(form, label("signin_failed"), 401)
+            store.audit("-", "token_failed", req.path, client_address())
+            return flask.Response(label("token_invalid"), status=403, mimetype="text/plain")
         start_session(principal)
-        audit("signin")
-        return flask.redirect(safe_next(flask.request.args.get("next")))
-
-    server.add_url_rule("/login", "login", login, methods=["GET", "POST"])
-
-    @server.post("/logout")
-    def logout():
-        SignOutForm().validate_on_submit() or flask.abort(400, "CSRF token missing or wrong")
-        if current_user.is_authenticated:
-            audit("signout")
-        logout_user()
-        flask.session.clear()
-        return flask.redirect("/login")
-
-    @server.errorhandler(RateLimitExceeded)
-    def limited(_exc):
-        audit("signin_limited", "", who=(flask.request.form.get("username") or "-")[:64])
-        return signin_page(SignInForm(), label("signin_limited"), 429)
-
-    @server.errorhandler(CSRFError)
-    def csrf_failed(exc):
-        return signin_page(SignInForm(), label("signin_invalid_form"), 400) if flask.request.path == "/login" \
-            else (str(exc.description), 400)
-
-    @server.before_request
-    def guard():
-        req = flask.request
-        if is_public(req.path):
+        audit("token_signin", principal.name)
+        rest = [(k, v) for k, v in req.args.items(multi=True) if k != "token"]
+        return flask.redirect(req.path + ("?" + urlencode(rest) if rest else ""))  # keep the token out of history
+    if current_user.is_authenticated:
+        p = current_user.principal
+        if p.kind == "u" and time.time() - flask.session.get("signed_in_at", 0) > auth_context().session_s:
+            audit("session_expired")
+            logout_user()
+            flask.session.clear()
+        else:
             return None
-        token = req.args.get("token")
-        if token:
-            principal = store.check_token(token)
-            if principal is None:
-                store.audit("-", "token_failed", req.path, client_address())
-                return flask.Response(label("token_invalid"), status=403, mimetype="text/plain")
-            start_session(principal)
-            audit("token_signin", principal.name)
-            rest = [(k, v) for k, v in req.args.items(multi=True) if k != "token"]
-            return flask.redirect(req.path + ("?" + urlencode(rest) if rest else ""))  # keep the token out of history
-        if current_user.is_authenticated:
-            p = current_user.principal
-            if p.kind == "u" and time.time() - flask.session.get("signed_in_at", 0) > session_s:
-                audit("session_expired")
-                logout_user()
-                flask.session.clear()
-            else:
-                return None
-        if req.method == "GET" and not req.path.startswith(("/_dash", "/geo/")) and \
-                "text/html" in req.headers.get("Accept", ""):
-            full = req.full_path if req.query_string else req.path
-            return flask.redirect("/login?" + urlencode({"next": full}))
-        raise NotSignedIn("sign in first")
+    if req.method == "GET" and not req.path.startswith(("/_dash", "/geo/")) and \
+            "text/html" in req.headers.get("Accept", ""):
+        full = req.full_path if req.query_string else req.path
+        return flask.redirect("/login?" + urlencode({"next": full}))
+    raise NotSignedIn("sign in first")
 
-    @server.errorhandler(NotSignedIn)
-    def not_signed_in(exc):
-        return flask.jsonify(error="not signed in", detail=exc.description), 401
 
-    @server.errorhandler(OutOfScope)
-    def out_of_scope(exc):
-        # the audit row says what was asked and why it was refused; the client only that it was (a fixed text)
-        audit("denied", f"{flask.request.method} {flask.request.full_path[:200]}: {exc.detail}"[:500])
-        if "text/html" in flask.request.headers.get("Accept", "") and flask.request.method == "GET":
-            return flask.Response(exc.description, status=403, mimetype="text/plain")
-        return flask.jsonify(error="out of scope", detail=exc.description), 403
+@bp.app_errorhandler(NotSignedIn)
+def not_signed_in(exc):
+    return flask.jsonify(error="not signed in", detail=exc.description), 401
+
+
+@bp.app_errorhandler(OutOfScope)
+def out_of_scope(exc):
+    # the audit row says what was asked and why it was refused; the client only that it was (a fixed text)
+    audit("denied", f"{flask.request.method} {flask.request.full_path[:200]}: {exc.detail}"[:500])
+    if "text/html" in flask.request.headers.get("Accept", "") and flask.request.method == "GET":
+        return flask.Response(exc.description, status=403, mimetype="text/plain")
+    return flask.jsonify(error="out of scope", detail=exc.description), 403

@@ -190,6 +190,27 @@ def test_failed_sign_ins_are_rate_limited(app, users):
     assert actions.count("signin_failed") == 5 and actions.count("signin_limited") == 2
 
 
+def test_failed_sign_ins_are_limited_per_name_and_sign_out_is_never_limited(app, users, client_as):
+    import re
+
+    name, password, _ = users["district"]
+    for i in range(5):  # one name tried from five addresses: the per-name limit
+        client = app.server.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i + 1}"
+        assert sign_in(client, name, "nope-nope").status_code == 401
+    fresh = app.server.test_client()
+    fresh.environ_base["REMOTE_ADDR"] = "10.0.0.99"
+    assert sign_in(fresh, name, password).status_code == 429
+    signed_in = client_as("city")  # from the address the limit does not hold, then that address is limited
+    for _ in range(5):
+        sign_in(app.server.test_client(), "nobody", "nope-nope")
+    assert sign_in(app.server.test_client(), *users["grid"][:2]).status_code == 429
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      signed_in.get("/login").get_data(as_text=True)).group(1)
+    assert signed_in.post("/logout", data={"csrf_token": token}).status_code == 302  # not 429
+    assert signed_in.get("/_dash-layout").status_code == 401
+
+
 def test_successful_sign_ins_are_not_limited(app, users):
     name, password, _ = users["grid"]
     for _ in range(8):

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from components.format import alert_text, place_path
 from config.city import City
 from contract.metrics import QUANTILES
 from queries import views, window_views
@@ -110,14 +111,14 @@ def overdue_part(snap: Snapshot, city: City, code: str, as_of) -> dict:
     for r in df.head(TOP_OVERDUE).to_dict("records"):
         late = (pd.Timestamp(as_of) - pd.Timestamp(r["due_at"])).total_seconds() / 60 if as_of is not None else None
         rows.append({"event_id": r["event_id"], "category": r["category"], "channel": r["channel"],
-                     "status": r["status"], "where": views.place_path(city, r["grid_code"]),
+                     "status": r["status"], "where": place_path(city, r["grid_code"]),
                      "due_at": clean(r["due_at"]), "overdue_min": clean(late)})
     return {"overdue_total": len(df), "overdue_top": rows}
 
 
 def recurring_part(snap: Snapshot, city: City, code: str) -> dict:
-    df = views.recurring_problems(snap, city, code, n=TOP_RECURRING)
-    rows = [{"category": r["category"], "where": r["where"], "events": clean(r["events"]), "open": clean(r["open"]),
+    df = views.recurring_problems(snap, code, n=TOP_RECURRING)
+    rows = [{"category": r["category"], "where": place_path(city, r["grid_code"]), "events": clean(r["events"]), "open": clean(r["open"]),
              "days": clean(r["days"]), "last_reported": clean(r["last_reported"])} for r in df.to_dict("records")]
     return {"recurring": rows, "recurring_totals": {k: clean(v) for k, v in views.recurring_totals(snap, code).items()}}
 
@@ -138,7 +139,7 @@ def ranking_part(snap: Snapshot, city: City, code: str, w, weights: dict[str, fl
 def alerts_part(snap: Snapshot, code: str) -> list[dict]:
     """The alerts of the region's area in the snapshot (views.region_alerts), red first, with their sentence."""
     df = views.region_alerts(snap, code)
-    return [{"level": str(r["level"]), "kind": r["kind"], "name": r["name"], "text": views.alert_text(r),
+    return [{"level": str(r["level"]), "kind": r["kind"], "name": r["name"], "text": alert_text(r),
              "since": clean(r["since"])} for r in df.head(10).to_dict("records")]
 
 

@@ -1,7 +1,7 @@
 """A briefing dict (briefing/data.py) as one HTML document laid out for A4 paper: the title block of an
 official briefing (red title, 第N期, 编制单位, date, red rule), then numbered sections with tables and
 inline SVG charts (briefing/charts.py), page numbers from CSS paged media. Every text is a label
-(config/labels.py), every number is formatted by the screens' own formatters (queries/views.py)."""
+(config/labels.py), every number is formatted by the screens' own formatters (components/format.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import date, datetime
 from html import escape
 
 from briefing import charts
+from components.format import fmt_count, fmt_minutes, fmt_number, fmt_rate, fmt_span, is_missing
 from components.theme import LIGHT
 from config.labels import label
-from queries.views import fmt_count, fmt_minutes, fmt_number, fmt_rate, is_missing
 
 RED = "#c00000"  # the title and rule of a Chinese official document (红头)
 FUNNEL_LABELS = {"reported": "stage_reported", "reached_dispatched": "stage_dispatched",
@@ -89,14 +89,6 @@ def change(now, before, kind: str) -> str:
         return label("brief_same")
     text = label("brief_pp", v=abs(diff)) if kind == "rate" else fmt_count(abs(diff))
     return label("brief_up" if diff > 0 else "brief_down", v=text)
-
-
-def fmt_late(minutes) -> str:
-    """How long past its deadline: minutes or hours under two days, then days and hours."""
-    if is_missing(minutes) or minutes < 2880:
-        return fmt_minutes(minutes)
-    days, hours = divmod(int(minutes // 60), 24)
-    return label("span_days_hours", d=days, h=hours)
 
 
 def status_text(status: str) -> str:
@@ -190,7 +182,7 @@ def overdue(b: dict) -> str:
         return out + f'<p>{_e(label("no_overdue"))}</p></section>'
     out += f'<p>{_e(label("brief_overdue_total", as_of=_time(b["as_of"]), n=fmt_count(b["overdue_total"]), k=len(b["overdue_top"])))}</p>'
     rows = [[_e(r["event_id"]), _e(r["category"]), _e(r["where"]), _e(status_text(r["status"])), _time(r["due_at"]),
-             f'<span class="red">{_e(fmt_late(r["overdue_min"]))}</span>'] for r in b["overdue_top"]]
+             f'<span class="red">{_e(fmt_span(r["overdue_min"]))}</span>'] for r in b["overdue_top"]]
     return out + _table([("brief_event_id", False), ("category", False), ("where", False), ("status", False),
                          ("due", False), ("overdue_by", True)], rows) + "</section>"
 

@@ -1,6 +1,6 @@
 """The tablet's (中屏) region panels, each `(snap, city, code, now) -> html component` for one region at
 any level: recurring problems (重复/高发问题), safety (平安指数) and cameras (视频感知). Every number
-comes from queries/views.py; light theme like the rest of the medium screen."""
+comes from queries/views.py (text: components/format.py); light theme like the rest of the medium screen."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
+from components.format import fmt_count, fmt_number, fmt_rate, place_path
 from components.theme import FONT, LIGHT
 from components.widgets import GRAPH_CONFIG
 from config.labels import label
@@ -40,11 +41,11 @@ def recurring_panel(snap: Snapshot, city, code: str, now: datetime,
     """The region's clusters of similar events (same category, close together, last 30 days),
     biggest first: category, where, n events in d days, open, example event links."""
     totals = views.recurring_totals(snap, code)
-    clusters = views.recurring_problems(snap, city, code, n=limit)
+    clusters = views.recurring_problems(snap, code, n=limit)
     summary = html.Div(className="rp-stats", children=[
-        _stat("recurring_clusters", views.fmt_count(totals["clusters"])),
-        _stat("recurring_events", views.fmt_count(totals["events"])),
-        _stat("open", views.fmt_count(totals["open"]), bad=totals["open"] > 0)])
+        _stat("recurring_clusters", fmt_count(totals["clusters"])),
+        _stat("recurring_events", fmt_count(totals["events"])),
+        _stat("open", fmt_count(totals["open"]), bad=totals["open"] > 0)])
     if clusters.empty:
         return _panel("region-recurring", label("recurring"), summary,
                       html.Div(label("recurring_none"), className="rp-empty"))
@@ -55,10 +56,10 @@ def recurring_panel(snap: Snapshot, city, code: str, now: datetime,
         for eid in str(r["example_ids"]).split(","):
             links += [dcc.Link(eid, href=event_href(eid), className="rp-event"), " "]
         rows.append(html.Tr(className="rp-cluster", children=[
-            html.Td(r["category"]), html.Td(r["where"]),
+            html.Td(r["category"]), html.Td(place_path(city, r["grid_code"])),
             html.Td(f"{r['events']} {label('events_unit')} / {r['days']} {label('days_unit')}",
                     title=f"{r['first_reported']:%m-%d %H:%M} – {r['last_reported']:%m-%d %H:%M}"),
-            html.Td(views.fmt_count(r["open"]), className="bad" if r["open"] > 0 else ""),
+            html.Td(fmt_count(r["open"]), className="bad" if r["open"] > 0 else ""),
             html.Td(links[:-1])]))
     table = html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table")
     return _panel("region-recurring", label("recurring"), summary, table)
@@ -95,15 +96,15 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
         return _panel("region-safety", label("safety_index"), *parts, html.Div(label("waiting"), className="rp-empty"))
     rank = "—" if s["rank"] is None else label("rank_of", rank=s["rank"], of=s["of"])
     parts.append(html.Div(className="rp-stats", children=[
-        _stat("safety_index", views.fmt_number(s["safety_index"])),
-        _stat("public_security", views.fmt_number(s["public_security"]) + "%"),
+        _stat("safety_index", fmt_number(s["safety_index"])),
+        _stat("public_security", fmt_number(s["public_security"]) + "%"),
         _stat(f"safety_rank_{s['level']}", rank),
         _stat("safety_month", f"{s['month']:%Y-%m}")]))
     bars = [html.Div(className="rp-bar", children=[
         html.Span(label(f"safety_{p}"), className="rp-bar-label"),
         html.Span(className="rp-bar-track", children=html.Span(
             className="rp-bar-fill", style={"width": f"{max(0.0, min(100.0, s[p])):.0f}%"})),
-        html.Span(views.fmt_number(s[p]), className="rp-bar-value")]) for p in views.SAFETY_PARTS if p in s]
+        html.Span(fmt_number(s[p]), className="rp-bar-value")]) for p in views.SAFETY_PARTS if p in s]
     parts.append(html.Div([html.H4(label("safety_components"), className="rp-sub"), *bars], className="rp-bars"))
     if not months.empty:
         parts.append(dcc.Graph(id="region-safety-trend", figure=safety_trend_figure(months), config=GRAPH_CONFIG))
@@ -119,18 +120,18 @@ def camera_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     if not k:
         return _panel("region-cameras", label("page_cameras"), html.Div(label("waiting"), className="rp-empty"))
     stats = html.Div(className="rp-stats", children=[
-        _stat("camera_online_rate", views.fmt_rate(k.get("camera_online_rate"))),
-        _stat("cameras_online", views.fmt_count(k["cameras_online"])),
-        _stat("offline", views.fmt_count(k["cameras_offline"]), bad=k["cameras_offline"] > 0),
-        _stat("blind_grids", views.fmt_count(k["blind_grids"]), bad=k["blind_grids"] > 0),
-        _stat("cameras_untagged", views.fmt_count(k["cameras_untagged"])),
-        _stat("cameras_unplaced", label("cameras_unplaced_detail", n=views.fmt_count(k["cameras_unplaced"]),
-                                        approx=views.fmt_count(k.get("cameras_coord_approx")),
-                                        missing=views.fmt_count(k.get("cameras_coord_missing"))))])
+        _stat("camera_online_rate", fmt_rate(k.get("camera_online_rate"))),
+        _stat("cameras_online", fmt_count(k["cameras_online"])),
+        _stat("offline", fmt_count(k["cameras_offline"]), bad=k["cameras_offline"] > 0),
+        _stat("blind_grids", fmt_count(k["blind_grids"]), bad=k["blind_grids"] > 0),
+        _stat("cameras_untagged", fmt_count(k["cameras_untagged"])),
+        _stat("cameras_unplaced", label("cameras_unplaced_detail", n=fmt_count(k["cameras_unplaced"]),
+                                        approx=fmt_count(k.get("cameras_coord_approx")),
+                                        missing=fmt_count(k.get("cameras_coord_missing"))))])
     parts: list[Component] = [stats]
     blind = views.blind_grid_names(snap, code, n=20)
     if blind:
-        more = label("blind_more", n=views.fmt_count(k["blind_grids"])) if k["blind_grids"] > len(blind) else ""
+        more = label("blind_more", n=fmt_count(k["blind_grids"])) if k["blind_grids"] > len(blind) else ""
         parts.append(html.Div(className="rp-blind", children=[
             html.H4(label("blind_grids"), className="rp-sub"), html.Div(label("list_sep").join(blind) + more)]))
     children = views.camera_status(snap, city, code)
@@ -138,9 +139,9 @@ def camera_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
         head = html.Tr([html.Th(x) for x in (label("children"), label("camera_online_rate"), label("cameras"),
                                              label("offline"), label("blind_grids"), label("cameras_untagged"),
                                              label("cameras_unplaced"))])
-        rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_rate(r["camera_online_rate"])),
-                         html.Td(views.fmt_count(r["cameras"])), html.Td(views.fmt_count(r["offline"])),
-                         html.Td(views.fmt_count(r["blind_grids"])), html.Td(views.fmt_count(r.get("cameras_untagged"))),
-                         html.Td(views.fmt_count(r["cameras_unplaced"]))]) for r in children.to_dict("records")]
+        rows = [html.Tr([html.Td(r["name"]), html.Td(fmt_rate(r["camera_online_rate"])),
+                         html.Td(fmt_count(r["cameras"])), html.Td(fmt_count(r["offline"])),
+                         html.Td(fmt_count(r["blind_grids"])), html.Td(fmt_count(r.get("cameras_untagged"))),
+                         html.Td(fmt_count(r["cameras_unplaced"]))]) for r in children.to_dict("records")]
         parts.append(html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table"))
     return _panel("region-cameras", label("page_cameras"), *parts)

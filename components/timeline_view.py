@@ -15,29 +15,13 @@ import pandas as pd
 import redis
 from dash import html
 
+from components.format import due_text, fmt_span, place_path
 from config.labels import label
 from dashboard.access import OutOfScope, mask_address, mask_name, mask_phone, may_see_city_totals, require_grid_code
 from dashboard.context import cockpit
-from queries import views
 from snapshots.timelines import TimelineStore
 
 MAX_ID_LENGTH = 64
-
-
-def fmt_span(minutes: float) -> str:
-    """A duration for people: 45 min, 5 h 20 min, 2 d 3 h (labels span_*)."""
-    m = int(abs(minutes))
-    if m < 60:
-        return label("span_min", m=m)
-    if m < 24 * 60:
-        return label("span_hours_min", h=m // 60, m=m % 60) if m % 60 else label("span_hours", h=m // 60)
-    return label("span_days_hours", d=m // 1440, h=(m % 1440) // 60)
-
-
-def due_text(due_at, now: datetime) -> tuple[str, bool]:
-    """("<time_left> 5 h 20 min", False) before the deadline, ("<overdue_by> 2 d 3 h", True) after it."""
-    left = (pd.Timestamp(due_at) - pd.Timestamp(now)).total_seconds() / 60
-    return (f"{label('overdue_by')} {fmt_span(left)}", True) if left < 0 else (f"{label('time_left')} {fmt_span(left)}", False)
 
 
 def load_timeline(event_id: str) -> dict | None:
@@ -120,7 +104,7 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
         html.Div(className="tl-meta", children=[
             html.Span(tl["event_id"], className="tl-id"),
             html.Span(label("reopened_badge"), className="tl-badge tl-reopen") if tl.get("reopened") else None]),
-        html.Div(views.place_path(city, tl["grid_code"]), className="tl-where"),
+        html.Div(place_path(city, tl["grid_code"]), className="tl-where"),
         html.Dl(className="tl-facts", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
         html.Div(label("label_value", label=label("reporter"), value=reporter), className="tl-reporter") if reporter else None,
     ])

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pandas as pd
 from dash import Patch, html
 
+from components.format import fmt_minutes, is_missing
 from components.theme import DARK, FONT
 from components.widgets import KPI_TILES
 from config.labels import label
 from contract.domain import STAGES
-from queries import views
 
 WALL_FONT = 17  # canvas px; the canvas is scaled to the display, so this is ~34 px on a 4K wall
 # KPI tile -> (formatter of the change, higher is better (None: neutral), source of the comparison)
@@ -30,16 +30,16 @@ def kpi_delta(key: str, now: dict, yesterday: dict) -> tuple[str, str]:
         d, prefix, unit = now.get("security_change"), label("vs_last_month"), "pt"
     elif key == "camera_online_rate":
         cams, online = now.get("cameras"), now.get("cameras_online")
-        if views.is_missing(cams):
+        if is_missing(cams):
             return "", "delta"
         return f"{label('offline')} {int(cams - online):,} / {int(cams):,}", "delta"
     else:
         a, b = now.get(key), yesterday.get(key)
-        if views.is_missing(a) or views.is_missing(b):
+        if is_missing(a) or is_missing(b):
             return "", "delta"
         prefix = label("vs_yesterday")
         d, unit = (100 * (a - b), "pt") if key in RATE_KEYS else (a - b, "")
-    if views.is_missing(d):
+    if is_missing(d):
         return "", "delta"
     arrow = "▲" if d > 0 else "▼" if d < 0 else label("delta_flat")
     text = f"{prefix} {arrow}{abs(d):,.1f}{unit}" if (unit or key in ("safety_index",)) else \
@@ -102,7 +102,7 @@ def hbar_patch(df: pd.DataFrame, x: str, y: str) -> Patch:
 
 def _funnel_values(k: dict) -> tuple[list, list]:
     spans = (None, "median_dispatch_min", "median_handle_min", "median_verify_min", "median_close_min")
-    names = [label(f"stage_{s}") + ("" if m is None else " · " + views.fmt_minutes(k.get(m)))
+    names = [label(f"stage_{s}") + ("" if m is None else " · " + fmt_minutes(k.get(m)))
              for s, m in zip(STAGES, spans)]
     values = [k.get(c) or 0 for c in ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")]
     return [int(v) for v in values], names

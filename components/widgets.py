@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 import pandas as pd
 from dash import dcc, html
 
+from components.format import fmt_count, fmt_minutes, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
-from queries.views import MAP_MEASURES, fmt_count, fmt_minutes, fmt_number, fmt_rate, measure_label
+from queries.views import MAP_MEASURES
 from snapshots.reader import Snapshot
 
 # Plotly config for every graph: no toolbar, and the world outline that plotly's geo module insists on
@@ -21,8 +21,7 @@ GRAPH_CONFIG: dcc.Graph.Config = {"displayModeBar": False, "scrollZoom": False, 
 KPI_TILES = {
     "reported": fmt_count, "open": fmt_count, "overdue": fmt_count, "on_time_rate": fmt_rate,
     "same_day_rate": fmt_rate, "grid_settled_rate": fmt_rate, "satisfaction_rate": fmt_rate,
-    "camera_online_rate": fmt_rate, "safety_index": fmt_number,
-    "public_security": lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1f}%",
+    "camera_online_rate": fmt_rate, "safety_index": fmt_number, "public_security": fmt_percent,
 }
 STAGE_TILES = {"median_dispatch_min": fmt_minutes, "median_handle_min": fmt_minutes,
                "median_verify_min": fmt_minutes, "median_close_min": fmt_minutes}
@@ -53,7 +52,7 @@ def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
 
 
 def _delta(v, prefix: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if is_missing(v):
         return ""
     return f"{prefix} {'▲' if v > 0 else '▼' if v < 0 else '—'}{abs(v):.1f}"
 
@@ -120,8 +119,8 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
               ("stage_handled", "reached_handled", "handle"), ("stage_verified", "reached_verified", "verify"),
               ("stage_closed", "closed", "close")]
     def median(q):
-        text = fmt_minutes(kpis.get(f"median_{q}_min"))
-        return "" if text == "—" else f" · ≈{text}"
+        v = kpis.get(f"median_{q}_min")
+        return "" if is_missing(v) else f" · {fmt_minutes(v, approx=True)}"
 
     names = [label(s) + ("" if q is None else median(q)) for s, _, q in stages]
     values = [int(kpis.get(n) or 0) for _, n, _ in stages]

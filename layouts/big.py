@@ -14,6 +14,7 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 from plotly.utils import PlotlyJSONEncoder
 
 from components import wall_widgets as ww
+from components.format import alert_text, fmt_count, fmt_number, fmt_rate, is_missing, measure_label
 from components.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
 from config.labels import label
 from config.region_codes import LEVELS
@@ -113,7 +114,7 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
                            options=[{"label": label(f"map_level_{v}"), "value": v} for v in ("district", "street")]),
         ]),
         dcc.RadioItems(id="big-measure", className="measure-switch", value=measure, inline=True,
-                       options=[{"label": views.measure_label(k), "value": k} for k in views.MAP_MEASURES]),
+                       options=[{"label": measure_label(k), "value": k} for k in views.MAP_MEASURES]),
         dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
     ])
     body = [column(cols[0]), column(cols[1]), map_panel, column(cols[2]), column(cols[3])] if wide else \
@@ -264,7 +265,7 @@ def wall_map(city, code: str, values, measure: str, street: bool) -> dict:
         fig["data"][1]["textfont"]["size"] = 15
     if measure == "density":  # per km² is what colours; the count (density × area) is what reads
         counts = (values["value"] * values["area_km2"]).round()
-        text = [f"{n}<br>{label('n_events', n=views.fmt_count(v))}" for n, v in zip(values["name"], counts)]
+        text = [f"{n}<br>{label('n_events', n=fmt_count(v))}" for n, v in zip(values["name"], counts)]
         fig["data"][0]["text"] = text
         if len(fig["data"]) > 1:
             fig["data"][1]["text"] = text
@@ -280,9 +281,9 @@ def outline_alerts(trace: dict, values, alerted: dict[str, str]) -> None:
 
 def camera_summary(k: dict) -> list:
     items = [("cameras", k.get("cameras")), ("cameras_online", k.get("cameras_online")),
-             ("offline", None if views.is_missing(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
+             ("offline", None if is_missing(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
              ("blind_grids", k.get("blind_grids"))]
-    return [html.Div([html.B(views.fmt_count(v)), html.Span(label(n))], className="cam-item") for n, v in items]
+    return [html.Div([html.B(fmt_count(v)), html.Span(label(n))], className="cam-item") for n, v in items]
 
 
 def alert_list(alerts) -> list:
@@ -290,7 +291,7 @@ def alert_list(alerts) -> list:
         return [html.Div(label("no_alerts"), className="alert-none")]
     return [html.Div(className=f"alert-item {r['level']}", children=[
         html.Span(label(f"alert_{r['kind']}"), className="a-kind"), html.Span(r["name"] or r["code"], className="a-where"),
-        html.Span(views.alert_text(r), className="a-text"),
+        html.Span(alert_text(r), className="a-text"),
         html.Span("" if r["since"] is None or r["since"] != r["since"] else f"{r['since']:%m-%d %H:%M}", className="a-since"),
     ]) for r in alerts.head(8).to_dict("records")]
 
@@ -298,18 +299,18 @@ def alert_list(alerts) -> list:
 def ranking_table(df) -> html.Table:
     head = html.Tr([html.Th(x) for x in (label("map_level_district"), label("reported"), label("overdue"),
                                          label("on_time_rate"))])
-    rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_count(r.get("reported"))),
-                     html.Td(views.fmt_count(r.get("overdue")), className="bad" if (r.get("overdue") or 0) > 0 else ""),
-                     html.Td(views.fmt_rate(r.get("on_time_rate")))]) for r in df.to_dict("records")]
+    rows = [html.Tr([html.Td(r["name"]), html.Td(fmt_count(r.get("reported"))),
+                     html.Td(fmt_count(r.get("overdue")), className="bad" if (r.get("overdue") or 0) > 0 else ""),
+                     html.Td(fmt_rate(r.get("on_time_rate")))]) for r in df.to_dict("records")]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-ranking-table")
 
 
 def safety_table(df) -> html.Table:
     head = html.Tr([html.Th(x) for x in (label("map_level_district"), label("safety_index"), label("vs_last_month"),
                                          label("public_security"))])
-    rows = [html.Tr([html.Td(r["name"]), html.Td(views.fmt_number(r.get("safety_index"))),
+    rows = [html.Tr([html.Td(r["name"]), html.Td(fmt_number(r.get("safety_index"))),
                      html.Td(ww.kpi_delta("safety_index", r, {})[0].replace(label("vs_last_month"), "").strip()),
-                     html.Td(views.fmt_number(r.get("public_security")) + "%")]) for r in df.to_dict("records")]
+                     html.Td(fmt_number(r.get("public_security")) + "%")]) for r in df.to_dict("records")]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-safety-table")
 
 

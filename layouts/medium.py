@@ -13,8 +13,17 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
 from components import region_panels
+from components.format import (
+    fmt_count,
+    fmt_minutes,
+    fmt_number,
+    fmt_rate,
+    fmt_span,
+    measure_label,
+    place_path,
+    window_text,
+)
 from components.supervision_form import register_supervision, supervision_block
-from components.timeline_view import fmt_span
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
 from contract.metrics import RANK_PERIODS
@@ -30,10 +39,10 @@ WINDOWS = window_views.TABLET_WINDOWS
 TILES = ("reported", "open", "overdue", "at_risk", "on_time_rate", "same_day_rate", "grid_settled_rate",
          "escalated_rate", "satisfaction_rate", "supervision_on_time_rate", "camera_online_rate", "safety_index")
 # Ranking columns: key -> formatter; the header of each sorts the table by it (?sort=)
-RANK_COLUMNS: dict[str, Callable[[Any], str]] = {"rank": str, "name": str, "score": lambda v: views.fmt_number(v), "reported": views.fmt_count,
-                "open": views.fmt_count, "overdue": views.fmt_count, "on_time_rate": views.fmt_rate,
-                "same_day_rate": views.fmt_rate, "grid_settled_rate": views.fmt_rate,
-                "satisfaction_rate": views.fmt_rate}
+RANK_COLUMNS: dict[str, Callable[[Any], str]] = {"rank": str, "name": str, "score": fmt_number, "reported": fmt_count,
+                "open": fmt_count, "overdue": fmt_count, "on_time_rate": fmt_rate,
+                "same_day_rate": fmt_rate, "grid_settled_rate": fmt_rate,
+                "satisfaction_rate": fmt_rate}
 ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
 STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event")
 OVERDUE_SHOWN = 15
@@ -87,7 +96,7 @@ def layout(**query):
                                 style={} if state["window"] == "custom" else {"display": "none"}),
             dcc.Dropdown(id="medium-measure", value=state["measure"], clearable=False, searchable=False,
                          className="measure-dropdown",
-                         options=[{"label": views.measure_label(k), "value": k} for k in views.MAP_MEASURES]),
+                         options=[{"label": measure_label(k), "value": k} for k in views.MAP_MEASURES]),
         ]),
         dcc.Store(id="medium-state", data=state),
         html.Div(id="medium-window-text", className="window-text"),
@@ -160,15 +169,15 @@ def _render(snap, state: dict):
     if children.empty:  # a grid: the grid itself, with its own value
         values = window_views.child_window_values(snap, city, city.ancestors(region)[-1], w, measure)
         values = values[values["code"] == region]
-        title = f"{city.names[region]} · {label('level_grid')} · {views.measure_label(measure)}"
+        title = f"{city.names[region]} · {label('level_grid')} · {measure_label(measure)}"
     else:
         values = window_views.child_window_values(snap, city, region, w, measure)
         values = values.assign(name=[city.short_name(code) for code in values["code"]])  # 第3网格, not 梅园…第3网格
         title = f"{label('children_count', level=label('level_' + children['level'].iloc[0]), n=len(values))} · " \
-                f"{views.measure_label(measure)}"
+                f"{measure_label(measure)}"
     rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
     return (kpi_row(PAGE, kpis, TILES), freshness(PAGE, snap, c.now(), c.settings.stale_after_s), crumbs,
-            f"{w.text()} · {label('rank_title')} {rank_w.text()}", title,
+            f"{window_text(w)} · {label('rank_title')} {window_text(rank_w)}", title,
             children_map(city, region, values, measure, dark=False), loop_figure(kpis), stage_table(kpis))
 
 
@@ -252,17 +261,11 @@ def stage_table(kpis: dict) -> html.Table:
     rows = [("dispatch", "reached_dispatched"), ("handle", "reached_handled"), ("verify", "reached_verified"),
             ("close", "closed"), ("total", "closed")]
     head = html.Tr([html.Th(label(x)) for x in ("stage", "reached", "median", "p90")])
-    body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(views.fmt_count(kpis.get(n))),
-                     html.Td(approx_minutes(kpis.get(f"median_{s}_min"))),
-                     html.Td(approx_minutes(kpis.get(f"p90_{s}_min")))], id=f"medium-stage-{s}")
+    body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(fmt_count(kpis.get(n))),
+                     html.Td(fmt_minutes(kpis.get(f"median_{s}_min"), approx=True)),
+                     html.Td(fmt_minutes(kpis.get(f"p90_{s}_min"), approx=True))], id=f"medium-stage-{s}")
             for s, n in rows]
     return html.Table([html.Thead(head), html.Tbody(body)], className="stages", id="medium-stage-table")
-
-
-def approx_minutes(v) -> str:
-    """A duration estimated from the histograms: ≈ before it, a dash when there is none."""
-    text = views.fmt_minutes(v)
-    return text if text == "—" else "≈" + text
 
 
 def ranking_table(df: pd.DataFrame, state: dict) -> html.Table:
@@ -307,7 +310,7 @@ def overdue_table(df: pd.DataFrame, state: dict, now, supervised: dict | None = 
     items = []
     for r in df.head(OVERDUE_SHOWN).to_dict("records"):
         late_min = (pd.Timestamp(now) - pd.Timestamp(r["due_at"])).total_seconds() / 60
-        where = views.place_path(city, r["grid_code"])
+        where = place_path(city, r["grid_code"])
         items.append(html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
             *sup_badge(supervised.get(r["event_id"])),
             html.Span(f"{label('overdue_by')} {fmt_span(late_min)}", className="late"),
@@ -327,7 +330,7 @@ def at_risk_table(df: pd.DataFrame, state: dict, supervised: dict) -> html.Div |
         *sup_badge(supervised.get(r["event_id"])),
         html.Span(f"{label('time_left')} {fmt_span(r['minutes_left'])}", className="soon"),
         html.Span(f"{r['category']} · {r['channel']}", className="what"),
-        html.Span(views.place_path(city, r["grid_code"]), className="where"),
+        html.Span(place_path(city, r["grid_code"]), className="where"),
         html.Span(label(f"stage_{r['status']}"), className="status")])) for r in df.head(OVERDUE_SHOWN).to_dict("records")]
     note = label("event_list_more").format(n=len(df), k=OVERDUE_SHOWN) if len(df) > OVERDUE_SHOWN else ""
     return html.Div([html.Ul(items, className="event-list", id="medium-at-risk-list"), html.P(note, className="note")])
@@ -337,7 +340,7 @@ def supervision_table(df: pd.DataFrame, totals: dict, state: dict) -> html.Div:
     """督办 of the region: how many, still open, closed by the new deadline (and the rate), the newest first."""
     head = label("supervision_summary", n=totals["supervised"], open=totals["supervised_open"],
                  in_time=totals["supervised_in_time"], closed=totals["supervised_closed"],
-                 rate=views.fmt_rate(totals["supervision_on_time_rate"]))
+                 rate=fmt_rate(totals["supervision_on_time_rate"]))
     rows = [html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
         *sup_badge(r),
         html.Span(f"{label('supervision_new_due')} {pd.Timestamp(r['new_due_at']):%m-%d %H:%M}", className="what"),

@@ -11,8 +11,9 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
+from components.format import alert_text, due_text, fmt_span
 from components.supervision_form import register_supervision, supervision_block
-from components.timeline_view import due_text, fmt_span, load_timeline, timeline_component
+from components.timeline_view import load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
 from dashboard.access import require_region, user_scope
@@ -108,7 +109,7 @@ def _render(snap, region: str, key):
              for r in queue.head(QUEUE_SHOWN).to_dict("records")]
     at_risk = [queue_item(r, region, names, now) for r in views.at_risk(snap, region).head(QUEUE_SHOWN).to_dict("records")]
     title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
-    alerts = [html.Li(label("label_value", label=names.get(a["code"], a["code"]), value=a["text"]),
+    alerts = [html.Li(label("label_value", label=names.get(a["code"], a["code"]), value=alert_text(a)),
                       className=f"alert alert-{a['level']}")
               for a in views.area_alerts(snap, region)]
     if n_over:

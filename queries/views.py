@@ -3,19 +3,12 @@ function here, which names the frame (and so the etl/transforms function) it rea
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
 from config import region_codes
-from config.labels import label
 from contract import frames as F
 from snapshots.reader import Snapshot
-
-if TYPE_CHECKING:
-    from typing_extensions import TypeIs
 
 # Map measures: name -> (frame, column, per km², higher is worse)
 MAP_MEASURES = {
@@ -24,11 +17,6 @@ MAP_MEASURES = {
     "safety_index": (F.SAFETY_LATEST, "safety_index", False, False),
     "camera_online_rate": (F.DEVICE_KPIS, "camera_online_rate", False, False),
 }
-
-
-def measure_label(measure: str) -> str:
-    """The name of a map measure (a MAP_MEASURES key) in the current language."""
-    return label(f"measure_{measure}")
 
 
 def warm(snap: Snapshot) -> None:
@@ -166,29 +154,6 @@ def ticker(snap: Snapshot, code: str = "", n: int = 12) -> pd.DataFrame:
     return under(snap, F.TICKER, code).head(n)
 
 
-def fmt_count(v) -> str:
-    return "—" if is_missing(v) else f"{int(v):,}"
-
-
-def fmt_rate(v) -> str:
-    return "—" if is_missing(v) else f"{100 * v:.1f}%"
-
-
-def fmt_number(v, digits: int = 1) -> str:
-    return "—" if is_missing(v) else f"{v:.{digits}f}"
-
-
-def fmt_minutes(v) -> str:
-    if is_missing(v):
-        return "—"
-    return label("fmt_minutes", m=v) if v < 120 else label("fmt_hours", h=v / 60)
-
-
-def place_path(city, grid_code: str) -> str:
-    """Where an event is, for lists: street · community · grid short names (街道 · 社区 · 网格)."""
-    return " · ".join(city.short_name(c) for c in city.path(grid_code))
-
-
 def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
     """Open events under a region (open_events, etl/transforms/work_queue.py), earliest deadline first."""
     df = snap.frame(F.OPEN_EVENTS)
@@ -199,15 +164,9 @@ def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
 
 def area_alerts(snap: Snapshot, code: str) -> list[dict]:
     """The alerts (the `alerts` frame, etl/transforms/alerts.py) of a region and below, red first, at
-    most 10; each {code, text, level}. The wall, tablet and phone share this one definition."""
-    return [{"code": r["code"], "text": alert_text(r), "level": str(r["level"])}
-            for r in region_alerts(snap, code).head(10).to_dict("records")]
-
-
-def alert_text(alert: dict) -> str:
-    """An alert's sentence in the screen's language, from its kind, value and threshold (the frame's own
-    `text` is in the ETL process's language)."""
-    return label(f"alert_text_{alert['kind']}", value=alert["value"], threshold=alert["threshold"])
+    most 10, as rows (kind, code, level, value, threshold, ...). The wall, tablet and phone share this one
+    definition; components/format.py alert_text says each in the screen's language."""
+    return [{**r, "level": str(r["level"])} for r in region_alerts(snap, code).head(10).to_dict("records")]
 
 
 def region_kpis_yesterday(snap: Snapshot, code: str) -> dict:
@@ -269,12 +228,6 @@ def safety_ranking(snap: Snapshot, city, code: str) -> pd.DataFrame:
     return out.sort_values("safety_index")
 
 
-def is_missing(v: object) -> TypeIs[None]:
-    """None or NaN: a figure the snapshot does not have (for the type checker: a figure that is not
-    missing is not None; NaN is a float, so only the False branch is exact)."""
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def level_values(snap: Snapshot, city, code: str, window: str, measure: str, level: str | None = None) -> pd.DataFrame:
     """child_values, or with `level` the region's descendants at that level (the wall's street map)."""
     if level is None:
@@ -298,18 +251,13 @@ def level_values(snap: Snapshot, city, code: str, window: str, measure: str, lev
 SAFETY_PARTS = ("security", "fire", "traffic", "production", "disputes")  # etl/domain.SAFETY_COMPONENTS
 
 
-def recurring_problems(snap: Snapshot, city, code: str, n: int = 20) -> pd.DataFrame:
-    """A region's recurring-problem clusters (recurring, etl/transforms/recurring.py), biggest first,
-    with `where`: street · community · grid short names of the grid holding most of its events."""
-    df = snap.frame(F.RECURRING)
+def recurring_problems(snap: Snapshot, code: str, n: int = 20) -> pd.DataFrame:
+    """A region's recurring-problem clusters (recurring, etl/transforms/recurring.py), biggest first;
+    grid_code: the grid holding most of its events."""
     cols = ["cluster_id", "category", "grid_code", "events", "open", "first_reported", "last_reported", "days",
-            "example_ids", "where"]
-    if df is None or df.empty:
-        return pd.DataFrame(columns=cols)
-    d = under(snap, F.RECURRING, code).sort_values(["events", "open", "last_reported"],
-                                                             ascending=False).head(n)
-    where = [place_path(city, g) for g in d["grid_code"]]
-    return d.assign(where=where)[cols].reset_index(drop=True)
+            "example_ids"]
+    d = under(snap, F.RECURRING, code).sort_values(["events", "open", "last_reported"], ascending=False).head(n)
+    return d[cols].reset_index(drop=True)
 
 
 def recurring_totals(snap: Snapshot, code: str) -> dict:

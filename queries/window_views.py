@@ -10,7 +10,6 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 
-from config.labels import label
 from contract import frames as F
 from contract.frames import piece_frame_week
 from contract.metrics import SCORE_RATES, WINDOWS
@@ -31,10 +30,6 @@ class Window:
     @property
     def days(self) -> tuple[int, int]:
         return day_number(self.first), day_number(self.last)
-
-    def text(self) -> str:
-        span = f"{self.first:%m-%d}" if self.first == self.last else f"{self.first:%m-%d} ~ {self.last:%m-%d}"
-        return f"{label('window_' + self.name)} {span}"
 
 
 def resolve_window(window: str, as_of: datetime, start: str | None = None, end: str | None = None,

@@ -167,10 +167,11 @@ def kpi_text(page, screen: str, key: str = "reported") -> str:
 
 
 def expected_reported(app, code: str, window: str) -> str:
+    from components.format import fmt_count
     from queries import views
 
     snap = app.server.config["COCKPIT"].snapshot()
-    return views.fmt_count(views.region_kpis(snap, code, window).get("reported"))
+    return fmt_count(views.region_kpis(snap, code, window).get("reported"))
 
 
 def wait_for_data(page, screen: str) -> None:

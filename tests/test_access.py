@@ -13,8 +13,8 @@ import pytest
 from helpers import BACKENDS, NOW, foreign_region, forged_payloads, medium_payload, page_payload, sign_in
 from sqlalchemy import text
 
+from components.format import fmt_count
 from contract.windows import window_start
-from queries import views
 
 
 def pages(client, role, region):
@@ -138,7 +138,7 @@ def test_user_sees_exactly_their_scope(app, city, users, client_as, published, s
     with sim_engine.connect() as conn:
         count = conn.execute(text(SQL.format(exclude=exclude)),
                              {"prefix": f"{region}%", "start": window_start(NOW, "7d").to_pydatetime()}).scalar()
-    assert views.fmt_count(count) in shown and count > 0, (role, region, count)
+    assert fmt_count(count) in shown and count > 0, (role, region, count)
     # the map geometry is their area only
     geo = client.get("/geo/grid.json").get_json()
     codes = {f["properties"]["code"] for f in geo["features"]}

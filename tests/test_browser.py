@@ -26,6 +26,7 @@ from helpers import (
 )
 from playwright.sync_api import expect
 
+from components.format import fmt_count, measure_label
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import source_engine
@@ -285,8 +286,8 @@ def test_deep_link(browser, watched, published, app, city):
         assert crumbs == [names[city.code], names[district], names[street]]
         assert page.locator('#medium-window input[value="7d"]').is_checked()
         assert not page.locator('#medium-window input[value="today"]').is_checked()
-        assert views.measure_label("overdue") in page.inner_text("#medium-map-title")
-        assert kpi_text(page, "medium") == views.fmt_count(reported[street])
+        assert measure_label("overdue") in page.inner_text("#medium-map-title")
+        assert kpi_text(page, "medium") == fmt_count(reported[street])
         assert page.locator("#medium-ranking-table a").first.get_attribute("href").endswith("window=7d&measure=overdue")
         assert w.non_local() == []
         assert w.errors == []
@@ -354,6 +355,6 @@ def test_medium_custom_window_from_the_date_picker(browser, watched, published, 
         expected = window_views.window_kpis(snap, district, window_views.resolve_window(
             "custom", snap.as_of, "2026-11-03", "2026-11-09"))["reported"]
         page.wait_for_function("(v) => { const e = document.querySelector('#medium-kpi-reported .kpi-value');"
-                               " return e && e.textContent.trim() === v; }", arg=views.fmt_count(expected))
+                               " return e && e.textContent.trim() === v; }", arg=fmt_count(expected))
         assert "11-03 ~ 11-09" in page.inner_text("#medium-window-text") and expected > 0
         assert w.non_local() == [] and w.errors == []

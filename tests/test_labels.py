@@ -164,8 +164,8 @@ def test_label_follows_the_language_and_fills_fields():
 def test_alert_sentences_come_from_kind_value_and_threshold():
     """The screens write an alert's sentence themselves, so it follows their language; the ETL fills the
     frame's `text` with the same label."""
+    from components.format import alert_text
     from etl.transforms.alerts import AlertThresholds, camera_alerts
-    from queries.views import alert_text
 
     spike = {"kind": "spike", "value": 12.0, "threshold": 6.3}
     try:

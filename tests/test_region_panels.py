@@ -15,6 +15,7 @@ from helpers import BACKENDS, NOW, fresh_engine
 from sqlalchemy import insert, text
 
 from components import region_panels
+from components.format import fmt_number, fmt_rate, place_path
 from contract.metrics import RECURRING
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
@@ -282,8 +283,8 @@ def test_recurring_panel_every_level(source, city):
         shown = render(region_panels.recurring_panel, snap, city, code)
         totals = views.recurring_totals(snap, code)
         assert totals["clusters"] > 0 and f"{totals['clusters']:,}" in shown and f"{totals['events']:,}" in shown
-        top = views.recurring_problems(snap, city, code).iloc[0]
-        assert f"{top['events']} 件 / {top['days']} 天" in shown and top["where"] in shown, level
+        top = views.recurring_problems(snap, code).iloc[0]
+        assert f"{top['events']} 件 / {top['days']} 天" in shown and place_path(city, top["grid_code"]) in shown, level
         assert f"href=?event={top['example_ids'].split(',')[0]}" in shown, level
         if level in ("community", "grid"):
             assert PLANTED in shown and "4 件" in shown
@@ -296,7 +297,7 @@ def test_safety_panel_every_level(source, city):
     for level, code in levels(city, spot).items():
         shown = render(region_panels.safety_panel, snap, city, code)
         s = views.safety_rank(snap, city, code)
-        assert views.fmt_number(s["safety_index"]) in shown and views.fmt_number(s["fire"]) in shown, level
+        assert fmt_number(s["safety_index"]) in shown and fmt_number(s["fire"]) in shown, level
         assert "消防" in shown and "矛盾纠纷" in shown
         if level != "city":
             assert f"第 {s['rank']} / {s['of']} 名" in shown, level
@@ -308,7 +309,7 @@ def test_camera_panel_every_level(source, city):
     for level, code in levels(city, spot).items():
         shown = render(region_panels.camera_panel, snap, city, code)
         k = views.camera_summary(snap, code)
-        assert views.fmt_rate(k["camera_online_rate"]) in shown, level
+        assert fmt_rate(k["camera_online_rate"]) in shown, level
         assert f"{k['cameras_online']:,}" in shown and f"{k['cameras_unplaced']:,}" in shown, level
         for name in views.blind_grid_names(snap, code)[:3]:
             assert name in shown, level

@@ -16,11 +16,12 @@ import pytest
 from helpers import NOW
 from sqlalchemy import text
 
+from components.format import fmt_count, fmt_rate
 from contract.metrics import QUANTILE_PRECISION
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from layouts.medium_outputs import RENDER_OUTPUTS
-from queries import views, window_views
+from queries import window_views
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
@@ -180,10 +181,10 @@ def test_screen_shows_sql_counts_for_custom_window(app, published, client_as, ci
         sql = conn.execute(text(count_sql(sim_engine, exclude)),
                            {"prefix": f"{code}%", "now": snap.as_of, **bounds(w)}).mappings().one()
     tiles = json.dumps(out["medium-kpis"]["children"], ensure_ascii=False)
-    assert f'"{views.fmt_count(sql["reported"])}"' in tiles and sql["reported"] > 100
-    assert views.fmt_rate(sql["closed_on_time"] / sql["closed"]) in tiles
+    assert f'"{fmt_count(sql["reported"])}"' in tiles and sql["reported"] > 100
+    assert fmt_rate(sql["closed_on_time"] / sql["closed"]) in tiles
     stages = json.dumps(out["medium-stages"]["children"], ensure_ascii=False)
-    assert f'"{views.fmt_count(sql["reached_dispatched"])}"' in stages
+    assert f'"{fmt_count(sql["reached_dispatched"])}"' in stages
     assert "11-02 ~ 11-12" in out["medium-window-text"]["children"]
 
 

@@ -4,12 +4,18 @@ inside the user's jurisdiction, exports are audited, and every response carries 
 The pages and callbacks also call dashboard/access.py themselves; these nets catch what a new
 callback or route forgets. A wrong type that still reaches a callback (a number where its code
 reads a mapping) raises TypeError, ValueError, KeyError...: inside a callback that is bad input, so
-it is logged with its traceback and answered with a 400, never a 500 or a traceback to the client."""
+it is answered with a 400, never a 500 or a traceback to the client. Every refusal of a malformed
+request is one log line, at most one per client and reason a minute (RefusalLog; one client cannot
+flood the log), its traceback at DEBUG."""
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 import flask
 from dash.exceptions import DashException, PreventUpdate
@@ -17,7 +23,7 @@ from werkzeug.exceptions import BadRequest
 
 from config.city import City
 from dashboard.access import BadInput, OutOfScope, require_region, user_scope
-from dashboard.auth import audit, is_public
+from dashboard.auth import audit, client_address, is_public
 
 log = logging.getLogger(__name__)
 CALLBACK_PATH = "/_dash-update-component"
@@ -35,6 +41,44 @@ QUERY_KEYS = ("region", "parent", "code", "grid", "grid_code")
 CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+class RefusalLog:
+    """Refusals of malformed requests as WARNING lines, at most one per (client, reason) every `every_s`
+    seconds; the next line of that pair says how many were left out. The traceback, if any, at DEBUG.
+    At most `max_pairs` pairs are remembered (the oldest forgotten first), so its memory is bounded."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0, max_pairs: int = 4096,
+                 clock: Callable[[], float] = time.monotonic):
+        self.logger, self.every_s, self.max_pairs, self.clock = logger, every_s, max_pairs, clock
+        self.pairs: OrderedDict[tuple[str, str], list] = OrderedDict()  # (client, reason) -> [logged at, left out]
+        self.lock = threading.Lock()
+
+    def refused(self, client: str, reason: str, detail: str = "", exc: BaseException | None = None) -> None:
+        now = self.clock()
+        with self.lock:
+            seen = self.pairs.get((client, reason))
+            if seen is not None and now - seen[0] < self.every_s:
+                seen[1] += 1
+                left_out = -1
+            else:
+                left_out = seen[1] if seen else 0
+                self.pairs[(client, reason)] = [now, 0]
+                self.pairs.move_to_end((client, reason))
+                while len(self.pairs) > self.max_pairs:
+                    self.pairs.popitem(last=False)
+        if left_out >= 0:
+            self.logger.warning("refused %s from %s%s%s", reason, client, f": {detail}" if detail else "",
+                                f" ({left_out} more like it in the last {self.every_s:.0f} s not logged)"
+                                if left_out else "")
+        if exc is not None and self.logger.isEnabledFor(logging.DEBUG):
+            self.logger.debug("refused %s from %s", reason, client, exc_info=exc)
+
+
+def refusal(reason: str, detail: str = "", exc: BaseException | None = None) -> None:
+    """Log this request's refusal (rate-limited per client and reason: RefusalLog)."""
+    refusals: RefusalLog = flask.current_app.extensions["cockpit_refusals"]
+    refusals.refused(client_address() or "-", reason, ascii(detail)[1:-1][:200], exc)  # a client's text, one line
 
 
 def codes_in(value, found: set[str], known) -> None:
@@ -111,6 +155,7 @@ def read_callback_body(req: flask.Request):
 
 def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
     known = city  # `code in city`: a region the city has
+    server.extensions["cockpit_refusals"] = RefusalLog(log)
     server.config["MAX_CONTENT_LENGTH"] = server.config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
 
     @server.before_request
@@ -124,9 +169,11 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
         codes: set[str] = set()
         if req.method == "POST" and req.path.startswith("/_dash"):
             if not (req.mimetype == "application/json"):
+                refusal("callback not JSON (415)", req.mimetype)
                 flask.abort(415, "Dash callbacks are JSON")  # a cross-site form cannot post JSON without CORS
             origin = req.headers.get("Origin")
             if origin and origin.rstrip("/") != req.host_url.rstrip("/"):
+                refusal("cross-origin callback (403)", origin)
                 flask.abort(403, "cross-origin callback refused")
             items = callback_items(read_callback_body(req)) if req.path == CALLBACK_PATH else []
             codes_in([[x.get("id"), x.get("value")] for x in items], codes, known)
@@ -135,13 +182,13 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
         return None
 
     def bad_callback_input(exc: Exception):
-        """Inside a callback, an input error is the client's: 400 and a log line with the traceback.
+        """Inside a callback, an input error is the client's: 400 and a refusal line (the traceback at DEBUG).
         Anywhere else it is ours: re-raised, so Flask logs it and answers 500."""
         if flask.request.path != CALLBACK_PATH or isinstance(exc, PreventUpdate):
             raise exc
         body = flask.request.get_json(silent=True)
         output = body.get("output") if isinstance(body, dict) else None
-        log.warning("bad callback input (%s) for %.200s", type(exc).__name__, output, exc_info=exc)
+        refusal(f"bad callback input ({type(exc).__name__}) (400)", f"for {output}", exc)
         return flask.jsonify(error="bad request", detail="malformed callback input"), 400
 
     for error in INPUT_ERRORS:
@@ -149,6 +196,7 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
 
     @server.errorhandler(BadInput)
     def bad_input(exc: BadInput):
+        refusal("bad input (400)", f"{flask.request.path[:80]}: {exc.description}")
         return flask.jsonify(error="bad request", detail=exc.description), 400
 
     @server.after_request

@@ -183,3 +183,48 @@ def test_fuzz_signed_out_callbacks_are_401(app, published):
         assert_clean_4xx(anon.post(CALLBACK, json=body), 401)
     name_only = app.server.test_client()
     assert sign_in(name_only, "nobody", "x" * 300).status_code == 400  # the form's limits, not a 500
+
+
+# ----------------------------------------------------------------------------- logs under attack
+
+def test_a_flood_of_malformed_callbacks_logs_a_line_per_reason_without_traceback(app, city_client, client_as, caplog):
+    import logging
+
+    # an input error inside Dash or a callback (a traceback: KeyError, IndexError), a body of the wrong shape
+    bodies = [MALFORMED["unknown output"], MALFORMED["too few inputs"], MALFORMED["a list"], MALFORMED["no output"]]
+    caplog.set_level(logging.DEBUG, logger="dashboard.security")
+    for i in range(50):
+        assert_clean_4xx(city_client.post(CALLBACK, json=bodies[i % len(bodies)]), 400)
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 3, [r.getMessage() for r in lines]  # one per reason: KeyError, IndexError, bad input
+    assert all(r.exc_info is None and "Traceback" not in r.getMessage() and "\n" not in r.getMessage()
+               for r in lines)
+    assert all("refused" in r.getMessage() and "127.0.0.1" in r.getMessage() for r in lines)
+    assert [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]  # the traceback, at DEBUG
+    caplog.clear()
+    other = app.server.test_client()  # another client: its own line
+    other.environ_base["REMOTE_ADDR"] = "10.9.8.7"
+    name, password, _ = ("leader", "city-pass-123", "3201")
+    assert sign_in(other, name, password).status_code == 302
+    assert_clean_4xx(other.post(CALLBACK, json=MALFORMED["a list"]), 400)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "10.9.8.7" in r.getMessage()]
+
+
+def test_refusal_log_says_how_many_lines_it_left_out(caplog):
+    import logging
+
+    from dashboard.security import RefusalLog
+
+    now = [0.0]
+    refusals = RefusalLog(logging.getLogger("test.refusals"), every_s=60, max_pairs=2, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="test.refusals"):
+        for _ in range(50):
+            refusals.refused("10.0.0.1", "bad input (400)", "a list")
+        now[0] = 61.0
+        refusals.refused("10.0.0.1", "bad input (400)", "a list")
+        for client in ("10.0.0.2", "10.0.0.3", "10.0.0.4"):  # more pairs than it keeps: the oldest forgotten
+            refusals.refused(client, "bad input (400)")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[:2] == ["refused bad input (400) from 10.0.0.1: a list",
+                         "refused bad input (400) from 10.0.0.1: a list (49 more like it in the last 60 s not logged)"]
+    assert len(lines) == 5 and len(refusals.pairs) == 2

@@ -46,7 +46,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     first_day = history_start(jobs.clock(), jobs.history_days).to_pydatetime()
-    n_read = len(read_events(engine, None, first_day))  # the source read alone (the ledger's path), for the split
+    n_read = len(read_events(engine, jobs.source, None, first_day))  # the source read alone (the ledger's path), for the split
     out["read_seconds"] = time.perf_counter() - t0
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()

@@ -4,8 +4,8 @@ one generated source:
     python -m bench.ticks_side_by_side SOURCE_URL [--ticks 5] [--size 10000] [--gap 31] [--profile OUT.txt]
 
 Two EtlJobs on one embedded Redis (prefixes `ref` and `new`): the reference one runs the events tick as it was
-before issue 16 (EtlJobs(reference_windows=True): whole weeks rebuilt, the window KPIs and counts of
-etl/transforms/reference_windows.py over the 30 days' facts), the other as now. Each burst of `size` source
+before issue 16 (EtlJobs(windows=ReferenceWindows()): whole weeks rebuilt, the window KPIs and counts of
+bench/reference_windows.py over the 30 days' facts), the other as now. Each burst of `size` source
 changes (half new events, half open events closed: bench/generate.py touch_events) is pulled by both,
 alternating which goes first. As on a live schedule, a tick reads its own burst only: before each burst the
 bench waits out the pull's overlap (`--gap`, default 31 s) and lets both take one live event (an unmeasured
@@ -24,6 +24,7 @@ import numpy as np
 import redis
 
 from bench.generate import touch_events
+from bench.reference_windows import ReferenceWindows
 from config.city import load_city
 from config.settings import load_settings
 from demo.embedded_redis import EmbeddedRedis
@@ -53,7 +54,7 @@ def main() -> None:
     out: dict = {}
     try:
         client = redis.Redis.from_url(rds.url)
-        jobs = {"ref": EtlJobs(engine, city, SnapshotStore(client, "ref"), reference_windows=True),
+        jobs = {"ref": EtlJobs(engine, city, SnapshotStore(client, "ref"), windows=ReferenceWindows()),
                 "new": EtlJobs(engine, city, SnapshotStore(client, "new"))}
         for name, j in jobs.items():
             t0 = time.perf_counter()

@@ -15,7 +15,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from contract.metrics import PIECE_FLAGS, QUANTILES
+from contract.metrics import COUNTS, MEDIANS, PIECE_FLAGS, QUANTILES, RATES, STOCKS
 from contract.pieces import day_number
 
 # column kinds: what a screen may rely on (pandas dtype kinds, loosely: text may be object, str or string)
@@ -64,24 +64,21 @@ class Frame:
                                          f"({df[col].dtype}), declared {kind}")
 
 
-_EVENT_COUNTS = {c: INT for c in ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed",
-                                  "closed_on_time", "same_day_cleared", "grid_settled", "rated", "satisfied",
-                                  "reopened", "open", "overdue")}
-_EVENT_RATES = {c: FLOAT for c in ("on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate",
-                                   *(f"median_{s}_min" for s in ("dispatch", "handle", "verify", "close")))}
+_EVENT_COUNTS = {c: INT for c in (*COUNTS, *STOCKS)}  # contract/metrics.py: the one declaration
+_EVENT_RATES = {c: FLOAT for c in (*RATES, *MEDIANS)}
 
 EVENT_KPIS = Frame("event_kpis", {"code": TEXT, "window": TEXT, "level": TEXT, **_EVENT_COUNTS, **_EVENT_RATES},
-                   key=("code", "window"), written_by="etl/transforms/events.py:region_event_kpis",
-                   doc="event counts, rates and stage medians per region and window (today, 7d, 30d)")
+                   key=("code", "window"), written_by="etl/transforms/events.py:wall_kpis",
+                   doc="event counts, rates and exact stage medians per region for the wall's window (today: WALL_WINDOWS)")
 EVENT_KPIS_YESTERDAY = Frame("event_kpis_yesterday", {"code": TEXT, **_EVENT_COUNTS, **_EVENT_RATES}, key=("code",),
                              written_by="etl/transforms/yesterday.py:kpis_same_time_yesterday",
                              doc="window-today KPIs at the same clock time yesterday (city, districts, streets)")
 BY_CATEGORY = Frame("by_category", {"code": TEXT, "window": TEXT, "category": TEXT, "count": INT},
-                    written_by="etl/transforms/events.py:counts_by")
+                    written_by="etl/transforms/events.py:wall_counts_by")
 BY_CHANNEL = Frame("by_channel", {"code": TEXT, "window": TEXT, "channel": TEXT, "count": INT},
-                   written_by="etl/transforms/events.py:counts_by")
+                   written_by="etl/transforms/events.py:wall_counts_by")
 BY_HOUR = Frame("by_hour", {"code": TEXT, "hour": INT, "today": INT, "avg7": FLOAT},
-                written_by="etl/transforms/events.py:hourly_today")
+                written_by="etl/transforms/events.py:hourly_counts")
 TICKER = Frame("ticker", {"event_id": TEXT, "reported_at": TIME, "channel": TEXT, "category": TEXT, "status": TEXT,
                           "grid_code": TEXT, "street": TEXT, "district": TEXT}, code_column="grid_code",
                written_by="etl/transforms/events.py:latest_events")
@@ -106,9 +103,9 @@ ALERTS = Frame("alerts", {"kind": TEXT, "code": TEXT, "name": TEXT, "level": TEX
                           "threshold": FLOAT, "since": TIME, "text": TEXT}, code_column="code",
                written_by="etl/transforms/alerts.py:wall_alerts")
 QUARANTINE = Frame("quarantine", {"row_id": INT, "event_id": TEXT, "reason": TEXT, "seen_at": TIME},
-                   written_by="etl/state/event_ledger.py:quarantine_rows")
+                   written_by="etl/state/event_ledger.py:EventLedger.quarantine_rows")
 QUARANTINE_STEPS = Frame("quarantine_steps", {"step_id": INT, "event_id": TEXT, "reason": TEXT, "seen_at": TIME},
-                         written_by="etl/state/step_log.py:quarantine_rows")
+                         written_by="etl/state/step_log.py:StepLog.quarantine_rows")
 DEVICE_KPIS = Frame("device_kpis", {"code": TEXT, "level": TEXT, "cameras": INT, "cameras_online": INT,
                                     "cameras_untagged": INT, "cameras_unplaced": INT, "blind_grids": INT,
                                     "camera_online_rate": FLOAT, "iot": INT, "iot_online": INT,
@@ -124,7 +121,7 @@ SAFETY_TREND = Frame("safety_trend", {"code": TEXT, "month": TIME, "index_value"
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},
-               written_by="etl/transforms/window_pieces.py:event_pieces",
+               written_by="etl/state/week_facts.py:WeekFacts.pieces",
                doc="one frame per week of report; encoding in contract/pieces.py")
 
 FRAMES: dict[str, Frame] = {f.name: f for f in (

@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import TypedDict
 
 WINDOWS = {"today": 1, "7d": 7, "30d": 30}  # window -> local days ending today
+# The windows of the wall's frames (event_kpis, by_category, by_channel: the ETL's exact figures with exact
+# medians). Every other window a screen shows (the tablet's 7d, 30d, quarter, custom; the rankings) comes from
+# the pieces below, and only from them: one implementation per figure and window.
+WALL_WINDOWS = ("today",)
 
 # name -> (fact column summed over the window's cohort, definition)
 COUNTS = {
@@ -59,11 +63,8 @@ SATISFIED_MIN_SCORE = 4
 # flags of the events *reported* in it: exact. "open"/"overdue" here are the window's own events still
 # open / past deadline now (the tiles' 处置中/超期 stay the stocks above, whenever reported).
 PIECE_FLAGS = {
-    "reported": "one", "reached_dispatched": "has_dispatched", "reached_handled": "has_handled",
-    "reached_verified": "has_verified", "closed": "is_closed", "closed_on_time": "closed_on_time",
-    "same_day_cleared": "same_day_cleared", "grid_settled": "grid_settled", "escalated": "escalated",
-    "rated": "is_rated", "satisfied": "is_satisfied", "reopened": "is_reopened",
-    "cohort_open": "is_open", "cohort_overdue": "is_overdue", "not_overdue": "not_overdue",
+    **{name: col for name, (col, _) in COUNTS.items()},
+    "escalated": "escalated", "cohort_open": "is_open", "cohort_overdue": "is_overdue", "not_overdue": "not_overdue",
 }
 WINDOW_RATES = {
     **RATES,

@@ -13,46 +13,27 @@ from sqlalchemy.engine import Engine
 from config.city import City
 from config.clock import now_local
 from contract import frames as F
-from contract.frames import piece_frame_name
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
-from contract.windows import window_start
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
 from etl.source.mapping import SourceMapping, load_mapping
 from etl.source.placement import Placer
-from etl.state.event_ledger import EventLedger, history_start, week_of
+from etl.state.event_ledger import EventLedger, history_start
 from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
-from etl.state.week_facts import WeekFacts
-from etl.state.window_medians import COLUMNS as MEDIAN_COLUMNS
+from etl.state.window_state import WindowState
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.at_risk import at_risk_events
 from etl.transforms.devices import blind_grid_list, region_device_kpis
-from etl.transforms.events import (
-    complete_regions,
-    counts_by,
-    counts_by_cubes,
-    hourly_counts,
-    hourly_today,
-    latest_events,
-    overdue_events,
-    region_event_kpis,
-    window_kpis,
-)
 from etl.transforms.recurring import recurring_clusters
-from etl.transforms.reference_windows import counts_by_reference, region_event_kpis_reference
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.supervision import supervision_outcomes
-from etl.transforms.window_pieces import event_pieces
-from etl.transforms.work_queue import open_events
-from etl.transforms.yesterday import kpis_same_time_yesterday
 from snapshots.store import SnapshotStore
 from snapshots.timelines import TimelineStore
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 15.0  # a source back from an outage is read again within this many seconds (cockpit.py faults measures it)
-TICKER_ROWS = 40  # the ticker's newest events (etl/transforms/events.py latest_events)
 
 
 class Backoff:
@@ -79,7 +60,7 @@ class EtlJobs:
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
                  timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None,
-                 reference_windows: bool = False):
+                 windows: WindowState | None = None):
         self.engine, self.city, self.store = engine, city, store
         # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
         self.mapping = mapping or load_mapping()
@@ -90,13 +71,11 @@ class EtlJobs:
         self.app_engine = app_engine  # the app database, for the supervisions leaders made (督办)
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.timeline_days = min(timeline_days, self.history_days)
-        # the bench's side-by-side run (--reference): the events tick as it was before issue 16 (whole weeks
-        # rebuilt, the window KPIs of etl/transforms/reference_windows.py); the same frames, more slowly
-        self.reference = reference_windows
-        self.week_facts = WeekFacts(incremental=not reference_windows)
+        # the events' window state and the frames computed from it (a strategy: the bench passes the old way in)
+        self.windows = windows or WindowState()
         self.alert_thresholds = alert_thresholds or AlertThresholds()
-        self.ledger = EventLedger(city, timedelta(seconds=future_tolerance_s), keep_quarantined, self.history_days,
-                                  self.source)
+        self.ledger = EventLedger(city, self.source, timedelta(seconds=future_tolerance_s), keep_quarantined,
+                                  self.history_days)
         steps = self.source.steps if spec.steps is not None else None
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
                                       StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined, source=steps),
@@ -105,13 +84,9 @@ class EtlJobs:
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
         self.published_after_s: float | None = None  # seconds from a run's start to its snapshot being out
-        self.timeline_stats: dict | None = None
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
-        # the window KPIs the way they were computed before issue 16 (etl/transforms/reference_windows.py): for
-        # the bench's side-by-side run (--reference); the same frames, more slowly
-        self.kpis, self.counts_by = ((region_event_kpis_reference, counts_by_reference) if reference_windows
-                                     else (region_event_kpis, counts_by))
+        self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
@@ -122,6 +97,8 @@ class EtlJobs:
             return None
         now, started = now or self.clock(), time.perf_counter()
         try:
+            current = self.store.manifest()  # read once a run: is our last snapshot still the one in Redis?
+            self.snapshot_lost = current is None or current.get("version") != self.published_version
             frames, meta, gone = getattr(self, f"_{name}")(now)
         except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
             wait = self.backoff[name].failed()
@@ -139,18 +116,21 @@ class EtlJobs:
             self.last_frames.pop(key, None)
         frames[F.ALERTS.name] = self.last_frames[F.ALERTS.name] = wall_alerts(
             self.last_frames, self.city.regions, now, self.alert_thresholds, devices_as_of=self.devices_as_of)
-        current = self.store.manifest()
-        if current is None or current.get("version") != self.published_version:
+        if self.snapshot_lost:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
         manifest = self.store.publish(frames, now, meta, drop=gone)
         self.published_version = manifest["version"]
         self.published_after_s = time.perf_counter() - started
         if name == "events" and (stats := self.timelines.catch_up(self.engine)) is not None:
-            self.timeline_stats = stats  # an incremental write's counts go out with the next snapshot
             if stats["mode"] == "full":
                 manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
                 self.published_version = manifest["version"]
         return manifest
+
+    @property
+    def timeline_stats(self) -> dict | None:
+        """The counts of the last timeline write (etl/state/timeline_sync.py)."""
+        return self.timelines.last_stats
 
     def _quarantine_counts(self, now: datetime) -> dict[str, int]:
         return {**self.ledger.quarantine_counts(), **self.timelines.steps.quarantine_counts(now)}
@@ -159,57 +139,20 @@ class EtlJobs:
         t0 = time.perf_counter()
         stats = self.ledger.pull(self.engine, now)
         t_pull = time.perf_counter()
-        led, regions = self.ledger, self.city.regions
-        # event timelines (etl/state/timeline_sync.py), written right after this run's snapshot is published (run):
-        # on the first run, after a failed write or when Redis lost our last snapshot, those changed since the
-        # sync marker the last write left in Redis (a takeover: the previous leader's), or all of them without one
-        current = self.store.manifest()
-        full = self.published_version is None or current is None or current.get("version") != self.published_version
-        changed: list[str] | set[str] = led.changed_ids
-        if full or self.timelines.dirty:
-            cut = self.timelines.resume()
-            full, changed = cut is None, led.changed_ids if cut is None else led.updated_since(cut)
-        if full:
-            timelines = self.timelines.defer(self._timeline_rows(now), now, events_watermark=led.watermark)
-        else:
-            touched, steps_read = self.timelines.touched(self.engine, led.id_owner, changed, now)
-            timelines = {**self.timelines.defer(led.rows_of(touched), now, touched, led.id_owner, steps_read,
-                                                events_watermark=led.watermark),
-                         "previous": self.timeline_stats}  # this write's counts come with the next snapshot
-        dirty = self.week_facts.update(led, now)
-        # the tablet's windows: one frame per week, republished only when the week changed
-        # (etl/transforms/window_pieces.py; the screens merge the weeks a window overlaps)
-        horizon = history_start(now, self.history_days)
-        pieces = {piece_frame_name(w): (event_pieces(self.week_facts.facts[w], horizon) if self.reference
-                                        else self.week_facts.pieces(w, horizon))
-                  for w in dirty if w in self.week_facts.facts}
-        gone = {piece_frame_name(w) for w in dirty if w not in self.week_facts.facts}
+        led = self.ledger
+        # event timelines (etl/state/timeline_sync.py decides full or incremental), written right after this
+        # run's snapshot is published (run)
+        timelines = self.timelines.plan(self.engine, led, now, self.snapshot_lost, self._timeline_rows)
+        dirty = self.windows.update(led, now)
+        # the tablet's windows: one frame per week, republished only when the week changed (the screens merge the
+        # weeks a window overlaps); everything else looks back at most 30 days (and at the open events)
+        pieces, gone = self.windows.pieces(dirty, history_start(now, self.history_days))
         gone |= {"event_pieces", "spikes"}  # frames of earlier versions, if a snapshot still has them
-        # everything else looks back at most 30 days (and at the open events, whatever their age)
         recent = history_start(now, max(WINDOWS.values()) + 1)
-        yesterday = pd.Timestamp(now) - pd.Timedelta(days=1)
-        if self.reference:
-            facts = self.week_facts.since(recent)
-            open_rows = led.rows(lambda p: p["closed_at"].isna())
-            window_frames = {
-                F.EVENT_KPIS.name: complete_regions(self.kpis(facts, now), regions),
-                F.BY_CATEGORY.name: self.counts_by(facts, now, "category"),
-                F.BY_CHANNEL.name: self.counts_by(facts, now, "channel"),
-                F.BY_HOUR.name: hourly_today(facts, now),
-                F.TICKER.name: latest_events(facts, regions),
-                F.OVERDUE.name: overdue_events(facts, open_rows),
-                F.OPEN_EVENTS.name: open_events(facts, open_rows),
-            }
-        else:
-            open_rows = led.open_rows()
-            window_frames = self._window_frames(now, recent, open_rows)
+        window_frames, open_rows = self.windows.frames(led, self.city.regions, now, recent)
         frames = {
             **pieces,
             **window_frames,
-            # what can count 24 h ago: reported since yesterday's midnight, or not closed by then
-            F.EVENT_KPIS_YESTERDAY.name: kpis_same_time_yesterday(
-                led.rows(lambda p: (p["reported_at"] >= yesterday.normalize()) | ~(p["closed_at"] <= yesterday))
-                if self.reference else led.reported_or_open(yesterday.normalize(), yesterday), now, kpis=self.kpis),
             F.AT_RISK.name: at_risk_events(open_rows, now, self.alert_thresholds.at_risk_hours),  # 将超期
             F.SUPERVISIONS.name: self._supervisions(),  # 督办 and how their cases ended
             **self._slow(F.RECURRING.name, now, lambda: recurring_clusters(  # 重复/高发问题
@@ -227,32 +170,6 @@ class EtlJobs:
                 "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
                                    "transforms": round(t_frames - t_pull, 3)}}
         return frames, meta, gone
-
-    def _window_frames(self, now: datetime, recent: pd.Timestamp, open_rows: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        """The frames over the windows (the wall's KPIs, counts by category and channel, today by hour, the
-        ticker) and over the open events (overdue, the phone's work queue: etl/transforms/work_queue.py), from
-        the per-week state: the window counts from the per-day sums (WindowCubes), the exact medians kept sorted
-        and patched like the sums (etl/state/window_medians.py), the open events' facts as kept per week. The same frames as the reference path."""
-        wf, regions = self.week_facts, self.city.regions
-        longest = window_start(now, max(WINDOWS, key=lambda w: WINDOWS[w]))
-        wf.cubes.sync(wf.facts, week_of(pd.Series([longest]))[0])
-        cubes, grid_nos = wf.cubes, wf.cubes.grid_nos
-        sums = {w: cubes.window(window_start(now, w)) for w in WINDOWS}
-        medians = wf.medians.medians(now, regions, lambda: wf.reported_since(longest, MEDIAN_COLUMNS))
-        open_facts = wf.open()
-        today = pd.Timestamp(now).normalize()
-        newest = wf.newest_weeks(TICKER_ROWS, recent)
-        return {
-            F.EVENT_KPIS.name: window_kpis(sums, grid_nos, medians, open_facts, regions),
-            **{frame: counts_by_cubes({w: cubes.window(window_start(now, w), col) for w in WINDOWS},
-                                      cubes.values[col], grid_nos, col)
-               for frame, col in ((F.BY_CATEGORY.name, "category"), (F.BY_CHANNEL.name, "channel"))},
-            F.BY_HOUR.name: hourly_counts(wf.reported_since(today - pd.Timedelta(days=7),
-                                                            ["grid_no", "day", "reported_at"]), now),
-            F.TICKER.name: latest_events(newest if newest is not None else wf.since(recent), regions, TICKER_ROWS),
-            F.OVERDUE.name: overdue_events(open_facts, open_rows),
-            F.OPEN_EVENTS.name: open_events(open_facts, open_rows),
-        }
 
     def _supervisions(self) -> pd.DataFrame:
         sup = read_supervisions(self.app_engine)

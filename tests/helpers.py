@@ -166,12 +166,22 @@ def kpi_text(page, screen: str, key: str = "reported") -> str:
     return page.inner_text(f"#{screen}-kpi-{key} .kpi-value").strip()
 
 
+def shown_for_window(snap, code: str, window: str) -> dict:
+    """A region's figures for a window as the screens show them: the wall's frame (event_kpis) for its window
+    (today), the tablet's pieces for every other (queries/window_views.py); the stocks are now's either way."""
+    from contract.metrics import WALL_WINDOWS
+    from queries import views, window_views
+
+    if window in WALL_WINDOWS:
+        return views.region_kpis(snap, code, window)
+    return window_views.window_kpis(snap, code, window_views.resolve_window(window, snap.as_of))
+
+
 def expected_reported(app, code: str, window: str) -> str:
     from components.format import fmt_count
-    from queries import views
 
     snap = app.server.config["COCKPIT"].snapshot()
-    return fmt_count(views.region_kpis(snap, code, window).get("reported"))
+    return fmt_count(shown_for_window(snap, code, window).get("reported"))
 
 
 def wait_for_data(page, screen: str) -> None:

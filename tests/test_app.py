@@ -3,10 +3,10 @@
 import json
 
 import pytest
+from helpers import shown_for_window
 
 from components.format import fmt_count
 from layouts.medium_outputs import RENDER_OUTPUTS
-from queries import views
 
 
 def test_health_waiting_before_any_snapshot(app):
@@ -74,7 +74,7 @@ def test_medium_render_callback_shows_snapshot_numbers(app, published, region, c
     tile = find(resp["medium-kpis"]["children"], "medium-kpi-reported")
     shown = tile["props"]["children"][1]["props"]["children"]
     snap = app.server.config["COCKPIT"].snapshot()
-    assert shown == fmt_count(views.region_kpis(snap, region, "7d")["reported"])
+    assert shown == fmt_count(shown_for_window(snap, region, "7d")["reported"])
     fig = resp["medium-map"]["figure"]
     assert fig["data"][0]["geojson"].startswith("/geo/")  # geometry by URL, never inline
     assert len(json.dumps(fig)) < 50_000

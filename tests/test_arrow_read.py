@@ -10,6 +10,8 @@ import pytest
 from helpers import BACKENDS, fresh_engine
 from sqlalchemy import func, insert, select, text
 
+from etl.source.mapped_read import EventSource
+from etl.source.mapping import load_mapping
 from etl.source.schema import Event
 from etl.state.event_ledger import LEDGER_COLS, TIME_COLS, EventLedger, read_events
 
@@ -48,7 +50,8 @@ def test_columnar_read_equals_sqlalchemy_and_pandas(backend, bulk, tmp_path, cit
     engine = fresh_engine(backend, tmp_path)
     with engine.begin() as c:
         c.execute(insert(Event), rows(city))
-    got = read_events(engine, None, None) if bulk else read_events(engine, NOW - timedelta(days=30))
+    source = EventSource(load_mapping(), city)
+    got = read_events(engine, source, None, None) if bulk else read_events(engine, source, NOW - timedelta(days=30))
     got = got.sort_values("row_id").reset_index(drop=True)
     want = reference(engine)
     assert len(got) == len(want) == 40
@@ -71,7 +74,7 @@ def test_bulk_read_leaves_this_process_sqlite_writers_working(tmp_path, city):
     writer = engine.connect()  # held open across the reads, as the demo's simulator holds its connection
     try:
         for k in range(3):
-            assert len(read_events(engine, None, None)) == 40 + k
+            assert len(read_events(engine, EventSource(load_mapping(), city), None, None)) == 40 + k
             with writer.begin():
                 writer.execute(insert(Event), [{**rows(city, 1)[0], "event_id": f"W{k}"}])
                 assert writer.execute(text("SELECT count(*) FROM events")).scalar() == 41 + k
@@ -84,7 +87,7 @@ def test_unreadable_time_text_is_quarantined_not_a_crash(tmp_path, city):
     with engine.begin() as c:
         c.execute(insert(Event), rows(city, 3))
         c.execute(text("UPDATE events SET reported_at = 'yesterday-ish' WHERE event_id = 'E0001'"))
-    ledger = EventLedger(city)
+    ledger = EventLedger(city, EventSource(load_mapping(), city))
     stats = ledger.pull(engine, NOW)
     assert stats == {"read": 3, "accepted": 2, "quarantined": 1}
     assert ledger.quarantine_rows()["event_id"].tolist() == ["E0001"]

@@ -2,7 +2,7 @@
 moves on for 30 ticks across a midnight (new events, stages, reopens) while direct SQL closes open
 events, reopens closed ones, recategorises and spoils rows (quarantined) and mends them; then a fresh
 EtlJobs on the same source, with the window KPIs computed the way they were before issue 16
-(etl/transforms/reference_windows.py), publishes once. Every published frame (contract/frames.py) must
+(bench/reference_windows.py), publishes once. Every published frame (contract/frames.py) must
 be equal but for the times a row was first seen (and so when a pending flow-log row turns orphan), and so
 must every event timeline in Redis."""
 
@@ -15,6 +15,7 @@ import pandas as pd
 from helpers import NOW
 from sqlalchemy import text
 
+from bench.reference_windows import ReferenceWindows
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from snapshots.store import SnapshotStore
@@ -97,9 +98,9 @@ def test_incremental_ticks_end_in_the_frames_of_a_full_recompute(engine, city, r
     assert all(n >= 20 for n in changes.values()), changes
     assert sum(changes.values()) >= 500, changes
     # the medians were patched tick by tick, built only at the start and on the new day
-    assert jobs.week_facts.medians.rebuilds == 2, jobs.week_facts.medians.rebuilds
+    assert jobs.windows.week_facts.medians.rebuilds == 2, jobs.windows.week_facts.medians.rebuilds
 
-    fresh = EtlJobs(engine, city, SnapshotStore(redis_client, "fresh"), reference_windows=True)
+    fresh = EtlJobs(engine, city, SnapshotStore(redis_client, "fresh"), windows=ReferenceWindows())
     fresh.run("events", now)
     live, full = frames_of(jobs.store), frames_of(fresh.store)
     assert set(live) == set(full)

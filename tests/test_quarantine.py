@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import insert, update
 
 from etl.jobs import EtlJobs
+from etl.source.mapped_read import EventSource
+from etl.source.mapping import load_mapping
 from etl.source.schema import Event
 from etl.state.event_ledger import EventLedger
 from snapshots.store import SnapshotStore
@@ -52,7 +54,7 @@ def test_each_bad_row_is_quarantined_with_reason(engine, city, redis_client, rea
 def test_fixed_row_leaves_quarantine(engine, city):
     with engine.begin() as c:
         c.execute(insert(Event), [row(city, "A", category=None)])
-    ledger = EventLedger(city)
+    ledger = EventLedger(city, EventSource(load_mapping(), city))
     ledger.pull(engine, NOW)
     assert ledger.quarantine_counts()["missing_category"] == 1 and ledger.events.empty
     with engine.begin() as c:
@@ -67,7 +69,7 @@ def test_late_update_to_old_event_is_counted(engine, city):
     with engine.begin() as c:
         c.execute(insert(Event), [row(city, "OLD", reported_at=NOW - timedelta(days=20),
                                       dispatched_at=NOW - timedelta(days=20), updated_at=NOW - timedelta(days=20))])
-    ledger = EventLedger(city)
+    ledger = EventLedger(city, EventSource(load_mapping(), city))
     ledger.pull(engine, NOW)
     with engine.begin() as c:
         c.execute(update(Event).values(handled_at=NOW - timedelta(minutes=3), verified_at=NOW - timedelta(minutes=2),

@@ -14,7 +14,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from helpers import NOW
+from helpers import NOW, shown_for_window
 from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, insert, text
 
 from config.datums import convert
@@ -24,7 +24,6 @@ from etl.jobs import EtlJobs
 from etl.source.check import check_columns
 from etl.source.mapping import MappingError, load_mapping
 from etl.source.schema import source_engine
-from queries import views
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
@@ -123,7 +122,7 @@ def test_hotline_work_orders_recounted_by_sql(kind, tmp_path, city, redis_client
             for window in WINDOWS:
                 start = window_start(NOW, window).to_pydatetime()
                 want = c.execute(text(HOTLINE_SQL), {"prefix": f"{code}%", "start": start}).one()
-                shown = views.region_kpis(snap, code, window)
+                shown = shown_for_window(snap, code, window)
                 assert shown["reported"] == want.reported > 0, (code, window)
                 for key in ("closed", "closed_on_time", "satisfied", "grid_settled"):
                     assert shown[key] == (getattr(want, key) or 0), (code, window, key)
@@ -204,7 +203,7 @@ def test_open311_requests_placed_by_point_and_recounted(kind, tmp_path, city, re
             for window in WINDOWS:
                 start = window_start(NOW, window).to_pydatetime() - timedelta(hours=8)
                 want = c.execute(text(OPEN311_SQL), {"prefix": f"{code}%", "start": start}).one()
-                shown = views.region_kpis(snap, code, window)
+                shown = shown_for_window(snap, code, window)
                 assert (shown["reported"], shown["closed"], shown["closed_on_time"]) == \
                     (want.reported, want.closed or 0, want.on_time or 0), (code, window)
             assert (shown["open"], shown["overdue"]) == (open_ or 0, overdue or 0), code
@@ -285,7 +284,7 @@ def test_digital_city_cases_with_flow_log_recounted(tmp_path, city, redis_client
         assert (closed & (e["closed_at"] <= e["due_at"])).sum() == sum(r["on_time"] for r in want), cat
         assert ((~closed) & (e["due_at"] < NOW)).sum() == sum(r["overdue"] for r in want), cat
         assert (e["reopened"] == 1).sum() == sum(r["reopened"] for r in want), cat
-    total = views.region_kpis(snap, "3201", "30d")
+    total = shown_for_window(snap, "3201", "30d")
     assert total["reported"] == sum(r["reported"] for r in rows)
     assert total["open"] == sum(r["open"] for r in rows) and total["overdue"] == sum(r["overdue"] for r in rows)
     q = jobs.ledger.quarantine_rows()
@@ -376,7 +375,7 @@ def test_demo_writes_the_hotline_shape_live(tmp_path, city, redis_client):
         for code in ("3201", "320102", "320104"):
             open_, overdue = c.execute(text(HOTLINE_STOCK), {"prefix": f"{code}%", "now": NOW}).one()
             want = c.execute(text(HOTLINE_SQL), {"prefix": f"{code}%", "start": window_start(NOW, "7d").to_pydatetime()}).one()
-            shown = views.region_kpis(snap, code, "7d")
+            shown = shown_for_window(snap, code, "7d")
             assert (shown["reported"], shown["closed"], shown["satisfied"]) == \
                 (want.reported, want.closed or 0, want.satisfied or 0), code
             assert (shown["open"], shown["overdue"]) == (open_ or 0, overdue or 0), code

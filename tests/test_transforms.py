@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from helpers import G1, G2, G3, ev
 
+from bench.reference_windows import counts_by, hourly_today
+from contract.metrics import WINDOWS
 from etl.transforms.devices import region_device_kpis
-from etl.transforms.events import counts_by, event_facts, hourly_today, region_event_kpis
+from etl.transforms.events import event_facts, region_event_kpis
 from etl.transforms.regions import rolled_up_sums
 from etl.transforms.safety import latest_safety
 
@@ -53,7 +55,7 @@ def test_event_facts_flags():
     ("320104", "today", dict(reported=0, open=1, overdue=0)),
 ])
 def test_region_event_kpis(code, window, expected):
-    k = region_event_kpis(event_facts(EVENTS, AS_OF), AS_OF)
+    k = region_event_kpis(event_facts(EVENTS, AS_OF), AS_OF, windows=tuple(WINDOWS))
     rows = k[(k["code"] == code) & (k["window"] == window)]
     assert len(rows) == 1, f"{code} {window}: {len(rows)} rows (a region with stock but no report has one too)"
     row = rows.iloc[0]
@@ -65,7 +67,7 @@ def test_region_event_kpis(code, window, expected):
 
 
 def test_medians_per_stage():
-    k = region_event_kpis(event_facts(EVENTS, AS_OF), AS_OF)
+    k = region_event_kpis(event_facts(EVENTS, AS_OF), AS_OF, windows=tuple(WINDOWS))
     city7 = k[(k["code"] == "3201") & (k["window"] == "7d")].iloc[0]
     # dispatch minutes: 10 (ev1), 30 (ev2), 20 (ev3) -> median 20; handle: 60 and 1420 -> 740
     assert city7["median_dispatch_min"] == 20
@@ -114,7 +116,7 @@ def test_stocks_do_not_depend_on_the_window():
     in windows where its community reported nothing (today: only event 3's day-before report is there,
     7d: likewise) — open and overdue are the state now."""
     only_old = EVENTS[EVENTS["row_id"] == 4]
-    k = region_event_kpis(event_facts(only_old, AS_OF), AS_OF).set_index(["code", "window"])
+    k = region_event_kpis(event_facts(only_old, AS_OF), AS_OF, windows=tuple(WINDOWS)).set_index(["code", "window"])
     for window in ("today", "7d", "30d"):
         assert k.at[(G3[:12], window), "open"] == 1, window
         assert k.at[(G3[:12], window), "reported"] == (1 if window == "30d" else 0), window

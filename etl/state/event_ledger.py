@@ -6,6 +6,7 @@ days, and every open event whatever its age. A closed event older than that coun
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -15,7 +16,6 @@ from sqlalchemy.engine import Engine
 from config.city import City
 from contract.windows import first_midnight
 from etl.source.mapped_read import EventSource
-from etl.source.mapping import load_mapping
 from etl.source.schema import Event
 from etl.source.validate import REASONS, STAGE_COLS, event_problems
 
@@ -36,16 +36,11 @@ def history_start(now: datetime, history_days: int) -> pd.Timestamp:
     return first_midnight(now, history_days)
 
 
-def read_events(engine: Engine, since: datetime | None, first_day: datetime | None = None,
-                source: EventSource | None = None, now: datetime | None = None) -> pd.DataFrame:
+def read_events(engine: Engine, source: EventSource, since: datetime | None, first_day: datetime | None = None,
+                now: datetime | None = None) -> pd.DataFrame:
     """Source event rows as our columns (LEDGER_COLS, then MAP_COLS) through the source mapping (the
     demo's by default) updated at or after `since`; with no `since`, all rows, or those reported from
     `first_day` on plus every open one."""
-    if source is None:
-        from config.city import load_city
-        from config.settings import load_settings
-
-        source = EventSource(load_mapping(), load_city(load_settings().city_dir))
     df = source.read(engine, since, first_day, now or datetime.now())
     return df[[*LEDGER_COLS, *(c for c in MAP_COLS if c in df)]]
 
@@ -55,6 +50,15 @@ def empty_events() -> pd.DataFrame:
     df = pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c in TIME_COLS else "float64") for c in LEDGER_COLS})
     df["event_id"] = df["event_id"].astype("str")
     return df.astype({"row_id": "int64", **{c: "object" for c in OBJECT_COLS}})
+
+
+@dataclass(frozen=True)
+class LedgerChange:
+    """What changed in the ledger since it last handed its changes over: the weeks whose rows changed or were
+    dropped, and the row ids read (accepted or not; within a changed week only these rows changed)."""
+
+    weeks: frozenset
+    rows: np.ndarray
 
 
 def week_of(times: pd.Series) -> np.ndarray:
@@ -70,16 +74,16 @@ class EventLedger:
     so a pull rewrites only the weeks it touched (`changed_weeks`), whatever the history's size; the
     transforms and the tablet's pieces are then recomputed for those weeks only (etl/jobs.py)."""
 
-    def __init__(self, city: City, future_tolerance: timedelta = timedelta(minutes=5), keep_quarantined: int = 1000,
-                 history_days: int = 120, source: EventSource | None = None):
+    def __init__(self, city: City, source: EventSource, future_tolerance: timedelta = timedelta(minutes=5),
+                 keep_quarantined: int = 1000, history_days: int = 120):
         self.city, self.history_days = city, history_days
-        self.source = source or EventSource(load_mapping(), city)
+        self.source = source
         self.known_grids = self.source.placer.known_keys()  # grids, and streets/communities placed at their level
         self.future_tolerance = future_tolerance
         self.keep_quarantined = keep_quarantined
         self.parts: dict[np.datetime64, pd.DataFrame] = {}
-        # weeks whose rows changed or were dropped since their facts were last brought up to date (WeekFacts.update
-        # takes them and clears them, so a run that failed half-way leaves them for the next)
+        # weeks whose rows changed or were dropped since the ledger last handed its changes over (take_changes; a
+        # run that failed half-way gives them back, so the next run sees them)
         self.changed_weeks: set[np.datetime64] = set()
         self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "detail", "seen_at"])
         self.id_owner: dict[str, int] = {}
@@ -90,6 +94,17 @@ class EventLedger:
         self.touched_rows: np.ndarray = np.array([], dtype=np.int64)
         self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
         self._last_close: dict[np.datetime64, np.datetime64] = {}  # each week's latest closed_at, likewise
+
+    def take_changes(self) -> LedgerChange:
+        """What changed since the last hand-over (weeks and row ids), cleared here: the state is handed it."""
+        change = LedgerChange(frozenset(self.changed_weeks), self.touched_rows)
+        self.changed_weeks, self.touched_rows = set(), np.array([], dtype=np.int64)
+        return change
+
+    def give_back(self, change: LedgerChange) -> None:
+        """A state update that failed: its change is pending again, with whatever was read since."""
+        self.changed_weeks |= change.weeks
+        self.touched_rows = np.concatenate([change.rows, self.touched_rows])
 
     def rows_of(self, event_ids) -> pd.DataFrame:
         """The kept rows holding these event ids (each week's row index is hashed once, while the week is
@@ -131,7 +146,7 @@ class EventLedger:
         """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts."""
         since = None if self.watermark is None else self.watermark - WATERMARK_OVERLAP
         first_day = history_start(now, self.history_days)
-        batch = read_events(engine, since, first_day.to_pydatetime(), self.source, now)
+        batch = read_events(engine, self.source, since, first_day.to_pydatetime(), now)
         steps_changed = self.source.changed_by_steps(engine, since)  # stages derived from the flow log
         if steps_changed:
             again = self.source.read(engine, None, None, now, ids=steps_changed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from datetime import datetime
 
 import numpy as np
@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from etl.source.mapped_read import EventSource
-from etl.state.event_ledger import TEXT_COLS, WATERMARK_OVERLAP
+from etl.state.event_ledger import TEXT_COLS, WATERMARK_OVERLAP, EventLedger
 from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
 from snapshots.store import Fenced
@@ -63,6 +63,7 @@ class TimelineSync:
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full (or resumed)
         self.deferred: tuple | None = None
         self.resumed_from: str | None = None  # the marker's events watermark the last resume started from
+        self.last_stats: dict | None = None  # the counts of the last write (an incremental one's go out with the next snapshot)
 
     # --- the sync marker -------------------------------------------------------------------------
     def marker(self, events_watermark) -> dict:
@@ -92,6 +93,24 @@ class TimelineSync:
         self.steps.pending = {sid: (eid, _time(first)) for sid, eid, first in m["pending"]}
         self.dirty, self.resumed_from = False, m["events_watermark"]
         return pd.Timestamp(m["events_watermark"]) - WATERMARK_OVERLAP
+
+    def plan(self, engine: Engine, ledger: EventLedger, now: datetime, snapshot_lost: bool,
+             all_rows: Callable[[datetime], pd.DataFrame]) -> dict:
+        """After the events pull, the one place that decides what the next write does, and defers it: full (every
+        timeline kept, `all_rows(now)`) on a first run, after a failed write or when Redis lost our last snapshot,
+        unless the sync marker in Redis lets it resume (a takeover: rewrite what changed since the previous
+        leader's last write); otherwise incremental (the events the pull and the flow log touched)."""
+        full = snapshot_lost or self.dirty
+        changed: list[str] | set[str] = ledger.changed_ids
+        if full:
+            cut = self.resume()
+            full = cut is None
+            changed = ledger.changed_ids if cut is None else ledger.updated_since(cut)
+        if full:
+            return self.defer(all_rows(now), now, events_watermark=ledger.watermark)
+        touched, steps_read = self.touched(engine, ledger.id_owner, changed, now)
+        return {**self.defer(ledger.rows_of(touched), now, touched, ledger.id_owner, steps_read,
+                             events_watermark=ledger.watermark), "previous": self.last_stats}
 
     def ttl(self, events: pd.DataFrame, now: datetime) -> np.ndarray:
         """Seconds each event's key lives from `now` (0: already past, do not write). Relative to the
@@ -135,6 +154,7 @@ class TimelineSync:
             self.store.write_marker(self.marker(watermark))
             if self.resumed_from is not None:
                 stats["resumed_from"], self.resumed_from = self.resumed_from, None
+            self.last_stats = stats
             return stats
         except Fenced:  # another process leads now: ours is not to write; it (or we, leading again) rewrites all
             self.dirty = True
@@ -158,7 +178,7 @@ class TimelineSync:
         (default: those of `events`); `steps_read` given: `changed_ids` is already every touched event
         (see touched), else the steps are pulled here."""
         t0 = time.perf_counter()
-        full, self.dirty = full or self.dirty, True
+        self.dirty = True  # until this write is done
         if events.empty:
             events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
         by_id = events.set_index("event_id", drop=False) if not events.empty else events

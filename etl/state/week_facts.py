@@ -3,10 +3,9 @@ weeks (etl/state/event_ledger.py), with the tablet's piece rows of the same even
 (etl/transforms/window_pieces.py piece_rows, row for row). A run rebuilds, in the weeks whose rows
 changed, only the rows the pulls read since the last run and the open events whose deadline passed
 since then (the one fact that moves with the clock); every other row is kept as it was. So a tick costs
-the rows it changed, not the weeks they fall in, whatever the history's size.
-
-`incremental=False` rebuilds every changed week whole (as before issue 16: the bench's reference path).
-Either way each week's facts are those `event_facts(week's rows, now)` would give, up to row order."""
+the rows it changed, not the weeks they fall in, whatever the history's size. Each week's facts are those
+`event_facts(week's rows, now)` would give, up to row order (bench/reference_windows.py rebuilds whole weeks
+that way; tests/test_incremental_equals_full.py holds the two together)."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from contract.metrics import COUNTS
-from etl.state.event_ledger import EventLedger, empty_events, week_of
+from etl.state.event_ledger import LedgerChange, empty_events, week_of
 from etl.state.window_medians import WindowMedians
 from etl.transforms.events import event_facts
 from etl.transforms.window_pieces import piece_rows, sorted_pieces
@@ -25,8 +24,7 @@ COUNT_COLS = [col for col, _ in COUNTS.values()]
 
 
 class WeekFacts:
-    def __init__(self, incremental: bool = True):
-        self.incremental = incremental
+    def __init__(self):
         self.facts: dict[np.datetime64, pd.DataFrame] = {}
         self.rows: dict[np.datetime64, pd.DataFrame] = {}  # piece rows, aligned with facts row for row
         self.open_due: dict[np.datetime64, np.ndarray] = {}  # deadlines of each week's open events
@@ -36,20 +34,21 @@ class WeekFacts:
         self.medians = WindowMedians()  # the windows' exact stage medians, patched with the changed rows
         self.rebuilt_rows = 0  # fact rows the last update computed (the rest were kept)
 
-    def update(self, ledger: EventLedger, now: datetime) -> set[np.datetime64]:
-        """Bring every week's facts to `now`; returns the weeks that changed (removed ones included)."""
-        dirty = set(ledger.changed_weeks) | (set(ledger.parts) ^ set(self.facts))
+    def update(self, parts: dict[np.datetime64, pd.DataFrame], change: LedgerChange, now: datetime) -> set[np.datetime64]:
+        """Bring every week's facts to `now`, given the ledger's weeks (`parts`) and what changed in them since the
+        last update (EventLedger.take_changes); returns the weeks that changed (removed ones included)."""
+        dirty = set(change.weeks) | (set(parts) ^ set(self.facts))
         due_lo = due_hi = None
         if self.as_of is not None:
             prev, cur = np.datetime64(self.as_of, "us"), np.datetime64(now, "us")
             due_lo, due_hi = min(prev, cur), max(prev, cur)
             dirty |= {w for w, due in self.open_due.items() if ((due >= due_lo) & (due < due_hi)).any()}
-        touched = ledger.touched_rows
+        touched = change.rows
         self.rebuilt_rows = 0
         patches: list[tuple[np.datetime64, np.ndarray]] = []  # (week, kept rows of its facts)
         redo: list[pd.DataFrame] = []  # ledger rows whose facts are computed now, every week in one call
         for week in sorted(dirty):
-            part = ledger.parts.get(week)
+            part = parts.get(week)
             if part is None:
                 if week in self.facts:
                     self.medians.apply(self.facts[week], -1)
@@ -58,7 +57,7 @@ class WeekFacts:
                 self.cubes.drop(week)
                 continue
             old = self.facts.get(week)
-            if not self.incremental or old is None:
+            if old is None:
                 keep = np.zeros(0 if old is None else len(old), dtype=bool)
                 new = part
             else:
@@ -67,40 +66,33 @@ class WeekFacts:
             redo.append(new)
             self.open_due[week] = part.loc[part["closed_at"].isna(), "due_at"].to_numpy(dtype="datetime64[us]")
         redo = [r for r in redo if len(r)]
-        if self.incremental and redo:
+        if redo:
             nf = event_facts(redo[0] if len(redo) == 1 else pd.concat(redo), now)
             nr = piece_rows(nf)
             new_week = week_of(nf["day"])
         for week, keep in patches:
             old = self.facts.get(week)
-            if not self.incremental:  # the reference path builds its pieces from the facts (etl/jobs.py)
-                facts = rows = event_facts(ledger.parts[week], now)
-                self.medians.invalidate()
-                self.rebuilt_rows += len(facts)
+            mine = (new_week == week) if redo else np.zeros(0, dtype=bool)
+            pieces = [] if old is None else [(old, self.rows[week]) if keep.all() else (old[keep], self.rows[week][keep])]
+            if old is None:
+                self.cubes.drop(week)  # built again from the week's facts (sync)
+            elif not keep.all():
+                gone = old[~keep]
+                self.cubes.apply(week, gone, -1)
+                self.medians.apply(gone, -1)
+            if mine.any():
+                added = nf[mine]
+                pieces.append((added, nr[mine]))
+                self.cubes.apply(week, added, 1)
+                self.medians.apply(added, 1)
+                self.rebuilt_rows += int(mine.sum())
+            if len(pieces) == 1:
+                facts, rows = pieces[0]
             else:
-                mine = (new_week == week) if redo else np.zeros(0, dtype=bool)
-                parts = [] if old is None else [(old, self.rows[week]) if keep.all() else (old[keep], self.rows[week][keep])]
-                if old is None:
-                    self.cubes.drop(week)  # built again from the week's facts (sync)
-                elif not keep.all():
-                    gone = old[~keep]
-                    self.cubes.apply(week, gone, -1)
-                    self.medians.apply(gone, -1)
-                if mine.any():
-                    added = nf[mine]
-                    parts.append((added, nr[mine]))
-                    self.cubes.apply(week, added, 1)
-                    self.medians.apply(added, 1)
-                    self.rebuilt_rows += int(mine.sum())
-                if len(parts) == 1:
-                    facts, rows = parts[0]
-                else:
-                    facts = pd.concat([f for f, _ in parts], ignore_index=True)
-                    rows = pd.concat([r for _, r in parts], ignore_index=True)
+                facts = pd.concat([f for f, _ in pieces], ignore_index=True)
+                rows = pd.concat([r for _, r in pieces], ignore_index=True)
             self.facts[week], self.rows[week] = facts, rows
             self.open_facts[week] = facts[facts["is_open"].to_numpy() == 1]
-        ledger.changed_weeks = set()
-        ledger.touched_rows = np.array([], dtype=np.int64)
         self.as_of = now
         return dirty
 

@@ -1,4 +1,4 @@
-"""The exact stage medians of every region, window and level (contract/metrics.py MEDIANS), kept between
+"""The exact stage medians of every region, wall window (contract/metrics.py WALL_WINDOWS) and level (contract/metrics.py MEDIANS), kept between
 ticks and updated by the rows that changed.
 
 For each window, level and stage the cohort's durations are one sorted int64 array of keys: the region's
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from config.region_codes import CODE_LENGTH, grid_key_at
-from contract.metrics import MEDIANS, WINDOWS
+from contract.metrics import MEDIANS, WALL_WINDOWS, WINDOWS
 
 SHIFT = 40
 LOW = (1 << SHIFT) - 1
@@ -31,7 +31,8 @@ COLUMNS = ["grid_no", "day", *MEDIANS.values()]
 
 
 class WindowMedians:
-    def __init__(self):
+    def __init__(self, windows: tuple[str, ...] = WALL_WINDOWS):
+        self.windows = windows  # names in contract/metrics.py WINDOWS
         self.day: np.datetime64 | None = None  # the local day the windows are fixed for; None: build again
         self.regions_id: int | None = None
         self.starts: dict[str, np.datetime64] = {}
@@ -51,14 +52,14 @@ class WindowMedians:
             self.pending.append((facts[COLUMNS], sign))
 
     def medians(self, as_of: datetime, regions: pd.DataFrame, cohort) -> np.ndarray:
-        """regions × windows (in WINDOWS' order) × MEDIANS, NaN where a region has no duration; `cohort()` gives
+        """regions × windows (in self.windows' order) × MEDIANS, NaN where a region has no duration; `cohort()` gives
         the facts (COLUMNS) of the events reported in the longest window, read only when the state is built."""
         day = np.datetime64(pd.Timestamp(as_of).date(), "D")
         if self.day == day and self.regions_id == id(regions) and self.pending:
             self._patch()  # may find the state wrong (self.day None): then built again below
         if self.day != day or self.regions_id != id(regions):
             self._build(day, regions, cohort())
-        windows = list(WINDOWS)
+        windows = list(self.windows)
         out = np.full((len(regions), len(windows), len(MEDIANS)), np.nan)
         bounds = {level: np.arange(len(rows) + 1, dtype=np.int64) << SHIFT for level, rows in self.level_rows.items()}
         for wi, w in enumerate(windows):
@@ -75,7 +76,7 @@ class WindowMedians:
     # --- state ---------------------------------------------------------------------------------------
     def _build(self, day: np.datetime64, regions: pd.DataFrame, cohort: pd.DataFrame) -> None:
         self.day, self.regions_id, self.pending = day, id(regions), []
-        self.starts = {w: day - np.timedelta64(n - 1, "D") for w, n in WINDOWS.items()}
+        self.starts = {w: day - np.timedelta64(WINDOWS[w] - 1, "D") for w in self.windows}
         codes = regions["code"].to_numpy(dtype=object)
         levels = regions["level"].to_numpy(dtype=object)
         self.level_codes, self.level_rows = {}, {}

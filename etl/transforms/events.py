@@ -9,9 +9,9 @@ import pandas as pd
 
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
-from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WINDOWS
+from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WALL_WINDOWS
 from contract.windows import window_start
-from etl.transforms.regions import code_text, grid_numbers, ratio, region_key
+from etl.transforms.regions import code_text, grid_numbers, ratio
 
 
 def event_status(events: pd.DataFrame) -> pd.Series:
@@ -70,10 +70,11 @@ def stacked_windows(facts: pd.DataFrame, as_of: datetime, windows) -> tuple[np.n
     return (np.concatenate(pos) if pos else np.array([], np.int64)), wno
 
 
-def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=tuple(WINDOWS)) -> pd.DataFrame:
-    """Every event KPI (contract/metrics.py) for every region at every level and every window: rows of a
-    window sorted by code, windows in the order given (same frame as reference_windows.py, in a tenth of the
-    group-bys: counts summed per grid once and rolled up, exact medians one group-by a level)."""
+def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=WALL_WINDOWS) -> pd.DataFrame:
+    """Every event KPI (contract/metrics.py) for every region at every level and each of the wall's windows:
+    rows of a window sorted by code, windows in the order given (counts summed per grid once and rolled up,
+    exact medians one group-by a level). The events tick computes the same frame from kept sums (wall_kpis);
+    this one is for a cohort computed once (24 h ago: etl/transforms/yesterday.py)."""
     count_cols = [col for col, _ in COUNTS.values()]
     stock_cols = [col for col, _ in STOCKS.values()]
     stocks = sums_by_level(facts.loc[facts["is_open"] == 1, ["grid_no", *stock_cols]], stock_cols)
@@ -132,7 +133,7 @@ def sums_by_level(per_grid: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame
 
 def complete_regions(kpis: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """KPIs for every region of the city and window, with zero counts where a region had no events."""
-    grid = pd.MultiIndex.from_product([regions["code"], list(WINDOWS)], names=["code", "window"])
+    grid = pd.MultiIndex.from_product([regions["code"], list(WALL_WINDOWS)], names=["code", "window"])
     full = kpis.set_index(["code", "window"]).drop(columns="level").reindex(grid).reset_index()
     full = full.merge(regions[["code", "name", "level", "parent_code"]], on="code", how="left")
     for name in (*COUNTS, *STOCKS):
@@ -140,52 +141,9 @@ def complete_regions(kpis: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     return full
 
 
-def counts_by(facts: pd.DataFrame, as_of: datetime, column: str, levels=("city", "district", "street", "community")) -> pd.DataFrame:
-    """Events reported per region, window and value of `column` (category, channel, status), sorted by
-    window, level, code and value (same rows as reference_windows.py: one count per grid, window and value,
-    then one group-by a level)."""
-    idx, wno = stacked_windows(facts, as_of, list(WINDOWS))
-    values, uniq = pd.factorize(facts[column].to_numpy(object)[idx], sort=True)
-    keep = values >= 0  # a missing value counts in no group, as in a group-by
-    grid, wno, values = facts["grid_no"].to_numpy(np.int64)[idx][keep], wno[keep], values[keep]
-    per_grid = pd.Series(1, index=pd.MultiIndex.from_arrays([grid * WKEY + wno, values])).groupby(level=[0, 1]).sum()
-    g, v = per_grid.index.get_level_values(0).to_numpy(np.int64), per_grid.index.get_level_values(1).to_numpy()
-    out = []
-    for level in levels:
-        c = per_grid.groupby([grid_key_at(g // WKEY, level) * WKEY + g % WKEY, v]).sum()
-        key, val = c.index.get_level_values(0).to_numpy(np.int64), c.index.get_level_values(1).to_numpy()
-        out.append(pd.DataFrame({"code": code_text(key // WKEY).astype(str), column: np.asarray(uniq, object)[val],
-                                 "count": c.to_numpy(np.int64), "wno": key % WKEY}).astype({"code": object, column: str}))
-    if not out:
-        return pd.DataFrame(columns=["code", column, "count", "window"])
-    df = pd.concat(out, ignore_index=True).sort_values("wno", kind="stable")
-    df["window"] = pd.Series(np.asarray(list(WINDOWS), dtype=object)[df["wno"].to_numpy(np.int64)], index=df.index).astype(str)
-    return df.drop(columns="wno").reset_index(drop=True)
-
-
-def hourly_today(facts: pd.DataFrame, as_of: datetime, levels=("city", "district", "street")) -> pd.DataFrame:
-    """Events per hour today against the average of the same hour over the 7 previous days."""
-    today = pd.Timestamp(as_of).normalize()
-    recent = facts[facts["day"] >= today - pd.Timedelta(days=7)]
-    hour = recent["reported_at"].dt.hour
-    is_today = recent["day"] == today
-    out = []
-    for level in levels:
-        code = pd.Series(region_key(recent, level), index=recent.index)
-        t = recent[is_today].groupby([code[is_today], hour[is_today]]).size().rename("today")
-        p = (recent[~is_today].groupby([code[~is_today], hour[~is_today]]).size() / 7.0).rename("avg7")
-        out.append(pd.concat([t, p], axis=1).rename_axis(["code", "hour"]).reset_index())
-    h = pd.concat(out, ignore_index=True)
-    h["code"] = code_text(h["code"])
-    h["today"] = h["today"].fillna(0).astype("int64")
-    h["avg7"] = h["avg7"].fillna(0.0)
-    h.loc[h["hour"] > pd.Timestamp(as_of).hour, "today"] = 0
-    return h
-
-
 def hourly_counts(facts: pd.DataFrame, as_of: datetime, levels=("city", "district", "street")) -> pd.DataFrame:
-    """hourly_today(facts, as_of, levels) by integer keys and np.unique instead of two group-bys a level: the
-    same rows (every code and hour with an event today or in the 7 days before), in the same order."""
+    """The `by_hour` frame: events per hour today against the average of the same hour over the 7 previous days,
+    for every code and hour with an event today or in the 7 days before (integer keys and np.unique)."""
     today = pd.Timestamp(as_of).normalize()
     day = facts["day"].to_numpy()
     keep = day >= (today - pd.Timedelta(days=7)).to_datetime64()
@@ -236,7 +194,7 @@ def overdue_events(facts: pd.DataFrame, events: pd.DataFrame, n: int = 500) -> p
     return od.reset_index(drop=True)
 
 
-# --- the same frames from per-grid window sums (etl/state/week_facts.py WindowCubes): no pass over the events ---
+# --- the wall's frames from per-grid window sums (etl/state/week_facts.py WindowCubes): no pass over the events ---
 
 def _levels(grid_nos: np.ndarray, levels) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Grid ids in the order of their numbers, and for each level the region keys (ints, ascending) and where each
@@ -255,31 +213,24 @@ def _rolled(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.add.reduceat(values, starts, axis=0) if len(starts) else values[:0]
 
 
-_BASE: dict[int, tuple[pd.DataFrame, pd.DataFrame]] = {}  # id(regions) -> (regions, frame of every region and window)
-
-
-def _complete_base(regions: pd.DataFrame) -> pd.DataFrame:
-    """complete_regions' frame for no events (computed once per regions table; copied each tick)."""
-    hit = _BASE.get(id(regions))
-    if hit is not None and hit[0] is regions:
-        return hit[1]
+def empty_region_kpis(regions: pd.DataFrame) -> pd.DataFrame:
+    """complete_regions' frame for no events: every region and wall window with zero counts (the events state
+    builds it once per city and hands it to wall_kpis each tick)."""
     empty = pd.DataFrame({"code": pd.Series(dtype=object), "window": pd.Series(dtype=object),
                           **{c: pd.Series(dtype="int64") for c in COUNTS}, "level": pd.Series(dtype=object),
                           **{m: pd.Series(dtype="float64") for m in MEDIANS},
                           **{c: pd.Series(dtype="int64") for c in STOCKS},
                           **{r: pd.Series(dtype="float64") for r in RATES}})
-    base = complete_regions(empty, regions)
-    _BASE.clear()
-    _BASE[id(regions)] = (regions, base)
-    return base
+    return complete_regions(empty, regions)
 
 
-def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.ndarray, open_facts: pd.DataFrame,
-                regions: pd.DataFrame) -> pd.DataFrame:
-    """complete_regions(region_event_kpis(facts, as_of), regions), from the window sums per grid (`sums`: window ->
-    grids × COUNTS' fact columns, grid i being `grid_nos[i]`), the exact stage medians (`medians`: regions ×
-    windows × MEDIANS, etl/state/window_medians.py) and the open events' facts (stocks)."""
-    windows = list(WINDOWS)
+def wall_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.ndarray, open_facts: pd.DataFrame,
+              regions: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """The `event_kpis` frame: complete_regions(region_event_kpis(facts, as_of), regions), from the window sums per
+    grid (`sums`: wall window -> grids × COUNTS' fact columns, grid i being `grid_nos[i]`), the exact stage medians
+    (`medians`: regions × WALL_WINDOWS × MEDIANS, etl/state/window_medians.py), the open events' facts (stocks)
+    and `base` = empty_region_kpis(regions)."""
+    windows = list(WALL_WINDOWS)
     n, nw = len(regions), len(windows)
     codes, levels = regions["code"].to_numpy(dtype=object), regions["level"].to_numpy(dtype=object)
     at_level = {lv: np.flatnonzero(levels == lv) for lv in CODE_LENGTH}
@@ -305,7 +256,7 @@ def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.n
         ok, rows = rows_of(level, keys)
         stocks[rows] = _rolled(o_vals[o_order], starts)[ok]
     flat = counts.reshape(n * nw, len(COUNTS))
-    full = _complete_base(regions).copy()
+    full = base.copy()
     for i, name in enumerate(COUNTS):
         full[name] = flat[:, i]
     for i, name in enumerate(MEDIANS):
@@ -320,16 +271,17 @@ def window_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.n
     return full
 
 
-def counts_by_cubes(sums: dict[str, np.ndarray], values: list[str], grid_nos: np.ndarray, column: str,
-                    levels=("city", "district", "street", "community")) -> pd.DataFrame:
-    """counts_by(facts, as_of, column) from the events per grid and value of each window (`sums`: window ->
-    grids × values, value j being `values[j]`): the same rows, in the same order."""
+def wall_counts_by(sums: dict[str, np.ndarray], values: list[str], grid_nos: np.ndarray, column: str,
+                   levels=("city", "district", "street", "community")) -> pd.DataFrame:
+    """The `by_category` / `by_channel` frame: events reported per region, wall window and value of `column`,
+    from the events per grid and value of each window (`sums`: window -> grids × values, value j being
+    `values[j]`), sorted by window, level, code and value."""
     k = len(values)
     vorder = np.argsort(np.asarray(values, dtype=object)) if k else np.zeros(0, np.int64)
     names = np.asarray(values, dtype=object)[vorder] if k else np.zeros(0, dtype=object)
     order, rolls = _levels(grid_nos, levels)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # (region keys, value index, count, window)
-    for w, window in enumerate(WINDOWS):
+    for w, window in enumerate(WALL_WINDOWS):
         s = sums[window][:len(grid_nos), :k][:, vorder][order]
         for level in levels:
             keys, starts = rolls[level]
@@ -343,5 +295,5 @@ def counts_by_cubes(sums: dict[str, np.ndarray], values: list[str], grid_nos: np
                        "count": np.concatenate([p[2] for p in parts]).astype(np.int64) if parts else np.zeros(0, np.int64),
                        "wno": np.concatenate([np.full(len(p[0]), p[3]) for p in parts]) if parts else np.zeros(0, np.int64)}
                       ).astype({"code": object, column: str})
-    df["window"] = pd.Series(np.asarray(list(WINDOWS), dtype=object)[df["wno"].to_numpy(np.int64)], index=df.index).astype(str)
+    df["window"] = pd.Series(np.asarray(list(WALL_WINDOWS), dtype=object)[df["wno"].to_numpy(np.int64)], index=df.index).astype(str)
     return df.drop(columns="wno").reset_index(drop=True)

@@ -1,6 +1,7 @@
-"""The tablet's window pieces, written by the ETL: one compact row per event of the kept history,
-sorted by grid code (as an integer) and report day (encoding: contract/pieces.py; the screens merge
-them with queries/pieces.py; definitions in contract/metrics.py)."""
+"""The tablet's window pieces: one compact row per event of the kept history (piece_rows), published sorted
+by grid code (as an integer) and report day (sorted_pieces). etl/state/week_facts.py keeps the rows per week
+beside the facts and publishes each week's frame (WeekFacts.pieces). Encoding: contract/pieces.py; the
+screens merge them with queries/pieces.py; definitions in contract/metrics.py."""
 
 from __future__ import annotations
 
@@ -38,9 +39,3 @@ def sorted_pieces(rows: pd.DataFrame) -> pd.DataFrame:
     for col in TEXT:
         out[col] = out[col].astype("category")
     return out
-
-
-def event_pieces(facts: pd.DataFrame, since: pd.Timestamp) -> pd.DataFrame:
-    """One row per event reported on or after `since`: grid_code, day (days since 1970-01-01), category,
-    channel, handling level, 0/1 flags (PIECE_FLAGS) and a duration bin per stage; sorted by grid and day."""
-    return sorted_pieces(piece_rows(facts[facts["reported_at"] >= since]))

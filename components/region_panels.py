@@ -15,6 +15,7 @@ from components.format import fmt_count, fmt_number, fmt_rate, place_path
 from components.theme import FONT, LIGHT
 from components.widgets import GRAPH_CONFIG
 from config.labels import label
+from contract.domain import SAFETY_COMPONENTS
 from queries import views
 from snapshots.reader import Snapshot
 
@@ -104,7 +105,7 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
         html.Span(label(f"safety_{p}"), className="rp-bar-label"),
         html.Span(className="rp-bar-track", children=html.Span(
             className="rp-bar-fill", style={"width": f"{max(0.0, min(100.0, s[p])):.0f}%"})),
-        html.Span(fmt_number(s[p]), className="rp-bar-value")]) for p in views.SAFETY_PARTS if p in s]
+        html.Span(fmt_number(s[p]), className="rp-bar-value")]) for p in SAFETY_COMPONENTS if p in s]
     parts.append(html.Div([html.H4(label("safety_components"), className="rp-sub"), *bars], className="rp-bars"))
     if not months.empty:
         parts.append(dcc.Graph(id="region-safety-trend", figure=safety_trend_figure(months), config=GRAPH_CONFIG))

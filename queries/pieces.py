@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 
 from config.region_codes import grid_range, parent_of
+from contract.frames import piece_frame_week
 from contract.metrics import DURATION_BINS, PIECE_FLAGS, QUANTILES, WINDOW_RATES, WINDOWS
 from contract.pieces import NO_BIN, bin_edges
+from contract.rates import rate
 from contract.windows import window_start
+from snapshots.reader import Snapshot
 
 
 def window_dates(window: str, as_of: datetime, start: date | None = None, end: date | None = None,
@@ -110,7 +113,7 @@ class PieceIndex:
 def with_rates(sums: pd.DataFrame) -> pd.DataFrame:
     """Flag sums per row plus every WINDOW_RATES rate (missing where the denominator is 0)."""
     for name, (num, den) in WINDOW_RATES.items():
-        sums[name] = (sums[num] / sums[den].where(sums[den] > 0)).astype("float64")
+        sums[name] = rate(sums[num], sums[den])
     return sums
 
 
@@ -118,7 +121,7 @@ def totals_from_sums(sums: np.ndarray, hists: dict[str, np.ndarray]) -> dict:
     """Counts, rates and stage quantiles from merged flag sums and duration histograms."""
     out: dict[str, float] = {flag: int(v) for flag, v in zip(PIECE_FLAGS, sums)}
     for name, (num, den) in WINDOW_RATES.items():
-        out[name] = out[num] / out[den] if out[den] else float("nan")
+        out[name] = rate(out[num], out[den])
     for stage in QUANTILES:
         out[f"median_{stage}_min"], out[f"p90_{stage}_min"] = quantiles_from_histogram(hists[stage], (0.5, 0.9))
     return out
@@ -162,8 +165,14 @@ class PieceSet:
         return pd.concat(parts).groupby(column, as_index=False, sort=True)[["reported", "closed", "closed_on_time"]].sum()
 
 
-
-
+def piece_index(snap: Snapshot) -> PieceSet | None:
+    """The week frames of event_pieces as one PieceSet (each week's index built once per frame); None
+    when the snapshot has none."""
+    def build() -> PieceSet | None:
+        weeks = {day: snap.frame_memo(name, "piece_index", PieceIndex) for name in snap.frames
+                 if (day := piece_frame_week(name)) is not None}
+        return PieceSet(weeks) if weeks else None
+    return snap.memo("piece_index", build)
 
 
 def quantiles_from_histogram(hist: np.ndarray, qs=(0.5, 0.9)) -> list[float]:

@@ -8,6 +8,8 @@ import pandas as pd
 
 from config import region_codes
 from contract import frames as F
+from contract.rates import rate
+from queries.pieces import piece_index
 from snapshots.reader import Snapshot
 
 # Map measures: name -> (frame, column, per km², higher is worse)
@@ -22,45 +24,63 @@ MAP_MEASURES = {
 def warm(snap: Snapshot) -> None:
     """Build what the first requests on a new snapshot would: the tablet's piece index and the row
     indexes of the per-region frames (run by the snapshot reader before it swaps the snapshot in)."""
-    from queries.window_views import piece_index
-
     piece_index(snap)
     for frame in (F.EVENT_KPIS, F.DEVICE_KPIS, F.SAFETY_LATEST):
-        df = snap.frame(frame)
-        if df is not None and not df.empty:
+        df = frame_or_empty(snap, frame)
+        if not df.empty:
             _row_index(snap, frame, "window" in df and frame is F.EVENT_KPIS)
     for frame in (F.OPEN_EVENTS, F.OVERDUE, F.TICKER):
-        df = snap.frame(frame)
-        if df is not None and not df.empty:
+        if not frame_or_empty(snap, frame).empty:
             _code_order(snap, frame, "grid_code")
 
 
-def _row_index(snap: Snapshot, frame: F.Frame | str, keyed: bool) -> dict:
+_DTYPES = {F.INT: "int64", F.FLOAT: "float64", F.TIME: "datetime64[ns]", F.TEXT: "object", F.CAT: "object"}
+
+
+def frame_or_empty(snap: Snapshot, frame: F.Frame) -> pd.DataFrame:
+    """A frame of the snapshot or, when it is absent, no rows with its declared columns and kinds: a query
+    selects, filters, merges and sums the same way either way, and its missing figures come out NaN."""
+    df = snap.frame(frame)
+    if df is not None:
+        return df
+    return pd.DataFrame({c: pd.Series(dtype=_DTYPES[kind]) for c, kind in frame.columns.items()})
+
+
+def in_window(df: pd.DataFrame, window: str) -> pd.DataFrame:
+    """The rows of a window in a frame keyed by window (event_kpis, by_category, by_channel: the wall's
+    "today"; the tablet's windows come from the pieces, queries/window_views.py)."""
+    return df[df["window"] == window] if "window" in df else df
+
+
+def per_km2(regions: pd.DataFrame) -> pd.DataFrame:
+    """The regions with `value` divided by their area (missing where the area is unknown or 0)."""
+    return regions.assign(value=rate(regions["value"], regions["area_km2"]))
+
+
+def _row_index(snap: Snapshot, frame: F.Frame, keyed: bool) -> dict:
     """Row position by code (or by (code, window)), built once per frame."""
     return snap.frame_memo(frame, f"rows_by_code:{keyed}", lambda df: first_row_by_key(df, keyed))
 
 
-def _code_order(snap: Snapshot, frame: F.Frame | str, column: str):
+def _code_order(snap: Snapshot, frame: F.Frame, column: str):
     """The frame's row order sorted by a code column, and the sorted codes, built once per frame."""
     return snap.frame_memo(frame, f"sorted:{column}", lambda df: _sorted_codes(df[column]))
 
 
-def region_row(snap: Snapshot, frame: F.Frame | str, code: str, window: str | None = None) -> dict:
+def region_row(snap: Snapshot, frame: F.Frame, code: str, window: str | None = None) -> dict:
     """One region's row of a frame (and window), empty if absent."""
-    df = snap.frame(frame)
-    if df is None or df.empty:
+    df = frame_or_empty(snap, frame)
+    if df.empty:
         return {}
     keyed = "window" in df and window is not None
     i = _row_index(snap, frame, keyed).get((code, window) if keyed else code)
     return {} if i is None else df.iloc[i].to_dict()
 
 
-def under(snap: Snapshot, frame: F.Frame | str, code: str, column: str = "grid_code") -> pd.DataFrame:
+def under(snap: Snapshot, frame: F.Frame, code: str, column: str = "grid_code") -> pd.DataFrame:
     """The rows of a frame whose region code column starts with `code` (the region and below), in the
     frame's order: a binary search in the codes sorted once per snapshot version, not a scan."""
-    df = snap.frame(frame)
-    if df is None:  # absent: no rows, with the declared columns so callers can still select and sort
-        return pd.DataFrame(columns=list(frame.columns) if isinstance(frame, F.Frame) else [])
+    df = frame_or_empty(snap, frame)
     if df.empty:
         return df
     order, keys = _code_order(snap, frame, column)
@@ -84,11 +104,15 @@ def first_row_by_key(df: pd.DataFrame, by_window: bool) -> dict:
 
 
 def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
-    """Event (event_kpis), device (device_kpis) and safety (safety_latest) figures of a region."""
-    k = region_row(snap, F.EVENT_KPIS, code, window)
-    k.update({f: v for f, v in region_row(snap, F.DEVICE_KPIS, code).items() if f not in ("code", "level")})
-    safety = region_row(snap, F.SAFETY_LATEST, nearest_safety_code(code))
-    k.update({f: v for f, v in safety.items() if f != "code"})
+    """Event (event_kpis: the wall's window, "today"), device (device_kpis) and safety (safety_latest)
+    figures of a region; the tablet's windows: queries/window_views.py tablet_window_figures."""
+    return {**region_row(snap, F.EVENT_KPIS, code, window), **devices_and_safety(snap, code)}
+
+
+def devices_and_safety(snap: Snapshot, code: str) -> dict:
+    """A region's device figures (device_kpis) and safety month (safety_latest; below a street, the street's)."""
+    k = {f: v for f, v in region_row(snap, F.DEVICE_KPIS, code).items() if f not in ("code", "level")}
+    k.update({f: v for f, v in region_row(snap, F.SAFETY_LATEST, nearest_safety_code(code)).items() if f != "code"})
     return k
 
 
@@ -101,64 +125,49 @@ def child_values(snap: Snapshot, city, code: str, window: str, measure: str) -> 
     """The children of a region with the chosen map measure (code, name, value, lon, lat)."""
     children = city.children(code)
     frame, col, per_area, _ = MAP_MEASURES[measure]
-    df = snap.frame(frame)
-    if df is None or df.empty:
-        return children.assign(value=float("nan"))
-    if "window" in df:
-        df = df[df["window"] == window]
+    df = in_window(frame_or_empty(snap, frame), window)
     if frame is F.SAFETY_LATEST and len(code) >= region_codes.CODE_LENGTH["street"]:  # below: the street's
         vals = pd.Series(df.set_index("code")[col].get(region_codes.safety_code(code), float("nan")), index=children["code"])
     else:
         vals = df.set_index("code")[col].reindex(children["code"])
     out = children.assign(value=vals.to_numpy(dtype=float))
-    if per_area:
-        out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
-    return out
+    return per_km2(out) if per_area else out
 
 
 def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
     """Children of a region with their main event KPIs, worst overdue first."""
     children = city.children(code)[["code", "name", "level"]]
-    df = snap.frame(F.EVENT_KPIS)
-    if df is None or df.empty or children.empty:
+    df = in_window(frame_or_empty(snap, F.EVENT_KPIS), window)
+    if df.empty or children.empty:
         return children
-    k = df[(df["window"] == window) & df["code"].isin(children["code"])]
+    k = df[df["code"].isin(children["code"])]
     cols = ["code", "reported", "open", "overdue", "on_time_rate", "same_day_rate", "grid_settled_rate",
             "satisfaction_rate"]
     return children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
 
 
-def breakdown(snap: Snapshot, frame: F.Frame | str, column: str, code: str, window: str) -> pd.DataFrame:
-    """Counts of a region's events by category/channel in a window, largest first."""
-    df = snap.frame(frame)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=[column, "count"])
-    d = df[(df["code"] == code) & (df["window"] == window)]
-    return d[[column, "count"]].sort_values("count", ascending=False)
+def breakdown(snap: Snapshot, frame: F.Frame, column: str, code: str, window: str) -> pd.DataFrame:
+    """Counts of a region's events by category/channel in a window (the wall's, "today"), largest first."""
+    df = in_window(frame_or_empty(snap, frame), window)
+    return df[df["code"] == code][[column, "count"]].sort_values("count", ascending=False)
 
 
 def hourly(snap: Snapshot, code: str) -> pd.DataFrame:
     """Today's events by hour against the 7-day average (24 rows)."""
-    df = snap.frame(F.BY_HOUR)
+    df = frame_or_empty(snap, F.BY_HOUR)
     base = pd.DataFrame({"hour": range(24)})
-    if df is None or df.empty:
+    if df.empty:
         return base.assign(today=0, avg7=0.0)
     d = df[df["code"] == code][["hour", "today", "avg7"]]
     return base.merge(d, on="hour", how="left").fillna({"today": 0, "avg7": 0.0})
 
 
 def ticker(snap: Snapshot, code: str = "", n: int = 12) -> pd.DataFrame:
-    df = snap.frame(F.TICKER)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=["reported_at", "channel", "category", "street", "status"])
     return under(snap, F.TICKER, code).head(n)
 
 
 def work_queue(snap: Snapshot, code: str) -> pd.DataFrame:
     """Open events under a region (open_events, etl/transforms/work_queue.py), earliest deadline first."""
-    df = snap.frame(F.OPEN_EVENTS)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=["event_id", "grid_code", "category", "channel", "status", "is_overdue", "due_at"])
     return under(snap, F.OPEN_EVENTS, code)
 
 
@@ -177,9 +186,6 @@ def region_kpis_yesterday(snap: Snapshot, code: str) -> dict:
 
 def region_alerts(snap: Snapshot, code: str) -> pd.DataFrame:
     """The alerts (etl/transforms/alerts.py) of a region's area, red first."""
-    df = snap.frame(F.ALERTS)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=["kind", "code", "name", "level", "value", "threshold", "since", "text"])
     return under(snap, F.ALERTS, code, "code")
 
 
@@ -202,28 +208,22 @@ def alerted_at(snap: Snapshot, code: str, level: str) -> dict[str, str]:
 def camera_status(snap: Snapshot, city, code: str) -> pd.DataFrame:
     """Children of a region with cameras, online, offline, online rate and blind grids (device_kpis)."""
     children = city.children(code)[["code", "name"]]
-    df = snap.frame(F.DEVICE_KPIS)
+    df = frame_or_empty(snap, F.DEVICE_KPIS)
     cols = ["cameras", "cameras_online", "camera_online_rate", "blind_grids", "cameras_unplaced", "cameras_untagged"]
-    if df is None or df.empty:
-        return children.assign(**{c: float("nan") for c in [*cols, "offline"]})
     out = children.merge(df[["code", *(c for c in cols if c in df)]], on="code", how="left")
     return out.assign(offline=out["cameras"] - out["cameras_online"]).sort_values("camera_online_rate")
 
 
 def safety_months(snap: Snapshot, code: str) -> pd.DataFrame:
     """The last 12 months of safety index and public sense of security of a region (safety_trend)."""
-    df = snap.frame(F.SAFETY_TREND)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=["month", "index_value", "public_security"])
+    df = frame_or_empty(snap, F.SAFETY_TREND)
     return df[df["code"] == nearest_safety_code(code)].sort_values("month")
 
 
 def safety_ranking(snap: Snapshot, city, code: str) -> pd.DataFrame:
     """Children of a region with their latest safety index and sense of security, lowest first."""
     children = city.children(code)[["code", "name"]]
-    df = snap.frame(F.SAFETY_LATEST)
-    if df is None or df.empty:
-        return children.assign(safety_index=float("nan"), public_security=float("nan"), index_change=float("nan"))
+    df = frame_or_empty(snap, F.SAFETY_LATEST)
     out = children.merge(df[["code", "safety_index", "public_security", "index_change"]], on="code", how="left")
     return out.sort_values("safety_index")
 
@@ -234,22 +234,13 @@ def level_values(snap: Snapshot, city, code: str, window: str, measure: str, lev
         return child_values(snap, city, code, window, measure)
     regions = city.regions[(city.regions["level"] == level) & city.regions["code"].str.startswith(code)]
     frame, col, per_area, _ = MAP_MEASURES[measure]
-    df = snap.frame(frame)
+    df = in_window(frame_or_empty(snap, frame), window)
     out = regions.reset_index(drop=True)
-    if df is None or df.empty:
-        return out.assign(value=float("nan"))
-    if "window" in df:
-        df = df[df["window"] == window]
     out = out.assign(value=df.set_index("code")[col].reindex(out["code"]).to_numpy(dtype=float))
-    if per_area:
-        out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
-    return out
+    return per_km2(out) if per_area else out
 
 
 # --- the tablet's region panels (components/region_panels.py) ---------------------------------------
-
-SAFETY_PARTS = ("security", "fire", "traffic", "production", "disputes")  # etl/domain.SAFETY_COMPONENTS
-
 
 def recurring_problems(snap: Snapshot, code: str, n: int = 20) -> pd.DataFrame:
     """A region's recurring-problem clusters (recurring, etl/transforms/recurring.py), biggest first;
@@ -262,9 +253,6 @@ def recurring_problems(snap: Snapshot, code: str, n: int = 20) -> pd.DataFrame:
 
 def recurring_totals(snap: Snapshot, code: str) -> dict:
     """How many clusters (recurring) a region has, the events in them and how many are open."""
-    df = snap.frame(F.RECURRING)
-    if df is None or df.empty:
-        return {"clusters": 0, "events": 0, "open": 0}
     d = under(snap, F.RECURRING, code)
     return {"clusters": len(d), "events": int(d["events"].sum()), "open": int(d["open"].sum())}
 
@@ -272,13 +260,14 @@ def recurring_totals(snap: Snapshot, code: str) -> dict:
 def safety_rank(snap: Snapshot, city, code: str) -> dict:
     """The latest safety month (safety_latest) of a region, or of its street below a street, with its
     components and its rank among its siblings by index (1 = highest): {code, own, month,
-    safety_index, public_security, index_change, security_change, *SAFETY_PARTS, rank, of, level}."""
+    safety_index, public_security, index_change, security_change, *SAFETY_COMPONENTS (contract/domain.py),
+    rank, of, level}."""
     s = nearest_safety_code(code)
     row = region_row(snap, F.SAFETY_LATEST, s)
     out = {**row, "code": s, "own": s == code, "level": city.level_of(s), "rank": None, "of": None}
-    df = snap.frame(F.SAFETY_LATEST)
+    df = frame_or_empty(snap, F.SAFETY_LATEST)
     parents = city.ancestors(s)
-    if row and parents and df is not None:
+    if row and parents:
         siblings = df[df["code"].isin(city.children(parents[-1])["code"])]
         out["rank"] = int((siblings["safety_index"] > row["safety_index"]).sum()) + 1
         out["of"] = int(siblings["safety_index"].notna().sum())
@@ -295,25 +284,16 @@ def camera_summary(snap: Snapshot, code: str) -> dict:
 
 def blind_grid_names(snap: Snapshot, code: str, n: int = 20) -> list[str]:
     """Names of up to n grids of a region with no camera (blind_grids), in code order."""
-    df = snap.frame(F.BLIND_GRIDS)
-    if df is None or df.empty:
-        return []
-    return df[df["code"].str.startswith(code)].sort_values("code")["name"].head(n).tolist()
+    return under(snap, F.BLIND_GRIDS, code, "code").sort_values("code")["name"].head(n).tolist()
 
 
 def at_risk(snap: Snapshot, code: str) -> pd.DataFrame:
     """The region's open events due within the horizon (at_risk, etl/transforms/at_risk.py), soonest first."""
-    df = snap.frame(F.AT_RISK)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=list(F.AT_RISK.columns))
     return under(snap, F.AT_RISK, code)
 
 
 def supervisions(snap: Snapshot, code: str) -> pd.DataFrame:
     """The supervisions (督办) of a region's events with their outcome (supervisions frame), newest first."""
-    df = snap.frame(F.SUPERVISIONS)
-    if df is None or df.empty:
-        return pd.DataFrame(columns=list(F.SUPERVISIONS.columns))
     return under(snap, F.SUPERVISIONS, code)
 
 
@@ -321,11 +301,9 @@ def supervision_totals(snap: Snapshot, code: str) -> dict:
     """How many of a region's cases were supervised, how many are still open, how many closed, closed by
     the new deadline, and the supervision on-time rate (SUPERVISION in contract/metrics.py)."""
     d = supervisions(snap, code)
-    closed = int((d["closed_at"].notna()).sum()) if len(d) else 0
-    in_time = int(d["closed_in_time"].sum()) if len(d) else 0
-    return {"supervised": len(d), "supervised_open": int(d["is_open"].sum()) if len(d) else 0,
-            "supervised_closed": closed, "supervised_in_time": in_time,
-            "supervision_on_time_rate": in_time / closed if closed else float("nan")}
+    closed, in_time = int(d["closed_at"].notna().sum()), int(d["closed_in_time"].sum())
+    return {"supervised": len(d), "supervised_open": int(d["is_open"].sum()), "supervised_closed": closed,
+            "supervised_in_time": in_time, "supervision_on_time_rate": rate(in_time, closed)}
 
 
 def open_supervisions(snap: Snapshot, code: str) -> dict[str, dict]:

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 
 from contract import frames as F
-from contract.frames import piece_frame_week
 from contract.metrics import SCORE_RATES, WINDOWS
 from contract.pieces import day_number
+from contract.rates import rate
 from queries import views
-from queries.pieces import PieceIndex, PieceSet, window_dates
+from queries.pieces import piece_index, window_dates
 from snapshots.reader import Snapshot
 
 TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
+STOCKS = ("open", "overdue")  # now, whatever the window (contract/metrics.py STOCKS)
 
 
 @dataclass(frozen=True)
@@ -45,15 +46,6 @@ def resolve_window(window: str, as_of: datetime, start: str | None = None, end: 
     return Window(window, first, last)
 
 
-def piece_index(snap: Snapshot) -> PieceSet | None:
-    """The week frames of event_pieces as one PieceSet (each week's index built once per frame)."""
-    def build() -> PieceSet | None:
-        weeks = {day: snap.frame_memo(name, "piece_index", PieceIndex) for name in snap.frames
-                 if (day := piece_frame_week(name)) is not None}
-        return PieceSet(weeks) if weeks else None
-    return snap.memo("piece_index", build)
-
-
 def window_kpis(snap: Snapshot, code: str, w: Window) -> dict:
     """A region's window figures (event_pieces: counts, rates, median and p90 of each stage) with its
     stocks now (event_kpis: open, overdue), devices (device_kpis) and safety (safety_latest)."""
@@ -76,9 +68,7 @@ def child_window_values(snap: Snapshot, city, code: str, w: Window, measure: str
     if index is None or children.empty:
         return children.assign(value=float("nan"))
     t = index.child_totals(list(children["code"]), *w.days).set_index("code")["reported"]
-    out = children.assign(value=t.reindex(children["code"]).to_numpy(dtype=float))
-    out["value"] = out["value"] / out["area_km2"].where(out["area_km2"] > 0)
-    return out
+    return views.per_km2(children.assign(value=t.reindex(children["code"]).to_numpy(dtype=float)))
 
 
 def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float]) -> pd.DataFrame:
@@ -89,11 +79,9 @@ def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float
     if index is None or children.empty:
         return children.assign(score=float("nan"))
     t = index.child_totals(list(children["code"]), *w.days)
-    out = children.merge(t, on="code", how="left")
-    kp = snap.frame(F.EVENT_KPIS)
-    if kp is not None and not kp.empty:
-        now = kp[(kp["window"] == "today") & kp["code"].isin(children["code"])][["code", "open", "overdue"]]
-        out = out.merge(now, on="code", how="left")
+    now = views.in_window(views.frame_or_empty(snap, F.EVENT_KPIS), "today")
+    now = now[now["code"].isin(children["code"])][["code", *STOCKS]]
+    out = children.merge(t, on="code", how="left").merge(now, on="code", how="left")
     out["score"] = composite_score(out, weights)
     out = out.sort_values(["score", "reported"], ascending=[False, False], na_position="last")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
@@ -104,12 +92,12 @@ def composite_score(df: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
     """100 · Σ wᵢ·rateᵢ / Σ wᵢ over the rates a row has (contract/metrics.py SCORE_RATES)."""
     num = pd.Series(0.0, index=df.index)
     den = pd.Series(0.0, index=df.index)
-    for rate in SCORE_RATES:
-        w = float(weights.get(rate, 0.0))
-        has = df[rate].notna()
-        num += np.where(has, w * df[rate].fillna(0), 0.0)
+    for name in SCORE_RATES:
+        w = float(weights.get(name, 0.0))
+        has = df[name].notna()
+        num += np.where(has, w * df[name].fillna(0), 0.0)
         den += np.where(has, w, 0.0)
-    return (100 * num / den.where(den > 0)).round(1)
+    return rate(100 * num, den).round(1)
 
 
 def score_weights(settings) -> dict[str, float]:
@@ -125,13 +113,11 @@ def on_time_by(snap: Snapshot, code: str, w: Window, column: str) -> pd.DataFram
         return pd.DataFrame(columns=[column, "reported", "closed", "closed_on_time", "on_time_rate"])
     g = index.breakdown(code, *w.days, column)
     g = g[g["reported"] > 0].copy()
-    g["on_time_rate"] = (g["closed_on_time"] / g["closed"].where(g["closed"] > 0)).astype("float64")
+    g["on_time_rate"] = rate(g["closed_on_time"], g["closed"])
     return g.sort_values("reported", ascending=False).reset_index(drop=True)
 
 
 def overdue_list(snap: Snapshot, code: str) -> pd.DataFrame:
     """Open events past deadline under a region (open_events), oldest deadline first."""
     q = views.work_queue(snap, code)
-    if q.empty:
-        return q
     return q[q["is_overdue"] == 1].sort_values(["due_at", "event_id"])

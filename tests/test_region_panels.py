@@ -16,6 +16,7 @@ from sqlalchemy import insert, text
 
 from components import region_panels
 from components.format import fmt_number, fmt_rate, place_path
+from contract.domain import SAFETY_COMPONENTS
 from contract.metrics import RECURRING
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
@@ -214,7 +215,7 @@ def test_safety_rank_and_components_equal_sql(source, city):
             shown = views.safety_rank(snap, city, code)
             assert (shown["rank"], shown["of"]) == (sql.rank, sql.n), code
             assert shown["of"] == len(city.children(parent))
-            for col in ("public_security", *views.SAFETY_PARTS):
+            for col in ("public_security", *SAFETY_COMPONENTS):
                 assert shown[col] == pytest.approx(getattr(sql, col)), (code, col)
             assert shown["safety_index"] == pytest.approx(sql.index_value)
     below = views.safety_rank(snap, city, city.children(street)["code"].iloc[0])

@@ -31,7 +31,7 @@ from config.clock import now_local
 from config.settings import ROOT, load_settings
 from dashboard.user_store import UserStore
 from demo.embedded_redis import EmbeddedRedis
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
 
 PY = sys.executable
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     url = a.pg_url if a.backend == "postgres" else f"sqlite:///{work / 'source.db'}"
     if a.backend == "postgres":
         ensure_database(url)
-    engine = source_engine(url)
+    engine = writable_engine(url)  # the bench writes its source (the ETL process reads it read-only)
     R: dict = {"args": {"events": a.events, "backend": a.backend, "samples": a.samples, "load_seconds": load_s,
                         "phones": a.phones, "walls": a.walls}, "machine": report.machine(engine)}
     procs: list[subprocess.Popen] = []

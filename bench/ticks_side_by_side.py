@@ -29,7 +29,7 @@ from config.city import load_city
 from config.settings import load_settings
 from demo.embedded_redis import EmbeddedRedis
 from etl.jobs import EtlJobs
-from etl.source.schema import source_engine
+from etl.source.schema import source_engine, writable_engine
 from etl.state.event_ledger import WATERMARK_OVERLAP
 from snapshots.store import SnapshotStore
 
@@ -48,7 +48,8 @@ def main() -> None:
                     help="the first burst closes the oldest open events (a tick that dirties many old weeks)")
     a = ap.parse_args()
     city = load_city(load_settings().city_dir)
-    engine = source_engine(a.source)
+    engine = source_engine(a.source)  # the ETL's read path: read-only
+    writer = writable_engine(a.source)  # the bench's own changes to the source
     rds = EmbeddedRedis()
     rds.start()
     out: dict = {}
@@ -67,11 +68,11 @@ def main() -> None:
         for k in range(a.ticks):
             if a.gap > 0:
                 time.sleep(a.gap)
-                touch_events(engine, city, 1, 0, jobs["new"].clock(), 50 + k)
+                touch_events(writer, city, 1, 0, jobs["new"].clock(), 50 + k)
                 for j in jobs.values():
                     j.run("events")
             now = jobs["new"].clock()
-            touch_events(engine, city, a.size // 2, a.size - a.size // 2, now, 100 + k,
+            touch_events(writer, city, a.size // 2, a.size - a.size // 2, now, 100 + k,
                          oldest=a.first_closes_old and k == 0)
             loads.append(os.getloadavg()[0])
             for name in (("ref", "new") if k % 2 == 0 else ("new", "ref")):
@@ -106,7 +107,7 @@ def main() -> None:
         out["ratio_per_tick"] = [round(r / n, 2) for r, n in zip(ticks["ref"], ticks["new"])]
         out["load_average_at_bursts"] = [round(x, 1) for x in loads]
         # a takeover on the `new` prefix: the previous leader's timelines are kept, the changed ones rewritten
-        touch_events(engine, city, a.size // 2, a.size - a.size // 2, jobs["new"].clock(), 999)
+        touch_events(writer, city, a.size // 2, a.size - a.size // 2, jobs["new"].clock(), 999)
         taker = EtlJobs(engine, city, SnapshotStore(client, "new"))
         t0 = time.perf_counter()
         taker.run("events")

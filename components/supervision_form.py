@@ -33,8 +33,14 @@ def may_supervise() -> bool:
     return current_principal().role in LEADER_ROLES
 
 
-def supervision_item(s: Supervision) -> html.Li:
-    state = label(f"supervision_state_{s.state}")
+def delivery_configured() -> bool:
+    return bool(flask.current_app.config.get("COCKPIT_SUPERVISION_DELIVERY"))
+
+
+def supervision_item(s: Supervision, delivery: bool = True) -> html.Li:
+    """One supervision; its delivery state, or 送达未配置 while no channel delivers it (COCKPIT_SUPERVISION_CHANNEL
+    none: a pending one waits for a channel)."""
+    state = label(f"supervision_state_{s.state}" if delivery or s.state != "pending" else "supervision_state_unconfigured")
     if s.state == "failed" and s.last_error:
         state = f"{state} ({s.last_error[:60]})"
     return html.Li(className=f"sup-item sup-{s.level}", children=[
@@ -52,7 +58,8 @@ def supervision_block(page: str, event_id: str, grid_code: str) -> html.Div:
     have = [s for s in store().under(grid_code) if s.event_id == event_id]
     children: list = [html.H4(label("supervision"), className="sup-title")]
     if have:
-        children.append(html.Ul([supervision_item(s) for s in have], className="sup-list"))
+        delivery = delivery_configured()
+        children.append(html.Ul([supervision_item(s, delivery) for s in have], className="sup-list"))
     if may_supervise():
         key = {"event": event_id}
         children.append(html.Div(className="sup-form", children=[

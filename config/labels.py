@@ -186,6 +186,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "supervision_level_listed": ("挂牌督办", "Listed supervision"),
     "supervision_state_pending": ("待送达", "pending"), "supervision_state_delivered": ("已送达", "delivered"),
     "supervision_state_acknowledged": ("已签收", "acknowledged"), "supervision_state_failed": ("送达失败，重试中", "failed, retrying"),
+    "supervision_state_unconfigured": ("送达未配置", "delivery not configured"),
     "supervision_new_due": ("新时限", "New deadline"), "supervision_within_hours": ("{h}小时内", "within {h} h"),
     "supervision_note_placeholder": ("督办意见", "Instruction"), "supervision_submit": ("提交督办", "Supervise"),
     "supervision_done": ("已督办，新时限 {due}", "Supervised; new deadline {due}"),

@@ -40,6 +40,7 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
     users = UserStore(settings.app_db_url)
     init_auth(server, settings, users, client)
     server.config["COCKPIT_SUPERVISIONS"] = SupervisionStore(users.engine)  # 督办, in the app database
+    server.config["COCKPIT_SUPERVISION_DELIVERY"] = settings.supervision_channel != "none"  # else shown 送达未配置
     init_security(server, city, hsts=settings.cookie_secure and not settings.simulate)
     configure_log_format(settings.log_format)
     init_metrics(server, settings, client, lambda: app.callback_map)

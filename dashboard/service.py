@@ -52,7 +52,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     """The ETL scheduler in this process; the Redis leader lock lets one process of a deployment run the jobs."""
     from etl.jobs import EtlJobs
     from etl.scheduler import EtlScheduler
-    from etl.source.schema import source_engine
+    from etl.source.schema import source_engine, writable_engine
     from etl.transforms.alerts import AlertThresholds
     from snapshots.store import SnapshotStore
 
@@ -62,31 +62,30 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     from etl.source.check import check_columns
     from etl.source.mapping import load_mapping
 
-    engine = source_engine(settings.source_url, settings.source_timeout_s)
+    engine = source_engine(settings.source_url, settings.source_timeout_s)  # read-only (etl/source/schema.py)
     mapping = load_mapping(settings.source_mapping or None)
     check_columns(engine, mapping)  # a key naming a missing table or column stops start-up, naming file, key, column
     jobs = EtlJobs(engine, city,
                    SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
                    settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,
                    history_days=settings.history_days, timeline_days=settings.timeline_days,
-                   app_engine=source_engine(settings.app_db_url), mapping=mapping)
+                   app_engine=writable_engine(settings.app_db_url), mapping=mapping)
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                          "safety": settings.safety_interval_s}).start()
 
 
-def start_supervision_delivery(settings: Settings) -> None:
+def start_supervision_delivery(settings: Settings, tz: str = "Asia/Shanghai") -> None:
     """Deliver supervisions (督办) every few seconds; any number of processes may (rows are claimed)."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from dashboard.supervision import OutboxChannel, SupervisionStore, WebhookChannel, deliver_due
-    from etl.source.schema import source_engine
+    from dashboard.supervision import SupervisionStore, deliver_due, delivery_channel
+    from etl.source.schema import writable_engine
 
-    if settings.supervision_channel == "webhook" and not settings.supervision_webhook:
-        raise SettingsError("COCKPIT_SUPERVISION_WEBHOOK is required when COCKPIT_SUPERVISION_CHANNEL is webhook")
-    store = SupervisionStore(source_engine(settings.app_db_url))
-    channel = WebhookChannel(settings.supervision_webhook) if settings.supervision_channel == "webhook" else \
-        OutboxChannel(source_engine(settings.source_url))
+    channel = delivery_channel(settings, tz)
+    if channel is None:  # COCKPIT_SUPERVISION_CHANNEL none: stored and shown, nothing written to a city's system
+        return
+    store = SupervisionStore(writable_engine(settings.app_db_url))
     sched = BackgroundScheduler(daemon=True)
     sched.add_job(deliver_due, "interval", seconds=5, args=[store, channel], max_instances=1, coalesce=True,
                   id="supervision-delivery")
@@ -128,7 +127,7 @@ def start_background_work(settings: Settings, city: City, client: redis.Redis, r
     from briefing.web import start_briefing_scheduler
 
     sched = start_etl(settings, city, client)
-    start_supervision_delivery(settings)
+    start_supervision_delivery(settings, city.timezone)
     start_audit_retention(settings)
     start_briefing_scheduler(settings, city, client, reader)
     return sched

@@ -1,9 +1,12 @@
 """Supervision (督办 / 催办): a leader marks a case with a note, a level and a new deadline; it is kept in the
-app database and delivered to the source system through a declared channel, idempotently.
+app database and, if a channel is configured, delivered to the city's system, idempotently.
 
-Channels (COCKPIT_SUPERVISION_CHANNEL): `outbox` writes one row per supervision to the table
-`cockpit_supervision_outbox` in the source database, which the source system reads and acknowledges by
-setting `acknowledged_at`; `webhook` POSTs the supervision as JSON to COCKPIT_SUPERVISION_WEBHOOK (an
+Channels (COCKPIT_SUPERVISION_CHANNEL): `none` (the default) delivers nothing: the product reads a city's
+systems read-only and writes nothing to them, so a supervision is stored and shown, its delivery shown as
+not configured (送达未配置), and delivered if a channel is configured later. `outbox` writes one row per
+supervision to the table `cockpit_supervision_outbox` in the database COCKPIT_SUPERVISION_OUTBOX_URL names
+(an explicit write grant of the city, never the source's read-only account), which the city's system reads
+and acknowledges by setting `acknowledged_at`; `webhook` POSTs the supervision as JSON to COCKPIT_SUPERVISION_WEBHOOK (an
 intranet address) with the supervision id as `Idempotency-Key`; a 2xx answer is delivery, and a body
 `{"acknowledged": true}` also acknowledgement. A delivery that fails is retried with backoff (5 s
 doubling to 10 min) for as long as it takes; its state says so: pending → delivered → acknowledged, or
@@ -78,10 +81,37 @@ class Supervision:
     attempts: int
     last_error: str
 
-    def payload(self) -> dict:
+    def payload(self, tz: str = "Asia/Shanghai") -> dict:
+        """The supervision as sent: every time ISO 8601 with its offset (new_due_at is the city's local time,
+        `tz`; created_at UTC), so the city's system need not guess."""
         return {"supervision_id": self.id, "event_id": self.event_id, "level": self.level, "note": self.note,
-                "new_due_at": self.new_due_at.isoformat(), "created_by": self.created_by,
+                "new_due_at": local_iso(self.new_due_at, tz), "created_by": self.created_by,
                 "created_at": self.created_at.isoformat()}
+
+
+def local_iso(t: datetime, tz: str) -> str:
+    """A naive local time of the city (time zone `tz`) as ISO 8601 with its offset: 2026-11-20T16:00:00+08:00."""
+    from zoneinfo import ZoneInfo
+
+    return (t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))).isoformat()
+
+
+def delivery_channel(settings, tz: str = "Asia/Shanghai"):
+    """The channel COCKPIT_SUPERVISION_CHANNEL names (None for none), sending times with the offset of the city's
+    time zone `tz`; SettingsError when its setting is missing."""
+    from config.settings import SettingsError
+    from etl.source.schema import writable_engine
+
+    if settings.supervision_channel == "webhook":
+        if not settings.supervision_webhook:
+            raise SettingsError("COCKPIT_SUPERVISION_WEBHOOK is required when COCKPIT_SUPERVISION_CHANNEL is webhook")
+        return WebhookChannel(settings.supervision_webhook, tz=tz)
+    if settings.supervision_channel == "outbox":
+        if not settings.supervision_outbox_url:
+            raise SettingsError("COCKPIT_SUPERVISION_OUTBOX_URL is required when COCKPIT_SUPERVISION_CHANNEL is outbox "
+                                "(a database the city gives write access to for the outbox alone)")
+        return OutboxChannel(writable_engine(settings.supervision_outbox_url), tz=tz)
+    return None
 
 
 def _now() -> datetime:
@@ -178,12 +208,14 @@ class SupervisionStore:
 
 
 class OutboxChannel:
-    """Rows in `cockpit_supervision_outbox` of the source database; the source system acknowledges a row by
-    setting its acknowledged_at."""
+    """Rows in `cockpit_supervision_outbox` of the outbox database (COCKPIT_SUPERVISION_OUTBOX_URL); the city's
+    system acknowledges a row by setting its acknowledged_at. Times: the columns hold naive local times of the
+    city (new_due_at, like the source's) and UTC (created_at, acknowledged_at); the payload says both with
+    their offsets."""
 
-    def __init__(self, source: Engine):
-        self.source = source
-        OUTBOX.metadata.create_all(source)
+    def __init__(self, source: Engine, tz: str = "Asia/Shanghai"):
+        self.source, self.tz = source, tz
+        OUTBOX.metadata.create_all(source)  # checks first: a city that created the table need not grant CREATE
 
     def send(self, sup: Supervision) -> str:
         with self.source.begin() as conn:
@@ -191,7 +223,8 @@ class OutboxChannel:
                 conn.execute(OUTBOX.insert().values(
                     supervision_id=sup.id, event_id=sup.event_id, level=sup.level, note=sup.note,
                     new_due_at=sup.new_due_at, created_by=sup.created_by,
-                    created_at=sup.created_at.replace(tzinfo=None), payload=json.dumps(sup.payload(), ensure_ascii=False)))
+                    created_at=sup.created_at.astimezone(UTC).replace(tzinfo=None),
+                    payload=json.dumps(sup.payload(self.tz), ensure_ascii=False)))
         return "delivered"
 
     def acknowledged(self, ids: list[str]) -> set[str]:
@@ -205,11 +238,11 @@ class OutboxChannel:
 class WebhookChannel:
     """POST JSON to an intranet URL; 2xx is delivery, a body {"acknowledged": true} also acknowledgement."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0):
-        self.url, self.timeout_s = url, timeout_s
+    def __init__(self, url: str, timeout_s: float = 5.0, tz: str = "Asia/Shanghai"):
+        self.url, self.timeout_s, self.tz = url, timeout_s, tz
 
     def send(self, sup: Supervision) -> str:
-        req = urllib.request.Request(self.url, data=json.dumps(sup.payload(), ensure_ascii=False).encode(),
+        req = urllib.request.Request(self.url, data=json.dumps(sup.payload(self.tz), ensure_ascii=False).encode(),
                                      method="POST", headers={"Content-Type": "application/json",
                                                              "Idempotency-Key": sup.id})
         with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310 - a configured intranet URL

@@ -98,9 +98,9 @@ def token_digest(token: str) -> str:
 class UserStore:
     def __init__(self, url_or_engine: str | Engine):
         from dashboard.migrations import upgrade
-        from etl.source.schema import source_engine  # same engine rules (SQLite folder created, pre-ping)
+        from etl.source.schema import writable_engine  # the product's own database (SQLite folder created, pre-ping)
 
-        self.engine = source_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+        self.engine = writable_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         upgrade(self.engine)
 
     # ------------------------------------------------------------------ users

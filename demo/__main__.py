@@ -81,7 +81,7 @@ def build_demo(settings, city):
     """An embedded Redis (unless COCKPIT_REDIS_URL names one), the simulator and demo users, then the app."""
     from dashboard.service import build_app
     from demo.embedded_redis import EmbeddedRedis
-    from etl.source.schema import source_engine
+    from etl.source.schema import writable_engine
 
     if not settings.redis_url:
         embedded = EmbeddedRedis().start()
@@ -96,7 +96,8 @@ def build_demo(settings, city):
             update["source_url"] = f"sqlite:///{ROOT / 'data' / 'hotline.db'}"
         settings = settings.model_copy(update=update)
     ensure_demo_users(settings, city)
-    start_simulator(settings, city, source_engine(settings.source_url))
+    # the simulator is the one writer of the demo's source; the product reads it read-only (etl/source/schema.py)
+    start_simulator(settings, city, writable_engine(settings.source_url))
     return build_app(settings, city)
 
 

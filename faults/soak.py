@@ -56,10 +56,10 @@ from config.clock import now_local
 from config.settings import load_settings
 from demo.__main__ import configure_logging, ensure_demo_users, start_simulator
 from demo.simulator import Simulator
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 configure_logging()
 days, per_day, cameras, iot = (int(x) for x in sys.argv[1:5])
-s = load_settings(); city = load_city(s.city_dir); engine = source_engine(s.source_url)
+s = load_settings(); city = load_city(s.city_dir); engine = writable_engine(s.source_url)
 Simulator(engine, city, seed=s.sim_seed, events_per_day=per_day).backfill(days, now_local(city.timezone), cameras, iot)
 ensure_demo_users(s, city)
 print("SOAK-READY", flush=True)

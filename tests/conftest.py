@@ -20,7 +20,7 @@ from config.settings import ENV_PREFIX, ROOT, load_settings
 from demo.embedded_redis import EmbeddedRedis
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
 
 CPU_LOAD_ENV = "COCKPIT_TEST_CPU_LOAD"  # read here only; clean_env drops it before each test
@@ -64,7 +64,7 @@ def engine(request, tmp_path):
 @pytest.fixture(scope="session")
 def sim_engine(tmp_path_factory, city):
     """A SQLite source with 35 days of a simulated city (about 600 events a day), built once."""
-    eng = source_engine(f"sqlite:///{tmp_path_factory.mktemp('sim')}/source.db")
+    eng = writable_engine(f"sqlite:///{tmp_path_factory.mktemp('sim')}/source.db")
     Simulator(eng, city, seed=7, events_per_day=600, bad_row_rate=0.01).backfill(35, NOW, n_cameras=3000, n_iot=2000)
     return eng
 

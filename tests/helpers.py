@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
-from etl.source.schema import Base, source_engine
+from etl.source.schema import Base, writable_engine
 
 # A fixed clock for the simulated history, so figures are reproducible.
 NOW = datetime(2026, 11, 20, 15, 30, 0)
@@ -53,10 +53,10 @@ SCREENS = {  # page -> viewport (the design sizes of the wall, the tablet and th
 def fresh_engine(backend: str, tmp_path):
     """An empty source database of the backend (PostgreSQL: our tables dropped and recreated)."""
     if backend == "sqlite":
-        engine = source_engine(f"sqlite:///{tmp_path}/source.db")
+        engine = writable_engine(f"sqlite:///{tmp_path}/source.db")
         Base.metadata.create_all(engine)
         return engine
-    engine = source_engine(os.environ["TEST_POSTGRES_URL"])
+    engine = writable_engine(os.environ["TEST_POSTGRES_URL"])
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS events, event_steps, devices, safety_index, grid_staff CASCADE"))
     Base.metadata.create_all(engine)

@@ -102,9 +102,9 @@ def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
     from sqlalchemy import column, func, table
 
     from etl.source.arrow_read import read_arrow
-    from etl.source.schema import source_engine
+    from etl.source.schema import writable_engine
 
-    engine = source_engine(f"sqlite:///{tmp_path}/slow.db", timeout_s=1.0)
+    engine = writable_engine(f"sqlite:///{tmp_path}/slow.db", timeout_s=1.0)
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE n (i INTEGER)"))
         conn.execute(text("WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) "

@@ -17,7 +17,7 @@ from bench.generate import generate, touch_events
 from bench.report import FIGURE_NAMES
 from config.settings import ROOT
 from demo.embedded_redis import free_port
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -53,7 +53,7 @@ def test_suite_smoke_run_writes_every_figure(tmp_path):
     for name in FIGURE_NAMES:
         assert f"| {name}" in table, f"{name!r} missing from the results table"
     results = json.loads((tmp_path / "work" / "results.json").read_text())
-    engine = source_engine(f"sqlite:///{tmp_path / 'work' / 'source.db'}")
+    engine = writable_engine(f"sqlite:///{tmp_path / 'work' / 'source.db'}")
     with engine.connect() as c:
         valid = c.execute(text("SELECT count(*) FROM events WHERE grid_code != '999999999999999' "
                                "AND category IS NOT NULL AND row_id <= 20000")).scalar()

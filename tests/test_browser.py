@@ -30,7 +30,7 @@ from playwright.sync_api import expect
 from components.format import fmt_count, measure_label
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 from queries import views
 from snapshots.store import SnapshotStore
 
@@ -94,7 +94,7 @@ def test_pages_render_and_stay_local(browser, watched, published, app, city):
 
 
 def test_wall_updates_live(browser, watched, app, city, redis_client, tmp_path):
-    eng = source_engine(f"sqlite:///{tmp_path}/live.db")
+    eng = writable_engine(f"sqlite:///{tmp_path}/live.db")
     sim = Simulator(eng, city, seed=11, events_per_day=300)
     sim.backfill(3, NOW, n_cameras=500, n_iot=200)
     jobs = EtlJobs(eng, city, SnapshotStore(redis_client))

@@ -35,7 +35,7 @@ from demo.embedded_redis import EmbeddedRedis, free_port
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
-from etl.source.schema import source_engine
+from etl.source.schema import source_engine, writable_engine
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
@@ -213,7 +213,7 @@ def city_today(snap, city) -> int:
 def test_postgres_source_down_while_the_city_writes_nothing_lost(redis_client, city, wait_until):
     pg = PgServer()
     try:
-        engine = source_engine(pg.url, timeout_s=30)
+        engine = writable_engine(pg.url, timeout_s=30)
         sim = Simulator(engine, city, seed=5, events_per_day=3000, bad_row_rate=0.0)
         sim.backfill(3, NOW, n_cameras=50, n_iot=50)
         jobs = EtlJobs(engine, city, SnapshotStore(redis_client), base_backoff_s=0.05)
@@ -262,7 +262,7 @@ def test_sqlite_source_unreadable_then_restored_nothing_lost(redis_client, city,
     every event the city wrote is counted (recount by SQL). A running ETL's pooled connections would keep
     reading the moved file: that is why the pool is emptied first."""
     path, away = tmp_path / "source.db", tmp_path / "elsewhere.db"
-    city_engine = source_engine(f"sqlite:///{path}")
+    city_engine = writable_engine(f"sqlite:///{path}")
     sim = Simulator(city_engine, city, seed=7, events_per_day=3000, bad_row_rate=0.0)
     sim.backfill(3, NOW, n_cameras=50, n_iot=50)
     engine = source_engine(f"sqlite:///{path}", timeout_s=30)
@@ -292,7 +292,7 @@ def test_sqlite_source_unreadable_then_restored_nothing_lost(redis_client, city,
         assert city_today(snap, city) == before  # the last figures, marked stale
         checks += 1
         time.sleep(min(1.0, max(0.0, OUTAGE_S - down_s)))
-    moved = source_engine(f"sqlite:///{away}")  # the city writes on, to the real file
+    moved = writable_engine(f"sqlite:///{away}")  # the city writes on, to the real file
     sim.engine = moved
     added = sim.tick(NOW + timedelta(minutes=10))["added"]
     close_cleanly(moved)
@@ -317,7 +317,7 @@ def test_sqlite_source_unreadable_then_restored_nothing_lost(redis_client, city,
 def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_until):
     pg = PgServer()
     try:
-        engine = source_engine(pg.url, timeout_s=1.0)
+        engine = writable_engine(pg.url, timeout_s=1.0)
         Simulator(engine, city, seed=6, events_per_day=300, bad_row_rate=0.0).backfill(2, NOW, n_cameras=30, n_iot=30)
         jobs = watched_jobs(engine, city, SnapshotStore(redis_client), base_backoff_s=0.2)
         sched = EtlScheduler(jobs, redis_client, "cockpit", 3.0, {"events": 0.1, "devices": 0.5, "safety": 1.0}).start()
@@ -329,7 +329,7 @@ def test_a_hanging_source_query_is_ended_and_retried(redis_client, city, wait_un
 
         try:
             assert wait_until(lambda: events_ok() is True, timeout_s=120)
-            blocker = source_engine(pg.url).connect()
+            blocker = writable_engine(pg.url).connect()
             blocker.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))  # held: every read of events hangs
             held = time.monotonic()
             assert wait_until(lambda: events_ok() is False, timeout_s=60)

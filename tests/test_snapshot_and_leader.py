@@ -174,10 +174,10 @@ def test_two_schedulers_only_the_leader_runs_jobs(sim_engine, city, redis_client
 
 def test_source_down_keeps_last_snapshot_then_recovers(tmp_path, city, redis_client, wait_until):
     from demo.simulator import Simulator
-    from etl.source.schema import source_engine
+    from etl.source.schema import writable_engine
 
     path = tmp_path / "src.db"
-    eng = source_engine(f"sqlite:///{path}")
+    eng = writable_engine(f"sqlite:///{path}")
     sim = Simulator(eng, city, seed=3, events_per_day=200, bad_row_rate=0)
     sim.backfill(2, NOW, n_cameras=100, n_iot=50)
     jobs = EtlJobs(eng, city, SnapshotStore(redis_client), base_backoff_s=0.01)

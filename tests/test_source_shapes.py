@@ -23,7 +23,7 @@ from contract.windows import window_start
 from etl.jobs import EtlJobs
 from etl.source.check import check_columns
 from etl.source.mapping import MappingError, load_mapping
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
@@ -33,7 +33,7 @@ WINDOWS = ("7d", "30d")
 
 def engine_for(kind: str, tmp_path, tables: list[str]):
     url = {"mysql": os.environ.get("TEST_MYSQL_URL"), "postgres": os.environ.get("TEST_POSTGRES_URL")}.get(kind)
-    engine = source_engine(url or f"sqlite:///{tmp_path}/{'_'.join(tables)}.db")
+    engine = writable_engine(url or f"sqlite:///{tmp_path}/{'_'.join(tables)}.db")
     with engine.begin() as c:
         for t in tables:
             c.execute(text(f"DROP TABLE IF EXISTS {t}"))

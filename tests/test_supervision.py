@@ -166,3 +166,39 @@ def test_staff_may_not_supervise(app, published, client_as, users):
     r = client.post("/_dash-update-component", json=supervise_payload(event, page="small"))
     assert r.status_code == 200
     assert app.server.config["COCKPIT_SUPERVISIONS"].all() == []
+
+
+def test_outbox_times_are_iso_8601_with_their_offset(app_engine, tmp_path):
+    """new_due_at is the city's local time: sent as +08:00, beside created_at in UTC (+00:00)."""
+    outbox_db = create_engine(f"sqlite:///{tmp_path}/outbox.db")
+    store = SupervisionStore(app_engine)
+    sid = new(store).id
+    assert deliver_due(store, OutboxChannel(outbox_db, tz="Asia/Shanghai"))["delivered"] == 1
+    with outbox_db.connect() as conn:
+        payload = json.loads(conn.execute(text("SELECT payload FROM cockpit_supervision_outbox")).scalar())
+    assert payload["supervision_id"] == sid
+    assert payload["new_due_at"] == "2026-11-21T18:00:00+08:00"
+    created = datetime.fromisoformat(payload["created_at"])
+    assert created.utcoffset() == timedelta(0) and abs(datetime.now(UTC) - created) < timedelta(hours=1)
+
+
+def test_no_channel_writes_nothing_and_the_screen_says_not_configured(settings, tmp_path):
+    from components.supervision_form import supervision_item
+    from config.settings import SettingsError
+    from dashboard.service import start_supervision_delivery
+    from dashboard.supervision import delivery_channel
+
+    assert settings.supervision_channel == "none" and delivery_channel(settings) is None
+    assert start_supervision_delivery(settings) is None  # no delivery job: nothing written anywhere
+    with pytest.raises(SettingsError, match="COCKPIT_SUPERVISION_OUTBOX_URL"):
+        delivery_channel(settings.model_copy(update={"supervision_channel": "outbox"}))
+    outbox = delivery_channel(settings.model_copy(update={
+        "supervision_channel": "outbox", "supervision_outbox_url": f"sqlite:///{tmp_path}/outbox.db"}))
+    assert isinstance(outbox, OutboxChannel)
+    sup = new(SupervisionStore(create_engine(f"sqlite:///{tmp_path}/app2.db")))
+    assert "送达未配置" in str(supervision_item(sup, delivery=False))
+    assert "待送达" in str(supervision_item(sup, delivery=True))
+
+
+def test_the_app_says_whether_a_channel_delivers(app):
+    assert app.server.config["COCKPIT_SUPERVISION_DELIVERY"] is False

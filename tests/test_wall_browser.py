@@ -12,14 +12,14 @@ from helpers import SCREENS, LiveServer, expected_reported, kpi_text, stable_vie
 from config.clock import now_local
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.source.schema import source_engine
+from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
 
 FRESHNESS_JS = "() => { const f = document.querySelector('#big-freshness'); return f ? f.className + '|' + f.textContent : ''; }"
 
 
 def test_wall_live_flush_and_recover(browser, watched, app, city, redis_client, tmp_path):
-    eng = source_engine(f"sqlite:///{tmp_path}/live.db")
+    eng = writable_engine(f"sqlite:///{tmp_path}/live.db")
     t0 = now_local(city.timezone)
     sim = Simulator(eng, city, seed=5, events_per_day=600)
     sim.backfill(3, t0 - timedelta(minutes=40), n_cameras=500, n_iot=200)

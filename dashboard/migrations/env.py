@@ -16,9 +16,9 @@ def run() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         from config.settings import load_settings
-        from etl.source.schema import source_engine
+        from etl.source.schema import writable_engine
 
-        with source_engine(load_settings().app_db_url).begin() as conn:
+        with writable_engine(load_settings().app_db_url).begin() as conn:
             context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
             context.run_migrations()
         return

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
-from etl.source.schema import statement_timeout_s
+from etl.source.schema import sqlite_file, statement_timeout_s
 
 # ADBC connections kept open between reads (PostgreSQL: opening one costs 35-75 ms, several per tick): by
 # database URL, at most IDLE_MAX idle in the process, none reused after IDLE_S idle (a tick comes every few
@@ -43,11 +43,12 @@ def _sql(engine: Engine, query: Select) -> str:
     return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
-# The child: only ADBC's SQLite in its process. argv[1] the database file, argv[2] the Arrow IPC file
-# to write, the SQL on stdin. A file (memory-mapped by the parent) rather than a pipe: ~1 GB of rows
+# The child: only ADBC's SQLite in its process. argv[1] the database file (opened read-only: URI mode=ro, like
+# the parent's own connections, etl/source/schema.py source_engine), argv[2] the Arrow IPC file to write, the
+# SQL on stdin. A file (memory-mapped by the parent) rather than a pipe: ~1 GB of rows
 # through a pipe costs more than the read.
-SQLITE_CHILD = """import sys, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
-with adbc.connect(sys.argv[1]) as conn, conn.cursor() as cur:
+SQLITE_CHILD = """import sys, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
+with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn, conn.cursor() as cur:
     cur.execute(sys.stdin.read())
     table = cur.fetch_arrow_table()
 with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
@@ -88,11 +89,22 @@ def _adbc_connect(engine: Engine):
             import adbc_driver_postgresql.dbapi as pg_adbc
 
             # autocommit: a kept connection must not sit idle in a transaction (locks, vacuum)
-            return pg_adbc.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
-                                   autocommit=True)
+            return pg_adbc.connect(libpq_uri(url), autocommit=True)
     except ImportError:
         return None
     return None
+
+
+def libpq_uri(url) -> str:
+    """A PostgreSQL URL as libpq reads it: `options` (the source engine's read-only mode and statement timeout,
+    etl/source/schema.py) percent-encoded, since libpq reads a '+' as itself, not as a space."""
+    from urllib.parse import quote
+
+    options = url.query.get("options")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    plain = url.set(drivername="postgresql", query={k: v for k, v in url.query.items() if k != "options"})
+    out = plain.render_as_string(hide_password=False)
+    return out + ("&" if "?" in out else "?") + "options=" + quote(options, safe="") if options else out
 
 
 def read_arrow(engine: Engine, query: Select | list, bulk: bool = False) -> pa.Table:
@@ -108,9 +120,9 @@ def read_arrow(engine: Engine, query: Select | list, bulk: bool = False) -> pa.T
         # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, null for all NULL)
         parts = [t for t in parts if t.num_rows] or parts[:1]
         return pa.concat_tables(parts, promote_options="permissive")
-    url = engine.url
-    if bulk and url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        table = _sqlite_bulk(url.database, _sql(engine, query), statement_timeout_s(engine))
+    path = sqlite_file(engine.url)
+    if bulk and path is not None:
+        table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine))
         if table is not None:
             return table
     table = _adbc_read(engine, _sql(engine, query))

@@ -123,36 +123,93 @@ def statement_timeout_s(engine: Engine) -> float:
 
 
 def source_engine(url: str, timeout_s: float = 0) -> Engine:
-    """An engine for the source URL; a SQLite file's folder is created so the demo starts anywhere.
+    """A READ-ONLY engine for a city's source system (the ETL and `source check` read through nothing else):
+    the product changes nothing in a source, and a mapping's `select` that tries to write is refused by the
+    database. SQLite: the file opened read-only (URI `mode=ro`; no persistent PRAGMA, so its bytes stay as
+    they were), PostgreSQL: `default_transaction_read_only=on` in the connection's options (in the URL, so
+    the ADBC reads get it too), MySQL/MariaDB: `SET SESSION TRANSACTION READ ONLY` on connect.
     `timeout_s` > 0 (COCKPIT_SOURCE_TIMEOUT_S) ends any statement that runs longer, so a hanging query
-    fails the tick (retried with backoff) instead of holding the ETL: PostgreSQL `statement_timeout` in
-    the connection's options (in the URL, so the ADBC reads get it too), MySQL `max_execution_time` /
-    MariaDB `max_statement_time`, SQLite a progress handler that interrupts the statement."""
+    fails the tick (retried with backoff) instead of holding the ETL: PostgreSQL `statement_timeout`,
+    MySQL `max_execution_time` / MariaDB `max_statement_time`, SQLite a progress handler that interrupts
+    the statement."""
+    return _engine(url, timeout_s, read_only=True)
+
+
+def writable_engine(url: str, timeout_s: float = 0) -> Engine:
+    """A read-write engine: the product's own app database (COCKPIT_APP_DB_URL), the supervision outbox a
+    city chose to give (COCKPIT_SUPERVISION_OUTBOX_URL), and the demo's simulator, the one writer of the
+    demo's source. A SQLite file's folder is created and the file put in WAL mode (readers never block
+    its writer)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         from pathlib import Path
 
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+    return _engine(url, timeout_s, read_only=False)
+
+
+def sqlite_file(url) -> str | None:
+    """The file of a SQLite URL (plain `sqlite:///path` or URI `sqlite:///file:path?...&uri=true`), else None."""
     parsed = make_url(url)
-    if timeout_s > 0 and parsed.get_backend_name() == "postgresql":
-        parsed = parsed.update_query_dict({"options": f"-cstatement_timeout={int(timeout_s * 1000)}"})
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    db = parsed.database
+    if parsed.query.get("uri") in ("true", "1") and db.startswith("file:"):
+        from urllib.parse import unquote
+
+        db = unquote(db.removeprefix("file:"))
+        if db.startswith("//"):  # file://host/path: only an empty host or localhost is a local file
+            db = "/" + db[2:].partition("/")[2]
+    return db
+
+
+def _read_only_sqlite(parsed):
+    """A SQLite URL as a read-only URI (`file:<path>?mode=ro`), whatever form it was given in."""
+    from pathlib import Path
+    from urllib.parse import quote
+
+    path = sqlite_file(parsed)
+    if path is None:
+        return parsed
+    query = {k: v for k, v in parsed.query.items() if k not in ("mode", "uri")}
+    return parsed.set(database="file:" + quote(str(Path(path).resolve()), safe="/"),
+                      query={**query, "mode": "ro", "uri": "true"})
+
+
+def _engine(url: str, timeout_s: float, read_only: bool) -> Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    options = []
+    if timeout_s > 0 and backend == "postgresql":
+        options.append(f"-cstatement_timeout={int(timeout_s * 1000)}")
+    if read_only and backend == "postgresql":
+        options.append("-cdefault_transaction_read_only=on")
+    if options:
+        have = parsed.query.get("options")
+        have = " ".join(have) if isinstance(have, tuple) else have
+        parsed = parsed.update_query_dict({"options": " ".join(([have] if have else []) + options)})
+    if read_only and backend == "sqlite":
+        parsed = _read_only_sqlite(parsed)
     engine = create_engine(parsed, pool_pre_ping=True)
     _TIMEOUTS[engine] = timeout_s
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_read_only if read_only else _sqlite_pragmas)
     if timeout_s > 0 and engine.dialect.name == "sqlite":
         _sqlite_timeout(engine, timeout_s)
-    elif timeout_s > 0 and engine.dialect.name in ("mysql", "mariadb"):
-        event.listen(engine, "connect", lambda conn, _rec: _mysql_timeout(conn, timeout_s))
+    elif engine.dialect.name in ("mysql", "mariadb") and (read_only or timeout_s > 0):
+        event.listen(engine, "connect", lambda conn, _rec: _mysql_session(conn, timeout_s, read_only))
     return engine
 
 
-def _mysql_timeout(dbapi_connection, timeout_s: float) -> None:
+def _mysql_session(dbapi_connection, timeout_s: float, read_only: bool) -> None:
     cur = dbapi_connection.cursor()
-    cur.execute("SELECT VERSION()")
-    if "mariadb" in str(cur.fetchone()[0]).lower():
-        cur.execute(f"SET SESSION max_statement_time = {float(timeout_s)}")
-    else:
-        cur.execute(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
+    if read_only:  # every transaction of the session read-only: a write fails with error 1792
+        cur.execute("SET SESSION TRANSACTION READ ONLY")
+    if timeout_s > 0:
+        cur.execute("SELECT VERSION()")
+        if "mariadb" in str(cur.fetchone()[0]).lower():
+            cur.execute(f"SET SESSION max_statement_time = {float(timeout_s)}")
+        else:
+            cur.execute(f"SET SESSION max_execution_time = {int(timeout_s * 1000)}")
     cur.close()
 
 
@@ -170,9 +227,19 @@ def _sqlite_timeout(engine: Engine, timeout_s: float) -> None:
         conn.info["deadline"] = time.monotonic() + timeout_s  # the DBAPI connection's info: record.info
 
 
+def _sqlite_read_only(dbapi_connection, _record) -> None:
+    """A read-only SQLite connection: settings of this connection only, nothing stored in the file (a reader
+    waits up to 30 s for a writer's lock; query_only refuses a write even before the file would)."""
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA busy_timeout = 30000")
+    cur.execute("PRAGMA query_only = ON")
+    cur.close()
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite: readers never block the writer (WAL: the ETL's long first read and the live simulator's
-    writes go on side by side), and a writer waits up to 30 s for a lock instead of failing at once."""
+    """A writable SQLite file (the app database, the demo's source): readers never block the writer (WAL:
+    the ETL's long first read and the live simulator's writes go on side by side), and a writer waits up
+    to 30 s for a lock instead of failing at once. WAL is stored in the file: never on a city's source."""
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA busy_timeout = 30000")
     if dbapi_connection.execute("PRAGMA database_list").fetchone()[2]:  # a file, not :memory:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from etl.source.mapping import FieldSpec
+from etl.source.mapping import FieldSpec, no_value
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 
@@ -52,14 +52,16 @@ def raw(frame: pd.DataFrame, spec: FieldSpec | None, default=None) -> pd.Series:
 
 def mapped(frame: pd.DataFrame, spec: FieldSpec | None, name: str, problems: Problems, default=None) -> pd.Series:
     """A field's values through its map (if any); a value the map does not cover is a problem of its row
-    ('unmapped <name> 'X'') unless the spec keeps unmapped values as they are."""
+    ('unmapped <name> 'X'') unless the spec keeps unmapped values as they are. A value mapped to null or ""
+    is covered: it becomes no value (None)."""
     values = raw(frame, spec, default)
     if spec is None or not spec.map:
         return values
     text = key_text(values)
-    table = {str(k): v for k, v in spec.map.items()}
-    out = text.map(table)
-    missing = out.isna()
+    table = {str(k): (None if no_value(v) else v) for k, v in spec.map.items()}
+    out = text.map(table).astype(object)
+    out = out.where(out.notna(), None)  # a value mapped to no value: None, not NaN
+    missing = ~text.isin(list(table))
     if spec.keep_unmapped:
         return out.where(~missing, values)
     bad = missing & text.notna() | (missing & text.isna() & (name == "status"))

@@ -29,13 +29,26 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def quoted(values) -> str:
+    """Values as an error message shows them: each quoted, so an empty or blank one is seen ('' , ' ')."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def no_value(v) -> bool:
+    """A map target meaning "no value" (the field is empty for that source value): null (YAML) or "" (TOML has
+    no null)."""
+    return v is None or (isinstance(v, str) and v == "")
+
+
 class FieldSpec(Strict):
     """How one of our fields is found: a source column (a plain string is short for {column = ...}) or a
-    constant; optionally a value map, a time format and zone, or a satisfaction scale."""
+    constant; optionally a value map, a time format and zone, or a satisfaction scale. A map target may be
+    null (YAML) or "" (TOML has no null): that source value means "no value" (e.g. UNASSIGNED -> no handling
+    level), not an unmapped one."""
 
     column: str | None = None
     const: str | int | float | bool | None = None
-    map: dict[str, str | int | float] | None = None
+    map: dict[str, str | int | float | None] | None = None
     keep_unmapped: bool = False
     format: str | None = None
     timezone: str | None = None
@@ -72,19 +85,20 @@ class EventFields(Strict):
     @field_validator("status")
     @classmethod
     def _stages(cls, spec: FieldSpec | None) -> FieldSpec | None:
-        if spec is not None and spec.map:
-            bad = sorted({str(v) for v in spec.map.values()} - set(STAGES))
+        if spec is not None and spec.map:  # every event has a stage: no "no value" here
+            bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(STAGES))
             if bad:
-                raise ValueError(f"map values must be stages {', '.join(STAGES)}; got {', '.join(bad)}")
+                raise ValueError(f"map values must be stages {', '.join(STAGES)}; got {quoted(bad)}")
         return spec
 
     @field_validator("handling_level")
     @classmethod
     def _levels(cls, spec: FieldSpec | None) -> FieldSpec | None:
         if spec is not None and spec.map:
-            bad = sorted({str(v) for v in spec.map.values()} - set(HANDLING_LEVELS))
+            bad = sorted({str(v) for v in spec.map.values() if not no_value(v)} - set(HANDLING_LEVELS))
             if bad:
-                raise ValueError(f"map values must be {', '.join(HANDLING_LEVELS)}; got {', '.join(bad)}")
+                raise ValueError(f"map values must be {', '.join(HANDLING_LEVELS)} or null/\"\" (no value); "
+                                 f"got {quoted(bad)}")
         return spec
 
 
@@ -203,9 +217,9 @@ class StepFields(Strict):
     @classmethod
     def _actions(cls, spec: FieldSpec) -> FieldSpec:
         if spec.map:
-            bad = sorted({str(v) for v in spec.map.values()} - set(STEP_ACTIONS))
+            bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(STEP_ACTIONS))
             if bad:
-                raise ValueError(f"map values must be actions {', '.join(STEP_ACTIONS)}; got {', '.join(bad)}")
+                raise ValueError(f"map values must be actions {', '.join(STEP_ACTIONS)}; got {quoted(bad)}")
         return spec
 
 

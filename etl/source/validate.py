@@ -43,12 +43,15 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
 
     cat = batch["category"]
     flag(cat.isna() | (cat.astype("string").str.strip() == ""), "missing_category")
-    flag(~batch["grid_code"].isin(known_grids), "unknown_grid")
     lon, lat = batch["lon"].to_numpy(float), batch["lat"].to_numpy(float)
     ok = np.isfinite(lon) & np.isfinite(lat)
     inside = np.zeros(len(batch), bool)
     inside[ok] = contains(lon[ok], lat[ok])
-    flag(~inside, "outside_city")
+    # a point outside the city is outside_city, whatever its grid (a point-placed row out there has none);
+    # inside the city but in no grid we know, or with a code we do not know, unknown_grid (README)
+    flag(ok & ~inside, "outside_city")
+    flag(~batch["grid_code"].isin(known_grids), "unknown_grid")
+    flag(~inside, "outside_city")  # no point at all, nor a known region's centre
     prev = batch["reported_at"]
     order_bad = prev.isna()
     for col in STAGE_COLS[1:]:  # each stage needs the one before it, and not earlier than it

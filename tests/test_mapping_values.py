@@ -35,8 +35,9 @@ def test_a_value_mapped_to_empty_is_no_value_not_unmapped(tmp_path):
 
 
 def test_yaml_null_is_no_value(tmp_path):
-    import yaml
     import tomllib
+
+    import yaml
 
     data = tomllib.loads(HOTLINE.read_text(encoding="utf-8"))
     data["events"]["fields"]["handling_level"]["map"]["UNASSIGNED"] = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 import flask
 from flask_login import current_user
@@ -89,7 +90,8 @@ def register_routes(server: flask.Flask, city: City) -> None:
             "status": "ok" if snap.version is not None and not snap.is_stale(now, c.settings.stale_after_s) else
             ("waiting" if snap.version is None else "stale"),
             "version": snap.version,
-            "as_of": snap.as_of.isoformat() if snap.as_of else None,
+            # ISO 8601 with the city's offset, as every time the cockpit writes out (the snapshot's is naive local)
+            "as_of": snap.as_of.replace(tzinfo=ZoneInfo(c.city.timezone)).isoformat() if snap.as_of else None,
             "age_s": None if snap.as_of is None else round(snap.age_s(now), 1),
             "stale": snap.is_stale(now, c.settings.stale_after_s),
             "redis_ok": snap.redis_ok,

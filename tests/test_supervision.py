@@ -68,10 +68,12 @@ class Receiver(BaseHTTPRequestHandler):
 
     down = 0
     seen: list = []
+    bodies: list = []
 
     def do_POST(self):  # noqa: N802 - http.server's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).seen.append((self.headers["Idempotency-Key"], body["event_id"]))
+        type(self).bodies.append(body)
         if len(type(self).seen) <= type(self).down:
             self.send_response(503)
             self.end_headers()
@@ -104,6 +106,8 @@ def test_a_webhook_down_for_a_while_gets_it_once_when_back(app_engine):
         due_now(store)
         deliver_due(store, hook)
         assert [key for key, _ in Receiver.seen] == [sid] * 4, "one id throughout; nothing after the answer"
+        assert Receiver.bodies[-1]["new_due_at"] == "2026-11-21T18:00:00+08:00"  # ISO 8601 with its offset
+        assert Receiver.bodies[-1]["created_at"].endswith("+00:00")
     finally:
         server.shutdown()
 

@@ -25,6 +25,7 @@ from etl.source.mapping import FieldSpec, MappingError, SourceMapping, load_mapp
 
 CHUNK = 50_000
 EXAMPLES = 3
+ORDER_SAMPLE = 5000  # watermark values sampled, evenly over the column's order in the database
 
 
 def _feed_columns(engine: Engine, mapping: SourceMapping, name: str, feed) -> set[str]:
@@ -86,6 +87,63 @@ def check_columns(engine: Engine, mapping: SourceMapping) -> None:
                             + (f" (and {len(missing) - 1} more keys match no column)" if len(missing) > 1 else ""))
 
 
+def watermarks(mapping: SourceMapping) -> list[tuple[str, object, FieldSpec]]:
+    """(key, feed, spec) of every time column a pull compares in SQL (`column >= the last watermark`): the
+    events' updated_at under an update_time watermark, the flow log's updated_at (or its `at`)."""
+    spec = mapping.spec
+    out: list[tuple[str, object, FieldSpec]] = []
+    if spec.events.watermark.kind == "update_time" and spec.events.times.updated_at is not None:
+        out.append(("events.times.updated_at", spec.events, spec.events.times.updated_at))
+    if spec.steps is not None:
+        f = spec.steps.fields
+        key = "steps.fields.updated_at" if f.updated_at is not None else "steps.fields.at"
+        out.append((key, spec.steps, f.updated_at or f.at))
+    return [(k, feed, s) for k, feed, s in out if s.column is not None]
+
+
+def watermark_order(engine: Engine, mapping: SourceMapping, city) -> list[dict]:
+    """Sample each watermark column in the order the database sorts it (every k-th value of ORDER BY, about
+    ORDER_SAMPLE in all) and parse it as the mapping says: MappingError naming the file and key when the
+    database's order is not the order of the times (text such as 'MM/DD/YYYY hh:mm:ss AM' sorts by month,
+    then day, then year, with 12 PM before 1 AM: a pull by `>=` would miss rows). Returns what was sampled."""
+    from sqlalchemy import column, table
+
+    from etl.source.mapped_values import Problems, time_field
+
+    report = []
+    for key, feed, spec in watermarks(mapping):
+        col = str(spec.column)
+        src = (table(feed.table.rpartition(".")[2], column(col), schema=feed.table.rpartition(".")[0] or None)
+               if feed.table is not None else text(feed.select).columns(column(col)).subquery("src"))
+        c = src.c[col]
+        with engine.connect() as conn:
+            n = int(conn.execute(select(func.count()).select_from(src).where(c.is_not(None))).scalar() or 0)
+            step = max(1, n // ORDER_SAMPLE)
+            q = select(c.label("v")).where(c.is_not(None)).order_by(c)
+            if step > 1:
+                ranked = select(c.label("v"), func.row_number().over(order_by=c).label("rn")).where(c.is_not(None)).subquery()
+                q = select(ranked.c.v).where((ranked.c.rn - 1) % step == 0).order_by(ranked.c.rn)
+            try:
+                values = [r[0] for r in conn.execute(q)]
+            except SQLAlchemyError:  # no window functions (an old engine): the first values in the database's order
+                values = [r[0] for r in conn.execute(select(c.label("v")).where(c.is_not(None)).order_by(c).limit(ORDER_SAMPLE))]
+        frame = pd.DataFrame({col: pd.Series(values, dtype=object)})
+        times = time_field(frame, spec, key, feed.timezone, city.timezone, Problems(frame.index))
+        ok = times.notna().to_numpy()
+        t, v = times.to_numpy()[ok], frame[col].to_numpy()[ok]
+        back = (t[1:] < t[:-1]).nonzero()[0]
+        report.append({"key": key, "column": col, "sampled": int(len(values)), "out_of_order": int(len(back))})
+        if len(back):
+            i = int(back[0])
+            raise mapping.error(key, (
+                f"column {col!r} does not sort like time: the database orders {str(v[i])!r} before {str(v[i + 1])!r}, "
+                f"which is earlier ({len(back)} of {len(t) - 1} neighbouring pairs of {len(values)} sampled values out of "
+                f"order); a pull by this watermark would miss rows. Give a column that sorts like time (a typed "
+                f"timestamp, or text as YYYY-MM-DD HH:MM:SS), or watermark kind 'open_set' (new rows by an "
+                f"increasing id, open events re-read by id) or 'full'"))
+    return report
+
+
 class Quarantine:
     """What the ETL's ledger would quarantine (etl/state/event_ledger.py merge: the mapping's reason first,
     then the row checks; the first row with an id keeps it), counted without keeping any row."""
@@ -133,6 +191,7 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
     if missing:
         return report
     timer = Timer()
+    report["watermark_order"] = timer.run("watermark order", lambda: watermark_order(engine, mapping, city))
     source = EventSource(mapping, city)
     would = Quarantine(source.placer.known_keys(), city.contains, now)
     q, _, _ = source.query(None)

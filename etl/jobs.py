@@ -17,7 +17,7 @@ from contract.metrics import SLOW_FRAMES_S, WINDOWS
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
-from etl.source.mapping import SourceMapping, load_mapping
+from etl.source.mapping import SourceMapping, load_mapping, provided
 from etl.source.placement import Placer
 from etl.state.event_ledger import EventLedger, history_start
 from etl.state.step_log import StepLog
@@ -162,7 +162,7 @@ class EtlJobs:
             F.QUARANTINE_STEPS.name: self.timelines.steps.quarantine_rows(now),
         }
         t_frames = time.perf_counter()
-        meta = {"quarantine": self._quarantine_counts(now),
+        meta = {"quarantine": self._quarantine_counts(now), "provided": provided(self.mapping.spec),  # what the source has
                 "events_pull": stats, "timelines": timelines,
                 "events_total": int(sum(len(p) for p in led.parts.values())),
                 "events_watermark": str(led.watermark),

@@ -83,9 +83,14 @@ class EventSource(FeedSource):
         feed: EventFeed = self.feed
         self.fields, self.times = _specs(feed.fields), _specs(feed.times)
         self.steps = StepSource(mapping, city) if mapping.spec.steps is not None else None
-        self.last_id = None  # increasing_id watermark
-        self.hashes: pd.Series | None = None  # full reads: a hash per row id, to pass on only changed rows
+        self.last_id = None  # increasing_id and open_set watermarks: the largest id read
+        self.id_floor = None  # ... and the largest as of the read before: new rows are read from there, so a row
+        # committed a tick late with a smaller id is still seen (a row read twice is merged once)
+        self.hashes: pd.Series | None = None  # full and open_set reads: a hash per row id, to pass on only changed rows
         self.full_read_at: datetime | None = None
+        self.open_ids: set[str] = set()  # open_set: ids of the events whose last row read was not closed
+        self.open_read_at: datetime | None = None
+        self.open_stats: dict = {}  # the last open_set read: open events, ids re-read, rows passed on, seconds
 
     def columns(self) -> dict[str, object]:
         cols: dict[str, object] = {}
@@ -122,14 +127,50 @@ class EventSource(FeedSource):
             return self.canonical(pd.DataFrame({c: pd.Series(dtype=object) for c in self.ledger_columns()}), now)
         q, times, objects = self.query(since, first_day, ids, now)
         df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None)
-        if wm.kind == "increasing_id" and len(df) and ids is None:
-            self.last_id = df[wm.column].max() if self.last_id is None else max(self.last_id, df[wm.column].max())
+        if wm.kind in ("increasing_id", "open_set") and ids is None:
+            self.id_floor = self.last_id
+            if len(df):
+                top = df[wm.column].max()
+                self.last_id = top if self.last_id is None else max(self.last_id, top)
+        reread = wm.kind == "open_set" and ids is None and since is not None and (
+            self.open_read_at is None or (now - self.open_read_at).total_seconds() >= wm.open_every_s)
+        if reread:
+            df = self._with_open_rows(engine, df, times, objects, now)
         out = self.canonical(df, now)
         if self.steps is not None and self.feed.stages_from_flow_log is not None:
             out = self.with_flow_stages(engine, out, all_steps=since is None and ids is None)
+        if wm.kind == "open_set":
+            self._track_open(out)
+            if ids is None:  # the first read passes every row on and keeps the open rows' hashes
+                out = self._open_changed(out, first=since is None)
+                self.open_stats["passed_on"] = int(len(out))
         if wm.kind == "full" and ids is None:
             out = self._changed_only(out, now)
         return out
+
+    def _with_open_rows(self, engine: Engine, df: pd.DataFrame, times, objects, now: datetime) -> pd.DataFrame:
+        """open_set: the new rows and the rows of every event still open, re-read by id IN_CHUNK at a time."""
+        import time
+
+        t0 = time.perf_counter()
+        self.open_read_at = now
+        key = self.fields["event_id"].column
+        have = set(df[key].astype(str)) if len(df) else set()
+        want = sorted(self.open_ids - have)
+        parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + IN_CHUNK])[0], times=times, objects=objects)
+                        for i in range(0, len(want), IN_CHUNK)]
+        parts = [p for p in parts if len(p)] or parts[:1]
+        self.open_stats = {"open": len(self.open_ids), "reread": len(want), "chunks": -(-len(want) // IN_CHUNK),
+                           "seconds": round(time.perf_counter() - t0, 3)}
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+    def _track_open(self, out: pd.DataFrame) -> None:
+        """open_set: an event is open while its last row read has no close time (quarantined rows included, so
+        a fixed one is read again)."""
+        closed = out["closed_at"].notna().to_numpy()
+        ids = out["event_id"].to_numpy(object)
+        self.open_ids.difference_update(ids[closed].tolist())
+        self.open_ids.update(ids[~closed].tolist())
 
     def query(self, since: datetime | None, first_day: datetime | None = None, ids: list[str] | None = None,
               now: datetime | None = None):
@@ -144,8 +185,9 @@ class EventSource(FeedSource):
         elif wm.kind == "update_time" and since is not None:
             spec = self.times["updated_at"]
             q = q.where(src.c[spec.column] >= self.since_literal(spec, since))
-        elif wm.kind == "increasing_id" and self.last_id is not None:
-            q = q.where(src.c[wm.column] > self.last_id)
+        elif wm.kind in ("increasing_id", "open_set") and self.last_id is not None:
+            floor = self.last_id if self.id_floor is None else self.id_floor
+            q = q.where(src.c[wm.column] > floor)
         elif since is None and first_day is not None and self._sql_history_filter():
             # reported since first_day, or open: reads an index each can serve (an OR of the two makes
             # SQLite scan the whole table); read as two parts side by side (arrow_read.read_frame), split at
@@ -170,6 +212,25 @@ class EventSource(FeedSource):
         changed = h.ne(self.hashes.reindex(h.index)) if self.hashes is not None else pd.Series(True, index=h.index)
         self.hashes = h
         return out[changed.to_numpy()]
+
+    def _open_changed(self, out: pd.DataFrame, first: bool) -> pd.DataFrame:
+        """open_set: the rows new or changed since they were last read (all on the `first` read). A hash is
+        kept per open row only: a closed row is not read again (but for the id overlap, passed on once more)."""
+        is_open = out["closed_at"].isna().to_numpy()
+        rows = out[is_open]
+        body = rows.drop(columns=["updated_at"])
+        try:
+            hashed = pd.util.hash_pandas_object(body, index=False)
+        except TypeError:  # an object column of mixed types
+            hashed = pd.util.hash_pandas_object(body.astype(str), index=False)
+        h = pd.Series(hashed.to_numpy(), index=rows["row_id"].to_numpy())
+        h = h[~h.index.duplicated(keep="last")]
+        old = self.hashes if self.hashes is not None else pd.Series(dtype="uint64")
+        changed = np.ones(len(out), bool)
+        changed[is_open] = (rows["row_id"].map(h) != rows["row_id"].map(old)).to_numpy()
+        gone = h.index.union(pd.Index(out.loc[~is_open, "row_id"].to_numpy()))
+        self.hashes = pd.concat([old.drop(gone, errors="ignore"), h]) if len(old) else h
+        return out if first else out[changed]
 
     def changed_by_steps(self, engine: Engine, since: datetime | None) -> list[str]:
         """Event ids whose flow-log rows changed since `since` (their stages are derived from them)."""

@@ -150,14 +150,22 @@ class DeadlineSpec(Strict):
 
 
 class WatermarkSpec(Strict):
-    kind: Literal["update_time", "increasing_id", "full"] = "update_time"
+    """How a pull finds what changed: `update_time` (rows whose times.updated_at is at or after the last one:
+    the column must sort like time; `source check` samples it), `increasing_id` (new rows by an increasing
+    `column`; a row never changes), `open_set` (new rows by an increasing `column`, plus the events still
+    open re-read by id in chunks, at most every `open_every_s` seconds: for a source without a usable update
+    time, where a closed work order rarely changes and an open one changes stage), or `full` (every row
+    every `every_s` seconds, only the changed passed on)."""
+
+    kind: Literal["update_time", "increasing_id", "open_set", "full"] = "update_time"
     column: str | None = None
     every_s: float = 300.0
+    open_every_s: float = 0.0
 
     @model_validator(mode="after")
     def _column(self) -> WatermarkSpec:
-        if self.kind == "increasing_id" and not self.column:
-            raise ValueError("kind 'increasing_id' needs 'column' (the increasing id)")
+        if self.kind in ("increasing_id", "open_set") and not self.column:
+            raise ValueError(f"kind '{self.kind}' needs 'column' (the increasing id)")
         return self
 
 
@@ -316,6 +324,25 @@ def load_mapping(path: str | Path | None = None) -> SourceMapping:
         key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top)"
         msg = err["msg"].removeprefix("Value error, ")
         raise MappingError(f"{path}: key {key!r}: {msg}") from None
+
+
+def provided(spec: Mapping) -> dict:
+    """Which feeds and fields the mapping provides (published in the snapshot's meta as `provided`, so a screen
+    can say 未接入 for what a source does not have instead of showing a zero): the feeds (steps: a flow log,
+    devices, safety), the event fields, and per stage whether the source gives its time (a column, or the flow
+    log's action; a stage a status reaches without a time takes the time of the stage before it, which is not
+    the stage's own)."""
+    ev, f, t = spec.events, spec.events.fields, spec.events.times
+    flow = ev.stages_from_flow_log if spec.steps is not None else None
+    stages = {"reported": True}
+    for stage in ("dispatched", "handled", "verified", "closed"):
+        stages[stage] = getattr(t, f"{stage}_at") is not None or (flow is not None and getattr(flow, stage) is not None)
+    return {"steps": spec.steps is not None, "devices": spec.devices is not None, "safety": spec.safety is not None,
+            "satisfaction": f.satisfaction is not None, "handling_level": f.handling_level is not None,
+            "channel": f.channel is not None, "category": f.category is not None, "priority": f.priority is not None,
+            "reopened": f.reopened is not None or flow is not None, "due_at": t.due_at is not None,
+            "deadline_rules": ev.deadline is not None, "points": ev.grid.lon is not None,
+            "region_codes": ev.grid.code is not None, "stages": stages}
 
 
 def key_paths(model: type[BaseModel] = Mapping, prefix: str = "") -> list[str]:

@@ -16,7 +16,7 @@ import random
 from datetime import timedelta
 
 import pytest
-from helpers import NOW
+from helpers import NOW, shown_for_window
 from sqlalchemy import create_engine, text
 
 from config.datums import convert
@@ -26,7 +26,6 @@ from etl.jobs import EtlJobs
 from etl.source import check
 from etl.source.mapping import load_mapping
 from etl.source.schema import source_engine
-from queries import views
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
@@ -117,7 +116,7 @@ def recount(engine, snap, codes: list[str], now) -> int:
             for window in ("today", "7d", "30d"):
                 start = window_start(now, window).strftime("%Y-%m-%d %H:%M:%S")
                 want = c.execute(text(COUNTS), {"prefix": f"{code}%", "start": start}).one()
-                shown = views.region_kpis(snap, code, window)
+                shown = shown_for_window(snap, code, window)
                 for key in ("reported", "closed", "closed_on_time", "grid_settled"):
                     assert shown[key] == (getattr(want, key) or 0), (code, window, key)
                 assert (shown["open"], shown["overdue"]) == (open_ or 0, overdue or 0), (code, window)

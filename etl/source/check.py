@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.source.mapping import FieldSpec, MappingError, SourceMapping, load_mapping
+from etl.source.mapping import Feed, FieldSpec, MappingError, SourceMapping, load_mapping
 
 CHUNK = 50_000
 EXAMPLES = 3
@@ -87,11 +87,11 @@ def check_columns(engine: Engine, mapping: SourceMapping) -> None:
                             + (f" (and {len(missing) - 1} more keys match no column)" if len(missing) > 1 else ""))
 
 
-def watermarks(mapping: SourceMapping) -> list[tuple[str, object, FieldSpec]]:
+def watermarks(mapping: SourceMapping) -> list[tuple[str, Feed, FieldSpec]]:
     """(key, feed, spec) of every time column a pull compares in SQL (`column >= the last watermark`): the
     events' updated_at under an update_time watermark, the flow log's updated_at (or its `at`)."""
     spec = mapping.spec
-    out: list[tuple[str, object, FieldSpec]] = []
+    out: list[tuple[str, Feed, FieldSpec]] = []
     if spec.events.watermark.kind == "update_time" and spec.events.times.updated_at is not None:
         out.append(("events.times.updated_at", spec.events, spec.events.times.updated_at))
     if spec.steps is not None:
@@ -114,7 +114,7 @@ def watermark_order(engine: Engine, mapping: SourceMapping, city) -> list[dict]:
     for key, feed, spec in watermarks(mapping):
         col = str(spec.column)
         src = (table(feed.table.rpartition(".")[2], column(col), schema=feed.table.rpartition(".")[0] or None)
-               if feed.table is not None else text(feed.select).columns(column(col)).subquery("src"))
+               if feed.table is not None else text(str(feed.select)).columns(column(col)).subquery("src"))
         c = src.c[col]
         with engine.connect() as conn:
             n = int(conn.execute(select(func.count()).select_from(src).where(c.is_not(None))).scalar() or 0)

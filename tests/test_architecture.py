@@ -49,3 +49,70 @@ def test_test_modules_import_no_test_module():
                 if last == "conftest" or last.startswith("test_"):
                     problems.append(f"{path.name}:{node.lineno} imports {n}")
     assert not problems, "\n".join(problems)
+
+
+def product_import_graph() -> dict[str, set[str]]:
+    """Module -> the product modules it imports, at any depth of its code (an import inside a function counts:
+    import-linter's layers see those too, but a cycle inside one layer is not a layer violation)."""
+    packages = ("config", "contract", "snapshots", "etl", "queries", "dashboard", "components", "layouts", "briefing",
+                "demo", "citymodel", "faults")
+    paths = {}
+    for pkg in packages:
+        for path in (ROOT / pkg).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            paths[name] = path
+    graph: dict[str, set[str]] = {m: set() for m in paths}
+    for name, path in paths.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in paths and t != name}
+    return graph
+
+
+def test_no_import_cycles():
+    graph = product_import_graph()
+    assert len(graph) > 100
+    # strongly connected components with more than one module (Tarjan, iterative)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[v] = min(low[v], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    cycles.append(sorted(comp))
+    assert not cycles, f"import cycles: {cycles}"

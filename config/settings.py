@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
     alert_at_risk_min: int = Field(20, ge=1, description="Alert: a district with at least this many events at risk (due within COCKPIT_AT_RISK_HOURS; twice as many: red).")
     at_risk_hours: float = Field(2.0, gt=0, description="At risk: an open event whose deadline is within this many hours is listed as at risk (phone, tablet, wall).")
+    nearby_camera_m: float = Field(300.0, gt=0, le=5000, description="Cameras within this many metres (on the ground) of an event are listed under its timeline and behind a street's or grid's alert; an event with no online camera this near counts as unseen (补盲).")
+    video_url_template: str = Field("", description="Link that opens a camera in the city's own video platform, with {device_id} replaced (e.g. https://video.intranet/play?id={device_id}); empty: cameras are listed without links. The cockpit never streams video.")
     supervision_channel: Literal["none", "outbox", "webhook"] = Field("none", description="How supervisions reach the city's system: none (kept in the app database and shown, delivery shown as not configured: the product writes nothing to a city's system), outbox (a table cockpit_supervision_outbox in the database COCKPIT_SUPERVISION_OUTBOX_URL names, acknowledged by setting acknowledged_at) or webhook (POST to COCKPIT_SUPERVISION_WEBHOOK).")
     supervision_outbox_url: str = Field("", description="SQLAlchemy URL of the database the city gives for the supervision outbox (the one place the product writes to a city's system; needs INSERT and SELECT on cockpit_supervision_outbox, and CREATE once unless the city creates the table). Required when COCKPIT_SUPERVISION_CHANNEL is outbox; never the read-only COCKPIT_SOURCE_URL account.")
     supervision_webhook: str = Field("", description="Intranet URL the supervisions are POSTed to when COCKPIT_SUPERVISION_CHANNEL is webhook (JSON, Idempotency-Key: the supervision id).")
@@ -81,6 +83,22 @@ class Settings(BaseSettings):
     signin_limit: str = Field("5 per minute", description="Failed sign-ins allowed per client address and per user name (Flask-Limiter syntax); more get HTTP 429.")
     lang: Literal["zh", "en"] = Field("zh", description="Language of every screen, the sign-in page and export headers: zh (Chinese) or en (English). Region names, categories and channels are data and stay as the source has them.")
 
+
+    @field_validator("video_url_template")
+    @classmethod
+    def _video_template(cls, v: str) -> str:
+        """Only {device_id} may be filled in; a template with another field or a broken brace is refused."""
+        import string
+
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(v) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"not a URL template ({exc})") from None
+        if fields - {"device_id"}:
+            raise ValueError(f"only {{device_id}} can be filled in, not {sorted(fields - {'device_id'})}")
+        if v and not v.startswith(("http://", "https://", "/")):
+            raise ValueError("must start with http://, https:// or /")
+        return v
 
 def _env_names() -> dict[str, str]:
     names = {}

@@ -113,6 +113,19 @@ DEVICE_KPIS = Frame("device_kpis", {"code": TEXT, "level": TEXT, "cameras": INT,
                     written_by="etl/transforms/devices.py:region_device_kpis")
 BLIND_GRIDS = Frame("blind_grids", {"code": TEXT, "name": TEXT}, code_column="code",
                     written_by="etl/transforms/devices.py:blind_grid_list")
+CAMERA_POINTS = Frame("camera_points", {"device_id": TEXT, "grid_code": TEXT, "lon": FLOAT, "lat": FLOAT, "x": FLOAT,
+                                          "y": FLOAT, "online": INT, "last_seen_at": TIME, "coord_quality": TEXT,
+                                          "tags": TEXT, "device_type": TEXT}, code_column="grid_code",
+                      written_by="etl/transforms/nearby_cameras.py:camera_points",
+                      doc="cameras with a position, x/y in metres (contract/ground.py), by grid code; the web tier's "
+                          "spatial index (queries/nearby.py)")
+CAMERA_GAPS = Frame("camera_gaps", {"code": TEXT, "level": TEXT, "events": INT, "unseen": INT}, code_column="code",
+                    written_by="etl/transforms/nearby_cameras.py:camera_gaps",
+                    doc="补盲: grids and streets with events of the last 30 days no online camera was near")
+CAMERA_FIXES = Frame("camera_fixes", {"device_id": TEXT, "grid_code": TEXT, "coord_quality": TEXT, "device_type": TEXT,
+                                      "online": INT, "tags": TEXT, "grid_events": INT}, code_column="grid_code",
+                     written_by="etl/transforms/nearby_cameras.py:coord_fixes",
+                     doc="cameras with approximate or missing coordinates, with their grid's events (30 days)")
 SAFETY_LATEST = Frame("safety_latest", {"code": TEXT, "month": TIME, "safety_index": FLOAT, "public_security": FLOAT,
                                         "index_change": FLOAT, "security_change": FLOAT}, key=("code",),
                       written_by="etl/transforms/safety.py:latest_safety")
@@ -126,7 +139,8 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
 
 FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
-    ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND)}
+    ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
+    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES)}
 PIECES_PREFIX = "event_pieces@"
 
 

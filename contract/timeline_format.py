@@ -4,7 +4,7 @@ snapshots/timelines.py, read by components/timeline_view.py. Steps travel as lis
 from __future__ import annotations
 
 HEADER = ["event_id", "grid_code", "category", "channel", "title", "priority", "reported_at", "due_at", "status",
-          "handling_level", "reopened", "satisfaction", "reporter_name", "reporter_phone", "address"]
+          "handling_level", "reopened", "satisfaction", "reporter_name", "reporter_phone", "address", "lon", "lat"]
 STEP_FIELDS = ["action", "at", "level", "unit", "actor", "note", "minutes", "late"]
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 

@@ -69,7 +69,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
                    SnapshotStore(client, settings.redis_prefix, settings.snapshot_keep_s),
                    settings.future_tolerance_s, settings.quarantine_keep, alert_thresholds=thresholds,
                    history_days=settings.history_days, timeline_days=settings.timeline_days,
-                   app_engine=writable_engine(settings.app_db_url), mapping=mapping)
+                   app_engine=writable_engine(settings.app_db_url), mapping=mapping,
+                   nearby_camera_m=settings.nearby_camera_m)
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                          "safety": settings.safety_interval_s}).start()

@@ -13,7 +13,9 @@ from sqlalchemy.engine import Engine
 from config.city import City
 from config.clock import now_local
 from contract import frames as F
+from contract.ground import city_ground
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
+from contract.windows import window_start
 from etl.source.app_db import read_supervisions
 from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
 from etl.source.mapped_read import EventSource
@@ -26,6 +28,7 @@ from etl.state.window_state import WindowState
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.at_risk import at_risk_events
 from etl.transforms.devices import blind_grid_list, region_device_kpis
+from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.supervision import supervision_outcomes
@@ -60,8 +63,9 @@ class EtlJobs:
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
                  timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None,
-                 windows: WindowState | None = None):
+                 windows: WindowState | None = None, nearby_camera_m: float = 300.0):
         self.engine, self.city, self.store = engine, city, store
+        self.nearby_camera_m = nearby_camera_m  # 补盲: an event with no online camera this near (metres) is unseen
         # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
         self.mapping = mapping or load_mapping()
         spec, placer = self.mapping.spec, Placer(city)
@@ -198,8 +202,16 @@ class EtlJobs:
                          else (pd.DataFrame({c: pd.Series(dtype=object) for c in DEVICE_COLUMNS}), 0))
         self.devices_as_of = now
         grids = self.city.grids()
-        return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids)}, \
-            {"devices_total": int(len(dev)), "devices_unmapped": unmapped}, set()
+        # the cameras around a point and 补盲 (etl/transforms/nearby_cameras.py): over the last 30 days' events
+        ground, first = city_ground(self.city), window_start(now, "30d")
+        points = camera_points(dev, ground)
+        recent = self.ledger.rows(lambda p: p["reported_at"] >= first, weeks=self._weeks_since(first))
+        recent = recent[["grid_code", "lon", "lat"]]
+        return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids),
+                F.CAMERA_POINTS.name: points, F.CAMERA_FIXES.name: coord_fixes(dev, recent),
+                F.CAMERA_GAPS.name: camera_gaps(recent, points, ground, self.nearby_camera_m)}, \
+            {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m,
+             "camera_gaps_since": str(first)}, set()
 
     def _safety(self, now: datetime):
         s, unknown = (self.safety_source.read(self.engine) if self.safety_source is not None

@@ -25,7 +25,7 @@ from snapshots.timelines import TimelineStore
 STAGE_ACTIONS = ("reported", "dispatched", "handled", "verified", "closed")
 HEADER_SQL = """SELECT event_id, grid_code, category, channel, title, priority, reported_at, due_at, dispatched_at,
                        handled_at, verified_at, closed_at, handling_level, reopened, satisfaction, reporter_name,
-                       reporter_phone, address
+                       reporter_phone, address, lon, lat
                 FROM events WHERE event_id = :id"""
 STEPS_SQL = "SELECT action, at, level, unit, actor, note FROM event_steps WHERE event_id = :id ORDER BY at, step_no"
 # events whose id is held by one row only (the simulator spoils a few rows into duplicates)
@@ -71,7 +71,8 @@ def expected_timeline(engine, event_id: str) -> dict:
             "title": e["title"], "priority": e["priority"], "reported_at": fmt(e["reported_at"]),
             "due_at": fmt(e["due_at"]), "status": status, "handling_level": e["handling_level"],
             "reopened": bool(e["reopened"]), "satisfaction": e["satisfaction"], "reporter_name": e["reporter_name"],
-            "reporter_phone": e["reporter_phone"], "address": e["address"], "steps": out}
+            "reporter_phone": e["reporter_phone"], "address": e["address"], "lon": round(e["lon"], 6),
+            "lat": round(e["lat"], 6), "steps": out}
 
 
 def sample_ids(engine, where: str, n: int = 4) -> list[str]:

@@ -34,7 +34,9 @@ def _ints(values: pd.Series) -> list:
 
 def _header_columns(events: pd.DataFrame) -> dict[str, list]:
     e = events
-    cols = {name: _plain(e[name]) for name in HEADER if name in e and name not in ("reported_at", "due_at")}
+    cols = {name: _plain(e[name]) for name in HEADER if name in e and name not in ("reported_at", "due_at", "lon", "lat")}
+    for name in ("lon", "lat"):  # the event's point in the city's datum (its nearby cameras: queries/nearby.py)
+        cols[name] = _plain(pd.to_numeric(e[name]).round(6)) if name in e else [None] * len(e)
     cols.update({"priority": _ints(e["priority"]), "satisfaction": _ints(e["satisfaction"]),
                  "reported_at": time_text(e["reported_at"]).tolist(), "due_at": time_text(e["due_at"]).tolist(),
                  "status": event_status(e).tolist(),

@@ -1,0 +1,132 @@
+"""The cameras around a point and 补盲 (issue 28), as plain data from the snapshot.
+
+- nearby_cameras: a lookup in a shapely STRtree over the `camera_points` frame (x/y in metres, written by
+  etl/transforms/nearby_cameras.py:camera_points), built once per version of that frame (frame_memo), never a
+  scan; the query point goes through the same projection (contract/ground.py). Nearest first (ties: device
+  id), only the cameras inside the caller's scope (a grid-code prefix).
+- spot_point: where "the cameras behind an alert" are looked for: a grid's centre; for a street (or larger),
+  the centre of its grid with the most events today (event_pieces), else in the last 30 days, else its own.
+- camera_gaps / coord_fixes: the `camera_gaps` and `camera_fixes` frames of a region (etl/transforms/
+  nearby_cameras.py: over the last 30 days)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from config import region_codes
+from contract import frames as F
+from contract.ground import Ground, compass
+from contract.pieces import day_number
+from queries.views import under
+from queries.window_views import piece_index
+from snapshots.reader import Snapshot
+
+NEARBY_COLUMNS = ["device_id", "grid_code", "distance_m", "direction", "online", "last_seen_at", "coord_quality",
+                  "tags", "device_type", "lon", "lat"]
+
+
+@dataclass(frozen=True)
+class CameraIndex:
+    """The cameras of one `camera_points` frame and an STRtree over their x/y (positions in the frame)."""
+    frame: pd.DataFrame
+    x: np.ndarray
+    y: np.ndarray
+    ids: np.ndarray
+    grids: np.ndarray
+    tree: shapely.STRtree | None
+
+    @classmethod
+    def build(cls, df: pd.DataFrame) -> CameraIndex:
+        x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
+        tree = shapely.STRtree(shapely.points(x, y)) if len(df) else None
+        return cls(df, x, y, df["device_id"].to_numpy(object), df["grid_code"].to_numpy(object), tree)
+
+
+def camera_index(snap: Snapshot) -> CameraIndex | None:
+    """The STRtree of the snapshot's cameras, built once per version of the camera_points frame."""
+    if snap.frame(F.CAMERA_POINTS) is None:
+        return None
+    return snap.frame_memo(F.CAMERA_POINTS, "strtree", CameraIndex.build)
+
+
+def nearby_cameras(snap: Snapshot, ground: Ground, lon: float, lat: float, radius_m: float, scope: str,
+                   everywhere: bool = False) -> pd.DataFrame | None:
+    """The cameras within `radius_m` on the ground of (lon, lat) (the city's datum) whose grid code starts with
+    `scope` (with `everywhere`, also those placed in no grid), nearest first, then by device id: NEARBY_COLUMNS
+    (distance_m in metres, direction the compass point of the camera seen from the point). None when the
+    snapshot has no camera frame (the devices feed is not connected: 未接入)."""
+    idx = camera_index(snap)
+    if idx is None:
+        return None
+    if idx.tree is None or not (np.isfinite(lon) and np.isfinite(lat)):
+        return pd.DataFrame(columns=NEARBY_COLUMNS)
+    px, py = ground.xy([lon], [lat])
+    hits = np.asarray(idx.tree.query(shapely.points(px[0], py[0]), predicate="dwithin", distance=radius_m), dtype=int)
+    if len(hits):
+        grids = idx.grids[hits].astype(str)
+        keep = np.char.startswith(grids, scope) | (everywhere & (grids == ""))
+        hits = hits[keep]
+    dx, dy = idx.x[hits] - px[0], idx.y[hits] - py[0]
+    dist = np.hypot(dx, dy)
+    order = np.lexsort((idx.ids[hits].astype(str), dist))
+    hits, dx, dy, dist = hits[order], dx[order], dy[order], dist[order]
+    rows = idx.frame.iloc[hits]
+    return pd.DataFrame({
+        "device_id": rows["device_id"].to_numpy(object), "grid_code": rows["grid_code"].to_numpy(object),
+        "distance_m": dist, "direction": compass(dx, dy), "online": rows["online"].to_numpy(),
+        "last_seen_at": rows["last_seen_at"].to_numpy(), "coord_quality": rows["coord_quality"].to_numpy(object),
+        "tags": rows["tags"].to_numpy(object), "device_type": rows["device_type"].to_numpy(object),
+        "lon": rows["lon"].to_numpy(float), "lat": rows["lat"].to_numpy(float)})
+
+
+def blind_grid(snap: Snapshot, grid_code: str) -> bool | None:
+    """Whether a grid has no camera at all (blind_grids); None when the devices feed is not connected."""
+    df = snap.frame(F.BLIND_GRIDS)
+    if df is None:
+        return None
+    return grid_code in snap.frame_memo(F.BLIND_GRIDS, "codes", lambda d: frozenset(d["code"].tolist()))
+
+
+def spot_point(snap: Snapshot, city, code: str, as_of) -> tuple[str, float, float]:
+    """(grid code, lon, lat) of where to look for the cameras behind an alert of `code`: a grid's centre; for
+    a larger region, the centre of its grid with the most events today (event_pieces), else in the last 30
+    days, else the region's own centre (its code returned)."""
+    regions = city.regions.set_index("code")
+    if len(code) < region_codes.CODE_LENGTH["grid"]:
+        grids = regions.index[(regions["level"] == "grid") & regions.index.str.startswith(code)].tolist()
+        index = piece_index(snap)
+        if index is not None and grids:
+            today = day_number(pd.Timestamp(as_of).date())
+            for first in (today, today - 29):
+                t = index.child_totals(grids, first, today)
+                t = t[t["reported"] > 0].sort_values(["reported", "code"], ascending=[False, True])
+                if len(t):
+                    code = str(t["code"].iloc[0])
+                    break
+    r = regions.loc[code]
+    return code, float(r["lon"]), float(r["lat"])
+
+
+def camera_gaps(snap: Snapshot, code: str, level: str, n: int = 10) -> pd.DataFrame | None:
+    """补盲: a region's grids or streets (`level`) with the most events of the last 30 days that no online
+    camera was near (camera_gaps: code, level, events, unseen), most unseen first; None if not connected."""
+    df = snap.frame(F.CAMERA_GAPS)
+    if df is None:
+        return None
+    d = under(snap, F.CAMERA_GAPS, code, "code")
+    return d[d["level"] == level].sort_values(["unseen", "events", "code"], ascending=[False, False, True],
+                                              kind="stable").head(n)
+
+
+def coord_fixes(snap: Snapshot, code: str, n: int = 10) -> pd.DataFrame | None:
+    """A region's cameras with approximate or missing coordinates in its busiest grids (camera_fixes), the
+    busiest first; None if not connected."""
+    df = snap.frame(F.CAMERA_FIXES)
+    if df is None:
+        return None
+    d = under(snap, F.CAMERA_FIXES, code)
+    return d.sort_values(["grid_events", "device_id"], ascending=[False, True], kind="stable").head(n)

@@ -121,7 +121,7 @@ CAMERA_POINTS = Frame("camera_points", {"device_id": TEXT, "grid_code": TEXT, "l
                           "spatial index (queries/nearby.py)")
 CAMERA_GAPS = Frame("camera_gaps", {"code": TEXT, "level": TEXT, "events": INT, "unseen": INT}, code_column="code",
                     written_by="etl/transforms/nearby_cameras.py:camera_gaps",
-                    doc="补盲: grids and streets with events of the last 30 days no online camera was near")
+                    doc="blind spots: grids and streets with events of the last 30 days no online camera was near")
 CAMERA_FIXES = Frame("camera_fixes", {"device_id": TEXT, "grid_code": TEXT, "coord_quality": TEXT, "device_type": TEXT,
                                       "online": INT, "tags": TEXT, "grid_events": INT}, code_column="grid_code",
                      written_by="etl/transforms/nearby_cameras.py:coord_fixes",

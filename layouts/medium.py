@@ -23,6 +23,7 @@ from components.format import (
     place_path,
     window_text,
 )
+from components.nearby_cameras import event_cameras, gaps_panel, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
@@ -44,7 +45,7 @@ RANK_COLUMNS: dict[str, Callable[[Any], str]] = {"rank": str, "name": str, "scor
                 "same_day_rate": fmt_rate, "grid_settled_rate": fmt_rate,
                 "satisfaction_rate": fmt_rate}
 ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
-STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event")
+STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event", "spot")
 OVERDUE_SHOWN = 15
 QUIET_DEFAULTS = {"rank": "month", "sort": "rank"}  # left out of URLs when they hold these
 
@@ -64,6 +65,8 @@ def view_state(q: dict) -> dict:
         "rank": q.get("rank") if q.get("rank") in RANK_PERIODS else "month",
         "sort": q.get("sort") if q.get("sort") in RANK_COLUMNS else "rank",
         "event": q.get("event") or None,
+        # the cameras around a street's or grid's spot (components/nearby_cameras.py): in scope, or 403
+        "spot": require_region(q["spot"]) if q.get("spot") and q["spot"] in city else None,
     }
 
 
@@ -100,7 +103,7 @@ def layout(**query):
         ]),
         dcc.Store(id="medium-state", data=state),
         html.Div(id="medium-window-text", className="window-text"),
-        event_overlay(state) if state["event"] else None,
+        event_overlay(state) if state["event"] else spot_overlay(state) if state["spot"] else None,
         html.Div(id="medium-kpis", className="kpi-row"),
         html.Div(className="medium-body", children=[
             html.Section(className="panel", children=[
@@ -143,9 +146,16 @@ def event_overlay(state: dict) -> html.Section:
 
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
-    body = [timeline_component(tl, cockpit().now(), "medium"), supervision_block(PAGE, state["event"], tl["grid_code"])] \
-        if tl else [html.P(label("event_gone"))]
+    body = [timeline_component(tl, cockpit().now(), "medium"), event_cameras(tl, "medium"),
+            supervision_block(PAGE, state["event"], tl["grid_code"])] if tl else [html.P(label("event_gone"))]
     return html.Section(className="panel medium-event", id="medium-event", children=[close, *body])
+
+
+def spot_overlay(state: dict) -> html.Section:
+    """The cameras around a street's or grid's spot (?spot=, from the 补盲 panel or an alert), closed by a link."""
+    close = dcc.Link(label("close"), href=href(state, spot=None), className="overlay-close", id="medium-spot-close")
+    return html.Section(className="panel medium-event", id="medium-event",
+                        children=[close, spot_cameras(state["spot"], "medium")])
 
 
 register_poll(PAGE)
@@ -218,7 +228,8 @@ def _render_lists(snap, state: dict):
             supervision_table(views.supervisions(snap, region), views.supervision_totals(snap, region), state),
             [region_panels.recurring_panel(snap, city, region, now, lambda e: href(state, event=e)),
              html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, now),
-                                                          region_panels.camera_panel(snap, city, region, now)])])
+                                                          region_panels.camera_panel(snap, city, region, now)]),
+             gaps_panel(snap, city, region, lambda code: href(state, spot=code, event=None))])
 
 
 def register_render(outputs: list[tuple[str, str]], build) -> None:

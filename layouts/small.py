@@ -12,11 +12,13 @@ import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
 from components.format import alert_text, due_text, fmt_span
+from components.nearby_cameras import event_cameras, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
 from components.timeline_view import load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
-from dashboard.access import require_region, user_scope
+from config.region_codes import CODE_LENGTH
+from dashboard.access import require_region, require_text, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll, shared_view
 from queries import views
@@ -54,21 +56,28 @@ def event_detail(event: str, region: str) -> html.Section:
         return html.Section(className="panel small-detail", id="small-detail",
                             children=[back, html.P(label("event_gone"), className="event-empty")])
     return html.Section(className="panel small-detail", id="small-detail",
-                        children=[back, timeline_component(tl, cockpit().now(), "small"),
+                        children=[back, timeline_component(tl, cockpit().now(), "small"), event_cameras(tl, "small"),
                                   supervision_block(PAGE, event, tl["grid_code"])])
 
 
-def layout(region: str | None = None, event: str | None = None, **_query):
+def spot_detail(spot: str, region: str) -> html.Section:
+    """The cameras around an alert's street or grid (components/nearby_cameras.py); scope-checked by layout."""
+    back = dcc.Link(label("back_to_list"), href=href(region), className="back", id="small-back")
+    return html.Section(className="panel small-detail", id="small-detail", children=[spot_cameras(spot, "small", back)])
+
+
+def layout(region: str | None = None, event: str | None = None, spot: str | None = None, **_query):
     city = cockpit().city
     scope = user_scope()
     region = require_region(region) if region and region in city else scope
+    spot = require_region(spot) if spot and not event and require_text(spot, "a region code") in city else None
     name = city.region_name(region)
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
         dcc.Store(id="small-region", data=region),
         html.Header(className="small-header", children=[
             html.H1(name, className="title"), html.Div(id="small-freshness-box")]),
-        event_detail(event, region) if event else None,
+        event_detail(event, region) if event else spot_detail(spot, region) if spot else None,
         area_switch(city, scope, region) if not city.children(scope).empty else None,
         html.Div(id="small-kpis", className="kpi-grid"),
         html.Section(className="panel", children=[html.H3(label("alerts"), className="panel-title"),
@@ -109,8 +118,8 @@ def _render(snap, region: str, key):
              for r in queue.head(QUEUE_SHOWN).to_dict("records")]
     at_risk = [queue_item(r, region, names, now) for r in views.at_risk(snap, region).head(QUEUE_SHOWN).to_dict("records")]
     title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
-    alerts = [html.Li(label("label_value", label=names.get(a["code"], a["code"]), value=alert_text(a)),
-                      className=f"alert alert-{a['level']}")
+    alerts = [html.Li([label("label_value", label=names.get(a["code"], a["code"]), value=alert_text(a)),
+                       alert_spot_link(region, a["code"])], className=f"alert alert-{a['level']}")
               for a in views.area_alerts(snap, region)]
     if n_over:
         alerts.insert(0, html.Li(label("small_overdue_alert", n=n_over, span=fmt_span(
@@ -123,6 +132,13 @@ def _render(snap, region: str, key):
             items or [html.Li(label("no_queue"), className="event-empty")],
             f"/small/map.svg?{urlencode({'region': region, 'v': version or 0})}",
             at_risk or [html.Li(label("no_at_risk"), className="event-empty")])
+
+
+def alert_spot_link(region: str, code: str) -> dcc.Link | None:
+    """An alert of a street or grid links to the cameras around it (?spot=); a district's has none."""
+    if len(code) < CODE_LENGTH["street"]:
+        return None
+    return dcc.Link(label("spot_cameras"), className="alert-spot", href=f"/small?{urlencode({'region': region, 'spot': code})}")
 
 
 def queue_item(r: dict, region: str, names: dict, now, sup: dict | None = None) -> html.Li:

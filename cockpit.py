@@ -86,8 +86,53 @@ def ensure_pdf_libs() -> None:
     apt_install(PDF_PACKAGES)
 
 
+# Settings and options that name a file or folder: a relative one means relative to where the command was
+# typed, so they are made absolute before main() changes directory to the product folder.
+PATH_SETTINGS = ("COCKPIT_CITY_DIR", "COCKPIT_SOURCE_MAPPING", "COCKPIT_BRIEFING_DIR")
+URL_SETTINGS = ("COCKPIT_SOURCE_URL", "COCKPIT_APP_DB_URL", "COCKPIT_SUPERVISION_OUTBOX_URL")
+PATH_OPTIONS = ("--mapping", "--workdir")
+URL_OPTIONS = ("--source-url",)
+
+
+def absolute_url(url: str, cwd: Path) -> str:
+    """A SQLite URL with a relative file (sqlite:///data/x.db) made absolute against `cwd`; others as they are."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:////"):
+        return url
+    rest = url.removeprefix("sqlite:///")
+    if not rest or rest.startswith((":memory:", "file:")):
+        return url
+    return "sqlite:///" + str(cwd / rest)
+
+
+def absolute_paths(environ: dict[str, str], argv: list[str], cwd: Path) -> tuple[dict[str, str], list[str]]:
+    """The environment's path settings and SQLite URLs, and the command's path options, absolute against `cwd`
+    (the caller's working directory): main() runs the product from its own folder."""
+    env = dict(environ)
+    for name in PATH_SETTINGS:
+        if env.get(name) and not Path(env[name]).expanduser().is_absolute():
+            env[name] = str(cwd / Path(env[name]).expanduser())
+    for name in URL_SETTINGS:
+        if env.get(name):
+            env[name] = absolute_url(env[name], cwd)
+    args = list(argv)
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if name in PATH_OPTIONS + URL_OPTIONS and (eq or i + 1 < len(args)):
+            raw = value if eq else args[i + 1]
+            fixed = absolute_url(raw, cwd) if name in URL_OPTIONS else \
+                (raw if not raw or Path(raw).expanduser().is_absolute() else str(cwd / raw))
+            if eq:
+                args[i] = f"{name}={fixed}"
+            else:
+                args[i + 1] = fixed
+    return env, args
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
+    env, argv = absolute_paths(dict(os.environ), argv, Path.cwd())
+    os.environ.clear()
+    os.environ.update(env)
     os.chdir(ROOT)
     if command not in COMMANDS:
         sys.exit(f"cockpit: unknown command {command!r} ({', '.join(COMMANDS)})")

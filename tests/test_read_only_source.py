@@ -169,3 +169,35 @@ def test_postgres_session_is_read_only_even_for_the_owner(pg_source, city, redis
     assert "read-only transaction" in error, error
     engine.dispose()
     assert _fingerprint(owner_url) == before
+
+
+# --- MySQL/MariaDB: the session is read-only ----------------------------------------------------------------
+my = pytest.mark.skipif(not os.environ.get("TEST_MYSQL_URL"), reason="needs TEST_MYSQL_URL")
+
+
+@my
+def test_mysql_session_is_read_only():
+    server = make_url(os.environ["TEST_MYSQL_URL"])
+    name = f"h_source_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        url = server.set(database=name).render_as_string(hide_password=False)
+        with create_engine(url).begin() as conn:
+            conn.execute(text("CREATE TABLE events (id INT PRIMARY KEY, title VARCHAR(20))"))
+            conn.execute(text("INSERT INTO events VALUES (1, 'a'), (2, 'b')"))
+        engine = source_engine(url, timeout_s=30)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM events")).scalar() == 2
+        with pytest.raises(DBAPIError, match="READ ONLY"), engine.begin() as conn:
+            conn.execute(text("UPDATE events SET title = 'x'"))
+        with pytest.raises(DBAPIError, match="READ ONLY"), engine.begin() as conn:
+            conn.execute(text("CREATE TABLE cockpit_supervision_outbox (x INT)"))
+        engine.dispose()
+        with create_engine(url).connect() as conn:
+            assert conn.execute(text("SELECT group_concat(title ORDER BY id) FROM events")).scalar() == "a,b"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name}"))
+        admin.dispose()

@@ -1,7 +1,7 @@
 """A region's daily briefing (日报) as plain data: one dict per region and day, built only from the
 published snapshot through the screens' own queries, so the briefing and the tablet cannot disagree.
-The day's figures are the tablet's one-day custom window (queries/window_views.py `window_kpis` over the
-`event_pieces@<week>` frames), compared with the day before and the same weekday a week earlier; the
+The day's figures are the tablet's one-day custom window (queries/window_views.py `tablet_window_figures`
+over the `event_pieces@<week>` frames), compared with the day before and the same weekday a week earlier; the
 lists are the snapshot's state at `as_of` (queries/views.py: overdue, recurring, alerts, cameras, safety).
 Rendering (briefing/render.py) and the PDF (briefing/pdf.py) only format this dict; the tests recount it."""
 
@@ -65,7 +65,7 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
     """The briefing of one region for one local day (see the module docstring for where each part comes from)."""
     w = day_window(snap, day, history_days)
     prev, week = (day_window(snap, day - timedelta(days=n), history_days) for n in (1, 7))
-    k, kp, kw = (window_views.window_kpis(snap, code, x) for x in (w, prev, week))
+    k, kp, kw = (window_views.tablet_window_figures(snap, code, x) for x in (w, prev, week))
     as_of = snap.as_of
     return {
         "code": code, "name": city.region_name(code), "level": city.level_of(code), "city": city.name,
@@ -98,7 +98,7 @@ def trend(snap: Snapshot, code: str, day: date, history_days: int | None) -> lis
     out = []
     for n in range(TREND_DAYS - 1, -1, -1):
         d = day - timedelta(days=n)
-        t = window_views.window_kpis(snap, code, day_window(snap, d, history_days))
+        t = window_views.tablet_window_figures(snap, code, day_window(snap, d, history_days))
         out.append({"day": d.isoformat(), "reported": clean(t.get("reported")), "closed": clean(t.get("closed")),
                     "on_time_rate": clean(t.get("on_time_rate"))})
     return out

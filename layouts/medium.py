@@ -167,7 +167,7 @@ def _render(snap, state: dict):
     c, w = cockpit(), window_of(state)
     region = state["region"]
     city = c.city
-    kpis = {**window_views.window_kpis(snap, region, w), "at_risk": len(views.at_risk(snap, region)),
+    kpis = {**window_views.tablet_window_figures(snap, region, w), "at_risk": len(views.at_risk(snap, region)),
             **views.supervision_totals(snap, region)}
     crumbs = []
     for code in [*(a for a in city.ancestors(region) if a.startswith(user_scope())), region]:  # from the user's root

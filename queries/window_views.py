@@ -1,6 +1,7 @@
-"""What the tablet (中屏) shows for a time window, from the `event_pieces` frame
-(etl/transforms/window_pieces.py; definitions in contract/metrics.py). Like queries/views.py, every
-number on the tablet comes from a function here or there."""
+"""What the tablet (中屏) shows for a time window: every window figure, today's included, from the
+`event_pieces@<week>` frames (queries/pieces.py; definitions in contract/metrics.py), never from the
+wall's event_kpis (which holds today only: the tablet takes its stocks from it). Like queries/views.py,
+every number on the tablet comes from a function here or there."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contract import frames as F
-from contract.metrics import SCORE_RATES, WINDOWS
+from contract.metrics import PIECE_FLAGS, QUANTILES, SCORE_RATES, WINDOW_RATES, WINDOWS
 from contract.pieces import day_number
 from contract.rates import rate
 from queries import views
@@ -19,6 +20,8 @@ from queries.pieces import piece_index, window_dates
 from snapshots.reader import Snapshot
 
 TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
+# What the pieces give for a window (PieceSet.totals): counts, rates, median and p90 of each stage
+WINDOW_FIGURES = (*PIECE_FLAGS, *WINDOW_RATES, *(f"{q}_{s}_min" for s in QUANTILES for q in ("median", "p90")))
 STOCKS = ("open", "overdue")  # now, whatever the window (contract/metrics.py STOCKS)
 
 
@@ -46,17 +49,14 @@ def resolve_window(window: str, as_of: datetime, start: str | None = None, end: 
     return Window(window, first, last)
 
 
-def window_kpis(snap: Snapshot, code: str, w: Window) -> dict:
-    """A region's window figures (event_pieces: counts, rates, median and p90 of each stage) with its
-    stocks now (event_kpis: open, overdue), devices (device_kpis) and safety (safety_latest)."""
-    k = views.region_kpis(snap, code, "today")
-    stocks = {name: k.get(name) for name in ("open", "overdue")}
-    k = {f: v for f, v in k.items() if not f.startswith("median_")}
+def tablet_window_figures(snap: Snapshot, code: str, w: Window) -> dict:
+    """A region's figures for a tablet window: the window's own (WINDOW_FIGURES, from the pieces; every one
+    None when the snapshot has no pieces, never another window's), its stocks now (the today row of
+    event_kpis: open, overdue), devices (device_kpis) and safety (safety_latest)."""
     index = piece_index(snap)
-    if index is not None:
-        k.update(index.totals(code, *w.days))
-    k.update(stocks)
-    return k
+    figures = index.totals(code, *w.days) if index is not None else dict.fromkeys(WINDOW_FIGURES)
+    now = views.region_row(snap, F.EVENT_KPIS, code, "today")
+    return {**views.devices_and_safety(snap, code), **figures, **{s: now.get(s) for s in STOCKS}}
 
 
 def child_window_values(snap: Snapshot, city, code: str, w: Window, measure: str) -> pd.DataFrame:

@@ -174,7 +174,7 @@ def shown_for_window(snap, code: str, window: str) -> dict:
 
     if window in WALL_WINDOWS:
         return views.region_kpis(snap, code, window)
-    return window_views.window_kpis(snap, code, window_views.resolve_window(window, snap.as_of))
+    return window_views.tablet_window_figures(snap, code, window_views.resolve_window(window, snap.as_of))
 
 
 def expected_reported(app, code: str, window: str) -> str:

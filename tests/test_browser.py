@@ -353,7 +353,7 @@ def test_medium_custom_window_from_the_date_picker(browser, watched, published, 
             box.press("Enter")
         page.wait_for_function("() => location.search.includes('start=2026-11-03') && location.search.includes('end=2026-11-09')")
         snap = app.server.config["COCKPIT"].snapshot()
-        expected = window_views.window_kpis(snap, district, window_views.resolve_window(
+        expected = window_views.tablet_window_figures(snap, district, window_views.resolve_window(
             "custom", snap.as_of, "2026-11-03", "2026-11-09"))["reported"]
         page.wait_for_function("(v) => { const e = document.querySelector('#medium-kpi-reported .kpi-value');"
                                " return e && e.textContent.trim() === v; }", arg=fmt_count(expected))

@@ -12,17 +12,22 @@ from datetime import date, timedelta
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 from helpers import NOW
+from plotly.utils import PlotlyJSONEncoder
 from sqlalchemy import text
 
-from components.format import fmt_count, fmt_rate
-from contract.metrics import QUANTILE_PRECISION
+from components.format import fmt_count, fmt_rate, is_missing
+from components.widgets import kpi_row
+from contract import frames as F
+from contract.metrics import DURATION_BINS, PIECE_FLAGS, QUANTILE_PRECISION, QUANTILES
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from layouts.medium_outputs import RENDER_OUTPUTS
 from queries import window_views
-from snapshots.reader import SnapshotReader
+from queries.pieces import totals_from_sums
+from snapshots.reader import Snapshot, SnapshotReader
 from snapshots.store import SnapshotStore
 
 COUNT_SQL = """
@@ -94,13 +99,41 @@ def bounds(w: window_views.Window) -> dict:
     return {"start": f"{w.first:%Y-%m-%d} 00:00:00", "stop": f"{w.last + timedelta(days=1):%Y-%m-%d} 00:00:00"}
 
 
+def test_no_piece_frames_means_no_window_figures():
+    """Without the pieces a window's figures are missing, never another window's: the wall's today row
+    of event_kpis gives only the stocks (open, overdue now); devices and safety come from their frames."""
+    code = "320102"
+    today = {c: 0 for c, kind in F.EVENT_KPIS.columns.items() if kind == F.INT}
+    today.update(code=code, window="today", level="district", reported=40, closed=20, closed_on_time=15,
+                 on_time_rate=0.75, same_day_rate=0.5, grid_settled_rate=0.5, satisfaction_rate=0.9,
+                 median_dispatch_min=12.0, median_handle_min=60.0, median_verify_min=30.0, median_close_min=90.0,
+                 open=7, overdue=3)
+    frames = {F.EVENT_KPIS.name: pd.DataFrame([today]),
+              F.DEVICE_KPIS.name: pd.DataFrame([{"code": code, "level": "district", "cameras": 10, "cameras_online": 9,
+                                                 "camera_online_rate": 0.9}]),
+              F.SAFETY_LATEST.name: pd.DataFrame([{"code": code, "safety_index": 91.5, "public_security": 95.0}])}
+    snap = Snapshot(version=1, as_of=NOW, frames=frames,
+                    manifest={"frames": {name: {"key": f"{name}:1"} for name in frames}})
+    assert set(totals_from_sums(np.zeros(len(PIECE_FLAGS)), {s: np.zeros(DURATION_BINS) for s in QUANTILES})) == \
+        set(window_views.WINDOW_FIGURES)  # what the pieces give is what goes missing without them
+    for window in ("7d", "30d", "quarter", "today"):
+        shown = window_views.tablet_window_figures(snap, code, window_views.resolve_window(window, NOW))
+        for key in ("reported", "closed", "on_time_rate", "same_day_rate", "median_dispatch_min", "p90_close_min"):
+            assert key in shown and is_missing(shown[key]), (window, key, shown.get(key))
+        assert (shown["open"], shown["overdue"]) == (7, 3), window  # stocks: now, whatever the window
+        assert (shown["camera_online_rate"], shown["safety_index"]) == (0.9, 91.5), window
+        tiles = json.dumps(kpi_row("medium", shown, ("reported", "on_time_rate", "open")), cls=PlotlyJSONEncoder,
+                           ensure_ascii=False)
+        assert '"40"' not in tiles and "75.0%" not in tiles and '"—"' in tiles, window  # the tiles say "—"
+
+
 def test_window_counts_and_rates_equal_sql(tablet_source, city):
     engine, snap, exclude = tablet_source
     checked = 0
     with engine.connect() as conn:
         for code in sample_regions(city, seed=3):
             for w in sample_windows(seed=len(code)):
-                shown = window_views.window_kpis(snap, code, w)
+                shown = window_views.tablet_window_figures(snap, code, w)
                 sql = conn.execute(text(count_sql(engine, exclude)),
                                    {"prefix": f"{code}%", "now": NOW, **bounds(w)}).mappings().one()
                 for name, value in sql.items():
@@ -143,7 +176,7 @@ def test_stage_quantiles_within_documented_precision(tablet_source, city):
         for code in sample_regions(city, seed=4, per_level=1)[:3]:
             for w in sample_windows(seed=1)[:4]:
                 rows = conn.execute(text(TIMES_SQL.format(exclude=exclude)), {"prefix": f"{code}%", **bounds(w)}).all()
-                shown = window_views.window_kpis(snap, code, w)
+                shown = window_views.tablet_window_figures(snap, code, w)
                 if not rows:
                     assert np.isnan(shown["median_handle_min"])
                     continue

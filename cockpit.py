@@ -2,6 +2,7 @@
 """One entry point that needs only python3: sets up .venv from requirements*.txt, then
     python3 cockpit.py demo    runs the demo (embedded Redis, SQLite source, live simulator) on :8050
     python3 cockpit.py test    runs the whole test suite (installs Chromium + CJK fonts via apt if missing)
+                               (--fast: only the tests not marked slow, browser or faults; docs/testing.md)
     python3 cockpit.py run     runs the product with settings from the environment
     python3 cockpit.py bench   runs the benchmark suite (small by default; --events 10000000 for a year)
                                and writes docs/benchmarks.md (installs requirements-bench.txt: locust)
@@ -26,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PY = VENV / "bin" / "python"
+FAST_TESTS = "not slow and not browser and not faults"  # `test --fast`: the markers in pyproject.toml
 BROWSER_PACKAGES = ["chromium", "chromium-driver", "fonts-noto-cjk"]
 PDF_PACKAGES = ["libpango-1.0-0", "libpangoft2-1.0-0", "fonts-noto-cjk"]  # WeasyPrint (the daily briefing)
 
@@ -137,10 +139,14 @@ def main(argv: list[str]) -> int:
     if command not in COMMANDS:
         sys.exit(f"cockpit: unknown command {command!r} ({', '.join(COMMANDS)})")
     requirements, module, extras = COMMANDS[command]
+    args = argv[1:]
+    if command == "test" and "--fast" in args:
+        args = [a for a in args if a != "--fast"] + ["-m", FAST_TESTS]
+        extras = (ensure_pdf_libs,)  # no browser test is run
     ensure_venv(requirements)
     for ensure in extras:
         ensure()
-    os.execv(str(PY), [str(PY), "-m", module, *argv[1:]])
+    os.execv(str(PY), [str(PY), "-m", module, *args])
     return 0
 
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from config.settings import ROOT
 
 BIN = Path(sys.executable).parent
@@ -28,6 +30,7 @@ def test_import_layers_hold():
     assert "broken" in r.stdout and " 0 broken" in r.stdout, r.stdout[-2000:]
 
 
+@pytest.mark.slow
 def test_type_hints_check():
     r = run_tool("mypy")
     assert r.returncode == 0, f"mypy failed:\n{r.stdout[-8000:]}\n{r.stderr[-2000:]}"

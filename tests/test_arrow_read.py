@@ -94,6 +94,7 @@ def test_unreadable_time_text_is_quarantined_not_a_crash(tmp_path, city):
     assert ledger.quarantine_counts()["stage_order"] == 1  # no readable report time
 
 
+@pytest.mark.slow
 def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
     """The bulk read's child process gets the engine's statement timeout (COCKPIT_SOURCE_TIMEOUT_S), as the
     in-process reads do: a read that would run for minutes (a triple cross join) ends, with a clear error."""

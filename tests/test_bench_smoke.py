@@ -42,6 +42,7 @@ def test_generator_writes_what_it_says(backend, tmp_path, city):
     assert ev["reported_at"].max() < pd.Timestamp(now)
 
 
+@pytest.mark.slow
 def test_suite_smoke_run_writes_every_figure(tmp_path):
     out = tmp_path / "benchmarks.md"
     cmd = [sys.executable, "-m", "bench.run", "--events", "20000", "--samples", "3", "--ticks", "2", "--tick-gap", "0",

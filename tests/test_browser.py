@@ -34,6 +34,8 @@ from etl.source.schema import writable_engine
 from queries import views
 from snapshots.store import SnapshotStore
 
+pytestmark = pytest.mark.browser  # Chromium (docs/testing.md: the tiers)
+
 
 def map_paths(page, screen: str) -> int:
     if screen == "small":  # an <img> of server-drawn SVG: count the regions in the image itself

@@ -15,6 +15,8 @@ from helpers import fault_figure
 
 from config.settings import ROOT
 
+pytestmark = pytest.mark.faults  # its parent process killed (docs/testing.md: the tiers)
+
 PARENT = """
 import sys, time
 from demo.embedded_redis import EmbeddedRedis

@@ -74,6 +74,7 @@ def test_export_headers_are_english(app, published, users, city):
     assert [c.value for c in next(book.active.iter_rows(max_row=1))] == header
 
 
+@pytest.mark.browser
 @ENGLISH
 def test_every_screen_is_english_in_chromium(browser, watched, published, app, city, users, redis_client):
     """One pass over /, /big, /medium, /small and a phone event timeline: titles and tiles are English,

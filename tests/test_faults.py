@@ -28,6 +28,8 @@ from etl.scheduler import EtlScheduler
 from snapshots.store import Fence, Fenced, SnapshotStore
 from snapshots.timelines import TimelineStore
 
+pytestmark = pytest.mark.faults  # real processes killed and paused (docs/testing.md: the tiers)
+
 TTL_S = 3.0
 
 

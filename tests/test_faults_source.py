@@ -24,6 +24,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 import redis
 from helpers import FAULTS_LONG, NOW, fault_figure, watched_jobs
 from sqlalchemy import text
@@ -38,6 +39,8 @@ from etl.scheduler import EtlScheduler
 from etl.source.schema import source_engine, writable_engine
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
+
+pytestmark = pytest.mark.faults  # real processes killed, servers stopped (docs/testing.md: the tiers)
 
 KEYS = Keys("cockpit")
 

@@ -12,6 +12,7 @@ import random
 from datetime import timedelta
 
 import pandas as pd
+import pytest
 from helpers import NOW
 from sqlalchemy import text
 
@@ -20,6 +21,8 @@ from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from snapshots.store import SnapshotStore
 from snapshots.timelines import decode
+
+pytestmark = pytest.mark.slow  # over 30 s (docs/testing.md: the tiers)
 
 SEEN = ("seen_at",)  # when the ETL first saw a bad row: a fresh process sees it now
 

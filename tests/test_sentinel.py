@@ -23,6 +23,8 @@ from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
 from snapshots.store import SnapshotStore
 
+pytestmark = pytest.mark.faults  # a Redis master killed (docs/testing.md: the tiers)
+
 SERVICE = "cockpit"
 
 

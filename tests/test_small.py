@@ -29,6 +29,7 @@ def touch_problems(page) -> list[str]:
         .filter(([, h]) => h > 0 && h < 44).map(([t, h]) => `${t}: ${h}px`)""")
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("role", ["street", "grid"])
 def test_phone_home_shows_my_area(browser, watched, published, app, city, users, sim_engine, redis_client, role):
     region = users[role][2]
@@ -60,6 +61,7 @@ def test_phone_home_shows_my_area(browser, watched, published, app, city, users,
             assert w.non_local() == [] and w.errors == []
 
 
+@pytest.mark.browser
 def test_event_detail_and_grid_switch(browser, watched, published, app, city, users, sim_engine, redis_client):
     region = users["street"][2]
     want = open_events_sql(sim_engine, redis_client, region)
@@ -112,6 +114,7 @@ def test_phone_refuses_another_street_and_its_events(app, city, users, client_as
     assert r.status_code == 200 and "small-timeline" in r.get_data(as_text=True)
 
 
+@pytest.mark.browser
 def test_ended_session_sends_the_phone_to_sign_in(browser, watched, published, app, users):
     """Disable the user while the page is open: its next poll gets 401 and the page goes to /login."""
     with LiveServer(app.server) as srv:

@@ -12,7 +12,11 @@ import csv
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from faults.soak import SERIES, Load, run_soak
+
+pytestmark = [pytest.mark.browser, pytest.mark.faults]  # the soak, a wall in Chromium (docs/testing.md: the tiers)
 
 PROCESSES = ("rss_web_mb", "rss_etl_mb", "rss_sim_mb", "rss_redis_mb", "rss_chromium_mb")
 

@@ -108,6 +108,7 @@ HOTLINE_STOCK = """SELECT sum(CASE WHEN ORDER_STATE <> 5 THEN 1 ELSE 0 END),
 FROM gd_order WHERE DEAL_UNIT_CODE LIKE :prefix AND ORDER_STATE <> 9 AND QUESTION_CLASS <> '外星人'"""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["mysql"] if os.environ.get("TEST_MYSQL_URL") else ["sqlite"])
 def test_hotline_work_orders_recounted_by_sql(kind, tmp_path, city, redis_client):
     engine = engine_for(kind, tmp_path, ["gd_order"])
@@ -189,6 +190,7 @@ OPEN311_STOCK = """SELECT sum(CASE WHEN r.status = 'open' THEN 1 ELSE 0 END),
 FROM requests r JOIN requests_truth g ON g.service_request_id = r.service_request_id WHERE g.grid_code LIKE :prefix"""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["postgres"] if os.environ.get("TEST_POSTGRES_URL") else ["sqlite"])
 def test_open311_requests_placed_by_point_and_recounted(kind, tmp_path, city, redis_client):
     engine = engine_for(kind, tmp_path, ["requests", "requests_truth"])

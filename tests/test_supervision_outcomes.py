@@ -4,6 +4,7 @@ the source (an event closed at or before the new deadline the leader set counts 
 from datetime import timedelta
 
 import pandas as pd
+import pytest
 from sqlalchemy import bindparam, create_engine, text
 
 from contract import frames as F
@@ -17,6 +18,7 @@ CLOSED_SQL = text("SELECT event_id, closed_at FROM events WHERE event_id IN :ids
     bindparam("ids", expanding=True), bindparam("bad", expanding=True))
 
 
+@pytest.mark.slow
 def test_supervision_outcomes_equal_sql(sim_engine, city, redis_client, tmp_path):
     with sim_engine.connect() as conn:
         as_of = pd.Timestamp(conn.execute(text("SELECT max(reported_at) FROM events")).scalar()).to_pydatetime()

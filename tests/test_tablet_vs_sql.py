@@ -127,6 +127,7 @@ def test_no_piece_frames_means_no_window_figures():
         assert '"40"' not in tiles and "75.0%" not in tiles and '"—"' in tiles, window  # the tiles say "—"
 
 
+@pytest.mark.slow
 def test_window_counts_and_rates_equal_sql(tablet_source, city):
     engine, snap, exclude = tablet_source
     checked = 0
@@ -147,6 +148,7 @@ def test_window_counts_and_rates_equal_sql(tablet_source, city):
     assert checked > 1000  # the sample really covered events
 
 
+@pytest.mark.slow
 def test_ranking_children_equal_sql(tablet_source, city):
     engine, snap, exclude = tablet_source
     weights = {"on_time_rate": 1, "same_day_rate": 1, "grid_settled_rate": 1, "satisfaction_rate": 1,
@@ -170,6 +172,7 @@ def test_ranking_children_equal_sql(tablet_source, city):
                 assert scored.is_monotonic_decreasing and ((scored >= 0) & (scored <= 100)).all()
 
 
+@pytest.mark.slow
 def test_stage_quantiles_within_documented_precision(tablet_source, city):
     engine, snap, exclude = tablet_source
     with engine.connect() as conn:

@@ -22,6 +22,8 @@ from etl.source.schema import Event, EventStep
 from snapshots.store import SnapshotStore
 from snapshots.timelines import TimelineStore
 
+pytestmark = pytest.mark.slow  # most over 5 s: a simulated source per test (docs/testing.md: the tiers)
+
 STAGE_ACTIONS = ("reported", "dispatched", "handled", "verified", "closed")
 HEADER_SQL = """SELECT event_id, grid_code, category, channel, title, priority, reported_at, due_at, dispatched_at,
                        handled_at, verified_at, closed_at, handling_level, reopened, satisfaction, reporter_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from helpers import NOW
 from sqlalchemy import insert
 
@@ -16,6 +17,8 @@ from etl.jobs import EtlJobs
 from etl.source.schema import EventStep
 from snapshots.store import SnapshotStore
 from snapshots.timelines import TimelineStore, decode
+
+pytestmark = pytest.mark.slow  # each over 15 s (docs/testing.md: the tiers)
 
 
 def timelines(client, prefix: str) -> dict[str, dict]:

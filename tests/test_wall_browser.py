@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 from helpers import SCREENS, LiveServer, expected_reported, kpi_text, stable_viewport, wait_for_data
 
 from config.clock import now_local
@@ -14,6 +15,8 @@ from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
+
+pytestmark = pytest.mark.browser  # Chromium (docs/testing.md: the tiers)
 
 FRESHNESS_JS = "() => { const f = document.querySelector('#big-freshness'); return f ? f.className + '|' + f.textContent : ''; }"
 

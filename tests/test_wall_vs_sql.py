@@ -13,6 +13,8 @@ from queries import views
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
+pytestmark = pytest.mark.slow  # each over 15 s: a whole ETL run per test (docs/testing.md: the tiers)
+
 YESTERDAY_SQL = """
 SELECT sum(CASE WHEN reported_at >= :day THEN 1 ELSE 0 END) AS reported,
        sum(CASE WHEN reported_at >= :day AND closed_at IS NOT NULL AND closed_at <= :t THEN 1 ELSE 0 END) AS closed,

@@ -7,10 +7,13 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.metrics import MEDIANS, WINDOWS
 from etl.state.window_medians import COLUMNS, WindowMedians
+
+pytestmark = pytest.mark.slow  # over 5 s (docs/testing.md: the tiers)
 
 AS_OF = datetime(2026, 12, 4, 15, 0)
 

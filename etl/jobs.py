@@ -96,25 +96,37 @@ class EtlJobs:
         return now_local(self.city.timezone)
 
     # each job: pull, transform, publish; on a source error keep the last snapshot and say so in meta
-    def run(self, name: str, now: datetime | None = None) -> dict | None:
-        if not self.backoff[name].should_try():
-            return None
+    def run(self, name: str | tuple[str, ...], now: datetime | None = None) -> dict | None:
+        """One job, or several (a tuple of names) in one snapshot: a new leader's first run has every job, so
+        no screen shows "—" until a job's interval has passed. A job whose source fails keeps its frames."""
         now, started = now or self.clock(), time.perf_counter()
-        try:
-            current = self.store.manifest()  # read once a run: is our last snapshot still the one in Redis?
-            self.snapshot_lost = current is None or current.get("version") != self.published_version
-            frames, meta, gone = getattr(self, f"_{name}")(now)
-        except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
-            wait = self.backoff[name].failed()
-            log.warning("ETL %s failed (%s); retry in %.0fs", name, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
+        frames: dict[str, pd.DataFrame] = {}
+        meta: dict = {}
+        gone: set[str] = set()
+        ran: list[str] = []
+        for job in (name,) if isinstance(name, str) else name:
+            if not self.backoff[job].should_try():
+                continue
             try:
-                self.store.update_meta({f"{name}_status": {"ok": False, "error": str(exc)[:300],
-                                                           "failed_at": now.isoformat(), "retry_in_s": wait}})
-            except Exception:  # Redis down too: nothing to tell
-                pass
+                current = self.store.manifest()  # is our last snapshot still the one in Redis?
+                self.snapshot_lost = current is None or current.get("version") != self.published_version
+                job_frames, job_meta, job_gone = getattr(self, f"_{job}")(now)
+            except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
+                wait = self.backoff[job].failed()
+                log.warning("ETL %s failed (%s); retry in %.0fs", job, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
+                try:
+                    self.store.update_meta({f"{job}_status": {"ok": False, "error": str(exc)[:300],
+                                                              "failed_at": now.isoformat(), "retry_in_s": wait}})
+                except Exception:  # Redis down too: nothing to tell
+                    pass
+                continue
+            self.backoff[job].succeeded()
+            frames |= job_frames
+            meta |= job_meta | {f"{job}_status": {"ok": True, "ran_at": now.isoformat()}}
+            gone |= job_gone
+            ran.append(job)
+        if not ran:
             return None
-        self.backoff[name].succeeded()
-        meta[f"{name}_status"] = {"ok": True, "ran_at": now.isoformat()}
         self.last_frames.update(frames)
         for key in gone:
             self.last_frames.pop(key, None)
@@ -125,7 +137,7 @@ class EtlJobs:
         manifest = self.store.publish(frames, now, meta, drop=gone)
         self.published_version = manifest["version"]
         self.published_after_s = time.perf_counter() - started
-        if name == "events" and (stats := self.timelines.catch_up(self.engine)) is not None:
+        if "events" in ran and (stats := self.timelines.catch_up(self.engine)) is not None:
             if stats["mode"] == "full":
                 manifest = self.store.update_meta({"timelines": stats, "quarantine": self._quarantine_counts(now)})
                 self.published_version = manifest["version"]
@@ -221,6 +233,5 @@ class EtlJobs:
         return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, \
             {"safety_unknown_regions": unknown}, set()
 
-    def run_all(self, now: datetime | None = None) -> None:
-        for name in ("events", "devices", "safety"):
-            self.run(name, now)
+    def run_all(self, now: datetime | None = None) -> dict | None:
+        return self.run(("events", "devices", "safety"), now)

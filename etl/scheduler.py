@@ -97,8 +97,7 @@ class EtlScheduler:
         if leads and not was:
             log.info("this process (%s) leads the ETL", self.leader.identity)
             self._took_lead = True  # publish a full set at once (reset under the run lock, not from here)
-            for name in self.intervals:
-                self.sched.modify_job(name, next_run_time=_now())
+            self.sched.modify_job(next(iter(self.intervals)), next_run_time=_now())  # that run has every job
 
     def _run(self, name: str) -> None:
         if not self.leader.is_leader:
@@ -106,18 +105,21 @@ class EtlScheduler:
         with self.run_lock:
             if not self.leader.is_leader:
                 return
-            if self._took_lead:
+            names: tuple[str, ...] = (name,)
+            if self._took_lead:  # every job in the first snapshot, so no screen waits an interval for a feed
                 self._took_lead = False
                 self.jobs.published_version = None
+                names = tuple(self.intervals)
             try:
-                manifest = self.jobs.run(name)
+                manifest = self.jobs.run(names)
             except Fenced as exc:
                 self.fenced += 1
                 self.leader.is_leader = False  # the next election finds out whether we may lead again
                 log.warning("ETL %s: %s", name, exc)
                 return
         if manifest is not None:
-            self.runs[name] += 1
+            for job in names:
+                self.runs[job] += 1
 
     def start(self) -> EtlScheduler:
         for name, seconds in self.intervals.items():

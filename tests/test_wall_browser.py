@@ -10,7 +10,9 @@ from datetime import timedelta
 import pytest
 from helpers import SCREENS, LiveServer, expected_reported, kpi_text, stable_viewport, wait_for_data
 
+from components.widgets import KPI_TILES
 from config.clock import now_local
+from contract import frames as F
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import writable_engine
@@ -103,3 +105,73 @@ def test_wall_survives_server_restart(browser, watched, published, app, city):
         assert kpi_text(page, "big") == expected_reported(app, city.code, "today")
         assert page.locator("#big-offline.hidden").count() == 1
         assert w.non_local() == []
+
+
+TILES_JS = """() => ({freshness: (document.querySelector('#big-freshness') || {textContent: ''}).textContent,
+  tiles: Object.fromEntries([...document.querySelectorAll('#big-kpis .kpi')].map(
+    t => [t.id.replace('big-kpi-', ''), t.querySelector('.kpi-value').textContent.trim()]))})"""
+
+
+def test_wall_opened_at_start_never_shows_a_dash_once_it_has_data(browser, watched, app, city, redis_client,
+                                                                   tmp_path, wait_until):
+    """The product starts (empty Redis, the ETL scheduler on the default intervals) with a wall already open:
+    from the first snapshot on, no tile shows "—" (that only meant "not yet": a job that had not run). A tile
+    whose figure the complete snapshot lacks too (say, no event closed yet today) does not count."""
+    from components.wall_widgets import kpi_values
+    from config.labels import label
+    from etl.scheduler import EtlScheduler
+    from queries import views
+
+    class Recorded(SnapshotStore):  # the real store, keeping the frames each snapshot it published held
+        held: list[set[str]] = []
+
+        def publish(self, frames, as_of, meta=None, drop=()):
+            manifest = super().publish(frames, as_of, meta, drop)
+            if frames:
+                self.held.append(set(manifest["frames"]))
+            return manifest
+
+    eng = writable_engine(f"sqlite:///{tmp_path}/start.db")
+    t0 = now_local(city.timezone)
+    Simulator(eng, city, seed=5, events_per_day=600).backfill(3, t0 - timedelta(minutes=40), n_cameras=500, n_iot=200)
+    sched = EtlScheduler(EtlJobs(eng, city, Recorded(redis_client)), redis_client, "cockpit", 15.0,
+                         {"events": 3.0, "devices": 60.0, "safety": 3600.0})  # the default settings' intervals
+    seen: list[dict[str, str]] = []  # the tiles on every look once the wall had a snapshot
+    try:
+        with LiveServer(app.server) as srv:
+            w = watched(SCREENS["big"])
+            page = w.page
+            page.goto(f"{srv.url}/big?page=overview")
+            page.wait_for_function("(t) => ((document.querySelector('#big-freshness') || {}).textContent || '') === t",
+                                   arg=label("waiting"))  # the wall is up, with no snapshot yet
+            sched.start()
+
+            def lacking() -> set[str] | None:
+                """The tiles the complete snapshot (every job run once) has no figure for, once there is one."""
+                if min(sched.runs.values()) < 1:
+                    return None
+                snap = app.server.config["COCKPIT"].snapshot()
+                values = kpi_values(views.region_kpis(snap, city.code, "today"), {}, {})[0]
+                return {k for k, v in zip(KPI_TILES, values) if v == "—"}
+
+            def caught_up():
+                state = page.evaluate(TILES_JS)
+                if state["freshness"].startswith(label("as_of")):  # the wall shows a snapshot
+                    seen.append(state["tiles"])
+                gaps = lacking()
+                done = gaps is not None and seen and {k for k, v in seen[-1].items() if v == "—"} == gaps
+                return (gaps,) if done else None
+
+            done = wait_until(caught_up, timeout_s=180, every_s=0.2)
+            assert done is not None, (sched.runs, seen[-1:] if seen else "the wall never had a snapshot")
+            gaps = done[0]
+            every_job = {F.EVENT_KPIS.name, F.DEVICE_KPIS.name, F.BLIND_GRIDS.name, F.SAFETY_LATEST.name}
+            assert every_job <= Recorded.held[0], f"the first snapshot lacks {every_job - Recorded.held[0]}"
+            assert {"camera_online_rate", "safety_index", "public_security"}.isdisjoint(gaps), gaps  # the source has them
+            early = [{k: v for k, v in tiles.items() if v == "—" and k not in gaps} for tiles in seen]
+            assert not any(early), f"'—' shown after the first snapshot: {[e for e in early if e][:3]}"
+            assert w.errors == [], w.errors
+    finally:
+        if sched.sched.running:
+            sched.shutdown()
+        eng.dispose()

@@ -1,0 +1,118 @@
+"""Seconds from the product's process start to its first snapshot and to its first complete one (every
+job's frames in it: events, devices, safety), as an operator sees it through /health:
+
+    python -m bench.first_snapshot [--runs 3] [--port 18650] [--days 90] [--dir DIR]
+
+Fills a SQLite source once with the demo simulator's history (`--days`, COCKPIT_SIM_EVENTS_PER_DAY a day;
+kept in DIR between calls), then starts `python -m demo` (the demo as `python3 cockpit.py demo` runs it: an
+embedded Redis of its own, so every start is a first start, the live simulator, the ETL in the web process)
+`--runs` times on that source. Each run signs in with the demo's wall token and polls /health every 0.1 s
+until the snapshot holds every job's frames, then stops the process. Prints one line per run and the median."""
+
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from config.city import load_city
+from config.clock import now_local
+from config.settings import ROOT, load_settings
+from contract import frames as F
+
+# a frame of each job: the wall's tiles read them (events: 上报/办结…, devices: 摄像头在线率, safety: 平安指数/安全感)
+EVERY_JOB = {"events": F.EVENT_KPIS.name, "devices": F.DEVICE_KPIS.name, "safety": F.SAFETY_LATEST.name}
+DEMO_WALL_TOKEN = "demo-wall-token"  # demo/__main__.py DEMO_WALL_TOKEN
+
+
+def fill_source(url: str, days: int) -> None:
+    from demo.simulator import Simulator
+    from etl.source.schema import writable_engine
+
+    settings = load_settings()
+    city = load_city(settings.city_dir)
+    n = Simulator(writable_engine(url), city, seed=settings.sim_seed,
+                  events_per_day=settings.sim_events_per_day).backfill(days, now_local(city.timezone))
+    if n:
+        print(f"source filled: {n} events of history", flush=True)
+
+
+def one_start(env: dict[str, str], port: int, timeout_s: float) -> dict:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    out: dict = {"first_snapshot_s": None, "complete_s": None, "missing_at_first": None}
+    try:
+        signed_in = False
+        while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
+            try:
+                if not signed_in:
+                    opener.open(f"http://127.0.0.1:{port}/big?token={DEMO_WALL_TOKEN}", timeout=5).read()
+                    signed_in = True
+                body = json.loads(opener.open(f"http://127.0.0.1:{port}/health", timeout=5).read())
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+                continue
+            now = time.perf_counter() - t0
+            if body.get("version") is not None:
+                have = set(body.get("frames", {}))
+                missing = sorted(job for job, frame in EVERY_JOB.items() if frame not in have)
+                if out["first_snapshot_s"] is None:
+                    out["first_snapshot_s"], out["missing_at_first"] = round(now, 2), missing
+                if not missing:
+                    out["complete_s"] = round(now, 2)
+                    break
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--port", type=int, default=18650)
+    ap.add_argument("--days", type=int, default=90)
+    ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "cockpit-first-snapshot"))
+    ap.add_argument("--timeout", type=float, default=300.0)
+    a = ap.parse_args()
+    data = Path(a.dir)
+    data.mkdir(parents=True, exist_ok=True)
+    source = f"sqlite:///{data / 'source.db'}"
+    fill_source(source, a.days)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_")}
+    env |= {"COCKPIT_SOURCE_URL": source, "COCKPIT_APP_DB_URL": f"sqlite:///{data / 'app.db'}",
+            "COCKPIT_PORT": str(a.port), "COCKPIT_HOST": "127.0.0.1"}
+    results = []
+    for i in range(a.runs):
+        r = one_start(env, a.port, a.timeout)
+        results.append(r)
+        print(f"run {i + 1}: first snapshot {r['first_snapshot_s']} s (jobs missing from it: "
+              f"{', '.join(r['missing_at_first'] or []) or 'none'}), first complete snapshot {r['complete_s']} s",
+              flush=True)
+    done = [r["complete_s"] for r in results if r["complete_s"] is not None]
+    load = os.getloadavg()[0]
+    print(f"median seconds from process start to the first complete snapshot: "
+          f"{statistics.median(done) if done else None} ({len(done)}/{a.runs} runs; load average {load:.1f} "
+          f"on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

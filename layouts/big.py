@@ -1,6 +1,9 @@
-"""大屏: the control-room wall. A fixed design canvas (1920×1080, or 3840×1080 for 32:9) scaled to the
-display by CSS zoom (assets/big_canvas.js). Figures are built once with the page; each new snapshot
-sends only values (plotly Patch, tile texts), so nothing flickers and the map keeps its view.
+"""大屏: the control-room wall. The server renders every panel once; the browser lays them out for the
+screen it is shown on (assets/big_canvas.js: a CSS grid computed from the screen's shape, `?canvas=auto`,
+the default, or a fixed aspect `?canvas=W:H`; a splicing wall's screens `?tiles=CxR&bezel=px`, so no text
+sits on a seam; type sized for the wall's height in screens). Panels that do not fit share the carousel.
+Each new snapshot sends only values (plotly Patch, tile texts), so nothing flickers, the map keeps its view
+and a refresh costs the same bytes on any wall.
 Carousel and pinning by URL: /big?pages=overview,events,safety,cameras&interval=30, /big?page=safety.
 The page reloads itself once a day (?reload_hour=, default COCKPIT_WALL_RELOAD_HOUR) and shows a
 waiting state when the server or the data is gone, recovering by itself (assets/big_canvas.js)."""
@@ -8,6 +11,7 @@ waiting state when the server or the data is gone, recovering by itself (assets/
 import hashlib
 import json
 import time
+from typing import Any
 
 import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
@@ -29,7 +33,7 @@ PAGES = ("overview", "events", "safety", "cameras")
 PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate"}
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
 
-# panel id -> (title label, pages it shows on in 16:9); 32:9 shows every panel at once
+# panel id -> (title label, carousel pages it belongs to); a wall where every panel fits shows them all
 PANELS = {
     "hourly": ("by_hour", ("overview", "events")),
     "category": ("by_category", ("overview",)),
@@ -42,26 +46,37 @@ PANELS = {
     "ranking": ("ranking", ("overview", "events", "cameras")),
     "ticker": ("ticker", ("overview", "events", "safety")),
 }
-COLUMNS_16_9: tuple[tuple[str, ...], ...] = (("hourly", "category", "channel", "funnel", "safety", "safety-rank", "camera"),
-                ("alerts", "ranking", "ticker"))
-COLUMNS_32_9: tuple[tuple[str, ...], ...] = (("hourly", "category", "channel"), ("funnel", "safety", "camera"),
-                ("alerts", "ranking"), ("ticker", "safety-rank"))
+# which panels a small wall keeps when not all fit (first first), and each one's share of a column's height
+PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera")
+WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2}
+ALERT_PAGE_S = 8  # seconds each page of the alert panel stays before the next (assets/big_canvas.js)
 
 
 def panel(key: str, body) -> html.Section:
     title, pages = PANELS[key]
+    prio = PRIORITY.index(key) if key in PRIORITY else len(PRIORITY)
+    head = html.H3(label(title), className="panel-title") if key != "alerts" else html.H3(
+        [label(title), html.Span(id="big-alerts-page", className="alert-page")], className="panel-title")
     return html.Section(id=f"big-panel-{key}", className=f"panel pn-{key} " + " ".join(f"on-{p}" for p in pages),
-                        children=[html.H3(label(title), className="panel-title"), body])
+                        children=[head, body], **data_attrs(pages=" ".join(pages), prio=prio, weight=WEIGHT.get(key, 1.0)))
+
+
+def data_attrs(**values) -> dict[str, Any]:
+    """HTML data-* attributes (read by assets/big_canvas.js)."""
+    return {f"data-{k.replace('_', '-')}": str(v) for k, v in values.items()}
 
 
 def graph(key: str, figure: dict) -> dcc.Graph:
     return dcc.Graph(id=f"big-{key}", figure=figure, config=GRAPH_CONFIG, className="big-graph")
 
 
-def carousel_config(page, pages, interval, reload_hour, wide: bool) -> dict:
-    """The carousel of this display from its URL: pinned page, pages in turn and seconds each."""
+def carousel_config(page, pages, interval, reload_hour) -> dict:
+    """The carousel of this display from its URL: pinned page, pages in turn and seconds each (`explicit`:
+    the URL chose them, so they turn even on a wall where every panel fits)."""
     s = cockpit().settings
-    chosen = [p for p in (pages or "").split(",") if p in PAGES] or ([] if wide else list(PAGES))
+    chosen = [p for p in (pages or "").split(",") if p in PAGES]
+    explicit = bool(chosen) or page in PAGES
+    chosen = chosen or list(PAGES)
     if page in PAGES:
         chosen = [page]
     try:
@@ -73,16 +88,16 @@ def carousel_config(page, pages, interval, reload_hour, wide: bool) -> dict:
     except ValueError:
         hour = s.wall_reload_hour
     return {"pages": chosen, "interval_s": secs, "reload_hour": hour, "tz": cockpit().city.timezone,
-            "names": {p: label(f"page_{p}") for p in PAGES}, "poll_ms": s.poll_ms}
+            "names": {p: label(f"page_{p}") for p in PAGES}, "poll_ms": s.poll_ms, "explicit": explicit}
 
 
-def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = None, pages: str | None = None,
+def layout(measure: str | None = None, page: str | None = None, pages: str | None = None,
            interval: str | None = None, reload_hour: str | None = None, level: str = "district", **_query):
+    """?canvas=, ?tiles= and ?bezel= are read by the browser (assets/big_canvas.js), which lays the wall out."""
     c = cockpit()
-    wide = canvas == "32:9"
     code = user_scope()
     snap = c.snapshot()
-    conf = carousel_config(page, pages, interval, reload_hour, wide)
+    conf = carousel_config(page, pages, interval, reload_hour)
     conf["measure_pinned"] = measure in views.MAP_MEASURES
     # the page the wall clock selects (as assets/big_canvas.js does), so the first paint is already right
     first = conf["pages"][int(time.time() / conf["interval_s"]) % len(conf["pages"])] if conf["pages"] else "all"
@@ -101,13 +116,11 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
         "camera": html.Div(className="camera-box", children=[
             html.Div(id="big-camera-summary", className="camera-summary"),
             graph("camera", ww.camera_figure(views.camera_status(snap, c.city, code)))]),
-        "alerts": html.Div(id="big-alerts", className="alert-list"),
+        "alerts": html.Div(id="big-alerts", className="alert-list", **data_attrs(page_s=ALERT_PAGE_S)),
         "ranking": html.Div(id="big-ranking"),
         "ticker": html.Div(id="big-ticker", className="ticker"),
     }
-    cols = COLUMNS_32_9 if wide else COLUMNS_16_9
-    column = lambda keys: html.Div(className="big-col", children=[panel(k, bodies[k]) for k in keys])  # noqa: E731
-    map_panel = html.Section(className="panel map-panel", children=[
+    map_panel = html.Section(id="big-panel-map", className="panel map-panel", children=[
         html.Div(className="map-head", children=[
             html.H3(label("district_map"), className="panel-title"),
             dcc.RadioItems(id="big-level", className="measure-switch level-switch", value=level, inline=True,
@@ -117,17 +130,15 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
                        options=[{"label": measure_label(k), "value": k} for k in views.MAP_MEASURES]),
         dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
     ])
-    body = [column(cols[0]), column(cols[1]), map_panel, column(cols[2]), column(cols[3])] if wide else \
-        [column(cols[0]), map_panel, column(cols[1])]
     return html.Div(className="big-root", children=html.Div(
-        className="big-canvas" + (" wide" if wide else "") + f" page-{first}", id="big-canvas", children=[
+        className=f"big-canvas page-{first}", id="big-canvas", children=[
             *live_components(PAGE),
             dcc.Interval(id="big-tick", interval=1000),
             dcc.Store(id="big-carousel", data=conf),
             dcc.Store(id="big-alerted", data={}),
             dcc.Store(id="big-page", data=first),
             dcc.Store(id="big-sent", data={}),
-            html.Header(className="header header-big", children=[
+            html.Header(id="big-header", className="header header-big", children=[
                 html.H1(f"{c.city.names.get(code, c.city.name)} · {label('app_title')}",
                         className="title"),
                 html.Div(className="header-right", children=[
@@ -138,7 +149,7 @@ def layout(canvas: str = "16:9", measure: str | None = None, page: str | None = 
                 ]),
             ]),
             html.Div(id="big-kpis", className="kpi-row", children=[ww.kpi_tile(k) for k in KPI_TILES]),
-            html.Div(className="big-body", children=body),
+            html.Div(id="big-body", className="big-body", children=[panel(k, bodies[k]) for k in PANELS] + [map_panel]),
             html.Div(label("waiting_data"), id="big-waiting", className="wall-overlay hidden"),
             html.Div(label("offline_wait"), id="big-offline", className="wall-overlay hidden"),
         ]))
@@ -287,13 +298,16 @@ def camera_summary(k: dict) -> list:
 
 
 def alert_list(alerts) -> list:
+    """Every alert as a card (the panel pages through them by itself, assets/big_canvas.js), so the header's
+    count is what the panel holds; a card's time is when its condition began (始于)."""
     if alerts.empty:
         return [html.Div(label("no_alerts"), className="alert-none")]
     return [html.Div(className=f"alert-item {r['level']}", children=[
         html.Span(label(f"alert_{r['kind']}"), className="a-kind"), html.Span(r["name"] or r["code"], className="a-where"),
+        html.Span("" if r["since"] is None or r["since"] != r["since"] else f"{label('since')} {r['since']:%m-%d %H:%M}",
+                  className="a-since"),
         html.Span(alert_text(r), className="a-text"),
-        html.Span("" if r["since"] is None or r["since"] != r["since"] else f"{r['since']:%m-%d %H:%M}", className="a-since"),
-    ]) for r in alerts.head(8).to_dict("records")]
+    ]) for r in alerts.to_dict("records")]
 
 
 def ranking_table(df) -> html.Table:

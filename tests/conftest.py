@@ -13,7 +13,7 @@ import time
 
 import pytest
 import redis
-from helpers import BACKENDS, NOW, WAIT_MS, fresh_engine, sign_in
+from helpers import BACKENDS, NOW, WAIT_MS, LiveServer, fresh_engine, sign_in
 
 from config.city import load_city
 from config.settings import ENV_PREFIX, ROOT, load_settings
@@ -273,6 +273,53 @@ def watched(browser, client_as):
     def open_(viewport: dict, role: str | None = "city", fake_clock: bool = False) -> Watched:
         cookie = client_as(role).get_cookie("cockpit_session").value if role else None
         w = Watched(browser, viewport, cookie, fake_clock)
+        opened.append(w)
+        return w
+
+    yield open_
+    for w in opened:
+        w.close()
+
+
+@pytest.fixture(scope="module")
+def wall_site(redis_server, published_once, city, tmp_path_factory):
+    """One app over the published snapshot (a Redis database of its own, 14), served for a whole module of
+    wall browser tests: (base URL, app, session cookie of a city user). The wall's layout tests open it at
+    many screen sizes without building an app each."""
+    from config.labels import set_language
+    from contract import frames as F
+    from dashboard.app import create_app
+    from etl.transforms.alerts import AlertThresholds, wall_alerts
+
+    client = redis.Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/14")
+    client.flushdb()
+    jobs, keys = published_once
+    for key, (pttl, value) in keys.items():
+        client.restore(key, max(pttl, 0), value, replace=True)
+    # low alert thresholds: more alerts than the wall's alert panel shows at once
+    alerts = wall_alerts(jobs.last_frames, city.regions, NOW, AlertThresholds(overdue_min=3, at_risk_min=2),
+                         devices_as_of=jobs.devices_as_of)
+    SnapshotStore(client).publish({F.ALERTS.name: alerts}, NOW)
+    settings = load_settings(redis_url=redis_server.url.rsplit("/", 1)[0] + "/14", secret_key="test-secret-key-0123456789",
+                             cookie_secure=False, app_db_url=f"sqlite:///{tmp_path_factory.mktemp('wall')}/app.db")
+    app = create_app(settings, city, client)
+    name, password, region = TEST_USERS["city"]
+    app.server.config["COCKPIT_USERS"].add_user(name, password, "city", region, city)
+    test_client = app.server.test_client()
+    assert sign_in(test_client, name, password).status_code == 302
+    with LiveServer(app.server) as srv:
+        yield srv.url, app, test_client.get_cookie("cockpit_session").value
+    set_language("zh")
+    client.flushdb()
+
+
+@pytest.fixture
+def wall_watched(browser, wall_site):
+    """wall_watched(viewport, fake_clock=False): a page signed in to `wall_site`, watched like `watched`."""
+    opened = []
+
+    def open_(viewport: dict, fake_clock: bool = False) -> Watched:
+        w = Watched(browser, viewport, wall_site[2], fake_clock)
         opened.append(w)
         return w
 

@@ -235,7 +235,8 @@ def settled(page, measure_js: str, arg=None, poll_ms: int = 700, timeout_ms: int
 VIEWPORT_JS = """(sel) => {
   const gd = document.querySelector(sel);
   if (!gd || !gd._fullLayout || !gd._fullLayout.geo) return null;
-  const pr = gd._fullLayout.geo._subplot.projection;
+  const pr = gd._fullLayout.geo._subplot && gd._fullLayout.geo._subplot.projection;
+  if (!pr) return null;  // mid-redraw (a resize)
   const first = gd.querySelector('.choroplethlocation');
   return {scale: pr.scale(), translate: pr.translate(), rotate: pr.rotate(),
           width: gd._fullLayout.width, height: gd._fullLayout.height,

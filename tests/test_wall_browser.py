@@ -1,14 +1,16 @@
 """The wall left running in Chromium while the simulator adds events: numbers change, the map's view does
 not move, geometry is fetched once and never travels on a refresh, Redis emptied shows a stale state
-and recovers by itself when the ETL republishes, and no request leaves 127.0.0.1."""
+and recovers by itself when the ETL republishes, and no request leaves 127.0.0.1. The wall laid out for
+every screen shape (issue 29: 1080p to 16K-wide, portrait-ish, LED), tiled walls' seams, the alert panel."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
-from helpers import SCREENS, LiveServer, expected_reported, kpi_text, stable_viewport, wait_for_data
+from helpers import SCREENS, LiveServer, expected_reported, kpi_text, settled, stable_viewport, wait_for_data
 
 from components.widgets import KPI_TILES
 from config.clock import now_local
@@ -175,3 +177,112 @@ def test_wall_opened_at_start_never_shows_a_dash_once_it_has_data(browser, watch
         if sched.sched.running:
             sched.shutdown()
         eng.dispose()
+
+
+# ------------------------------------------------------------------ the wall on every screen shape (issue 29)
+
+# The share of the wall no panel, KPI tile or header covers (background), from the element boxes.
+EMPTY_JS = """() => {
+  const W = innerWidth, H = innerHeight;
+  const rs = [...document.querySelectorAll('#big-header, #big-canvas .kpi, #big-canvas .panel')]
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0)
+    .map(r => [Math.max(0, r.left), Math.max(0, r.top), Math.min(W, r.right), Math.min(H, r.bottom)]);
+  const xs = [...new Set([0, W, ...rs.flatMap(r => [r[0], r[2]])])].sort((a, b) => a - b);
+  const ys = [...new Set([0, H, ...rs.flatMap(r => [r[1], r[3]])])].sort((a, b) => a - b);
+  let covered = 0;
+  for (let i = 0; i + 1 < xs.length; i++) for (let j = 0; j + 1 < ys.length; j++) {
+    const cx = (xs[i] + xs[i + 1]) / 2, cy = (ys[j] + ys[j + 1]) / 2;
+    if (rs.some(r => r[0] <= cx && cx <= r[2] && r[1] <= cy && cy <= r[3]))
+      covered += (xs[i + 1] - xs[i]) * (ys[j + 1] - ys[j]);
+  }
+  return 1 - covered / (W * H);
+}"""
+
+# Every shown text on the wall (HTML elements with text of their own, SVG text) with its box on screen.
+TEXT_BOXES_JS = """() => {
+  const out = [];
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 ? r : null; };
+  document.querySelectorAll('#big-canvas *').forEach(e => {
+    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim() !== '');
+    const svgText = e instanceof SVGTextElement && e.textContent.trim() !== '';
+    if (!own && !svgText) return;
+    if (e.closest('.wall-overlay')) return;
+    const r = shown(e);
+    if (r) out.push({text: e.textContent.trim().slice(0, 30), left: r.left, right: r.right, top: r.top, bottom: r.bottom});
+  });
+  return out;
+}"""
+
+PANELS_SHOWN_JS = "() => [...document.querySelectorAll('#big-canvas .panel')].filter(p => p.offsetParent !== null).length"
+
+WALLS = [(1920, 1080), (3840, 2160), (5760, 1080), (5760, 3240), (7680, 2160), (9600, 2160), (3840, 3240), (6656, 1792)]
+
+
+def open_wall(wall_watched, wall_site, width: int, height: int, query: str = "", fake_clock: bool = False):
+    w = wall_watched({"width": width, "height": height}, fake_clock=fake_clock)
+    w.page.goto(f"{wall_site[0]}/big?interval=3600{query}")
+    wait_for_data(w.page, "big")
+    settled(w.page, "() => [window.__bigWall && window.__bigWall.u, innerWidth, innerHeight]")
+    return w
+
+
+@pytest.mark.parametrize("size", WALLS, ids=[f"{w}x{h}" for w, h in WALLS])
+def test_wall_fills_any_screen(wall_watched, wall_site, size):
+    """The wall laid out for the screen's shape: at most 5% of it background, KPI values at least 1/12 of a
+    1080p screen's height, text and map as vectors, no console error, nothing fetched off the machine."""
+    width, height = size
+    w = open_wall(wall_watched, wall_site, width, height)
+    page = w.page
+    empty = page.evaluate(EMPTY_JS)
+    assert empty <= 0.05, f"{width}x{height}: {empty:.1%} of the wall is empty"
+    rows = max(1, height // 1080)  # the screens the wall is tall (1080p screens; an LED wall: one)
+    value_px = page.evaluate("""() => { const e = document.querySelector('#big-kpi-reported .kpi-value');
+        return parseFloat(getComputedStyle(e).fontSize) * parseFloat(document.getElementById('big-canvas').style.zoom); }""")
+    assert value_px >= height / rows / 12 - 0.5, f"KPI value {value_px:.0f} px on a {height / rows:.0f} px screen"
+    assert page.evaluate("() => document.querySelectorAll('#big-canvas canvas, #big-canvas img').length") == 0, \
+        "the wall must draw with vectors (SVG, text), no bitmaps"
+    assert page.locator("#big-map svg .choroplethlocation").count() > 0
+    info = page.evaluate("() => window.__bigWall")
+    shown = page.evaluate(PANELS_SHOWN_JS)
+    assert shown == min(info["T"], info["N"]) + 1, (shown, info)  # the map and every panel that fits
+    if not info["fits"]:  # the carousel takes the rest: its page dots are on screen
+        assert page.locator("#big-pages .dot").count() > 1
+    assert w.non_local() == [], w.non_local()
+    assert w.errors == [], w.errors
+
+
+def test_wall_tiles_keep_text_off_seams(wall_watched, wall_site):
+    """?tiles=3x1 on a 5760x1080 wall of three 1080p screens (12 px bezels): no text's box crosses a seam."""
+    w = open_wall(wall_watched, wall_site, 5760, 1080, "&tiles=3x1&bezel=12")
+    boxes = w.page.evaluate(TEXT_BOXES_JS)
+    assert len(boxes) > 100, "too few texts found: the check proves nothing"
+    seams = (1920, 3840)
+    crossing = [b for b in boxes for s in seams if b["left"] < s + 6 and b["right"] > s - 6]
+    assert crossing == [], crossing[:10]
+    assert w.page.evaluate(EMPTY_JS) <= 0.05
+    assert w.errors == [], w.errors
+
+
+def test_wall_alert_panel_holds_every_alert(wall_watched, wall_site):
+    """The header's count is the number of cards the alert panel holds; the panel pages through them by
+    itself until every card has been fully on screen; each card says 始于 before its start time."""
+    w = open_wall(wall_watched, wall_site, 1920, 1080, "&page=overview", fake_clock=True)
+    page = w.page
+    n = page.locator("#big-alerts .alert-item").count()
+    assert page.inner_text("#big-alert-count").strip() == f"预警 {n}"
+    assert n > 0, "the published snapshot has no alert: the test proves nothing"
+    sinces = page.locator("#big-alerts .a-since").all_inner_texts()
+    assert len(sinces) == n and all(re.fullmatch(r"始于 \d\d-\d\d \d\d:\d\d", s.strip()) for s in sinces), sinces
+    visible_js = """() => { const l = document.getElementById('big-alerts').getBoundingClientRect();
+      return [...document.querySelectorAll('#big-alerts .alert-item')].map((c, i) => {
+        const r = c.getBoundingClientRect(); return r.top >= l.top - 1 && r.bottom <= l.bottom + 1 ? i : -1; })
+        .filter(i => i >= 0); }"""
+    seen = set(page.evaluate(visible_js))
+    assert len(seen) < n, "all alerts fit at once: paging is not tested"
+    for _ in range(n):
+        if len(seen) == n:
+            break
+        page.clock.fast_forward(8_000)  # one page of the alert panel (layouts/big.py ALERT_PAGE_S)
+        seen |= set(page.evaluate(visible_js))
+    assert seen == set(range(n)), f"cards never shown: {sorted(set(range(n)) - seen)}"
+    assert re.fullmatch(r"\d+/\d+", page.inner_text("#big-alerts-page").strip())

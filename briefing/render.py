@@ -9,7 +9,7 @@ from datetime import date, datetime
 from html import escape
 
 from briefing import charts
-from components.format import fmt_count, fmt_minutes, fmt_number, fmt_rate, fmt_span, is_missing
+from components.format import fmt_count, fmt_minutes, fmt_number, fmt_percent, fmt_rate, fmt_span, is_missing
 from components.theme import LIGHT
 from config.labels import label
 
@@ -246,7 +246,7 @@ def cameras(b: dict) -> str:
                      rank=label("rank_of", rank=s["rank"], of=s["of"])) if s.get("rank") and s.get("own") else ""
         text += "<p>" + _e(label("brief_safety_line", month=datetime.fromisoformat(s["month"]), rank=rank,
                                  index=fmt_number(s["safety_index"]),
-                                 security=fmt_number(s.get("public_security")) + "%")) + "</p>"
+                                 security=fmt_percent(s.get("public_security")))) + "</p>"
     table = ""
     if b["camera_worst"]:
         rows = [[_e(r["name"]), fmt_count(r["cameras"]), fmt_count(r["offline"]), fmt_rate(r["camera_online_rate"])]

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from components.format import fmt_count, fmt_number, fmt_rate, place_path
+from components.format import fmt_count, fmt_number, fmt_percent, fmt_rate, place_path
 from components.theme import FONT, LIGHT
 from components.widgets import GRAPH_CONFIG
 from config.labels import label
@@ -98,7 +98,7 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     rank = "—" if s["rank"] is None else label("rank_of", rank=s["rank"], of=s["of"])
     parts.append(html.Div(className="rp-stats", children=[
         _stat("safety_index", fmt_number(s["safety_index"])),
-        _stat("public_security", fmt_number(s["public_security"]) + "%"),
+        _stat("public_security", fmt_percent(s["public_security"])),
         _stat(f"safety_rank_{s['level']}", rank),
         _stat("safety_month", f"{s['month']:%Y-%m}")]))
     bars = [html.Div(className="rp-bar", children=[

@@ -18,7 +18,7 @@ from dash import Input, Output, Patch, State, callback, clientside_callback, ctx
 from plotly.utils import PlotlyJSONEncoder
 
 from components import wall_widgets as ww
-from components.format import alert_text, fmt_count, fmt_number, fmt_rate, is_missing, measure_label
+from components.format import alert_text, fmt_count, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
 from components.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
 from config.labels import label
 from config.region_codes import LEVELS
@@ -324,7 +324,7 @@ def safety_table(df) -> html.Table:
                                          label("public_security"))])
     rows = [html.Tr([html.Td(r["name"]), html.Td(fmt_number(r.get("safety_index"))),
                      html.Td(ww.kpi_delta("safety_index", r, {})[0].replace(label("vs_last_month"), "").strip()),
-                     html.Td(fmt_number(r.get("public_security")) + "%")]) for r in df.to_dict("records")]
+                     html.Td(fmt_percent(r.get("public_security")))]) for r in df.to_dict("records")]
     return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-safety-table")
 
 

@@ -53,23 +53,22 @@ def _camera_item(r: dict, id_prefix: str) -> html.Li:
                       className="nc-tags" + ("" if tags else " untagged"))])])
 
 
-def camera_list(cams: pd.DataFrame | None, radius_m: float, id_prefix: str) -> list[Component]:
+def camera_list(cams: list[dict] | None, radius_m: float, id_prefix: str) -> list[Component]:
     """The cameras of a lookup, nearest first (at most SHOWN, the rest counted); 未接入 without a devices feed."""
     if cams is None:
         return [html.P(label("not_connected"), className="nc-empty")]
-    if cams.empty:
+    if not cams:
         return [html.P(label("nearby_none", r=f"{radius_m:.0f}"), className="nc-empty", id=f"{id_prefix}-nearby-none")]
-    online = int(cams["online"].sum())
+    online = sum(1 for r in cams if r["online"])
     out: list[Component] = [
         html.P(label("nearby_summary", n=fmt_count(len(cams)), online=fmt_count(online)), className="nc-summary"),
-        html.Ul([_camera_item(r, id_prefix) for r in cams.head(SHOWN).to_dict("records")],
-                className="nc-list", id=f"{id_prefix}-nearby-list")]
+        html.Ul([_camera_item(r, id_prefix) for r in cams[:SHOWN]], className="nc-list", id=f"{id_prefix}-nearby-list")]
     if len(cams) > SHOWN:
         out.append(html.P(label("nearby_more", k=SHOWN, n=fmt_count(len(cams))), className="nc-note"))
     return out
 
 
-def _lookup(snap: Snapshot, lon: float, lat: float) -> pd.DataFrame | None:
+def _lookup(snap: Snapshot, lon: float, lat: float) -> list[dict] | None:
     c = cockpit()
     return nearby.nearby_cameras(snap, city_ground(c.city), lon, lat, c.settings.nearby_camera_m, user_scope(),
                                  may_see_city_totals())

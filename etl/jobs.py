@@ -214,16 +214,23 @@ class EtlJobs:
                          else (pd.DataFrame({c: pd.Series(dtype=object) for c in DEVICE_COLUMNS}), 0))
         self.devices_as_of = now
         grids = self.city.grids()
-        # the cameras around a point and 补盲 (etl/transforms/nearby_cameras.py): over the last 30 days' events
+        # the cameras around a point and 补盲 (etl/transforms/nearby_cameras.py); 补盲 over the last 30 days' events,
+        # a slow frame (SLOW_FRAMES_S: ~3.5 s CPU at 820k events)
         ground, first = city_ground(self.city), window_start(now, "30d")
         points = camera_points(dev, ground)
-        recent = self.ledger.rows(lambda p: p["reported_at"] >= first, weeks=self._weeks_since(first))
-        recent = recent[["grid_code", "lon", "lat"]]
+        recent: list[pd.DataFrame] = []
+
+        def events_30d() -> pd.DataFrame:
+            if not recent:
+                rows = self.ledger.rows(lambda p: p["reported_at"] >= first, weeks=self._weeks_since(first))
+                recent.append(rows[["grid_code", "lon", "lat"]])
+            return recent[0]
         return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids),
-                F.CAMERA_POINTS.name: points, F.CAMERA_FIXES.name: coord_fixes(dev, recent),
-                F.CAMERA_GAPS.name: camera_gaps(recent, points, ground, self.nearby_camera_m)}, \
-            {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m,
-             "camera_gaps_since": str(first)}, set()
+                F.CAMERA_POINTS.name: points,
+                **self._slow(F.CAMERA_GAPS.name, now, lambda: camera_gaps(events_30d(), points, ground,
+                                                                           self.nearby_camera_m)),
+                **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d()))}, \
+            {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m}, set()
 
     def _safety(self, now: datetime):
         s, unknown = (self.safety_source.read(self.engine) if self.safety_source is not None

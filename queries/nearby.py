@@ -31,8 +31,9 @@ NEARBY_COLUMNS = ["device_id", "grid_code", "distance_m", "direction", "online",
 
 @dataclass(frozen=True)
 class CameraIndex:
-    """The cameras of one `camera_points` frame and an STRtree over their x/y (positions in the frame)."""
-    frame: pd.DataFrame
+    """The cameras of one `camera_points` frame as plain numpy columns and an STRtree over their x/y
+    (positions in the frame): a lookup indexes arrays, it never touches the frame's pandas columns."""
+    columns: dict[str, np.ndarray]
     x: np.ndarray
     y: np.ndarray
     ids: np.ndarray
@@ -43,7 +44,11 @@ class CameraIndex:
     def build(cls, df: pd.DataFrame) -> CameraIndex:
         x, y = df["x"].to_numpy(float), df["y"].to_numpy(float)
         tree = shapely.STRtree(shapely.points(x, y)) if len(df) else None
-        return cls(df, x, y, df["device_id"].to_numpy(object), df["grid_code"].to_numpy(object), tree)
+        cols = {c: df[c].to_numpy(float if c in ("lon", "lat") else "int64" if c == "online" else
+                                  "datetime64[us]" if c == "last_seen_at" else object)
+                for c in ("device_id", "grid_code", "online", "last_seen_at", "coord_quality", "tags", "device_type",
+                          "lon", "lat")}
+        return cls(cols, x, y, cols["device_id"].astype(str), cols["grid_code"].astype(str), tree)
 
 
 def camera_index(snap: Snapshot) -> CameraIndex | None:
@@ -54,33 +59,33 @@ def camera_index(snap: Snapshot) -> CameraIndex | None:
 
 
 def nearby_cameras(snap: Snapshot, ground: Ground, lon: float, lat: float, radius_m: float, scope: str,
-                   everywhere: bool = False) -> pd.DataFrame | None:
+                   everywhere: bool = False) -> list[dict] | None:
     """The cameras within `radius_m` on the ground of (lon, lat) (the city's datum) whose grid code starts with
-    `scope` (with `everywhere`, also those placed in no grid), nearest first, then by device id: NEARBY_COLUMNS
-    (distance_m in metres, direction the compass point of the camera seen from the point). None when the
-    snapshot has no camera frame (the devices feed is not connected: 未接入)."""
+    `scope` (with `everywhere`, also those placed in no grid), nearest first, then by device id: one dict per
+    camera with NEARBY_COLUMNS (distance_m in metres, direction the compass point of the camera seen from the
+    point; plain Python values: a lookup builds no DataFrame). None when the snapshot has no camera frame (the
+    devices feed is not connected: 未接入)."""
     idx = camera_index(snap)
     if idx is None:
         return None
     if idx.tree is None or not (np.isfinite(lon) and np.isfinite(lat)):
-        return pd.DataFrame(columns=NEARBY_COLUMNS)
+        return []
     px, py = ground.xy([lon], [lat])
     hits = np.asarray(idx.tree.query(shapely.points(px[0], py[0]), predicate="dwithin", distance=radius_m), dtype=int)
     if len(hits):
-        grids = idx.grids[hits].astype(str)
+        grids = idx.grids[hits]
         keep = np.char.startswith(grids, scope) | (everywhere & (grids == ""))
         hits = hits[keep]
     dx, dy = idx.x[hits] - px[0], idx.y[hits] - py[0]
     dist = np.hypot(dx, dy)
-    order = np.lexsort((idx.ids[hits].astype(str), dist))
+    order = np.lexsort((idx.ids[hits], dist))
     hits, dx, dy, dist = hits[order], dx[order], dy[order], dist[order]
-    rows = idx.frame.iloc[hits]
-    return pd.DataFrame({
-        "device_id": rows["device_id"].to_numpy(object), "grid_code": rows["grid_code"].to_numpy(object),
-        "distance_m": dist, "direction": compass(dx, dy), "online": rows["online"].to_numpy(),
-        "last_seen_at": rows["last_seen_at"].to_numpy(), "coord_quality": rows["coord_quality"].to_numpy(object),
-        "tags": rows["tags"].to_numpy(object), "device_type": rows["device_type"].to_numpy(object),
-        "lon": rows["lon"].to_numpy(float), "lat": rows["lat"].to_numpy(float)})
+    c = idx.columns
+    cols = {"device_id": c["device_id"][hits], "grid_code": c["grid_code"][hits], "distance_m": dist,
+            "direction": compass(dx, dy), "online": c["online"][hits], "last_seen_at": c["last_seen_at"][hits],
+            "coord_quality": c["coord_quality"][hits], "tags": c["tags"][hits], "device_type": c["device_type"][hits],
+            "lon": c["lon"][hits], "lat": c["lat"][hits]}
+    return [dict(zip(NEARBY_COLUMNS, row)) for row in zip(*(cols[k].tolist() for k in NEARBY_COLUMNS))]
 
 
 def blind_grid(snap: Snapshot, grid_code: str) -> bool | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pandas as pd
 import pytest
 from helpers import NOW, LiveServer, wait_for_data
 from sqlalchemy import text
@@ -21,6 +22,11 @@ pytestmark = pytest.mark.browser
 SHOTS = ROOT / "docs" / "screenshots"
 TABLET, PHONE = {"width": 1366, "height": 1024}, {"width": 390, "height": 844}
 TEMPLATE = "https://video.intranet/play?id={device_id}"
+
+
+def lookup(*args) -> pd.DataFrame:
+    """queries/nearby.nearby_cameras as a frame (it returns one dict per camera)."""
+    return pd.DataFrame(nearby.nearby_cameras(*args), columns=nearby.NEARBY_COLUMNS)
 
 
 def with_video_links(app) -> None:
@@ -46,7 +52,7 @@ def event_with_cameras(sim_engine, redis_client, city, prefix: str, at_least: in
         tl = store.read(e)
         if tl is None:
             continue
-        cams = nearby.nearby_cameras(snap, city_ground(city), tl["lon"], tl["lat"], 300.0, prefix)
+        cams = lookup(snap, city_ground(city), tl["lon"], tl["lat"], 300.0, prefix)
         if len(cams) >= at_least and (best is None or (cams["online"] == 0).any() and len(cams) <= 8):
             best = (e, list(cams["device_id"]))
             if (cams["online"] == 0).any():

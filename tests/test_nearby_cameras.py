@@ -29,6 +29,11 @@ RADIUS = 300.0
 WGS84_A, WGS84_E2 = 6378137.0, 0.00669437999014
 
 
+def lookup(*args) -> pd.DataFrame:
+    """queries/nearby.nearby_cameras as a frame (it returns one dict per camera)."""
+    return pd.DataFrame(nearby.nearby_cameras(*args), columns=nearby.NEARBY_COLUMNS)
+
+
 def ground_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     """Metres on the ground between WGS-84 points, brute force: the haversine central angle times the
     ellipsoid's radius of curvature in the direction of travel (Euler), at the mean latitude. Independent of
@@ -109,7 +114,7 @@ def test_nearby_lists_equal_brute_force_haversine(camera_source, city):
         points.append((c["lon"] + rnd.uniform(-0.004, 0.004), c["lat"] + rnd.uniform(-0.003, 0.003)))
     seen = 0
     for lon, lat in points:
-        got = nearby.nearby_cameras(snap, ground, lon, lat, RADIUS, city.code)
+        got = lookup(snap, ground, lon, lat, RADIUS, city.code)
         want = brute_nearby(cams, city, lon, lat, city.code)
         assert_same_list(got, want)
         seen += len(want)
@@ -117,7 +122,7 @@ def test_nearby_lists_equal_brute_force_haversine(camera_source, city):
     # a district's user: only the cameras of the district, the same list cut to it
     district = "320102"
     for lon, lat in points[:80]:
-        got = nearby.nearby_cameras(snap, ground, lon, lat, RADIUS, district)
+        got = lookup(snap, ground, lon, lat, RADIUS, district)
         assert got["grid_code"].str.startswith(district).all()
         assert_same_list(got, brute_nearby(cams, city, lon, lat, district))
 
@@ -128,11 +133,11 @@ def test_direction_and_status_of_a_listed_camera(camera_source, city):
     ground = city_ground(city)
     c = cams.iloc[0]
     lon, lat = float(c["lon"]) - 0.0015, float(c["lat"]) - 0.0010  # the camera lies north-east of the point
-    got = nearby.nearby_cameras(snap, ground, lon, lat, RADIUS, city.code).set_index("device_id")
+    got = lookup(snap, ground, lon, lat, RADIUS, city.code).set_index("device_id")
     row = got.loc[cams.index[0]]
     assert row["direction"] == "NE"
     assert row["online"] == int(c["status"] == "online")
-    assert nearby.nearby_cameras(snap, ground, lon, lat, RADIUS, "999999").empty  # nobody's region: nothing
+    assert lookup(snap, ground, lon, lat, RADIUS, "999999").empty  # nobody's region: nothing
 
 
 UNSEEN_SQL = """

@@ -20,6 +20,11 @@ from queries import nearby
 from snapshots.reader import SnapshotReader
 
 
+def lookup(*args) -> pd.DataFrame:
+    """queries/nearby.nearby_cameras as a frame (it returns one dict per camera)."""
+    return pd.DataFrame(nearby.nearby_cameras(*args), columns=nearby.NEARBY_COLUMNS)
+
+
 def render(client, path: str, search: str):
     return client.post("/_dash-update-component", json=page_payload(path, search))
 
@@ -73,7 +78,7 @@ def test_event_overlay_lists_the_lookup_nearest_first(app, city, users, client_a
             body = r.get_data(as_text=True)
             assert f"{page}-nearby" in body
             lon, lat, _ = timeline_point(redis_client, event_id)
-            want = nearby.nearby_cameras(snap, city_ground(city), lon, lat, 300.0, city.code, True)
+            want = lookup(snap, city_ground(city), lon, lat, 300.0, city.code, True)
             assert ids_in(body, page) == list(want["device_id"].head(20))
             assert "nc-link" not in body  # no COCKPIT_VIDEO_URL_TEMPLATE: no links
             listed += len(want)
@@ -97,7 +102,7 @@ def test_links_follow_the_video_url_template(city, redis_client, published, sim_
         snap = snapshot(redis_client)
         for event_id in event_ids(sim_engine, "3201", 20):
             lon, lat, _ = timeline_point(redis_client, event_id)
-            want = nearby.nearby_cameras(snap, city_ground(city), lon, lat, 300.0, city.code, True)
+            want = lookup(snap, city_ground(city), lon, lat, 300.0, city.code, True)
             if want.empty:
                 continue
             body = render(client, "/medium", f"?event={event_id}").get_data(as_text=True)
@@ -137,7 +142,7 @@ def test_a_community_user_sees_only_the_communitys_cameras(app, city, users, cli
     raw = {**tl, "event_id": event_id, "lon": lon, "lat": lat,
            "steps": [[s[f] for f in STEP_FIELDS] for s in tl["steps"]]}
     TimelineStore(redis_client).write_many([(event_id, raw, 3600)])
-    everyone = nearby.nearby_cameras(snap, ground, lon, lat, 300.0, city.code, True)
+    everyone = lookup(snap, ground, lon, lat, 300.0, city.code, True)
     assert near["device_id"] in set(everyone["device_id"])
     want = list(everyone[everyone["grid_code"].str.startswith(community)]["device_id"].head(20))
     client = client_as("grid")
@@ -192,7 +197,7 @@ def test_alert_spot_and_gaps_panel(app, city, users, client_as, published, sim_e
     assert "small-spot" in body and "small-spot-where" in body
     grid, lon, lat = nearby.spot_point(snap, city, street, snap.as_of)
     assert grid.startswith(street) and len(grid) == 15
-    want = nearby.nearby_cameras(snap, city_ground(city), lon, lat, 300.0, mine)
+    want = lookup(snap, city_ground(city), lon, lat, 300.0, mine)
     assert ids_in(body, "small") == list(want["device_id"].head(20))
     # the tablet's lists: 补盲 panel with the district's streets and grids, most unseen first, and the fixes
     from layouts.medium_outputs import LIST_OUTPUTS

@@ -15,6 +15,7 @@ from dash.development.base_component import Component
 
 from components.format import fmt_count, place_path
 from config.labels import label
+from contract import frames as F
 from contract.ground import city_ground
 from dashboard.access import may_see_city_totals, user_scope
 from dashboard.context import cockpit
@@ -120,8 +121,9 @@ def gaps_panel(snap: Snapshot, city, code: str, spot_href: Callable[[str], str],
     levels = ("grid",) if city.level_of(code) in ("street", "community", "grid") else ("street", "grid")
     for level in levels:
         df = nearby.camera_gaps(snap, code, level, limit)
-        if df is None:
-            parts.append(html.P(label("not_connected"), className="rp-empty"))
+        if df is None:  # no devices feed; or the first 补盲 not computed yet
+            parts.append(html.P(label("not_connected" if snap.frame(F.DEVICE_KPIS) is None else "waiting"),
+                                className="rp-empty"))
             break
         head = html.Tr([html.Th(label(k)) for k in (f"gaps_{level}", "gaps_unseen", "gaps_events", "gaps_share")])
         rows = [html.Tr(className="gap-row", children=[

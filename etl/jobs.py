@@ -227,9 +227,10 @@ class EtlJobs:
             return recent[0]
         return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids),
                 F.CAMERA_POINTS.name: points,
-                **self._slow(F.CAMERA_GAPS.name, now, lambda: camera_gaps(events_30d(), points, ground,
-                                                                           self.nearby_camera_m)),
-                **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d()))}, \
+                **({} if self.ledger.watermark is None and self.published_version is None else {  # events read
+                    **self._slow(F.CAMERA_GAPS.name, now, lambda: camera_gaps(events_30d(), points, ground,
+                                                                               self.nearby_camera_m)),
+                    **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d()))})}, \
             {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m}, set()
 
     def _safety(self, now: datetime):

@@ -27,10 +27,10 @@ def generated_source(events: int, workdir: Path) -> str:
     from bench.generate import generate
     from config.city import load_city
     from config.settings import load_settings
-    from etl.source.schema import source_engine
+    from etl.source.schema import writable_engine
 
     url = f"sqlite:///{workdir}/source.db"
-    generate(source_engine(url), load_city(load_settings().city_dir), events, datetime.now())
+    generate(writable_engine(url), load_city(load_settings().city_dir), events, datetime.now())
     return url
 
 

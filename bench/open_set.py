@@ -74,19 +74,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst", type=int, default=100, help="changes before each tick: half new events, half closes")
     ap.add_argument("--open-share", type=float, default=0.0,
                     help="also reopen this share of the events (closed_at cleared, every k-th row): a larger open set")
+    ap.add_argument("--pg-url", default=None, help="a PostgreSQL database to fill instead of a SQLite file (created if missing)")
     ap.add_argument("--workdir", default=None)
     a = ap.parse_args(argv)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="cockpit-openset-"))
     work.mkdir(parents=True, exist_ok=True)
     city = load_city(load_settings().city_dir)
-    url = f"sqlite:///{work / 'source.db'}"
+    url = a.pg_url or f"sqlite:///{work / 'source.db'}"
+    if a.pg_url:
+        from bench.run import ensure_database
+
+        ensure_database(url)
     writer = writable_engine(url)
     now = now_local(city.timezone).replace(microsecond=0)
     gen = generate(writer, city, a.events, now, n_cameras=100, n_iot=100)
     if a.open_share > 0:
         with writer.begin() as c:
             c.exec_driver_sql(f"UPDATE events SET closed_at = NULL WHERE row_id % {max(1, round(1 / a.open_share))} = 0")
-    report = {"events": a.events, "generate_s": round(gen["seconds"], 1), "backend": "sqlite",
+    report = {"events": a.events, "generate_s": round(gen["seconds"], 1), "backend": writer.dialect.name,
               "ticks": a.ticks, "burst": a.burst, "open_share_added": a.open_share}
     for kind in ("open_set", "update_time"):
         report[kind] = run(url, writer, city, kind, work, now, a.ticks, a.burst)

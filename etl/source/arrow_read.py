@@ -49,6 +49,8 @@ def _sql(engine: Engine, query: Select) -> str:
 # through a pipe costs more than the read.
 SQLITE_CHILD = """import sys, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
 with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn, conn.cursor() as cur:
+    if len(sys.argv) > 3:  # the rows of one batch: the driver types each column from the first batch's values
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[3]})
     cur.execute(sys.stdin.read())
     table = cur.fetch_arrow_table()
 with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
@@ -59,10 +61,12 @@ with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) a
 CHILD_START_S = 10.0  # the child's interpreter and imports, not counted against the statement timeout
 
 
-def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0) -> pa.Table | None:
+def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = False) -> pa.Table | None:
     """The rows, read by the child; `timeout_s` > 0 (the engine's statement timeout) kills a child that
     reads longer (plus CHILD_START_S to start), as the progress handler ends a statement of the parent's
-    own connections."""
+    own connections. `one_batch`: all rows in one batch, so each column is typed from all its values (the
+    driver types a column from its first batch: NULLs there, then text, fail the read; e.g. open events,
+    whose later stage times are mostly empty)."""
     try:
         import adbc_driver_sqlite  # noqa: F401 - only to know whether the child can run
     except ImportError:
@@ -70,7 +74,8 @@ def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0) -> pa.Table | None:
     with tempfile.TemporaryDirectory(prefix="cockpit-read-") as tmp:
         out = os.path.join(tmp, "rows.arrow")
         try:
-            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out], input=sql.encode(),
+            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out, *(["1000000000"] if one_batch else [])],
+                                  input=sql.encode(),
                                   capture_output=True, timeout=timeout_s + CHILD_START_S if timeout_s else None)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"bulk read of {path}: statement timeout, ended after {timeout_s:g} s "
@@ -107,7 +112,7 @@ def libpq_uri(url) -> str:
     return out + ("&" if "?" in out else "?") + "options=" + quote(options, safe="") if options else out
 
 
-def read_arrow(engine: Engine, query: Select | list, bulk: bool = False) -> pa.Table:
+def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_batch: bool = False) -> pa.Table:
     """The rows of a SQLAlchemy select as an Arrow table (`bulk`: many rows, worth a child process
     on SQLite); a list of selects is read side by side (a child process or an ADBC connection each,
     one thread each: the drivers read without the GIL) and its rows concatenated."""
@@ -122,7 +127,7 @@ def read_arrow(engine: Engine, query: Select | list, bulk: bool = False) -> pa.T
         return pa.concat_tables(parts, promote_options="permissive")
     path = sqlite_file(engine.url)
     if bulk and path is not None:
-        table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine))
+        table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine), one_batch)
         if table is not None:
             return table
     table = _adbc_read(engine, _sql(engine, query))
@@ -176,12 +181,12 @@ def _close(conn) -> None:
 
 
 def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), objects: Iterable[str] = (),
-               bulk: bool = False) -> pd.DataFrame:
+               bulk: bool = False, one_batch: bool = False) -> pd.DataFrame:
     """The rows of a select as a DataFrame; the `times` columns as datetime64[us] whatever the driver
     gave (SQLite keeps them as ISO text, with or without microseconds; unreadable text becomes NaT);
     the `objects` columns (text with few distinct values: codes, categories) as object columns whose
     equal values share one Python string."""
-    table = read_arrow(engine, query, bulk)
+    table = read_arrow(engine, query, bulk, one_batch)
     objects = [c for c in objects if c in table.column_names]
     for name in times:
         i = table.schema.get_field_index(name)

@@ -149,18 +149,24 @@ class EventSource(FeedSource):
         return out
 
     def _with_open_rows(self, engine: Engine, df: pd.DataFrame, times, objects, now: datetime) -> pd.DataFrame:
-        """open_set: the new rows and the rows of every event still open, re-read by id IN_CHUNK at a time."""
+        """open_set: the new rows and the rows of every event still open, re-read by id: in one select through
+        the columnar path where the SQL carries its values (a SQLite file: ADBC in a child process; PostgreSQL:
+        ADBC), else IN_CHUNK ids a select (bound parameters have a limit)."""
         import time
+
+        from etl.source.schema import sqlite_file
 
         t0 = time.perf_counter()
         self.open_read_at = now
         key = self.fields["event_id"].column
         have = set(df[key].astype(str)) if len(df) else set()
         want = sorted(self.open_ids - have)
-        parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + IN_CHUNK])[0], times=times, objects=objects)
-                        for i in range(0, len(want), IN_CHUNK)]
+        columnar = sqlite_file(engine.url) is not None or engine.url.get_backend_name() == "postgresql"
+        size = max(len(want), 1) if columnar else IN_CHUNK
+        parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + size])[0], times=times, objects=objects,
+                                   bulk=columnar, one_batch=True) for i in range(0, len(want), size)]
         parts = [p for p in parts if len(p)] or parts[:1]
-        self.open_stats = {"open": len(self.open_ids), "reread": len(want), "chunks": -(-len(want) // IN_CHUNK),
+        self.open_stats = {"open": len(self.open_ids), "reread": len(want), "chunks": -(-len(want) // size),
                            "seconds": round(time.perf_counter() - t0, 3)}
         return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from config.city import City
 from contract.domain import CATEGORIES, CHANNELS
+from demo.sim_departments import with_departments
 from demo.simulator import (
     CATEGORY_P,
     CHANNEL_P,
@@ -28,6 +29,7 @@ from demo.simulator import (
     SURNAMES,
     TITLES,
     Simulator,
+    _hash_uniform,
     planned_timeline,
     reveal,
 )
@@ -35,7 +37,8 @@ from etl.source.schema import Base, Device, GridStaff, SafetyIndex
 
 EVENT_COLS = ["row_id", "event_id", "grid_code", "lon", "lat", "category", "channel", "priority", "title",
               "reporter_name", "reporter_phone", "address", "handling_level", "reported_at", "dispatched_at",
-              "handled_at", "verified_at", "closed_at", "due_at", "reopened", "satisfaction", "updated_at"]
+              "handled_at", "verified_at", "closed_at", "due_at", "reopened", "satisfaction", "department", "extended",
+              "deferred", "hung", "updated_at"]
 TIME_COLS = ["reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at", "due_at", "updated_at"]
 BAD_ROW_RATE = 0.0005
 
@@ -96,6 +99,7 @@ class EventFactory:
         bad = np.flatnonzero(r.random(n) < BAD_ROW_RATE)  # a few malformed rows, as real sources have
         ev.loc[bad[0::2], "grid_code"] = "999999999999999"
         ev.loc[bad[1::2], "category"] = None
+        ev = with_departments(ev, _hash_uniform)  # 条: ~66 departments by category (demo/sim_departments.py)
         return reveal(ev, planned_timeline(ev), now)[EVENT_COLS]
 
 
@@ -106,7 +110,7 @@ def _as_sql_values(ev: pd.DataFrame) -> list[tuple]:
         s = ev[col]
         if col in TIME_COLS:
             v = s.dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(dtype=object)
-        elif col in ("handling_level", "satisfaction", "category"):
+        elif col in ("handling_level", "satisfaction", "category", "department"):
             v = s.astype(object).to_numpy()
         else:
             v = s.to_numpy(dtype=object) if s.dtype == object else s.tolist()

@@ -2,8 +2,12 @@
 
 # The closed loop, in order; each stage has a timestamp column "<stage>_at" in the events table.
 STAGES = ("reported", "dispatched", "handled", "verified", "closed")
-# Actions of the flow log (event_steps): the stages, plus "reopened" (回访不满意，重新处置) before the final close.
-STEP_ACTIONS = ("reported", "dispatched", "handled", "verified", "reopened", "closed")
+# Actions of the flow log (event_steps): the stages, plus "reopened" (回访不满意，重新处置) before the final close, and
+# the department facts a flow log may record (数字城管): "extended" (延期 approved), "deferred" (缓办 approved),
+# "hung" (挂账: parked, not being handled).
+STEP_ACTIONS = ("reported", "dispatched", "handled", "verified", "reopened", "closed", "extended", "deferred", "hung")
+# The department facts of an event (0/1 each; contract/metrics.py DEPARTMENT_RATES), from columns or flow-log actions.
+DEPARTMENT_FACTS = ("extended", "deferred", "hung")
 # Levels of the unit acting in a step.
 # Durations between consecutive stages, named after the stage they end.
 STAGE_SPANS = (("dispatch", "reported", "dispatched"), ("handle", "dispatched", "handled"),

@@ -83,13 +83,14 @@ TICKER = Frame("ticker", {"event_id": TEXT, "reported_at": TIME, "channel": TEXT
                           "grid_code": TEXT, "street": TEXT, "district": TEXT}, code_column="grid_code",
                written_by="etl/transforms/events.py:latest_events")
 OVERDUE = Frame("overdue", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT, "status": TEXT,
-                            "reported_at": TIME, "due_at": TIME}, code_column="grid_code",
+                            "reported_at": TIME, "due_at": TIME, "department": TEXT}, code_column="grid_code",
                 written_by="etl/transforms/events.py:overdue_events")
 OPEN_EVENTS = Frame("open_events", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT,
-                                    "status": TEXT, "is_overdue": INT, "due_at": TIME, "reported_at": TIME},
+                                    "status": TEXT, "is_overdue": INT, "due_at": TIME, "reported_at": TIME,
+                                    "department": TEXT},
                     code_column="grid_code", written_by="etl/transforms/work_queue.py:open_events")
 AT_RISK = Frame("at_risk", {"event_id": TEXT, "grid_code": TEXT, "category": TEXT, "channel": TEXT, "status": TEXT,
-                            "due_at": TIME, "minutes_left": FLOAT}, code_column="grid_code",
+                            "due_at": TIME, "minutes_left": FLOAT, "department": TEXT}, code_column="grid_code",
                  written_by="etl/transforms/at_risk.py:at_risk_events", doc="at risk: open, due within the horizon")
 SUPERVISIONS = Frame("supervisions", {"supervision_id": TEXT, "event_id": TEXT, "grid_code": TEXT, "level": TEXT,
                                       "note": TEXT, "new_due_at": TIME, "state": TEXT, "created_at": TIME,
@@ -131,8 +132,12 @@ SAFETY_LATEST = Frame("safety_latest", {"code": TEXT, "month": TIME, "safety_ind
                       written_by="etl/transforms/safety.py:latest_safety")
 SAFETY_TREND = Frame("safety_trend", {"code": TEXT, "month": TIME, "index_value": FLOAT, "public_security": FLOAT},
                      written_by="etl/transforms/safety.py:safety_trend")
+DEPARTMENTS = Frame("departments", {"number": INT, "code": TEXT, "name": TEXT, "parent": TEXT, "kind": TEXT,
+                                    "depth": INT}, key=("code",),
+                     written_by="etl/transforms/departments.py:department_table",
+                     doc="the city's department catalogue (条); number 0, code '' is 未归属; pieces' dept is the number")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
-                                         "handling_level": CAT, **{f: INT for f in PIECE_FLAGS},
+                                         "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},
                written_by="etl/state/week_facts.py:WeekFacts.pieces",
                doc="one frame per week of report; encoding in contract/pieces.py")
@@ -140,7 +145,7 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
 FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
-    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES)}
+    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, DEPARTMENTS)}
 PIECES_PREFIX = "event_pieces@"
 
 

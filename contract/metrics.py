@@ -65,6 +65,8 @@ SATISFIED_MIN_SCORE = 4
 PIECE_FLAGS = {
     **{name: col for name, (col, _) in COUNTS.items()},
     "escalated": "escalated", "cohort_open": "is_open", "cohort_overdue": "is_overdue", "not_overdue": "not_overdue",
+    # the department assessment's counts (DEPARTMENT_COUNTS below)
+    "due_to_close": "due_to_close", "deferred": "is_deferred", "extended": "is_extended", "hung": "is_hung",
 }
 WINDOW_RATES = {
     **RATES,
@@ -88,6 +90,32 @@ QUANTILE_PRECISION = 2 ** (1 / DURATION_BINS_PER_OCTAVE)
 # from the settings COCKPIT_SCORE_W_* (README). Regions with no events in the period have no score.
 SCORE_RATES = ("on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate", "not_overdue_rate")
 RANK_PERIODS = ("week", "month", "quarter")
+
+# --- Departments (条), as 数字城管 assessments count them (GB/T 30428 practice), over the window's cohort like every
+# piece count. A case belongs to the department its source names (config/departments.py; a unit the catalogue does
+# not know counts under 未归属), and to a department's figures with its sub-units'.
+# name -> (fact column, definition)
+DEPARTMENT_COUNTS = {
+    "due_to_close": ("due_to_close", "应结案: closed, or open and past its deadline at as_of"),
+    "deferred": ("is_deferred", "缓办: due to close, not closed, with an approved deferral"),
+    "extended": ("is_extended", "延期: its deadline was extended on approval"),
+    "hung": ("is_hung", "挂账: not closed and parked (hung) at as_of"),
+}
+# name -> (numerator, denominator: a count or (minuend, subtrahend)); the formula shown on screen is the label
+# `formula_<name>` (config/labels.py), docs/metrics.md explains each
+DEPARTMENT_RATES = {
+    "closure_rate": ("closed", "due_to_close"),  # closed ÷ due to close
+    "on_time_closure_rate": ("closed_on_time", ("due_to_close", "deferred")),  # ÷ (due to close − approved deferrals)
+    "rework_rate": ("reopened", "reached_handled"),  # reopened (sent back) ÷ handled
+    "extension_rate": ("extended", "reported"),  # extended ÷ reported
+}
+# The source fields each department figure needs beyond the closed loop (etl/source/mapping.py
+# Mapping.department_facts): a figure whose field the source lacks shows 未接入, never 0.
+DEPARTMENT_NEEDS = {"deferred": "deferred", "extended": "extended", "hung": "hung", "extension_rate": "extended"}
+# Composite 0-100 of a department = 100 · Σ wᵢ·sᵢ / Σ wᵢ over the rates it has, sᵢ = the rate, or 1 − the rate for
+# rework and extensions (less is better); weights COCKPIT_DEPT_W_* (README). A rate without a value (no case due,
+# or 未接入) drops out with its weight. 按期结案率 without deferrals connected is closed_on_time ÷ due_to_close.
+DEPARTMENT_SCORE = {"closure_rate": 1, "on_time_closure_rate": 1, "rework_rate": -1, "extension_rate": -1}
 
 # Devices (cameras and IoT) per region, state at as_of.
 DEVICE_COUNTS = ("cameras", "cameras_online", "cameras_untagged", "cameras_unplaced", "cameras_coord_approx",

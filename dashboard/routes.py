@@ -103,6 +103,8 @@ def register_routes(server: flask.Flask, city: City) -> None:
             "quarantine": snap.meta.get("quarantine", {}),
             "quarantined_total": sum(snap.meta.get("quarantine", {}).values()),
             "events_total": snap.meta.get("events_total"),
+            # 条: the units the department catalogue does not know (counted under 未归属), with their rows
+            "departments": snap.meta.get("departments", {}),
             "frames": {k: v.get("rows") for k, v in snap.manifest.get("frames", {}).items()},
         }
         return flask.jsonify(body)

@@ -14,6 +14,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, bindp
 from sqlalchemy.engine import Engine
 
 from config.city import City
+from config.departments import load_departments
 from demo.bulk_insert import insert_frame
 from demo.simulator import Simulator, planned_timeline, reveal
 
@@ -23,7 +24,8 @@ GD_ORDER = Table(
     Column("QUESTION_CLASS", String(16)), Column("QUESTION_TITLE", String(128)), Column("ORDER_STATE", Integer),
     Column("URGENCY", Integer), Column("DEADLINE", DateTime), Column("DISPATCH_TIME", DateTime),
     Column("COMPLETE_TIME", DateTime), Column("VISIT_TIME", DateTime), Column("VISIT_RESULT", String(8)),
-    Column("DEAL_UNIT_CODE", String(16)), Column("DEAL_LEVEL", String(8)), Column("CALLER_NAME", String(32)),
+    Column("DEAL_UNIT_CODE", String(16)), Column("DEAL_LEVEL", String(8)), Column("DEAL_DEPT", String(64)),
+    Column("CALLER_NAME", String(32)),
     Column("CALLER_PHONE", String(20)), Column("ADDRESS", String(128)), Column("UPDATE_TIME", DateTime, index=True))
 # our category -> a question class of the hotline's tree (hotline.toml maps them back)
 QUESTION_CLASS = {"民生服务": "供水", "城市管理": "占道经营", "公共安全": "消防隐患", "环保巡查": "油烟污染",
@@ -54,6 +56,7 @@ def _moving(rows: pd.DataFrame) -> dict[str, object]:
 class HotlineSimulator:
     def __init__(self, engine: Engine, city: City, seed: int = 20261122, events_per_day: int = 3000):
         self.engine, self.sim = engine, Simulator(engine, city, seed=seed, events_per_day=events_per_day, bad_row_rate=0)
+        self.departments = load_departments(city.folder)  # the orders name their department (承办单位) by name
         self._last_tick: datetime | None = None
 
     def _orders(self, ev: pd.DataFrame, now: datetime) -> pd.DataFrame:
@@ -63,6 +66,7 @@ class HotlineSimulator:
             "QUESTION_CLASS": rows["category"].map(QUESTION_CLASS), "QUESTION_TITLE": rows["title"],
             "URGENCY": rows["priority"], "DEADLINE": rows["due_at"],
             "DEAL_UNIT_CODE": rows["grid_code"].str[:12],  # the handling community (counted at that level)
+            "DEAL_DEPT": rows["department"].map(self.departments.table.set_index("code")["name"]),
             "CALLER_NAME": rows["reporter_name"], "CALLER_PHONE": rows["reporter_phone"], "ADDRESS": rows["address"],
             **_moving(rows)}).replace({"VISIT_RESULT": {"": None}})  # type: ignore[arg-type]
 
@@ -95,11 +99,13 @@ class HotlineSimulator:
     def advance(self, now: datetime) -> int:
         """Move the open orders on to what their plan says at `now`; returns how many changed."""
         with self.engine.connect() as c:
-            cur = pd.read_sql(select(GD_ORDER.c.ORDER_NO, GD_ORDER.c.CALL_TIME, GD_ORDER.c.ORDER_STATE)
-                              .where(GD_ORDER.c.ORDER_STATE < 5), c)
+            cur = pd.read_sql(select(GD_ORDER.c.ORDER_NO, GD_ORDER.c.CALL_TIME, GD_ORDER.c.ORDER_STATE,
+                                     GD_ORDER.c.DEAL_DEPT).where(GD_ORDER.c.ORDER_STATE < 5), c)
         if cur.empty:
             return 0
-        ev = pd.DataFrame({"event_id": cur["ORDER_NO"], "reported_at": pd.to_datetime(cur["CALL_TIME"])})
+        dept = self.departments.codes[self.departments.numbers(cur["DEAL_DEPT"])]
+        ev = pd.DataFrame({"event_id": cur["ORDER_NO"], "reported_at": pd.to_datetime(cur["CALL_TIME"]),
+                           "department": np.where(dept == "", None, dept)})  # the plan the order was written with
         rows = reveal(ev, planned_timeline(ev), now)
         new = pd.DataFrame(_moving(rows)).assign(UPDATE_TIME=now)  # the row changed now
         changed = new["ORDER_STATE"].to_numpy() != cur["ORDER_STATE"].to_numpy()

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from config.city import City
 from contract.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, STAFF_ROLES
 from demo.bulk_insert import insert_frame
+from demo.sim_departments import behaviour, with_departments
 from demo.sim_steps import flow_steps, grid_staff_names
 from etl.source.schema import Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
 
@@ -63,14 +64,17 @@ def planned_timeline(ev: pd.DataFrame) -> pd.DataFrame:
     ids = ev["event_id"]
     out = pd.DataFrame(index=ev.index)
     t = pd.to_datetime(ev["reported_at"])
-    slow = _hash_uniform(ids, "slow") < 0.04  # some events get stuck and go late
+    # the department's behaviour (demo/sim_departments.py): a slow one, one that bounces cases back
+    dept = ev["department"].to_numpy(dtype=object) if "department" in ev else np.full(len(ev), None, dtype=object)
+    slow = _hash_uniform(ids, "slow") < behaviour(dept, "stuck")  # some events get stuck and go late
     for stage, median in STAGE_MEDIAN_MIN.items():
         minutes = median * np.exp(STAGE_SIGMA[stage] * _hash_normal(ids, stage))
         if stage == "handled":
-            minutes = np.where(slow, minutes * 20, minutes)
+            minutes = np.where(slow, minutes * 20, minutes) * behaviour(dept, "slow")
         t = t + pd.to_timedelta(np.maximum(minutes, 0.5), unit="min")
         out[f"{stage}_at"] = t.dt.floor("s")  # sources keep whole seconds
-    reopen = _hash_uniform(ids, "reopen") < REOPEN_SHARE
+    reopen = _hash_uniform(ids, "reopen") < (behaviour(dept, "rework") if len(dept) else REOPEN_SHARE)
+    out["hung"] = slow & (_hash_uniform(ids, "hang") < behaviour(dept, "hang"))  # parked (挂账) while open
     out["reopen_at"] = out["closed_at"].where(reopen)
     out.loc[reopen, "closed_at"] = (out.loc[reopen, "closed_at"] + pd.to_timedelta(
         600 + 900 * _hash_uniform(ids[reopen], "reopen2"), unit="min")).dt.floor("s")
@@ -96,6 +100,7 @@ def reveal(ev: pd.DataFrame, plan: pd.DataFrame, now: datetime) -> pd.DataFrame:
     last = last.where(~reopened | (last > plan["reopen_at"]), plan["reopen_at"])
     ev["handling_level"] = plan["handling_level"].where(ev["handled_at"].notna())
     ev["satisfaction"] = plan["satisfaction"].where(ev["closed_at"].notna())
+    ev["hung"] = (plan["hung"] & ev["closed_at"].isna()).astype(int)
     ev["updated_at"] = last
     return ev
 
@@ -161,7 +166,7 @@ class Simulator:
         inside = self.city.contains(ev["lon"].to_numpy(), ev["lat"].to_numpy())
         ev.loc[~inside, "lon"] = g.loc[~inside, "lon"].to_numpy()
         ev.loc[~inside, "lat"] = g.loc[~inside, "lat"].to_numpy()
-        return self._spoil(ev)
+        return self._spoil(with_departments(ev, _hash_uniform))
 
     def _spoil(self, ev: pd.DataFrame) -> pd.DataFrame:
         """Make a few rows malformed, as real sources do, so the quarantine has work in the demo."""
@@ -207,7 +212,8 @@ class Simulator:
         """Reveal the stages of open events that have come due; returns how many rows changed."""
         cols = [Event.row_id, Event.event_id, Event.grid_code, Event.category, Event.channel, Event.title,
                 Event.reported_at, Event.dispatched_at, Event.handled_at,
-                Event.verified_at, Event.closed_at, Event.reopened, Event.handling_level, Event.satisfaction]
+                Event.verified_at, Event.closed_at, Event.reopened, Event.handling_level, Event.satisfaction,
+                Event.department, Event.hung]
         with self.engine.connect() as c:
             open_ = pd.DataFrame(c.execute(select(*cols).where(
                 (Event.closed_at.is_(None)) & (Event.category.is_not(None)))).all(), columns=[x.key for x in cols])
@@ -215,7 +221,7 @@ class Simulator:
             return 0
         plan = planned_timeline(open_)
         new = reveal(open_, plan, now)
-        watch = ["dispatched_at", "handled_at", "verified_at", "closed_at", "reopened"]
+        watch = ["dispatched_at", "handled_at", "verified_at", "closed_at", "reopened", "hung"]
         changed = np.zeros(len(open_), bool)
         for col in watch:
             a, b = open_[col], new[col]

@@ -26,6 +26,7 @@ def name(key: str) -> str:
 def render() -> str:
     doc = (M.__doc__ or "").strip()
     weights = {f: Settings.model_fields[f].default for f in Settings.model_fields if f.startswith("score_w_")}
+    dept_weights = {f: Settings.model_fields[f].default for f in Settings.model_fields if f.startswith("dept_w_")}
     out = [
         "# Metric definitions",
         "",
@@ -89,6 +90,37 @@ def render() -> str:
         "| weight setting | default |",
         "|---|---|",
         *(f"| `COCKPIT_{k.upper()}` | {v:g} |" for k, v in weights.items()),
+        "",
+        "## Departments (条)",
+        "",
+        "A case belongs to the department its source names (docs/connect-a-source.md, \"Departments\"); a department's",
+        "figures include its sub-units' (codes with its prefix); a unit the city's catalogue does not know counts under",
+        "未归属 (listed on the ranking, never ranked). Counts over the window's cohort, as 数字城管 assessments count them:",
+        "",
+        "| figure | formula: sum over the cohort of | meaning |",
+        "|---|---|---|",
+        *(f"| {name(k)} | `{col}` | {d} |" for k, (col, d) in M.DEPARTMENT_COUNTS.items()),
+        "",
+        "| rate | formula (shown on screen) | numerator | denominator |",
+        "|---|---|---|---|",
+        *(f"| {name(k)} | {LABELS['formula_' + k][0]} | {name(n)} | "
+          + (f"{name(d[0])} − {name(d[1])}" if isinstance(d, tuple) else name(d)) + " |"
+          for k, (n, d) in M.DEPARTMENT_RATES.items()),
+        "",
+        "Score (部门榜) = 100 · Σ wᵢ · sᵢ / Σ wᵢ over the rates the department has, sᵢ = "
+        + ", ".join(("" if sign > 0 else "1 − ") + name(r) for r, sign in M.DEPARTMENT_SCORE.items()) + ".",
+        "",
+        "| weight setting | default |",
+        "|---|---|",
+        *(f"| `COCKPIT_{k.upper()}` | {v:g} |" for k, v in dept_weights.items()),
+        "",
+        "A figure whose field the mapping does not give ("
+        + ", ".join(f"{name(k)} needs `{v}`" for k, v in M.DEPARTMENT_NEEDS.items())
+        + ") is 未接入 and drops out of the score; without deferrals, 按期结案率's denominator is 应结案 alone.",
+        "Where a city's rule differs (e.g. 应结案 as the cases whose deadline falls inside the period, not those",
+        "reported in it), the cohort rule here keeps every figure a sum of per-event flags, exact from grids to the",
+        "city and from sub-units to a bureau; change the weights in the settings, a definition in `event_facts`",
+        "(etl/transforms/events.py) and `DEPARTMENT_RATES`, recounted by tests/test_departments.py.",
         "",
         "## Devices (state at as_of)",
         "",

@@ -38,10 +38,12 @@ ALLOWED: dict[str, tuple[str, set[str] | None]] = {
     "etl/source/validate.py": ("bilingual descriptions of the quarantine reason keys for engineers; only the keys "
                                "are stored and counted in /health", _runs(validate.REASONS.values())),
     "contract/metrics.py": ("metric definitions for engineers, English with the Chinese term; no screen shows them",
-                            {"当日清零", "小事不出网格", "处置中", "超期"}),
-    "contract/frames.py": ("frame declarations' doc, English with the Chinese term; no screen shows them", {"将超期"}),
+                            {"当日清零", "小事不出网格", "处置中", "超期", "应结案", "缓办", "延期", "挂账"}),
+    "contract/frames.py": ("frame declarations' doc, English with the Chinese term; no screen shows them",
+                           {"将超期", "条", "未归属"}),
     "config/settings.py": ("operators' help texts (the README settings table), English with the Chinese term",
-                           {"五个一", "当日清零", "日报"}),
+                           {"五个一", "当日清零", "日报", "部门榜", "结案率", "按期结案率", "返工率", "延期率"}),
+    "config/departments.py": ("the department catalogue's kinds as a city's CSV writes them (data)", {"职能部门", "属地"}),
 }
 
 

@@ -53,6 +53,12 @@ def sample_codes(city, rnd, level, n, district_codes):
 
 # --- (a) 12345 hotline ----------------------------------------------------------------------------
 HOTLINE_CLASSES = ["供水", "噪音", "占道经营", "垃圾清运", "消防隐患", "邻里纠纷", "政策咨询"]
+# 承办单位 as the hotline writes them: names and aliases of config/cities/nanjing/departments.csv, a unit it does not
+# know, and none. Which department each stands for, said here (not read from the catalogue): the SQL's own truth.
+HOTLINE_UNITS = {"CG": ["南京市城市管理局", "市城管局", "玄武区城管局", "秦淮区城管"], "CG320102": ["玄武区城管局"],
+                 "GS": ["自来水公司", "南京水务集团"], "ZJ": ["秦淮区住建局"], "-": ["外区城管中队", None]}
+HOTLINE_DEPTS = ["南京市城市管理局", "市城管局", "玄武区城管局", "秦淮区城管", "自来水公司", "南京水务集团", "秦淮区住建局",
+                 "外区城管中队", None]
 
 
 def build_hotline(engine, city, n=500, seed=3):
@@ -62,7 +68,7 @@ def build_hotline(engine, city, n=500, seed=3):
               Column("ORDER_STATE", Integer), Column("URGENCY", Integer), Column("DEADLINE", DateTime),
               Column("DISPATCH_TIME", DateTime), Column("COMPLETE_TIME", DateTime), Column("VISIT_TIME", DateTime),
               Column("VISIT_RESULT", String(8)), Column("DEAL_UNIT_CODE", String(16)), Column("DEAL_LEVEL", String(8)),
-              Column("CALLER_NAME", String(16)), Column("CALLER_PHONE", String(16)), Column("ADDRESS", String(64)),
+              Column("DEAL_DEPT", String(32)), Column("CALLER_NAME", String(16)), Column("CALLER_PHONE", String(16)), Column("ADDRESS", String(64)),
               Column("UPDATE_TIME", DateTime))
     md.create_all(engine)
     rnd = random.Random(seed)
@@ -85,6 +91,7 @@ def build_hotline(engine, city, n=500, seed=3):
                      "VISIT_TIME": t3 if state >= 4 else None,
                      "VISIT_RESULT": rnd.choice(["满意", "基本满意", "不满意", None]) if state >= 4 else None,
                      "DEAL_UNIT_CODE": rnd.choice(units), "DEAL_LEVEL": rnd.choice(["网格", "社区", "街道", "区"]),
+                     "DEAL_DEPT": rnd.choice(HOTLINE_DEPTS),
                      "CALLER_NAME": "张三", "CALLER_PHONE": "13800000000", "ADDRESS": "中山路1号",
                      "UPDATE_TIME": min(NOW - timedelta(minutes=1), (t3 if state >= 4 else t2 if state >= 3 else t1)
                                         if state else call)})
@@ -145,8 +152,55 @@ def test_hotline_work_orders_recounted_by_sql(kind, tmp_path, city, redis_client
     assert set(jobs2.ledger.events["event_id"]) >= {"GD00000000", "GD00000001", "GD00000002"}
 
 
+HOTLINE_DEPT_SQL = """SELECT count(*) AS reported,
+  sum(CASE WHEN ORDER_STATE = 5 THEN 1 ELSE 0 END) AS closed,
+  sum(CASE WHEN ORDER_STATE = 5 AND VISIT_TIME <= DEADLINE THEN 1 ELSE 0 END) AS closed_on_time,
+  sum(CASE WHEN ORDER_STATE = 5 OR DEADLINE < :now THEN 1 ELSE 0 END) AS due_to_close,
+  sum(CASE WHEN ORDER_STATE <> 5 AND DEADLINE < :now THEN 1 ELSE 0 END) AS cohort_overdue
+FROM gd_order WHERE ({units}) AND DEAL_UNIT_CODE LIKE :prefix AND CALL_TIME >= :start AND ORDER_STATE <> 9
+  AND QUESTION_CLASS <> '外星人'"""
+
+
+def units_sql(dept: str, units: dict) -> tuple[str, dict]:
+    names = [u for u in units[dept] if u is not None]
+    cond = " OR ".join([f"DEAL_DEPT = :u{i}" for i in range(len(names))] + (["DEAL_DEPT IS NULL"] if None in units[dept] else []))
+    return cond, {f"u{i}": n for i, n in enumerate(names)}
+
+
+@pytest.mark.parametrize("kind", ["mysql"] if os.environ.get("TEST_MYSQL_URL") else ["sqlite"])
+def test_hotline_departments_recounted_by_sql(kind, tmp_path, city, redis_client):
+    """The handling unit's name (DEAL_DEPT) through the catalogue's names and aliases: each department's figures
+    (with its sub-units) equal SQL over gd_order by the names that stand for it; 外区城管中队 counts under 未归属 and
+    is listed; what the hotline does not keep (延期, 缓办, 挂账) is 未接入, not 0."""
+    from queries import department_views as dv
+    from queries.window_views import resolve_window
+
+    engine = engine_for(kind, tmp_path, ["gd_order"])
+    units = build_hotline(engine, city)
+    jobs, snap = run(engine, city, redis_client, load_mapping(EXAMPLES / "hotline.toml"))
+    with engine.connect() as c:
+        for dept in HOTLINE_UNITS:
+            for code in ("3201", "320102", "320104", units[0], units[-1]):
+                for window in WINDOWS:
+                    cond, names = units_sql(dept, HOTLINE_UNITS)
+                    start = window_start(NOW, window).to_pydatetime()
+                    want = c.execute(text(HOTLINE_DEPT_SQL.format(units=cond)),
+                                     {"prefix": f"{code}%", "start": start, "now": NOW, **names}).mappings().one()
+                    shown = dv.department_kpis(snap, dept, code, resolve_window(window, NOW))
+                    for key, value in want.items():
+                        assert shown[key] == (value or 0), (dept, code, window, key)
+                    assert shown["extended"] is None and shown["extension_rate"] is None  # 未接入
+    unknown = {u["value"]: u["rows"] for u in snap.meta["departments"]["unknown"]}
+    assert set(unknown) == {"外区城管中队"} and unknown["外区城管中队"] > 20
+    assert dv.missing(snap) == {"deferred", "extended", "hung", "extension_rate"}
+
+
 # --- (b) Open311 ------------------------------------------------------------------------------------
 SERVICES = ["Pothole", "Graffiti", "Streetlight out", "Water leak", "Illegal dumping", "Noise"]
+# agency_responsible -> the department it stands for (open311.toml maps the first four; "Street office" is unknown)
+AGENCIES = ["Public Works", "Water Department", "Police", "Transport", "Street office", None]
+OPEN311_UNITS = {"CG": ["Public Works"], "GS": ["Water Department"], "GA": ["Police"], "JT": ["Transport"],
+                 "-": ["Street office", None]}
 
 
 def build_open311(engine, city, n=400, seed=5):
@@ -170,7 +224,7 @@ def build_open311(engine, city, n=400, seed=5):
         upd = min(utc_now - timedelta(minutes=1), req + timedelta(hours=rnd.randint(1, 90)))
         rows.append({"service_request_id": f"SR-{i:06d}", "status": "closed" if closed else "open",
                      "service_name": rnd.choice(SERVICES), "description": "reported on the app", "address": "",
-                     "agency_responsible": rnd.choice(["Grid office", "Community office", "Street office"]),
+                     "agency_responsible": rnd.choice(AGENCIES),
                      "requested_datetime": req, "updated_datetime": upd if closed else req,
                      "expected_datetime": req + timedelta(hours=rnd.choice([24, 72])),
                      "lat": float(lat[k]), "long": float(lon[k])})
@@ -211,7 +265,49 @@ def test_open311_requests_placed_by_point_and_recounted(kind, tmp_path, city, re
             assert (shown["open"], shown["overdue"]) == (open_ or 0, overdue or 0), code
 
 
+OPEN311_DEPT_SQL = """SELECT count(*) AS reported,
+  sum(CASE WHEN r.status = 'closed' THEN 1 ELSE 0 END) AS closed,
+  sum(CASE WHEN r.status = 'closed' AND r.updated_datetime <= r.expected_datetime THEN 1 ELSE 0 END) AS closed_on_time,
+  sum(CASE WHEN r.status = 'closed' OR r.expected_datetime < :now THEN 1 ELSE 0 END) AS due_to_close
+FROM requests r JOIN requests_truth g ON g.service_request_id = r.service_request_id
+WHERE ({units}) AND g.grid_code LIKE :prefix AND r.requested_datetime >= :start"""
+
+
+@pytest.mark.parametrize("kind", ["postgres"] if os.environ.get("TEST_POSTGRES_URL") else ["sqlite"])
+def test_open311_agency_responsible_is_the_department(kind, tmp_path, city, redis_client):
+    """agency_responsible through the mapping's map into catalogue codes; an agency neither knows (Street office)
+    and none at all count under 未归属; each department's figures equal SQL over the requests table."""
+    from queries import department_views as dv
+    from queries.window_views import resolve_window
+
+    engine = engine_for(kind, tmp_path, ["requests", "requests_truth"])
+    build_open311(engine, city)
+    _, snap = run(engine, city, redis_client, load_mapping(EXAMPLES / "open311.toml"))
+    with engine.connect() as c:
+        truth = [g for (g,) in c.execute(text("SELECT grid_code FROM requests_truth"))]
+        for dept, agencies in OPEN311_UNITS.items():
+            named = [a for a in agencies if a is not None]
+            cond = " OR ".join([f"r.agency_responsible = :a{i}" for i in range(len(named))] +
+                               (["r.agency_responsible IS NULL"] if None in agencies else []))
+            for code in ("3201", truth[0][:6], truth[1][:9]):
+                for window in WINDOWS:
+                    start = window_start(NOW, window).to_pydatetime() - timedelta(hours=8)  # the table keeps UTC
+                    want = c.execute(text(OPEN311_DEPT_SQL.format(units=cond)),
+                                     {"prefix": f"{code}%", "start": start, "now": NOW - timedelta(hours=8),
+                                      **{f"a{i}": a for i, a in enumerate(named)}}).mappings().one()
+                    shown = dv.department_kpis(snap, dept, code, resolve_window(window, NOW))
+                    for key, value in want.items():
+                        assert shown[key] == (value or 0), (dept, code, window, key)
+    assert [u["value"] for u in snap.meta["departments"]["unknown"]] == ["Street office"]
+    table = dv.ranking(snap, "3201", resolve_window("month", NOW), {"closure_rate": 1, "on_time_closure_rate": 1})
+    assert table.set_index("code").loc["GA", "reported"] > 0 and table.set_index("code").loc["ZJ", "reported"] == 0
+
+
 # --- (c) 数字城管 cases with a flow log ---------------------------------------------------------------
+# the unit a case is dispatched to (派遣 step's dept_name): 城管执法中队 is an alias of 城管局 (CG), 玄武区城管局 its
+# sub-unit (CG320102), 市政设施处 a unit the catalogue does not know (未归属)
+DC_DEPTS = ["城管执法中队", "玄武区城管局", "市政设施处"]
+DC_UNITS = {"CG": ["城管执法中队", "玄武区城管局"], "CG320102": ["玄武区城管局"], "-": ["市政设施处", None]}
 CLASSES = {"市容环境": ("城市管理", 24), "街面秩序": ("城市管理", 24), "公用设施": ("民生服务", 48),
            "道路交通": ("公共安全", 4), "园林绿化": ("环保巡查", 48)}
 FMT = "%Y/%m/%d %H:%M:%S"
@@ -239,15 +335,21 @@ def build_digital_city(engine, city, n=300, seed=9):
                 for act, minutes in (("返回", 5), ("处置反馈", 90), ("核查", 10), ("结案", 5)):
                     if acts[-1][1] + timedelta(minutes=minutes) < NOW:
                         acts.append((act, acts[-1][1] + timedelta(minutes=minutes)))
+            dept = rnd.choice(DC_DEPTS)
+            if len(acts) > 1 and rnd.random() < 0.2:  # an extension approved right after dispatch (延期)
+                acts.insert(2, ("延期", acts[1][1]))
+            if acts[-1][0] != "结案" and rnd.random() < 0.2:  # parked (挂账)
+                acts.append(("挂账", acts[-1][1]))
             for act, at in acts:
                 flow_id += 1
-                c.execute(text("INSERT INTO dc_case_flow VALUES (:i, :c, :a, :t, '城管执法中队', '王五', '')"),
-                          {"i": flow_id, "c": f"DC{i:06d}", "a": act, "t": at.strftime(FMT)})
+                c.execute(text("INSERT INTO dc_case_flow VALUES (:i, :c, :a, :t, :d, '王五', '')"),
+                          {"i": flow_id, "c": f"DC{i:06d}", "a": act, "t": at.strftime(FMT),
+                           "d": "监督指挥中心" if act == "立案" else dept})
             c.execute(text("INSERT INTO dc_case VALUES (:c, :b, :s, '案件', '', :t, :u, :x, :y)"),
                       {"c": f"DC{i:06d}", "b": rnd.choice(list(CLASSES)), "s": rnd.choice(["监督员上报", "公众举报"]),
                        "t": t.strftime(FMT), "u": acts[-1][1].strftime(FMT), "x": float(g["lon"]), "y": float(g["lat"])})
         c.execute(text("UPDATE dc_case SET report_time = '2026年11月19日' WHERE case_no = 'DC000007'"))
-        c.execute(text("INSERT INTO dc_case_flow VALUES (99999, 'DC000008', '挂账', :t, '', '', '')"),
+        c.execute(text("INSERT INTO dc_case_flow VALUES (99999, 'DC000008', '督办', :t, '', '', '')"),
                   {"t": (NOW - timedelta(minutes=5)).strftime(FMT)})
 
 
@@ -291,15 +393,55 @@ def test_digital_city_cases_with_flow_log_recounted(tmp_path, city, redis_client
     assert total["open"] == sum(r["open"] for r in rows) and total["overdue"] == sum(r["overdue"] for r in rows)
     q = jobs.ledger.quarantine_rows()
     assert q[["event_id", "reason", "detail"]].values.tolist() == [["DC000007", "bad_time", "reported_at '2026年11月19日'"]]
-    assert snap.meta["quarantine"]["step_action"] == 1  # the unmapped flow action 挂账
+    assert snap.meta["quarantine"]["step_action"] == 1  # the unmapped flow action 督办
     jobs.run("events", NOW + timedelta(seconds=5))  # the timelines are written after the first snapshot
     with engine.connect() as c:
         acts = [a for (a,) in c.execute(text("SELECT act_name FROM dc_case_flow WHERE case_no = 'DC000003' "
                                              "ORDER BY act_time, flow_id"))]
     timeline = jobs.timelines.store.read("DC000003")  # the flow log through the mapping, on the phone's timeline
     names = {"立案": "reported", "派遣": "dispatched", "处置反馈": "handled", "核查": "verified", "结案": "closed",
-             "返回": "reopened"}
+             "返回": "reopened", "延期": "extended", "挂账": "hung"}
     assert [s["action"] for s in timeline["steps"]] == [names[a] for a in acts]
+
+
+DC_DEPT_SQL = """SELECT count(*) AS reported,
+  sum(CASE WHEN c.closed IS NOT NULL THEN 1 ELSE 0 END) AS closed,
+  sum(CASE WHEN c.ext > 0 THEN 1 ELSE 0 END) AS extended,
+  sum(CASE WHEN c.closed IS NULL AND c.hung > 0 THEN 1 ELSE 0 END) AS hung,
+  sum(CASE WHEN c.back > 0 THEN 1 ELSE 0 END) AS reopened
+FROM dc_case k JOIN (SELECT case_no, max(CASE WHEN act_name = '结案' THEN act_time END) AS closed,
+                            sum(CASE WHEN act_name = '返回' THEN 1 ELSE 0 END) AS back,
+                            sum(CASE WHEN act_name = '延期' THEN 1 ELSE 0 END) AS ext,
+                            sum(CASE WHEN act_name = '挂账' THEN 1 ELSE 0 END) AS hung
+                     FROM dc_case_flow GROUP BY case_no) c ON c.case_no = k.case_no
+LEFT JOIN (SELECT f.case_no, f.dept_name FROM dc_case_flow f WHERE f.act_name = '派遣' AND f.flow_id =
+             (SELECT min(g.flow_id) FROM dc_case_flow g WHERE g.case_no = f.case_no AND g.act_name = '派遣')) d
+  ON d.case_no = k.case_no
+WHERE k.case_no <> 'DC000007' AND ({units})"""
+
+
+def test_digital_city_departments_from_the_flow_log(tmp_path, city, redis_client):
+    """The department is the unit of the first 派遣 step; 延期 and 挂账 flow actions are the case's extension and
+    hung facts; each department's counts equal SQL over dc_case and dc_case_flow."""
+    from queries import department_views as dv
+    from queries.window_views import resolve_window
+
+    engine = engine_for("sqlite", tmp_path, ["dc_case", "dc_case_flow"])
+    build_digital_city(engine, city)
+    _, snap = run(engine, city, redis_client, load_mapping(EXAMPLES / "digital_city.toml"))
+    w = resolve_window("30d", NOW)
+    with engine.connect() as c:
+        for dept, units in DC_UNITS.items():
+            named = [u for u in units if u is not None]
+            cond = " OR ".join([f"d.dept_name = :u{i}" for i in range(len(named))] +
+                               (["d.dept_name IS NULL"] if None in units else []))
+            want = c.execute(text(DC_DEPT_SQL.format(units=cond)), {f"u{i}": u for i, u in enumerate(named)}).mappings().one()
+            shown = dv.department_kpis(snap, dept, "3201", w)
+            for key, value in want.items():
+                assert shown[key] == (value or 0), (dept, key)
+            assert want["reported"] > 0
+    assert sum(dv.department_kpis(snap, d, "3201", w)["extended"] for d in ("CG", "-")) > 10
+    assert dv.missing(snap) == set()  # 延期, 缓办 and 挂账 are mapped flow actions
 
 
 def test_missing_column_stops_start_up_naming_file_key_and_column(tmp_path, city):

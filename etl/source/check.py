@@ -207,11 +207,12 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
             rows = source.canonical(chunk, now)
             if source.steps is not None and mapping.spec.events.stages_from_flow_log is not None:
                 rows = timer.run("flow log of a chunk", lambda r=rows: source.with_flow_stages(engine, r, False))
-            frames.append(rows[["event_id", "reported_at", "placed_level", "map_reason", "map_detail"]])
+            frames.append(rows[["event_id", "reported_at", "placed_level", "map_reason", "map_detail", "department",
+                                "dept_no"]])
             would.add(rows)
             bar.update(len(chunk))
     seen = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["event_id", "reported_at", "placed_level", "map_reason", "map_detail"])
+        columns=["event_id", "reported_at", "placed_level", "map_reason", "map_detail", "department", "dept_no"])
     unmapped = seen[seen["map_reason"] == "unmapped_value"]
     report["events"] = {
         "rows_read": int(len(seen)),
@@ -222,6 +223,7 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
         "unparseable_times": seen.loc[seen["map_reason"] == "bad_time", "map_detail"].head(EXAMPLES).tolist(),
         "placed": _shares(seen["placed_level"]),
         "reported_from": _iso(seen["reported_at"].min()), "reported_to": _iso(seen["reported_at"].max()),
+        "departments": _departments(seen, mapping, source.departments.empty),
     }
     if source.steps is not None:
         steps = timer.run("flow log", lambda: source.steps.read(engine))
@@ -235,6 +237,17 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
         report["safety"] = {"rows_kept": int(len(s)), "unknown_regions": n}
     report["slowest_query"] = {"seconds": round(timer.slowest[0], 3), "what": timer.slowest[1]}
     return report
+
+
+def _departments(seen: pd.DataFrame, mapping: SourceMapping, no_catalogue: bool) -> dict:
+    """条: the department fields the source gives, the share of rows whose department the catalogue knows, and
+    the values it does not know (counted under 未归属, never dropped) with their rows and first examples."""
+    unknown = seen[(seen["dept_no"] == 0) & seen["department"].notna()]
+    return {"provided": mapping.spec.department_facts(), "catalogue": "missing" if no_catalogue else "ok",
+            "assigned": _share(seen["dept_no"] > 0),
+            "unknown_units": [{"value": str(v), "rows": int(n),
+                               "examples": unknown.loc[unknown["department"] == v, "event_id"].head(EXAMPLES).tolist()}
+                              for v, n in unknown["department"].value_counts().head(50).items()]}
 
 
 def _count(engine: Engine, q) -> int:

@@ -18,10 +18,12 @@ from sqlalchemy import DateTime, String, column, or_, select, table, text, union
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from contract.domain import STAGES
+from config.departments import load_departments
+from contract.domain import DEPARTMENT_FACTS, STAGES
 from etl.source.arrow_read import read_frame
 from etl.source.mapped_values import (
     Problems,
+    key_text,
     mapped,
     raw,
     row_ids,
@@ -80,6 +82,7 @@ class EventSource(FeedSource):
     def __init__(self, mapping: SourceMapping, city: City, placer: Placer | None = None):
         super().__init__(mapping.spec.events, "events", city)
         self.mapping, self.placer = mapping, placer or Placer(city)
+        self.departments = load_departments(city.folder)  # 条: the city's catalogue (config/departments.py)
         feed: EventFeed = self.feed
         self.fields, self.times = _specs(feed.fields), _specs(feed.times)
         self.steps = StepSource(mapping, city) if mapping.spec.steps is not None else None
@@ -267,9 +270,22 @@ class EventSource(FeedSource):
         if "status" in f:
             out["reached"] = mapped(df, f["status"], "status", p).map({s: i for i, s in enumerate(STAGES)})
             out = cap_stages(out, out["reached"])
+        for name in DEPARTMENT_FACTS:
+            flag = pd.to_numeric(mapped(df, f.get(name), name, p, 0), errors="coerce").fillna(0)
+            out[name] = (flag > 0).astype("int64")
+        out = self.with_department(out, department_text(df, f.get("department")))
         out = self._deadline(out)
         out = self._place(df, out)
         out["map_reason"], out["map_detail"] = p.reason, p.detail
+        return out
+
+    def with_department(self, out: pd.DataFrame, raw_department: pd.Series) -> pd.DataFrame:
+        """`department` (the catalogue's code of the unit, or the raw value when the catalogue does not know it,
+        None when the source gave none) and `dept_no` (its number, 0 = 未归属: config/departments.py)."""
+        no = self.departments.numbers(raw_department)
+        out["dept_no"] = no
+        out["department"] = np.where(no > 0, self.departments.codes[no], raw_department.to_numpy(dtype=object))
+        out["department"] = out["department"].astype(object)
         return out
 
     def _deadline(self, out: pd.DataFrame) -> pd.DataFrame:
@@ -332,6 +348,16 @@ class EventSource(FeedSource):
             events[f"{stage}_at"] = events["event_id"].map(t).astype("datetime64[us]")
         again = set(steps.loc[steps["action"] == "reopened", "event_id"])
         events["reopened"] = events["event_id"].isin(again).astype("int64")
+        from_log = self.mapping.spec.department_facts()
+        for name in DEPARTMENT_FACTS:  # a flow-log action the mapping names sets the flag
+            if from_log[name] and self.fields.get(name) is None:
+                events[name] = events["event_id"].isin(set(steps.loc[steps["action"] == name, "event_id"])).astype("int64")
+        if (unit_of := self.feed.department_from_flow_log) is not None:
+            acted = steps[steps["action"] == unit_of].sort_values("at", kind="stable")
+            unit = acted.groupby("event_id")["unit"].agg("first" if unit_of == "dispatched" else "last")
+            raw_dept = events["event_id"].map(unit)
+            raw_dept = raw_dept.where(raw_dept.notna() & (raw_dept != ""), events["department"])
+            events = self.with_department(events, raw_dept)
         return cap_stages(events, events["reached"]) if "reached" in events else events
 
     def text_of(self, engine: Engine, events: pd.DataFrame) -> pd.DataFrame:
@@ -350,6 +376,16 @@ class EventSource(FeedSource):
         for name in TEXT_FIELDS:
             out[name] = text_field(df, specs[name]).to_numpy()
         return out.drop_duplicates("row_id")
+
+
+def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
+    """The department a row names, through the spec's map where it has one; a value the map does not cover is
+    kept as it is (it counts under 未归属 unless the catalogue knows it, and is listed: never quarantined)."""
+    values = raw(frame, spec)
+    text = key_text(values)
+    if spec is not None and spec.map:
+        text = text.map({str(k): str(v) for k, v in spec.map.items()}).where(lambda s: s.notna(), text)
+    return text.where(text.notna() & (text != ""), None).astype(object)
 
 
 def cap_stages(out: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:

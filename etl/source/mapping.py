@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from config.settings import ROOT
-from contract.domain import HANDLING_LEVELS, STAGES, STEP_ACTIONS
+from contract.domain import DEPARTMENT_FACTS, HANDLING_LEVELS, STAGES, STEP_ACTIONS
 
 DEMO_MAPPING = ROOT / "config" / "sources" / "demo.toml"
 FIRST_OR_LAST = Literal["first", "last"]
@@ -81,6 +81,12 @@ class EventFields(Strict):
     reporter_name: FieldSpec | None = None
     reporter_phone: FieldSpec | None = None
     address: FieldSpec | None = None
+    # 条: the department (承办单位) a case is assigned to, a code, name or alias of the city's departments.csv
+    # (config/departments.py); and its extension (延期), approved deferral (缓办) and hung (挂账) flags
+    department: FieldSpec | None = None
+    extended: FieldSpec | None = None
+    deferred: FieldSpec | None = None
+    hung: FieldSpec | None = None
 
     @field_validator("status")
     @classmethod
@@ -198,6 +204,9 @@ class EventFeed(Feed):
     deadline: DeadlineSpec | None = None
     watermark: WatermarkSpec = WatermarkSpec()
     stages_from_flow_log: FlowStages | None = None
+    # the department from the flow log: the unit of the first 'dispatched' step (dispatched to) or of the last
+    # 'handled' step (handled by); where the event row also has one (fields.department), the flow log's wins
+    department_from_flow_log: Literal["dispatched", "handled"] | None = None
 
     @model_validator(mode="after")
     def _feed(self) -> EventFeed:
@@ -279,7 +288,22 @@ class Mapping(Strict):
     def _flow(self) -> Mapping:
         if self.events.stages_from_flow_log is not None and self.steps is None:
             raise ValueError("events.stages_from_flow_log needs a [steps] feed")
+        if self.events.department_from_flow_log is not None and (self.steps is None or self.steps.fields.unit is None):
+            raise ValueError("events.department_from_flow_log needs a [steps] feed with fields.unit")
         return self
+
+    def department_facts(self) -> dict[str, bool]:
+        """Which department fields the source gives (a field it lacks shows 未接入, never 0): the department, and
+        each of DEPARTMENT_FACTS from an event column or a flow-log action the mapping names."""
+        f = self.events.fields
+        actions = set()
+        if self.steps is not None and self.steps.fields.action.map:
+            actions = {str(v) for v in self.steps.fields.action.map.values()}
+        elif self.steps is not None:
+            actions = set(DEPARTMENT_FACTS)  # the log writes our action names itself
+        return {"department": f.department is not None or self.events.department_from_flow_log is not None,
+                **{name: getattr(f, name) is not None or name in actions and self.events.stages_from_flow_log is not None
+                   for name in DEPARTMENT_FACTS}}
 
 
 class SourceMapping:
@@ -342,7 +366,8 @@ def provided(spec: Mapping) -> dict:
             "channel": f.channel is not None, "category": f.category is not None, "priority": f.priority is not None,
             "reopened": f.reopened is not None or flow is not None, "due_at": t.due_at is not None,
             "deadline_rules": ev.deadline is not None, "points": ev.grid.lon is not None,
-            "region_codes": ev.grid.code is not None, "stages": stages}
+            "region_codes": ev.grid.code is not None, "stages": stages,
+            **spec.department_facts()}  # 条: department, extended, deferred, hung
 
 
 def key_paths(model: type[BaseModel] = Mapping, prefix: str = "") -> list[str]:

@@ -41,6 +41,12 @@ class Event(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime)
     reopened: Mapped[int] = mapped_column(Integer, default=0)
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # 条: the department the case is assigned to (a code of the city's departments.csv, or what the source wrote),
+    # and its 延期 (extension approved), 缓办 (deferral approved) and 挂账 (hung) flags
+    department: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    extended: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
+    deferred: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
+    hung: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime, index=True)
 
 

@@ -22,9 +22,10 @@ from etl.source.validate import REASONS, STAGE_COLS, event_problems
 TIME_COLS = (*STAGE_COLS, "due_at", "updated_at")
 # Shown only on an event's timeline, read by event id when it is written (etl/state/timeline_sync.py).
 TEXT_COLS = ("title", "reporter_name", "reporter_phone", "address")
-LEDGER_COLS = [c for c in Event.__table__.columns.keys() if c not in TEXT_COLS]
+# dept_no: the department's number in the city's catalogue (config/departments.py; 0 = 未归属), set at the boundary
+LEDGER_COLS = [c for c in Event.__table__.columns.keys() if c not in TEXT_COLS] + ["dept_no"]
 # Codes and categories: object columns sharing one Python string per distinct value (etl/source/arrow_read.py).
-OBJECT_COLS = ("grid_code", "category", "channel", "handling_level")
+OBJECT_COLS = ("grid_code", "category", "channel", "handling_level", "department")
 # What the source mapping adds to a row (etl/source/mapped_read.py): why it could not be read, where it was placed.
 MAP_COLS = ("map_reason", "map_detail", "placed_level", "reached")
 # Rows committed late with an older update time are still seen: each pull re-reads this much before the watermark.
@@ -49,7 +50,7 @@ def empty_events() -> pd.DataFrame:
     """A ledger frame with no rows and the columns' types."""
     df = pd.DataFrame({c: pd.Series(dtype="datetime64[us]" if c in TIME_COLS else "float64") for c in LEDGER_COLS})
     df["event_id"] = df["event_id"].astype("str")
-    return df.astype({"row_id": "int64", **{c: "object" for c in OBJECT_COLS}})
+    return df.astype({"row_id": "int64", "dept_no": "int64", **{c: "object" for c in OBJECT_COLS}})
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class EventLedger:
         self.touched_rows: np.ndarray = np.array([], dtype=np.int64)
         self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
         self._last_close: dict[np.datetime64, np.datetime64] = {}  # each week's latest closed_at, likewise
+        self._unknown_units: dict[np.datetime64, pd.Series] = {}  # each week's raw units no catalogue knows, likewise
 
     def take_changes(self) -> LedgerChange:
         """What changed since the last hand-over (weeks and row ids), cleared here: the state is handed it."""
@@ -211,6 +213,7 @@ class EventLedger:
         self.changed_weeks.add(week)
         self._open.pop(week, None)
         self._last_close.pop(week, None)
+        self._unknown_units.pop(week, None)
         if part.empty:
             self.parts.pop(week, None)
         else:
@@ -254,6 +257,21 @@ class EventLedger:
         self.quarantine = pd.concat([q, new_q], ignore_index=True) if not q.empty else new_q.reset_index(drop=True)
         self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
         return {"read": len(batch), "accepted": len(good), "quarantined": len(bad)}
+
+    def unknown_departments(self, n: int = 20) -> list[dict]:
+        """The department values the source wrote that the city's catalogue does not know (counted under 未归属),
+        most rows first: [{value, rows}] (for /health and `source check`; each week's tally kept until it changes)."""
+        total: pd.Series | None = None
+        for w, part in self.parts.items():
+            s = self._unknown_units.get(w)
+            if s is None:
+                unknown = part["department"][(part["dept_no"].to_numpy() == 0) & part["department"].notna().to_numpy()]
+                s = self._unknown_units[w] = unknown.astype(str).value_counts()
+            total = s if total is None else total.add(s, fill_value=0)
+        if total is None or total.empty:
+            return []
+        total = total.sort_values(ascending=False, kind="stable").head(n)
+        return [{"value": str(v), "rows": int(c)} for v, c in total.items()]
 
     def quarantine_counts(self) -> dict[str, int]:
         """Quarantined rows per reason (every reason listed, zero included)."""

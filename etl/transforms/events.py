@@ -53,6 +53,16 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     facts["total_min"] = (e["closed_at"] - e["reported_at"]).dt.total_seconds() / 60.0
     facts["not_overdue"] = 1 - facts["is_overdue"]
     facts["handling_level"] = e["handling_level"]
+    # 条 (contract/metrics.py DEPARTMENT_COUNTS): the department's number and the assessment's flags
+    def flag(name: str) -> pd.Series:  # rows built without the department columns count as none
+        return e[name].fillna(0) > 0 if name in e else pd.Series(False, index=e.index)
+
+    facts["dept_no"] = e["dept_no"].fillna(0).to_numpy(dtype=np.int64) if "dept_no" in e else 0
+    due = closed | (facts["is_overdue"] == 1)
+    facts["due_to_close"] = due.astype(int)
+    facts["is_deferred"] = (due & ~closed & flag("deferred")).astype(int)
+    facts["is_extended"] = flag("extended").astype(int)
+    facts["is_hung"] = (~closed & flag("hung")).astype(int)
     return facts
 
 
@@ -189,8 +199,10 @@ def latest_events(facts: pd.DataFrame, regions: pd.DataFrame, n: int = 40) -> pd
 def overdue_events(facts: pd.DataFrame, events: pd.DataFrame, n: int = 500) -> pd.DataFrame:
     """The oldest open events past deadline (for alert panels), no personal data."""
     od = facts[facts["is_overdue"] == 1][["row_id", "event_id", "grid_code", "category", "channel", "status", "reported_at"]]
-    due = events.set_index("row_id")["due_at"]
-    od = od.assign(due_at=od["row_id"].map(due)).nsmallest(n, "due_at")
+    by_row = events.set_index("row_id")
+    od = od.assign(due_at=od["row_id"].map(by_row["due_at"])).nsmallest(n, "due_at")
+    dept = by_row["department"].where(by_row["dept_no"] > 0, "") if "dept_no" in by_row else pd.Series(dtype=object)
+    od["department"] = od["row_id"].map(dept).fillna("").astype(object)
     return od.reset_index(drop=True)
 
 

@@ -24,6 +24,7 @@ def piece_rows(facts: pd.DataFrame) -> pd.DataFrame:
         "category": f["category"].astype(str).to_numpy(),
         "channel": f["channel"].astype(str).to_numpy(),
         "handling_level": f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy(),
+        "dept": f["dept_no"].to_numpy(dtype=np.uint16),  # the department's number (config/departments.py; 0 = 未归属)
     }, index=f.index)
     for flag, col in PIECE_FLAGS.items():
         out[flag] = f[col].to_numpy(dtype=np.uint8)

@@ -1,0 +1,147 @@
+"""Departments (条) over the same `event_pieces@<week>` frames as regions (queries/pieces.py): a piece's `dept` is
+its department's number (config/departments.py; a department with its sub-units is one range of numbers, 0 is
+未归属). For each week frame, once per frame version, a second order of its rows by (department, day, grid) and
+the week's flag sums per (department, day): a department's window is then a few contiguous slices, the
+department ranking a sum over a table of departments × 7 days, whatever the rows. Figures as contract/metrics.py
+DEPARTMENT_RATES defines them (queries/department_views.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from config.region_codes import grid_range
+from contract.metrics import DURATION_BINS, PIECE_FLAGS, QUANTILES
+from contract.pieces import NO_BIN
+from queries.pieces import PieceIndex, PieceSet, totals_from_sums
+
+DAY_SPAN = 1 << 20  # a (department, day) key is number · DAY_SPAN + day number
+
+
+class DepartmentOrder:
+    """A week's rows in (department, day, grid) order and its flag sums per (department, day)."""
+
+    def __init__(self, ix: PieceIndex):
+        self.ix = ix
+        dept = ix.pieces["dept"].to_numpy(dtype=np.int64) if len(ix.pieces) else np.zeros(0, np.int64)
+        self.order = np.lexsort((ix.grids, ix.days, dept))  # rows by department, then day, then grid
+        self.key = dept[self.order] * DAY_SPAN + ix.days[self.order].astype(np.int64)
+        starts = np.flatnonzero(np.r_[True, self.key[1:] != self.key[:-1]]) if len(self.key) else np.zeros(0, np.int64)
+        self.group_key = self.key[starts]
+        self.group_sums = (np.add.reduceat(ix.flags[self.order].astype(np.int64), starts, axis=0) if len(starts)
+                           else np.zeros((0, len(PIECE_FLAGS)), np.int64))
+
+    def sums_by_number(self, first_day: int, last_day: int, n_numbers: int) -> np.ndarray:
+        """Flag sums per department number (0 .. n_numbers - 1) of the events reported in the window."""
+        day = self.group_key % DAY_SPAN
+        pick = (day >= first_day) & (day <= last_day)
+        out = np.zeros((n_numbers, len(PIECE_FLAGS)), np.int64)
+        np.add.at(out, self.group_key[pick] // DAY_SPAN, self.group_sums[pick])
+        return out
+
+    def positions(self, numbers: tuple[int, int], first_day: int, last_day: int, code: str | None = None) -> np.ndarray:
+        """Row positions (in the frame's own order) of the departments numbered [lo, hi) reported in the window,
+        under region `code` when given."""
+        lo, hi = numbers
+        if hi <= lo or not len(self.key):
+            return np.zeros(0, np.int64)
+        d = np.arange(lo, hi, dtype=np.int64) * DAY_SPAN
+        a = np.searchsorted(self.key, d + first_day, "left")
+        b = np.searchsorted(self.key, d + last_day, "right")
+        pos = self.order[np.concatenate([np.arange(x, y) for x, y in zip(a, b) if y > x] or [np.zeros(0, np.int64)])]
+        if code is not None and pos.size:
+            g_lo, g_hi = grid_range(code)
+            g = self.ix.grids[pos]
+            pos = pos[(g >= g_lo) & (g < g_hi)]
+        return pos
+
+
+def department_order(ix: PieceIndex) -> DepartmentOrder:
+    """The week's DepartmentOrder, built on first use and kept with its index (so once per frame version)."""
+    cached = ix.__dict__.get("_department_order")
+    if cached is None:
+        cached = ix.__dict__["_department_order"] = DepartmentOrder(ix)
+    return cached
+
+
+def sums_by_number(pieces: PieceSet, first_day: int, last_day: int, n_numbers: int, code: str | None = None
+                   ) -> np.ndarray:
+    """Flag sums (PIECE_FLAGS order) per department number over a window, of the whole city or a region's events."""
+    out = np.zeros((n_numbers, len(PIECE_FLAGS)), np.int64)
+    for ix in pieces._over(first_day, last_day):
+        if code is None:
+            out += department_order(ix).sums_by_number(first_day, last_day, n_numbers)
+        else:  # a region's rows are one run: its departments by one pass over it
+            pos = ix.positions(code, first_day, last_day)
+            dept = ix.pieces["dept"].to_numpy(dtype=np.int64)[pos]
+            np.add.at(out, np.minimum(dept, n_numbers - 1), ix.flags[pos].astype(np.int64))
+    return out
+
+
+def totals(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int, code: str | None = None) -> dict:
+    """Counts, rates and stage quantiles of a department (numbers [lo, hi)) over a window, optionally in a region."""
+    sums = np.zeros(len(PIECE_FLAGS), dtype=np.int64)
+    hists = {stage: np.zeros(DURATION_BINS, dtype=np.int64) for stage in QUANTILES}
+    for ix in pieces._over(first_day, last_day):
+        pos = department_order(ix).positions(numbers, first_day, last_day, code)
+        if not pos.size:
+            continue
+        sums += ix.flags[pos].sum(axis=0, dtype=np.int64)
+        for stage in QUANTILES:
+            hists[stage] += np.bincount(ix.bins[stage][pos], minlength=NO_BIN + 1)[:DURATION_BINS]
+    return totals_from_sums(sums, hists)
+
+
+def child_region_sums(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int,
+                      children: list[str]) -> pd.DataFrame:
+    """Flag sums per child region (codes of one length) of a department's window."""
+    cols = list(PIECE_FLAGS)
+    order = sorted(children)
+    total = np.zeros((len(order), len(cols)), np.int64)
+    if not order:
+        return pd.DataFrame(columns=["code", *cols])
+    ranges = np.array([grid_range(c) for c in order], dtype=np.int64)
+    for ix in pieces._over(first_day, last_day):
+        pos = department_order(ix).positions(numbers, first_day, last_day)
+        if not pos.size:
+            continue
+        g = ix.grids[pos]
+        s = np.argsort(g, kind="stable")
+        g, f = g[s], ix.flags[pos[s]]
+        cum = np.vstack([np.zeros((1, len(cols)), np.int64), np.cumsum(f, axis=0, dtype=np.int64)])
+        total += cum[np.searchsorted(g, ranges[:, 1], "left")] - cum[np.searchsorted(g, ranges[:, 0], "left")]
+    return pd.DataFrame(total, columns=cols).assign(code=order)[["code", *cols]]
+
+
+def breakdown(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int, column: str,
+              code: str | None = None) -> pd.DataFrame:
+    """Per value of a category column: a department's window events, closed, closed on time, overdue now."""
+    flags = ("reported", "closed", "closed_on_time", "cohort_overdue", "due_to_close")
+    parts = []
+    for ix in pieces._over(first_day, last_day):
+        pos = department_order(ix).positions(numbers, first_day, last_day, code)
+        if not pos.size:
+            continue
+        cat = ix.pieces[column].cat
+        codes, n = cat.codes.to_numpy()[pos], len(cat.categories)
+        part = pd.DataFrame({column: cat.categories.astype(str)})
+        for flag in flags:
+            part[flag] = np.bincount(codes, weights=ix.flags[pos, ix.flag_col[flag]], minlength=n)[:n].astype(np.int64)
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame({column: pd.Series(dtype=str), **{f: pd.Series(dtype="int64") for f in flags}})
+    return pd.concat(parts).groupby(column, as_index=False, sort=True)[list(flags)].sum()
+
+
+def daily(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int) -> pd.DataFrame:
+    """Flag sums per day of report of a department (its trend), from the per-(department, day) tables."""
+    cols = list(PIECE_FLAGS)
+    days = np.arange(first_day, last_day + 1)
+    out = np.zeros((len(days), len(cols)), np.int64)
+    lo, hi = numbers
+    for ix in pieces._over(first_day, last_day):
+        o = department_order(ix)
+        d, day = o.group_key // DAY_SPAN, o.group_key % DAY_SPAN
+        pick = (d >= lo) & (d < hi) & (day >= first_day) & (day <= last_day)
+        np.add.at(out, day[pick] - first_day, o.group_sums[pick])
+    return pd.DataFrame(out, columns=cols).assign(day=days)

@@ -115,7 +115,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stock_note": ("当前，不限时间窗", "now, any report date"),
     # departments (条): the tablet's 部门榜 and a department's view (components/department_panels.py), docs/metrics.md
     "dept_ranking": ("部门榜", "Departments"), "department": ("部门", "Department"),
-    "unassigned": ("未归属", "Unassigned"), "not_connected": ("未接入", "Not connected"),
+    "unassigned": ("未归属", "Unassigned"),
     "kind_functional": ("职能部门", "Functional"), "kind_territorial": ("属地", "Territorial"),
     "due_to_close": ("应结案", "Due to close"), "closed_cases": ("结案", "Closed"),
     "deferred": ("缓办", "Deferred"), "extended": ("延期", "Extended"), "hung": ("挂账", "Hung"),

@@ -17,7 +17,8 @@ from config.region_codes import level_of
 from contract import frames as F
 from contract.metrics import DEPARTMENT_NEEDS, DEPARTMENT_RATES, DEPARTMENT_SCORE, PIECE_FLAGS
 from queries import department_pieces as dp
-from queries.window_views import Window, piece_index
+from queries.pieces import piece_index
+from queries.window_views import Window
 from snapshots.reader import Snapshot
 
 FIGURES = ("reported", "due_to_close", "closed", "closed_on_time", "deferred", "extended", "hung", "reopened",

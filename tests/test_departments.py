@@ -57,9 +57,9 @@ def dept_source(tmp_path_factory, city, redis_server):
     through every ETL job at NOW."""
     import redis
 
-    from etl.source.schema import source_engine
+    from etl.source.schema import writable_engine
 
-    engine = source_engine(f"sqlite:///{tmp_path_factory.mktemp('dept')}/source.db")
+    engine = writable_engine(f"sqlite:///{tmp_path_factory.mktemp('dept')}/source.db")
     Simulator(engine, city, seed=11, events_per_day=300, bad_row_rate=0.01).backfill(60, NOW, n_cameras=200, n_iot=50)
     r = redis.Redis.from_url(redis_server.url, db=9)  # its own database: the module shares it between tests
     r.flushdb()

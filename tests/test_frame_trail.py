@@ -7,11 +7,14 @@ from __future__ import annotations
 import importlib
 import sys
 
+import pytest
 from helpers import NOW
 
 from contract import frames as F
 from etl.jobs import EtlJobs
 from snapshots.store import SnapshotStore
+
+pytestmark = pytest.mark.slow  # over 25 s: every job run under a profiler (docs/testing.md: the tiers)
 
 
 def declared_function(written_by: str):

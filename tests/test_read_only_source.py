@@ -41,6 +41,7 @@ def city_file(tmp_path, city):
     return path
 
 
+@pytest.mark.slow
 def test_a_sqlite_source_is_byte_for_byte_unchanged(city_file, city, redis_client, tmp_path, monkeypatch, wait_until):
     before, files = sha256(city_file), sorted(p.name for p in city_file.parent.iterdir())
     url = f"sqlite:///{city_file}"

@@ -1,8 +1,10 @@
-"""Every fixture of the tests (test modules define none and import no other test module): a real Redis
-server on a free port, real SQL sources (SQLite; PostgreSQL when TEST_POSTGRES_URL is set), a small
-simulated city, the app and signed-in clients, Chromium pages, a `wait_until` poller, and an opt-in CPU
-load (COCKPIT_TEST_CPU_LOAD=N busy processes) to show that tests wait for conditions, not for time.
-Plain helpers (the fixed clock, the SQL backends, the live server, page helpers) are in helpers.py."""
+"""The fixtures the test modules share (a fixture only one module uses is defined in that module; no test
+module imports another): a real Redis server on a free port, real SQL sources (SQLite; PostgreSQL when
+TEST_POSTGRES_URL is set), a small simulated city, the app and signed-in clients, Chromium pages, a
+`wait_until` poller, and an opt-in CPU load (COCKPIT_TEST_CPU_LOAD=N busy processes) to show that tests wait
+for conditions, not for time. Plain helpers (the fixed clock, the SQL backends, the live server, page helpers,
+the shared SQL oracles) are in helpers.py. The markers (browser, faults, slow) are declared in pyproject.toml
+and set in the test modules; docs/testing.md has the tiers."""
 
 from __future__ import annotations
 

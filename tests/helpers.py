@@ -1,6 +1,7 @@
 """Plain helpers the tests share (fixtures live in conftest.py): the fixed clock of the simulated city,
-the SQL backends under test, signing a test client in, the app served on a port for a browser, and the
-browser tests' page helpers, which wait for what they then read (never for a fixed time)."""
+the SQL backends under test, signing a test client in, the app served on a port for a browser, the
+browser tests' page helpers, which wait for what they then read (never for a fixed time), and the SQL
+oracles (independent recounts over the source) that more than one test module uses."""
 
 from __future__ import annotations
 
@@ -282,3 +283,67 @@ def watched_jobs(*args, **kwargs):
                     self.done.append(name)
 
     return WatchedJobs(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------- SQL oracles
+# The independent recounts over the source that more than one test module compares the product with, in
+# plain SQL (no product code). `{exclude}` takes not_quarantined(): the rows the ETL quarantined, left out.
+
+def not_quarantined(row_ids) -> str:
+    """The `{exclude}` of an oracle: the quarantined source rows left out by their row ids ('' for none)."""
+    ids = ",".join(map(str, row_ids))
+    return f"AND row_id NOT IN ({ids})" if ids else ""
+
+
+# A region's events reported since :start (the window's cohort; SQLite's date()), by outcome.
+WINDOW_SQL = """
+SELECT count(*) AS reported,
+       sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) AS closed,
+       sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time,
+       sum(CASE WHEN closed_at IS NOT NULL AND date(closed_at) = date(reported_at) THEN 1 ELSE 0 END) AS same_day,
+       sum(CASE WHEN closed_at IS NOT NULL AND handling_level = 'grid' THEN 1 ELSE 0 END) AS grid_settled,
+       sum(CASE WHEN closed_at IS NOT NULL AND satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied
+FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start {exclude}
+"""
+
+# A region's events reported in [:start, :stop), by stage reached and outcome (the tablet's and the briefing's
+# cohort); count_sql() fills in the backend's day of a timestamp.
+COUNT_SQL = """
+SELECT count(*) AS reported,
+  sum(CASE WHEN dispatched_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_dispatched,
+  sum(CASE WHEN handled_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_handled,
+  sum(CASE WHEN verified_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_verified,
+  sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) AS closed,
+  sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time,
+  sum(CASE WHEN closed_at IS NOT NULL AND {closed_day} = {reported_day} THEN 1 ELSE 0 END) AS same_day_cleared,
+  sum(CASE WHEN closed_at IS NOT NULL AND handling_level = 'grid' THEN 1 ELSE 0 END) AS grid_settled,
+  sum(CASE WHEN closed_at IS NOT NULL AND handling_level <> 'grid' THEN 1 ELSE 0 END) AS escalated,
+  sum(CASE WHEN closed_at IS NOT NULL AND satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS rated,
+  sum(CASE WHEN closed_at IS NOT NULL AND satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied,
+  sum(CASE WHEN reopened > 0 THEN 1 ELSE 0 END) AS reopened,
+  sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS cohort_open,
+  sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS cohort_overdue
+FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start AND reported_at < :stop {exclude}
+"""
+
+
+def count_sql(engine, exclude: str) -> str:
+    """COUNT_SQL for the engine's backend, `exclude` from not_quarantined()."""
+    day = "date({})" if engine.dialect.name == "sqlite" else "CAST({} AS DATE)"
+    return COUNT_SQL.format(exclude=exclude, closed_day=day.format("closed_at"), reported_day=day.format("reported_at"))
+
+
+# A region's open and overdue events now (stocks: whatever the window).
+STOCK_SQL = """
+SELECT sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS open,
+       sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS overdue
+FROM events WHERE grid_code LIKE :prefix {exclude}
+"""
+
+# A region's cameras: online, untagged, not placed by verified coordinates (approximate, missing).
+CAMERA_SQL = """SELECT count(*) AS cameras, sum(CASE WHEN status = 'online' THEN 1 ELSE 0 END) AS online,
+       sum(CASE WHEN coalesce(trim(tags), '') = '' THEN 1 ELSE 0 END) AS untagged,
+       sum(CASE WHEN coord_quality <> 'verified' THEN 1 ELSE 0 END) AS unplaced,
+       sum(CASE WHEN coord_quality = 'approximate' THEN 1 ELSE 0 END) AS approx,
+       sum(CASE WHEN coord_quality = 'missing' THEN 1 ELSE 0 END) AS missing
+FROM devices WHERE kind = 'camera' AND grid_code LIKE :prefix"""

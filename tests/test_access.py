@@ -10,7 +10,17 @@ import os
 import time
 
 import pytest
-from helpers import BACKENDS, NOW, foreign_region, forged_payloads, medium_payload, page_payload, sign_in
+from helpers import (
+    BACKENDS,
+    NOW,
+    WINDOW_SQL,
+    foreign_region,
+    forged_payloads,
+    medium_payload,
+    not_quarantined,
+    page_payload,
+    sign_in,
+)
 from sqlalchemy import text
 
 from components.format import fmt_count
@@ -118,9 +128,6 @@ def test_cross_origin_callback_is_refused(client_as, published):
 
 # ------------------------------------------------------------------------ a legitimate user's scope
 
-SQL = "SELECT count(*) FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start {exclude}"
-
-
 @pytest.mark.parametrize("role", ["city", *SCOPED_ROLES])
 def test_user_sees_exactly_their_scope(app, city, users, client_as, published, sim_engine, role):
     client = client_as(role)
@@ -134,10 +141,9 @@ def test_user_sees_exactly_their_scope(app, city, users, client_as, published, s
     shown = json.dumps(resp["medium-kpis"]["children"], ensure_ascii=False)
     snap = app.server.config["COCKPIT"].snapshot()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
     with sim_engine.connect() as conn:
-        count = conn.execute(text(SQL.format(exclude=exclude)),
-                             {"prefix": f"{region}%", "start": window_start(NOW, "7d").to_pydatetime()}).scalar()
+        count = conn.execute(text(WINDOW_SQL.format(exclude=not_quarantined(quarantined))),
+                             {"prefix": f"{region}%", "start": window_start(NOW, "7d").to_pydatetime()}).one().reported
     assert fmt_count(count) in shown and count > 0, (role, region, count)
     # the map geometry is their area only
     geo = client.get("/geo/grid.json").get_json()

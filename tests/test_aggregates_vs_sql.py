@@ -5,32 +5,12 @@ windows come from the pieces only and are recounted in tests/test_tablet_vs_sql.
 import random
 
 import pytest
-from helpers import NOW
+from helpers import CAMERA_SQL, NOW, STOCK_SQL, WINDOW_SQL, not_quarantined
 from sqlalchemy import text
 
 from contract.windows import window_start
 from queries import views
 from snapshots.reader import SnapshotReader
-
-SQL = """
-SELECT count(*) AS reported,
-       sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) AS closed,
-       sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time,
-       sum(CASE WHEN closed_at IS NOT NULL AND date(closed_at) = date(reported_at) THEN 1 ELSE 0 END) AS same_day,
-       sum(CASE WHEN closed_at IS NOT NULL AND handling_level = 'grid' THEN 1 ELSE 0 END) AS grid_settled,
-       sum(CASE WHEN closed_at IS NOT NULL AND satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied
-FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start {exclude}
-"""
-STOCK_SQL = """
-SELECT sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS open,
-       sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS overdue
-FROM events WHERE grid_code LIKE :prefix {exclude}
-"""
-DEVICE_SQL = """
-SELECT sum(CASE WHEN kind = 'camera' THEN 1 ELSE 0 END),
-       sum(CASE WHEN kind = 'camera' AND status = 'online' THEN 1 ELSE 0 END)
-FROM devices WHERE grid_code LIKE :prefix
-"""
 
 
 def sample_regions(city, n_per_level=4, seed=11):
@@ -46,13 +26,13 @@ def test_screen_kpis_equal_independent_sql(published, sim_engine, city, redis_cl
     snap = SnapshotReader(redis_client, min_check_s=0).current()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
     assert quarantined, "the simulated source has malformed rows; they must be in quarantine"
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
+    exclude = not_quarantined(quarantined)
     checked = 0
     with sim_engine.connect() as conn:
         for code in sample_regions(city):
             for window in ("today",):
                 start = window_start(NOW, window).to_pydatetime()
-                sql = conn.execute(text(SQL.format(exclude=exclude)), {"prefix": f"{code}%", "start": start}).one()
+                sql = conn.execute(text(WINDOW_SQL.format(exclude=exclude)), {"prefix": f"{code}%", "start": start}).one()
                 stock = conn.execute(text(STOCK_SQL.format(exclude=exclude)), {"prefix": f"{code}%", "now": NOW}).one()
                 shown = views.region_kpis(snap, code, window)
                 assert shown["reported"] == sql.reported, (code, window)
@@ -65,9 +45,9 @@ def test_screen_kpis_equal_independent_sql(published, sim_engine, city, redis_cl
                 if sql.closed:
                     assert shown["on_time_rate"] == pytest.approx(sql.closed_on_time / sql.closed)
                 checked += 1
-            cams, online = conn.execute(text(DEVICE_SQL), {"prefix": f"{code}%"}).one()
+            cams = conn.execute(text(CAMERA_SQL), {"prefix": f"{code}%"}).one()
             k = views.region_kpis(snap, code, "today")
-            assert k["cameras"] == (cams or 0) and k["cameras_online"] == (online or 0), code
+            assert k["cameras"] == (cams.cameras or 0) and k["cameras_online"] == (cams.online or 0), code
     assert checked == 17
     # one implementation per figure and window: the ETL's frame holds the wall's window only
     assert set(snap.frame("event_kpis")["window"]) == {"today"}
@@ -92,7 +72,7 @@ def test_stock_shown_where_nothing_was_reported_in_the_window(published, sim_eng
     (stocks are the state now, whatever the window's cohort)."""
     snap = SnapshotReader(redis_client, min_check_s=0).current()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
+    exclude = not_quarantined(quarantined)
     start = window_start(NOW, "today").to_pydatetime()
     sql = f"""
         SELECT grid_code, sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS open,

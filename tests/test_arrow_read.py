@@ -98,8 +98,6 @@ def test_unreadable_time_text_is_quarantined_not_a_crash(tmp_path, city):
 def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
     """The bulk read's child process gets the engine's statement timeout (COCKPIT_SOURCE_TIMEOUT_S), as the
     in-process reads do: a read that would run for minutes (a triple cross join) ends, with a clear error."""
-    import time
-
     from sqlalchemy import column, func, table
 
     from etl.source.arrow_read import read_arrow
@@ -113,10 +111,9 @@ def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
     n = table("n", column("i"))
     a, b, c = n.alias("a"), n.alias("b"), n.alias("c")
     slow = select(func.count()).select_from(a.join(b, text("1 = 1")).join(c, text("1 = 1")))
-    started = time.monotonic()
-    with pytest.raises(RuntimeError, match="statement timeout"):
+    # the child killed at the engine's 1 s (+ 10 s for its start), not run to the end (27 billion rows)
+    with pytest.raises(RuntimeError, match=r"statement timeout, ended after 1 s"):
         read_arrow(engine, slow, bulk=True)
-    assert time.monotonic() - started < 120  # ended at 1 + 10 s (the child's start), not run to the end (27 billion rows)
     assert read_arrow(engine, select(func.count()).select_from(n), bulk=True).column(0)[0].as_py() == 3000
 
 

@@ -5,6 +5,7 @@ import random
 from datetime import datetime, timedelta
 
 import pandas as pd
+from helpers import not_quarantined
 from sqlalchemy import text
 
 from contract import frames as F
@@ -37,7 +38,7 @@ def test_at_risk_per_region_equals_sql(published, sim_engine, city, redis_client
     snap = SnapshotReader(redis_client, min_check_s=0).current()
     now = snap.as_of
     quarantined = snap.frame(F.QUARANTINE)["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})" if quarantined else ""
+    exclude = not_quarantined(quarantined)
     codes = [city.code, *city.children(city.code)["code"]]
     rng = random.Random(3)
     codes += rng.sample(city.regions[city.regions["level"] == "street"]["code"].tolist(), 10)

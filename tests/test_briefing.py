@@ -11,7 +11,7 @@ import zlib
 from datetime import date, timedelta
 
 import pytest
-from helpers import NOW, sign_in
+from helpers import NOW, STOCK_SQL, count_sql, not_quarantined, sign_in
 from sqlalchemy import text
 
 from briefing.data import build_briefing, regions_for_briefing
@@ -26,18 +26,6 @@ from snapshots.reader import SnapshotReader
 DAY = NOW.date() - timedelta(days=1)
 WEIGHTS = {"on_time_rate": 0.3, "same_day_rate": 0.15, "grid_settled_rate": 0.2, "satisfaction_rate": 0.2,
            "not_overdue_rate": 0.15}
-DAY_SQL = """
-SELECT count(*) AS reported,
-  sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) AS closed,
-  sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time,
-  sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS cohort_overdue
-FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start AND reported_at < :stop {exclude}
-"""
-STOCK_SQL = """
-SELECT sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS open,
-  sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS overdue
-FROM events WHERE grid_code LIKE :prefix {exclude}
-"""
 OLDEST_SQL = """
 SELECT event_id FROM events WHERE grid_code LIKE :prefix AND closed_at IS NULL AND due_at < :now {exclude}
 ORDER BY due_at, event_id LIMIT 5
@@ -58,7 +46,7 @@ def pdf_objects(body: bytes) -> bytes:
 def snapshot_and_exclusion(redis_client):
     snap = SnapshotReader(redis_client).current()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    return snap, f"AND row_id NOT IN ({','.join(map(str, quarantined))})" if quarantined else ""
+    return snap, not_quarantined(quarantined)
 
 
 def day_bounds(d: date) -> dict:
@@ -74,7 +62,7 @@ def test_briefing_figures_equal_sql(published, sim_engine, city, redis_client):
             b = build_briefing(snap, city, code, DAY, WEIGHTS)
             kpis = {k["key"]: k for k in b["kpis"]}
             for col, d in (("day", DAY), ("prev", DAY - timedelta(days=1)), ("week", DAY - timedelta(days=7))):
-                sql = conn.execute(text(DAY_SQL.format(exclude=exclude)),
+                sql = conn.execute(text(count_sql(sim_engine, exclude)),
                                    {"prefix": f"{code}%", "now": NOW, **day_bounds(d)}).mappings().one()
                 for name in ("reported", "closed", "cohort_overdue"):
                     assert kpis[name][col] == (sql[name] or 0), (code, col, name)

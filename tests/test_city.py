@@ -6,7 +6,6 @@ import itertools
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +20,6 @@ if str(ROOT) not in sys.path:
 from config.city import CODE_LENGTH, LEVELS, City, CityConfigError, load_city  # noqa: E402
 
 NANJING = ROOT / "config" / "cities" / "nanjing"
-
-
-@pytest.fixture(scope="module")
-def city() -> City:
-    return load_city(NANJING)
 
 
 def _geoms(city: City, level: str) -> dict[str, object]:
@@ -50,10 +44,17 @@ def test_constants():
     assert CODE_LENGTH == {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
 
 
-def test_loads_fast():
-    t = time.perf_counter()
-    load_city(NANJING)
-    assert time.perf_counter() - t < 1.5
+def test_loading_parses_no_boundaries(copy):
+    """load_city reads city.toml and regions.csv only: the boundaries (5 MB of GeoJSON, several times the rest of a load)
+    are parsed on first use (how long a load takes: `python -m bench.city_load`)."""
+    for level in LEVELS[1:]:
+        geo = copy / "geo" / f"{level}.geojson"
+        geo.unlink()
+        geo.write_text("not GeoJSON", encoding="utf-8")
+    city = load_city(copy)
+    assert city.code == "3201" and len(city.regions) > 12000
+    with pytest.raises(json.JSONDecodeError):
+        city.contains([118.8], [32.0])
 
 
 def test_header(city):
@@ -222,55 +223,62 @@ def test_copy_loads(copy):
     assert load_city(copy).code == "3201"
 
 
-def test_broken_toml_line(copy):
-    toml = copy / "city.toml"
-    lines = toml.read_text(encoding="utf-8").splitlines(keepends=True)
-    n = next(i for i, l in enumerate(lines) if l.startswith("timezone")) + 1
-    _edit_lines(toml, lambda ls: ls.__setitem__(n - 1, 'timezone = "Asia/Shanghai\n'))
-    with pytest.raises(CityConfigError, match=rf"city\.toml.*line {n}\b"):
-        load_city(copy)
+def _line(lines: list[str], marker) -> int:
+    """The 1-based number of the first line `marker` holds for (regions.csv: its header is line 1)."""
+    return 1 + next(i for i, l in enumerate(lines) if marker(l))
 
 
-def test_missing_key(copy):
-    toml = copy / "city.toml"
-    _edit_lines(toml, lambda ls: ls.__setitem__(slice(None), [l for l in ls if not l.startswith("timezone")]))
-    with pytest.raises(CityConfigError, match=r"city\.toml.*'timezone'"):
-        load_city(copy)
+def _broken_toml_line(ls):
+    n = _line(ls, lambda l: l.startswith("timezone"))
+    ls[n - 1] = 'timezone = "Asia/Shanghai\n'
+    return n
 
 
-def test_bad_key_value_names_line(copy):
-    toml = copy / "city.toml"
-    lines = toml.read_text(encoding="utf-8").splitlines(keepends=True)
-    n = next(i for i, l in enumerate(lines) if l.startswith("center")) + 1
-    _edit_lines(toml, lambda ls: ls.__setitem__(n - 1, "center = [118.8]\n"))
-    with pytest.raises(CityConfigError, match=rf"city\.toml, line {n}\b.*'center'"):
-        load_city(copy)
+def _missing_key(ls):
+    ls[:] = [l for l in ls if not l.startswith("timezone")]
 
 
-def test_bad_code_in_regions(copy):
-    csv = copy / "regions.csv"
-    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
-    n = 1 + next(i for i, l in enumerate(lines) if ",street," in l)  # 1-based, header = line 1
-    _edit_lines(csv, lambda ls: ls.__setitem__(n - 1, ls[n - 1].replace(ls[n - 1].split(",")[0], "32010", 1)))
-    with pytest.raises(CityConfigError, match=rf"regions\.csv, line {n}\b.*'code'"):
-        load_city(copy)
+def _bad_key_value(ls):
+    n = _line(ls, lambda l: l.startswith("center"))
+    ls[n - 1] = "center = [118.8]\n"
+    return n
 
 
-def test_duplicate_code_in_regions(copy):
-    csv = copy / "regions.csv"
-    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
-    n = len(lines) + 1
-    _edit_lines(csv, lambda ls: ls.append(ls[-1]))
-    with pytest.raises(CityConfigError, match=rf"regions\.csv, line {n}\b.*duplicate"):
-        load_city(copy)
+def _bad_code(ls):
+    n = _line(ls, lambda l: ",street," in l)
+    ls[n - 1] = ls[n - 1].replace(ls[n - 1].split(",")[0], "32010", 1)
+    return n
 
 
-def test_parent_not_prefix(copy):
-    csv = copy / "regions.csv"
-    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
-    n = 1 + next(i for i, l in enumerate(lines) if ",community,320102002," in l)
-    _edit_lines(csv, lambda ls: ls.__setitem__(n - 1, ls[n - 1].replace(",320102002,", ",320102003,")))
-    with pytest.raises(CityConfigError, match=rf"regions\.csv, line {n}\b.*parent_code"):
+def _duplicate_code(ls):
+    ls.append(ls[-1])
+    return len(ls)
+
+
+def _parent_not_prefix(ls):
+    n = _line(ls, lambda l: ",community,320102002," in l)
+    ls[n - 1] = ls[n - 1].replace(",320102002,", ",320102003,")
+    return n
+
+
+# (file edited, the edit: changes the lines and returns the line number the error must name, the error)
+BAD_FILES = [
+    pytest.param("city.toml", _broken_toml_line, r"city\.toml.*line {n}\b", id="broken_toml_line"),
+    pytest.param("city.toml", _missing_key, r"city\.toml.*'timezone'", id="missing_key"),
+    pytest.param("city.toml", _bad_key_value, r"city\.toml, line {n}\b.*'center'", id="bad_key_value_names_line"),
+    pytest.param("regions.csv", _bad_code, r"regions\.csv, line {n}\b.*'code'", id="bad_code_in_regions"),
+    pytest.param("regions.csv", _duplicate_code, r"regions\.csv, line {n}\b.*duplicate", id="duplicate_code_in_regions"),
+    pytest.param("regions.csv", _parent_not_prefix, r"regions\.csv, line {n}\b.*parent_code", id="parent_not_prefix"),
+]
+
+
+@pytest.mark.parametrize("name, edit, error", BAD_FILES)
+def test_a_bad_file_is_named_with_its_line_and_key(copy, name, edit, error):
+    path = copy / name
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    n = edit(lines)
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(CityConfigError, match=error.replace("{n}", str(n))):
         load_city(copy)
 
 

@@ -35,17 +35,8 @@ def gone(pid: int) -> bool:
         return True
 
 
-def wait_until(condition, timeout_s: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-def test_embedded_redis_goes_with_its_parent(sig):
+def test_embedded_redis_goes_with_its_parent(sig, wait_until):
     parent = subprocess.Popen([sys.executable, "-c", PARENT], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         redis_pid, port = map(int, parent.stdout.readline().split())
@@ -53,7 +44,7 @@ def test_embedded_redis_goes_with_its_parent(sig):
         os.kill(parent.pid, sig)
         sent = time.monotonic()
         assert parent.wait(15) == -sig  # the parent still dies of the signal, as it would have
-        assert wait_until(lambda: gone(redis_pid)), f"redis-server {redis_pid} outlived its parent ({sig.name})"
+        assert wait_until(lambda: gone(redis_pid), timeout_s=15), f"redis-server {redis_pid} outlived its parent ({sig.name})"
         fault_figure(f"the demo's parent process stopped with {sig.name}", "—", time.monotonic() - sent,
                      errors="its embedded redis-server gone (orphaned before the fix)")
     finally:

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pandas as pd
 import plotly
 import pytest
-from helpers import BACKENDS, NOW, fresh_engine
+from helpers import BACKENDS, CAMERA_SQL, NOW, fresh_engine
 from sqlalchemy import insert, text
 
 from components import region_panels
@@ -221,14 +221,6 @@ def test_safety_rank_and_components_equal_sql(source, city):
     below = views.safety_rank(snap, city, city.children(street)["code"].iloc[0])
     assert below["code"] == street and not below["own"] and below["rank"] == shown["rank"]
     assert views.safety_rank(snap, city, city.code)["rank"] is None  # the city has no siblings
-
-
-CAMERA_SQL = """SELECT count(*) AS cameras, sum(CASE WHEN status = 'online' THEN 1 ELSE 0 END) AS online,
-       sum(CASE WHEN coalesce(trim(tags), '') = '' THEN 1 ELSE 0 END) AS untagged,
-       sum(CASE WHEN coord_quality <> 'verified' THEN 1 ELSE 0 END) AS unplaced,
-       sum(CASE WHEN coord_quality = 'approximate' THEN 1 ELSE 0 END) AS approx,
-       sum(CASE WHEN coord_quality = 'missing' THEN 1 ELSE 0 END) AS missing
-FROM devices WHERE kind = 'camera' AND grid_code LIKE :prefix"""
 
 
 def test_camera_counts_equal_sql(source, city):

@@ -6,7 +6,7 @@ and no plotly.js download."""
 from __future__ import annotations
 
 import pytest
-from helpers import LiveServer, expected_reported, kpi_text, wait_for_data, wait_for_kpi
+from helpers import LiveServer, expected_reported, kpi_text, not_quarantined, wait_for_data, wait_for_kpi
 from sqlalchemy import text
 
 from snapshots.reader import SnapshotReader
@@ -18,7 +18,7 @@ PHONES = [{"width": 360, "height": 780}, {"width": 390, "height": 844}, {"width"
 
 def open_events_sql(sim_engine, redis_client, region: str) -> list[str]:
     snap = SnapshotReader(redis_client, min_check_s=0).current()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, snap.frame('quarantine')['row_id']))})"
+    exclude = not_quarantined(snap.frame("quarantine")["row_id"])
     with sim_engine.connect() as conn:
         return [r[0] for r in conn.execute(text(OPEN_SQL.format(exclude=exclude)), {"prefix": f"{region}%"})]
 

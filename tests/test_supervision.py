@@ -2,7 +2,9 @@
 webhook that is down for a while (retried with backoff until it answers), never sent twice at once."""
 
 import json
+import multiprocessing
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -112,12 +114,38 @@ def test_a_webhook_down_for_a_while_gets_it_once_when_back(app_engine):
         server.shutdown()
 
 
+_released_together = None  # the barrier, in each claiming process (passed when the process starts)
+
+
+def _keep_barrier(barrier) -> None:
+    global _released_together
+    _released_together = barrier
+
+
+def claim_until_none_due(url: str) -> list[str]:
+    """One process's share of deliver_due: its own store on the database, released at the barrier with the
+    other process, claiming until nothing is left; the ids it claimed."""
+    store = SupervisionStore(create_engine(url))
+    _released_together.wait(timeout=60)
+    claimed = []
+    while batch := store.claim_due():
+        claimed += [s.id for s in batch]
+    return claimed
+
+
+@pytest.mark.slow
 def test_two_processes_never_claim_the_same_row(app_engine):
-    a, b = SupervisionStore(app_engine), SupervisionStore(app_engine)
-    for i in range(5):
-        new(a, event_id=f"NJ{i}")
-    first, second = a.claim_due(), b.claim_due()
-    assert len(first) == 5 and second == []
+    """Two OS processes on one database, released together at a barrier, each claiming until nothing is due
+    (as two workers' deliver_due would): every row is claimed, and by one process once."""
+    store = SupervisionStore(app_engine)
+    made = {new(store, event_id=f"NJ{i}").id for i in range(60)}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=_keep_barrier, initargs=(ctx.Barrier(2),)) as pool:
+        first, second = [f.result(timeout=120) for f in [pool.submit(claim_until_none_due, str(app_engine.url))
+                                                         for _ in range(2)]]
+    assert not set(first) & set(second), "a row claimed by both processes"
+    assert len(first) == len(set(first)) and len(second) == len(set(second)), "a row claimed twice by one process"
+    assert set(first) | set(second) == made, "every due row claimed"
 
 
 def supervise_payload(event_id: str, level="supervise", hours=24, note="请今日处置", page="medium") -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
-from helpers import NOW
+from helpers import NOW, count_sql, not_quarantined
 from plotly.utils import PlotlyJSONEncoder
 from sqlalchemy import text
 
@@ -30,23 +30,6 @@ from queries.pieces import totals_from_sums
 from snapshots.reader import Snapshot, SnapshotReader
 from snapshots.store import SnapshotStore
 
-COUNT_SQL = """
-SELECT count(*) AS reported,
-  sum(CASE WHEN dispatched_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_dispatched,
-  sum(CASE WHEN handled_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_handled,
-  sum(CASE WHEN verified_at IS NOT NULL THEN 1 ELSE 0 END) AS reached_verified,
-  sum(CASE WHEN closed_at IS NOT NULL THEN 1 ELSE 0 END) AS closed,
-  sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time,
-  sum(CASE WHEN closed_at IS NOT NULL AND {closed_day} = {reported_day} THEN 1 ELSE 0 END) AS same_day_cleared,
-  sum(CASE WHEN closed_at IS NOT NULL AND handling_level = 'grid' THEN 1 ELSE 0 END) AS grid_settled,
-  sum(CASE WHEN closed_at IS NOT NULL AND handling_level <> 'grid' THEN 1 ELSE 0 END) AS escalated,
-  sum(CASE WHEN closed_at IS NOT NULL AND satisfaction IS NOT NULL THEN 1 ELSE 0 END) AS rated,
-  sum(CASE WHEN closed_at IS NOT NULL AND satisfaction >= 4 THEN 1 ELSE 0 END) AS satisfied,
-  sum(CASE WHEN reopened > 0 THEN 1 ELSE 0 END) AS reopened,
-  sum(CASE WHEN closed_at IS NULL THEN 1 ELSE 0 END) AS cohort_open,
-  sum(CASE WHEN closed_at IS NULL AND due_at < :now THEN 1 ELSE 0 END) AS cohort_overdue
-FROM events WHERE grid_code LIKE :prefix AND reported_at >= :start AND reported_at < :stop {exclude}
-"""
 CHILD_SQL = """
 SELECT substr(grid_code, 1, :n) AS code, count(*) AS reported,
   sum(CASE WHEN closed_at IS NOT NULL AND closed_at <= due_at THEN 1 ELSE 0 END) AS closed_on_time
@@ -68,13 +51,8 @@ def tablet_source(engine, city, redis_client):
     jobs.run_all(NOW)
     snap = SnapshotReader(redis_client).current()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})" if quarantined else ""
+    exclude = not_quarantined(quarantined)
     return engine, snap, exclude
-
-
-def count_sql(engine, exclude: str) -> str:
-    day = "date({})" if engine.dialect.name == "sqlite" else "CAST({} AS DATE)"
-    return COUNT_SQL.format(exclude=exclude, closed_day=day.format("closed_at"), reported_day=day.format("reported_at"))
 
 
 def sample_regions(city, seed: int, per_level: int = 2) -> list[str]:
@@ -205,7 +183,7 @@ def test_screen_shows_sql_counts_for_custom_window(app, published, client_as, ci
     client.get("/medium")
     snap = SnapshotReader(redis_client).current()
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})" if quarantined else ""
+    exclude = not_quarantined(quarantined)
     code = city.children(city.code)["code"].iloc[3]
     start, end = date(2026, 11, 2), date(2026, 11, 12)
     state = {"region": code, "window": "custom", "start": start.isoformat(), "end": end.isoformat(), "measure": "density"}

@@ -4,7 +4,7 @@
 from datetime import timedelta
 
 import pytest
-from helpers import NOW
+from helpers import NOW, not_quarantined
 from sqlalchemy import text
 
 from etl.jobs import EtlJobs
@@ -37,7 +37,7 @@ def snap(sim_engine, city, redis_client):
 
 def test_same_time_yesterday_equals_sql(snap, sim_engine, city):
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
+    exclude = not_quarantined(quarantined)
     t = NOW - timedelta(days=1)
     day = t.replace(hour=0, minute=0, second=0)
     codes = ["3201", *city.children("3201")["code"], *city.children("320102")["code"]]
@@ -55,7 +55,7 @@ def test_same_time_yesterday_equals_sql(snap, sim_engine, city):
 
 def test_alerts_equal_sql(snap, sim_engine, city):
     quarantined = snap.frame("quarantine")["row_id"].tolist()
-    exclude = f"AND row_id NOT IN ({','.join(map(str, quarantined))})"
+    exclude = not_quarantined(quarantined)
     alerts = views.region_alerts(snap, city.code)
     districts = set(city.children(city.code)["code"])
     with sim_engine.connect() as conn:

@@ -202,3 +202,14 @@ def test_mysql_session_is_read_only():
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE {name}"))
         admin.dispose()
+
+
+def test_a_missing_sqlite_source_is_a_clear_error_not_a_new_file(tmp_path, capsys):
+    from config.settings import SettingsError
+
+    missing = tmp_path / "nowhere" / "source.db"
+    with pytest.raises(SettingsError, match="COCKPIT_SOURCE_URL.*does not exist"):
+        source_engine(f"sqlite:///{missing}")
+    assert check.main(["check", "--no-progress", "--source-url", f"sqlite:///{missing}"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert not missing.parent.exists()

@@ -285,7 +285,7 @@ def _print(report: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     from config.city import load_city
     from config.clock import now_local
-    from config.settings import load_settings
+    from config.settings import SettingsError, load_settings
     from etl.source.schema import source_engine
 
     ap = argparse.ArgumentParser(prog="cockpit.py source", description=__doc__.split("\n\n")[0])
@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         mapping = load_mapping(a.mapping or settings.source_mapping or None)
         engine = source_engine(a.source_url or settings.source_url)
         report = check(engine, mapping, city, now_local(city.timezone), progress=not a.no_progress)
-    except MappingError as exc:
+    except (MappingError, SettingsError) as exc:
         print(f"source check: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, ensure_ascii=False, indent=1, default=str)) if a.json else _print(report)

@@ -176,6 +176,11 @@ def _read_only_sqlite(parsed):
     path = sqlite_file(parsed)
     if path is None:
         return parsed
+    if not Path(path).is_file():
+        from config.settings import SettingsError
+
+        raise SettingsError(f"setting COCKPIT_SOURCE_URL: the SQLite source {path} does not exist (the cockpit opens "
+                            f"a source read-only and never creates one)")
     query = {k: v for k, v in parsed.query.items() if k not in ("mode", "uri")}
     return parsed.set(database="file:" + quote(str(Path(path).resolve()), safe="/"),
                       query={**query, "mode": "ro", "uri": "true"})

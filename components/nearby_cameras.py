@@ -147,3 +147,17 @@ def gaps_panel(snap: Snapshot, city, code: str, spot_href: Callable[[str], str],
                   html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table", id="gaps-fixes")
                   if rows else html.P(label("gaps_no_fixes"), className="rp-empty")]
     return html.Section(id="region-gaps", className="panel region-panel", children=parts)
+
+
+def wall_gaps(snap: Snapshot, city, code: str, n: int = 8) -> html.Table | html.Div:
+    """The wall's 补盲 section (its cameras page): the streets (below a district: the grids) of its area with
+    the most events of the last 30 days no online camera was near, unseen / events (camera_gaps)."""
+    level = "grid" if city.level_of(code) in ("street", "community", "grid") else "street"
+    df = nearby.camera_gaps(snap, code, level, n)
+    if df is None:
+        return html.Div(label("not_connected" if snap.frame(F.DEVICE_KPIS) is None else "waiting"), className="alert-none")
+    head = html.Tr([html.Th(label(f"gaps_{level}")), html.Th(label("gaps_unseen")), html.Th(label("gaps_events"))])
+    rows = [html.Tr([html.Td(city.short_name(r["code"]) if level == "grid" else city.region_name(r["code"])),
+                     html.Td(fmt_count(r["unseen"]), className="bad"), html.Td(fmt_count(r["events"]))])
+            for r in df.to_dict("records")]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking", id="big-gaps-table")

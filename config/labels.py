@@ -251,6 +251,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "gaps_coord": ("坐标", "Position"), "gaps_grid_events": ("网格近30日事件", "Grid's events (30 days)"),
     "gaps_fixes": ("坐标待治理的摄像头（所在网格事件最多）", "Cameras to re-survey, busiest grids first"),
     "gaps_none": ("近30日事件均有在线摄像头覆盖", "Every event of the last 30 days had an online camera near"),
+    "gaps_wall": ("补盲 · 看不见的事件（近30日）", "Blind spots · unseen events (30 days)"),
     "gaps_no_fixes": ("没有坐标近似或缺失的摄像头", "No camera with an approximate or missing position"),
 }
 

@@ -19,6 +19,7 @@ from plotly.utils import PlotlyJSONEncoder
 
 from components import wall_widgets as ww
 from components.format import alert_text, fmt_count, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
+from components.nearby_cameras import wall_gaps
 from components.widgets import GRAPH_CONFIG, KPI_TILES, freshness, region_map
 from config.labels import label
 from config.region_codes import LEVELS
@@ -45,9 +46,10 @@ PANELS = {
     "alerts": ("alerts", PAGES),
     "ranking": ("ranking", ("overview", "events", "cameras")),
     "ticker": ("ticker", ("overview", "events", "safety")),
+    "gaps": ("gaps_wall", ("cameras",)),  # 补盲 (components/nearby_cameras.py)
 }
 # which panels a small wall keeps when not all fit (first first), and each one's share of a column's height
-PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera")
+PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera", "gaps")
 WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2}
 ALERT_PAGE_S = 8  # seconds each page of the alert panel stays before the next (assets/big_canvas.js)
 
@@ -119,6 +121,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
         "alerts": html.Div(id="big-alerts", className="alert-list", **data_attrs(page_s=ALERT_PAGE_S)),
         "ranking": html.Div(id="big-ranking"),
         "ticker": html.Div(id="big-ticker", className="ticker"),
+        "gaps": html.Div(id="big-gaps"),
     }
     map_panel = html.Section(id="big-panel-map", className="panel map-panel", children=[
         html.Div(className="map-head", children=[
@@ -186,7 +189,8 @@ KPI_OUTPUTS = [o for k in KPI_TILES for o in (Output(f"big-kpi-{k}-value", "chil
           Output("big-funnel", "figure"), Output("big-safety", "figure"), Output("big-camera", "figure"),
           Output("big-camera-summary", "children"), Output("big-alerts", "children"),
           Output("big-ranking", "children"), Output("big-safety-ranking", "children"),
-          Output("big-ticker", "children"), Output("big-sent", "data"), Input("big-version", "data"),
+          Output("big-ticker", "children"), Output("big-gaps", "children"), Output("big-sent", "data"),
+          Input("big-version", "data"),
           State("big-sent", "data"))
 def refresh_panels(_key, sent):
     """A new snapshot: values only (patches and texts); figure layouts stay as the page built them,
@@ -221,6 +225,7 @@ def refresh_panels(_key, sent):
         ranking_table(views.child_ranking(snap, c.city, code, "today")),
         safety_table(views.safety_ranking(snap, c.city, code)),
         ticker_list(views.ticker(snap, code, 14)),
+        wall_gaps(snap, c.city, code),
     )
     return unchanged_skipped(out, len(kpi_out) + 5, sent or {})
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from helpers import NOW, LiveServer, wait_for_data
+from helpers import NOW, LiveServer, settled, wait_for_data
 from sqlalchemy import text
 
 from config.settings import ROOT
@@ -116,4 +116,24 @@ def test_gaps_panel_on_the_tablet_and_a_spot_from_it(browser, watched, published
         page.locator("#gaps-street tbody tr a").first.click()  # the cameras around that street's busiest grid
         page.wait_for_selector("#medium-spot")
         assert page.locator("#medium-spot-where").inner_text()
+        assert w.non_local() == [] and w.errors == []
+
+
+def test_gaps_on_the_walls_cameras_page(browser, watched, published, app, city, redis_client):
+    """The wall's cameras page has a 补盲 section: the city's streets with the most unseen events."""
+    snap = SnapshotReader(redis_client, min_check_s=0).current()
+    gaps = snap.frame("camera_gaps")
+    top = gaps[gaps["level"] == "street"].head(8)
+    with LiveServer(app.server) as srv:
+        w = watched({"width": 1920, "height": 1080}, "city")
+        page = w.page
+        page.goto(f"{srv.url}/big?page=cameras&interval=3600")
+        wait_for_data(page, "big")
+        page.wait_for_selector("#big-gaps-table")
+        rows = page.locator("#big-gaps-table tbody tr").all_inner_texts()
+        assert [r.split("\t")[:2] for r in rows] == [[city.region_name(c), f"{u:,}"]
+                                                     for c, u in zip(top["code"], top["unseen"])]
+        assert page.locator("#big-panel-gaps").is_visible()
+        settled(page, "() => [window.__bigWall && window.__bigWall.u, innerWidth, innerHeight]")
+        page.screenshot(path=str(SHOTS / "big-cameras-gaps-1920x1080.png"))
         assert w.non_local() == [] and w.errors == []

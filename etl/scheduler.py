@@ -111,7 +111,7 @@ class EtlScheduler:
                 self.jobs.published_version = None
                 names = tuple(self.intervals)
             try:
-                manifest = self.jobs.run(names)
+                manifest = self.jobs.run(names if len(names) > 1 else name)
             except Fenced as exc:
                 self.fenced += 1
                 self.leader.is_leader = False  # the next election finds out whether we may lead again

@@ -12,10 +12,11 @@ from components.theme import DARK, FONT
 from components.widgets import KPI_TILES
 from config.labels import label
 from contract.domain import STAGES
+from contract.metrics import RATES
 
 WALL_FONT = 17  # canvas px; the canvas is scaled to the display, so this is ~34 px on a 4K wall
 # KPI tile -> (formatter of the change, higher is better (None: neutral), source of the comparison)
-RATE_KEYS = {"on_time_rate", "same_day_rate", "grid_settled_rate", "satisfaction_rate"}
+RATE_KEYS = set(RATES)
 BETTER_WHEN_HIGHER = {"reported": None, "open": False, "overdue": False, **{k: True for k in RATE_KEYS},
                       "camera_online_rate": True, "safety_index": True, "public_security": True}
 

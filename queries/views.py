@@ -8,6 +8,7 @@ import pandas as pd
 
 from config import region_codes
 from contract import frames as F
+from contract.metrics import RATES, STOCKS
 from contract.rates import rate
 from queries.pieces import piece_index
 from snapshots.reader import Snapshot
@@ -141,8 +142,7 @@ def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
     if df.empty or children.empty:
         return children
     k = df[df["code"].isin(children["code"])]
-    cols = ["code", "reported", "open", "overdue", "on_time_rate", "same_day_rate", "grid_settled_rate",
-            "satisfaction_rate"]
+    cols = ["code", "reported", *STOCKS, *RATES]
     return children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
 
 

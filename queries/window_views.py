@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contract import frames as F
-from contract.metrics import PIECE_FLAGS, QUANTILES, SCORE_RATES, WINDOW_RATES, WINDOWS
+from contract.metrics import PIECE_FLAGS, QUANTILES, RATES, SCORE_RATES, STOCKS, WINDOW_RATES, WINDOWS
 from contract.pieces import day_number
 from contract.rates import rate
 from queries import views
@@ -22,7 +22,6 @@ from snapshots.reader import Snapshot
 TABLET_WINDOWS = (*WINDOWS, "quarter", "custom")
 # What the pieces give for a window (PieceSet.totals): counts, rates, median and p90 of each stage
 WINDOW_FIGURES = (*PIECE_FLAGS, *WINDOW_RATES, *(f"{q}_{s}_min" for s in QUANTILES for q in ("median", "p90")))
-STOCKS = ("open", "overdue")  # now, whatever the window (contract/metrics.py STOCKS)
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,8 @@ def on_time_by(snap: Snapshot, code: str, w: Window, column: str) -> pd.DataFram
         return pd.DataFrame(columns=[column, "reported", "closed", "closed_on_time", "on_time_rate"])
     g = index.breakdown(code, *w.days, column)
     g = g[g["reported"] > 0].copy()
-    g["on_time_rate"] = rate(g["closed_on_time"], g["closed"])
+    num, den = RATES["on_time_rate"]
+    g["on_time_rate"] = rate(g[num], g[den])
     return g.sort_values("reported", ascending=False).reset_index(drop=True)
 
 

@@ -16,6 +16,7 @@ from config.region_codes import CODE_LENGTH
 from contract import frames as F
 from contract.frames import piece_frame_name
 from contract.metrics import COUNTS, MEDIANS, RATES, STOCKS, WALL_WINDOWS
+from contract.rates import rate
 from contract.windows import window_start
 from etl.state.event_ledger import EventLedger, empty_events
 from etl.transforms.events import (
@@ -26,7 +27,7 @@ from etl.transforms.events import (
     overdue_events,
     stacked_windows,
 )
-from etl.transforms.regions import code_text, grid_key_at, ratio, region_key, rolled_up_sums
+from etl.transforms.regions import code_text, grid_key_at, region_key, rolled_up_sums
 from etl.transforms.window_pieces import piece_rows, sorted_pieces
 from etl.transforms.work_queue import open_events
 from etl.transforms.yesterday import kpis_same_time_yesterday
@@ -126,7 +127,7 @@ def region_event_kpis_reference(facts: pd.DataFrame, as_of: datetime, windows=WA
     for name in COUNTS:
         kpis[name] = kpis[name].astype("int64")
     for name, (num, den) in RATES.items():
-        kpis[name] = ratio(kpis[num], kpis[den])
+        kpis[name] = rate(kpis[num], kpis[den])
     return kpis
 
 

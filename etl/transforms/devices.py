@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from contract.metrics import DEVICE_COUNTS, DEVICE_RATES
-from etl.transforms.regions import ratio, rolled_up_sums
+from contract.rates import rate
+from etl.transforms.regions import rolled_up_sums
 
 
 def device_facts(devices: pd.DataFrame) -> pd.DataFrame:
@@ -34,7 +35,7 @@ def region_device_kpis(devices: pd.DataFrame, grids: pd.DataFrame) -> pd.DataFra
     per_grid["blind_grids"] = (per_grid["cameras"] == 0).astype(int)
     k = rolled_up_sums(per_grid, [*DEVICE_COUNTS, "blind_grids"])
     for name, (num, den) in DEVICE_RATES.items():
-        k[name] = ratio(k[num], k[den])
+        k[name] = rate(k[num], k[den])
     return k
 
 

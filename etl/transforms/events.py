@@ -10,8 +10,9 @@ import pandas as pd
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
 from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WALL_WINDOWS
+from contract.rates import rate
 from contract.windows import window_start
-from etl.transforms.regions import code_text, grid_numbers, ratio
+from etl.transforms.regions import code_text, grid_numbers
 
 
 def event_status(events: pd.DataFrame) -> pd.Series:
@@ -124,7 +125,7 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=WALL_WINDOWS
     for name in MEDIANS:
         kpis[name] = kpis[name].astype("float64")
     for name, (num, den) in RATES.items():
-        kpis[name] = ratio(kpis[num], kpis[den])
+        kpis[name] = rate(kpis[num], kpis[den])
     return kpis
 
 
@@ -279,7 +280,7 @@ def wall_kpis(sums: dict[str, np.ndarray], grid_nos: np.ndarray, medians: np.nda
     with np.errstate(divide="ignore", invalid="ignore"):
         for name, (num, den) in RATES.items():
             a, b = flat[:, names.index(num)], flat[:, names.index(den)]
-            full[name] = np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)
+            full[name] = np.where(b > 0, a / np.where(b > 0, b, 1), np.nan)  # contract/rates.py's rule, on arrays
     return full
 
 

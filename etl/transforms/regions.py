@@ -39,6 +39,3 @@ def rolled_up_sums(per_grid: pd.DataFrame, value_cols: list[str]) -> pd.DataFram
     return pd.concat(parts, ignore_index=True)
 
 
-def ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    """num/den as float, missing where den is 0 (no events is no rate, not a rate of 0)."""
-    return (num / den.where(den > 0)).astype("float64")

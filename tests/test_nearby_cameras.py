@@ -98,6 +98,7 @@ def assert_same_list(got: pd.DataFrame, want: pd.DataFrame) -> None:
             assert a < b
 
 
+@pytest.mark.slow  # the module's simulated source: ~30 s once (docs/testing.md: the tiers)
 def test_nearby_lists_equal_brute_force_haversine(camera_source, city):
     engine, snap = camera_source
     cams = source_cameras(engine, city)
@@ -127,6 +128,7 @@ def test_nearby_lists_equal_brute_force_haversine(camera_source, city):
         assert_same_list(got, brute_nearby(cams, city, lon, lat, district))
 
 
+@pytest.mark.slow  # the module's simulated source: ~30 s once (docs/testing.md: the tiers)
 def test_direction_and_status_of_a_listed_camera(camera_source, city):
     engine, snap = camera_source
     cams = source_cameras(engine, city).set_index("device_id")
@@ -159,6 +161,7 @@ GROUP BY substr(e.grid_code, 1, :n)
 """
 
 
+@pytest.mark.slow  # the module's simulated source: ~30 s once (docs/testing.md: the tiers)
 def test_camera_gaps_recounted_by_sql(camera_source, city):
     """Per grid and per street: the events of the last 30 days (equal) and those no online camera was within
     300 m of, by a plain haversine in SQL on the source's coordinates. The SQL's sphere and the source's GCJ-02
@@ -189,6 +192,7 @@ def test_camera_gaps_recounted_by_sql(camera_source, city):
     assert tight >= 0.9 * len(gaps)
 
 
+@pytest.mark.slow  # the module's simulated source: ~30 s once (docs/testing.md: the tiers)
 def test_coord_fixes_are_the_unverified_cameras_by_their_grids_events(camera_source, city):
     engine, snap = camera_source
     fixes = snap.frame("camera_fixes")

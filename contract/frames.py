@@ -136,6 +136,19 @@ DEPARTMENTS = Frame("departments", {"number": INT, "code": TEXT, "name": TEXT, "
                                     "depth": INT}, key=("code",),
                      written_by="etl/transforms/departments.py:department_table",
                      doc="the city's department catalogue (条); number 0, code '' is 未归属; pieces' dept is the number")
+INDICATORS = Frame("indicators", {"indicator": TEXT, "code": TEXT, "level": TEXT, "name": TEXT, "region_name": TEXT,
+                                  "theme": TEXT, "unit": TEXT, "value": FLOAT, "time": TIME, "value_day": FLOAT,
+                                  "value_week": FLOAT, "change_day": FLOAT, "change_week": FLOAT, "status": TEXT,
+                                  "warn": FLOAT, "alarm": FLOAT, "direction": TEXT, "basis": TEXT, "decimals": INT,
+                                  "order": INT, "sites": INT}, key=("indicator", "code"), code_column="code",
+                   written_by="etl/transforms/indicators.py:indicator_latest",
+                   doc="city vital signs: per indicator × region the value now, a day and a week ago, status")
+INDICATOR_HOURLY = Frame("indicator_hourly", {"indicator": TEXT, "code": TEXT, "hour": TIME, "value": FLOAT},
+                         code_column="code", written_by="etl/transforms/indicators.py:indicator_hourly",
+                         doc="city vital signs: the last 24 hour marks per indicator × region (sparklines, trends)")
+INDICATOR_QUARANTINE = Frame("indicator_quarantine", {"indicator": TEXT, "time": TIME, "value": FLOAT, "site": TEXT,
+                                                      "reason": TEXT, "seen_at": TIME},
+                             written_by="etl/state/indicator_series.py:quarantine_rows")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},
@@ -145,7 +158,8 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
 FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
-    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, DEPARTMENTS)}
+    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, DEPARTMENTS,
+    INDICATORS, INDICATOR_HOURLY, INDICATOR_QUARANTINE)}
 PIECES_PREFIX = "event_pieces@"
 
 

@@ -105,6 +105,7 @@ def register_routes(server: flask.Flask, city: City) -> None:
             "events_total": snap.meta.get("events_total"),
             # 条: the units the department catalogue does not know (counted under 未归属), with their rows
             "departments": snap.meta.get("departments", {}),
+            "indicators": {k: snap.meta.get("indicators", {}).get(k) for k in ("quarantined", "unknown_regions", "failing")},
             "frames": {k: v.get("rows") for k, v in snap.manifest.get("frames", {}).items()},
         }
         return flask.jsonify(body)

@@ -71,9 +71,28 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
                    history_days=settings.history_days, timeline_days=settings.timeline_days,
                    app_engine=writable_engine(settings.app_db_url), mapping=mapping,
                    nearby_camera_m=settings.nearby_camera_m)
+    jobs.indicators = indicator_feeds(settings, city)
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
-                         "safety": settings.safety_interval_s}).start()
+                         "safety": settings.safety_interval_s,
+                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {})}).start()
+
+
+def indicator_feeds(settings: Settings, city: City):
+    """The city vital signs' feeds of COCKPIT_INDICATORS (None without one); a wrong catalogue stops start-up
+    naming the file and the key (config/indicators.py)."""
+    from config.indicators import IndicatorError, load_catalogue
+    from etl.source.indicator_feeds import make_readers
+    from etl.state.indicator_series import IndicatorFeeds
+
+    try:
+        cat = load_catalogue(settings.indicators)
+    except IndicatorError as exc:
+        raise SettingsError(f"COCKPIT_INDICATORS: {exc}") from None
+    if not cat.indicator:
+        return None
+    return IndicatorFeeds(cat, city, make_readers(cat, city, settings.source_url), settings.indicators_native_days,
+                          future_tolerance_s=settings.future_tolerance_s)
 
 
 def start_supervision_delivery(settings: Settings, tz: str = "Asia/Shanghai") -> None:

@@ -47,17 +47,38 @@ def start_simulator(settings, city, engine) -> threading.Thread:
     if n:
         log.info("simulator: wrote %d events of history in %.1fs", n, time.perf_counter() - t0)
 
+    vitals = start_vital_signs(settings, city, engine)
+
     def loop():
         while True:
             time.sleep(settings.sim_tick_s)
             try:
                 sim.tick(now_local(city.timezone))
+                if vitals is not None:
+                    vitals.tick(now_local(city.timezone).replace(tzinfo=None))
             except Exception:  # the demo source must keep going
                 log.exception("simulator tick failed")
 
     t = threading.Thread(target=loop, name="simulator", daemon=True)
     t.start()
     return t
+
+
+def start_vital_signs(settings, city, engine):
+    """The demo's city vital signs (demo/vital_signs.py): 15 days of feeds in the demo source, and the public-
+    opinion API on 127.0.0.1:8061 (config/indicators/demo.toml), when the demo reads its own indicators."""
+    from config.indicators import DEMO_INDICATORS
+    from demo.vital_signs import OpinionEndpoint, VitalSignsSimulator
+
+    if settings.indicators != str(DEMO_INDICATORS):
+        return None
+    vitals = VitalSignsSimulator(engine, city, seed=settings.sim_seed)
+    vitals.backfill(min(settings.sim_backfill_days, 15), now_local(city.timezone).replace(tzinfo=None))
+    try:
+        OpinionEndpoint(port=8061, timezone=city.timezone).start()
+    except OSError as exc:  # the port is taken: that one feed shows stale, the rest of the wall goes on
+        log.warning("opinion API not started on 127.0.0.1:8061 (%s): its tiles will show stale", exc)
+    return vitals
 
 
 def ensure_demo_users(settings, city) -> None:
@@ -95,6 +116,10 @@ def build_demo(settings, city):
         if settings.source_url == type(settings).model_fields["source_url"].default:
             update["source_url"] = f"sqlite:///{ROOT / 'data' / 'hotline.db'}"
         settings = settings.model_copy(update=update)
+    if not settings.indicators and settings.sim_source_shape == "demo":  # the demo's vital signs by default
+        from config.indicators import DEMO_INDICATORS
+
+        settings = settings.model_copy(update={"indicators": str(DEMO_INDICATORS)})
     ensure_demo_users(settings, city)
     # the simulator is the one writer of the demo's source; the product reads it read-only (etl/source/schema.py)
     start_simulator(settings, city, writable_engine(settings.source_url))

@@ -22,6 +22,7 @@ from etl.source.mapped_read import EventSource
 from etl.source.mapping import SourceMapping, load_mapping, provided
 from etl.source.placement import Placer
 from etl.state.event_ledger import EventLedger, history_start
+from etl.state.indicator_series import IndicatorFeeds
 from etl.state.step_log import StepLog
 from etl.state.timeline_sync import TimelineSync
 from etl.state.window_state import WindowState
@@ -29,6 +30,7 @@ from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.at_risk import at_risk_events
 from etl.transforms.departments import department_table
 from etl.transforms.devices import blind_grid_list, region_device_kpis
+from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest
 from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
@@ -64,7 +66,8 @@ class EtlJobs:
                  keep_quarantined: int = 1000, base_backoff_s: float = 2.0,
                  alert_thresholds: AlertThresholds | None = None, history_days: int = 120,
                  timeline_days: int = 30, app_engine: Engine | None = None, mapping: SourceMapping | None = None,
-                 windows: WindowState | None = None, nearby_camera_m: float = 300.0):
+                 windows: WindowState | None = None, nearby_camera_m: float = 300.0,
+                 indicators: IndicatorFeeds | None = None):
         self.engine, self.city, self.store = engine, city, store
         self.nearby_camera_m = nearby_camera_m  # 补盲: an event with no online camera this near (metres) is unseen
         # the source through its mapping (etl/source/mapping.py; the demo's own by default): one code path
@@ -85,7 +88,8 @@ class EtlJobs:
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
                                       StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined, source=steps),
                                       self.timeline_days, city.timezone, self.source)
-        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety")}
+        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety", "indicators")}
+        self.indicators = indicators  # city vital signs (etl/state/indicator_series.py): feeds read in the background
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
         self.published_after_s: float | None = None  # seconds from a run's start to its snapshot being out
@@ -245,5 +249,19 @@ class EtlJobs:
         return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, \
             {"safety_unknown_regions": unknown}, set()
 
+    def _indicators(self, now: datetime):
+        """City vital signs: take in the feeds' finished reads (each feed on its own schedule and backoff, in the
+        background: one slow or down feed never holds this job), then the frames from the sites' samples."""
+        feeds, stamp = self.indicators, pd.Timestamp(now).tz_localize(None)
+        if feeds is None:
+            return {}, {}, set()
+        feeds.collect(stamp)
+        feeds.compact(stamp)
+        latest, hourly = feeds.samples(stamp)
+        info, regions = indicator_info(feeds.catalogue), self.city.regions
+        return {F.INDICATORS.name: indicator_latest(latest, info, regions, self.city.code, stamp),
+                F.INDICATOR_HOURLY.name: indicator_hourly(hourly, info, regions, self.city.code),
+                F.INDICATOR_QUARANTINE.name: feeds.quarantine_rows()}, {"indicators": feeds.meta()}, set()
+
     def run_all(self, now: datetime | None = None) -> dict | None:
-        return self.run(("events", "devices", "safety"), now)
+        return self.run(("events", "devices", "safety", *(("indicators",) if self.indicators is not None else ())), now)

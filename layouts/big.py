@@ -17,6 +17,7 @@ import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from plotly.utils import PlotlyJSONEncoder
 
+from components import vital_signs
 from components import wall_widgets as ww
 from components.format import alert_text, fmt_count, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
 from components.nearby_cameras import wall_gaps
@@ -28,9 +29,10 @@ from dashboard.access import user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
 from queries import views
+from queries.vital_signs import has_vital_signs
 
 PAGE = "big"
-PAGES = ("overview", "events", "safety", "cameras")
+PAGES = ("overview", "events", "safety", "cameras", "vitals")  # vitals: components/vital_signs.py
 PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate"}
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
 
@@ -47,10 +49,12 @@ PANELS = {
     "ranking": ("ranking", ("overview", "events", "cameras")),
     "ticker": ("ticker", ("overview", "events", "safety")),
     "gaps": ("gaps_wall", ("cameras",)),  # 补盲 (components/nearby_cameras.py)
+    "vitals": ("page_vitals", ("vitals",)),  # 城市体征: components/vital_signs.py
 }
 # which panels a small wall keeps when not all fit (first first), and each one's share of a column's height
-PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera", "gaps")
-WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2}
+PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera", "gaps",
+            "vitals")
+WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2, "vitals": 3.0}
 ALERT_PAGE_S = 8  # seconds each page of the alert panel stays before the next (assets/big_canvas.js)
 
 
@@ -101,6 +105,8 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
     snap = c.snapshot()
     conf = carousel_config(page, pages, interval, reload_hour)
     conf["measure_pinned"] = measure in views.MAP_MEASURES
+    if not has_vital_signs(snap) and conf["pages"] != ["vitals"]:  # no COCKPIT_INDICATORS: no 城市体征 page
+        conf["pages"] = [p for p in conf["pages"] if p != "vitals"]
     # the page the wall clock selects (as assets/big_canvas.js does), so the first paint is already right
     first = conf["pages"][int(time.time() / conf["interval_s"]) % len(conf["pages"])] if conf["pages"] else "all"
     measure = measure if measure in views.MAP_MEASURES else PAGE_MEASURE.get(first, "density")
@@ -122,6 +128,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
         "ranking": html.Div(id="big-ranking"),
         "ticker": html.Div(id="big-ticker", className="ticker"),
         "gaps": html.Div(id="big-gaps"),
+        **({"vitals": vital_signs.wall_tiles(snap, code, c.now())} if has_vital_signs(snap) else {}),
     }
     map_panel = html.Section(id="big-panel-map", className="panel map-panel", children=[
         html.Div(className="map-head", children=[
@@ -152,7 +159,9 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
                 ]),
             ]),
             html.Div(id="big-kpis", className="kpi-row", children=[ww.kpi_tile(k) for k in KPI_TILES]),
-            html.Div(id="big-body", className="big-body", children=[panel(k, bodies[k]) for k in PANELS] + [map_panel]),
+            html.Div(id="big-body", className="big-body", children=[panel(k, bodies[k]) for k in PANELS if k in bodies]
+                     + [map_panel]),
+            dcc.Store(id="big-vs-sent", data={}),
             html.Div(label("waiting_data"), id="big-waiting", className="wall-overlay hidden"),
             html.Div(label("offline_wait"), id="big-offline", className="wall-overlay hidden"),
         ]))

@@ -12,7 +12,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from components import region_panels
+from components import region_panels, vital_signs
 from components.format import (
     fmt_count,
     fmt_minutes,
@@ -229,7 +229,8 @@ def _render_lists(snap, state: dict):
             [region_panels.recurring_panel(snap, city, region, now, lambda e: href(state, event=e)),
              html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, now),
                                                           region_panels.camera_panel(snap, city, region, now)]),
-             gaps_panel(snap, city, region, lambda code: href(state, spot=code, event=None))])
+             gaps_panel(snap, city, region, lambda code: href(state, spot=code, event=None)),
+             vital_signs.region_panel(snap, region, now)])  # 城市体征 (components/vital_signs.py)
 
 
 def register_render(outputs: list[tuple[str, str]], build) -> None:

@@ -11,6 +11,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
+from components import vital_signs
 from components.format import alert_text, due_text, fmt_span
 from components.nearby_cameras import event_cameras, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
@@ -120,7 +121,8 @@ def _render(snap, region: str, key):
     title = f"{label('my_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
     alerts = [html.Li([label("label_value", label=names.get(a["code"], a["code"]), value=alert_text(a)),
                        alert_spot_link(region, a["code"])], className=f"alert alert-{a['level']}")
-              for a in views.area_alerts(snap, region)]
+              for a in views.area_alerts(snap, region) if a["kind"] != "indicator"]
+    alerts += vital_signs.phone_alarm_items(snap, region, names)  # 城市体征 of my area (components/vital_signs.py)
     if n_over:
         alerts.insert(0, html.Li(label("small_overdue_alert", n=n_over, span=fmt_span(
             (pd.Timestamp(now) - pd.Timestamp(queue["due_at"].iloc[0])).total_seconds() / 60)),

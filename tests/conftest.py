@@ -21,6 +21,7 @@ from config.city import load_city
 from config.settings import ENV_PREFIX, ROOT, load_settings
 from demo.embedded_redis import EmbeddedRedis
 from demo.simulator import Simulator
+from demo.vital_signs import OpinionEndpoint, VitalSignsSimulator
 from etl.jobs import EtlJobs
 from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
@@ -69,6 +70,22 @@ def sim_engine(tmp_path_factory, city):
     eng = writable_engine(f"sqlite:///{tmp_path_factory.mktemp('sim')}/source.db")
     Simulator(eng, city, seed=7, events_per_day=600, bad_row_rate=0.01).backfill(35, NOW, n_cameras=3000, n_iot=2000)
     return eng
+
+
+@pytest.fixture(scope="session")
+def vitals_db(tmp_path_factory, city):
+    """A SQLite source with 15 days of the demo's vital-sign feeds up to NOW (demo/vital_signs.py); its URL."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('vitals')}/source.db"
+    VitalSignsSimulator(writable_engine(url), city).backfill(15, NOW)
+    return url
+
+
+@pytest.fixture
+def opinion_api():
+    """The demo's public-opinion HTTP API on a free localhost port, its clock at NOW; stopped after the test."""
+    api = OpinionEndpoint(clock=lambda: NOW).start()
+    yield api
+    api.stop()
 
 
 @pytest.fixture(scope="session")

@@ -106,6 +106,10 @@ def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: d
         parts.append(at_risk_alerts(frames["at_risk"], names, as_of, thresholds))
     if frames.get("device_kpis") is not None:
         parts.append(camera_alerts(frames["device_kpis"], names, devices_as_of or as_of, thresholds))
+    if frames.get("indicators") is not None:  # city vital signs past warn / alarm (etl/transforms/indicators.py)
+        from etl.transforms.indicators import indicator_alerts
+
+        parts.append(indicator_alerts(frames["indicators"]))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("value", "threshold") else

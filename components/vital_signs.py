@@ -1,0 +1,213 @@
+"""City vital signs (城市体征) on the three screens, from queries/vital_signs.py:
+
+- the wall's 城市体征 panel (`wall_tiles`, a carousel page of its own on walls where not every panel fits;
+  registered in layouts/big.py PANELS): tiles in the catalogue's order (by theme, named on each), each with its value and unit, the change against the same time yesterday and last week, a sparkline
+  of the last 24 h (an SVG image: a few hundred bytes) and its status colour; a late feed's tile shows the
+  time of its last value and is marked stale by itself. Each new snapshot sends only the tiles whose text
+  changed (`refresh_wall_tiles`).
+- the tablet's region panel (`region_panel`, layouts/medium.py): every indicator with a value in the region,
+  its 24 h trend with the warn / alarm lines drawn.
+- the phone's alarms of the user's area (`phone_alarm_items`, layouts/small.py).
+
+Text is formatted here (components/format.py's MISSING for a figure a feed does not give), labels from
+config/labels.py; ids start with the page (`big-vs-...`, `medium-vitals`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from urllib.parse import quote
+
+from dash import ALL, Input, Output, State, callback, html, no_update
+
+from components.format import MISSING, is_missing
+from config.labels import label
+from dashboard.access import user_scope
+from dashboard.context import cockpit
+from queries import vital_signs as vs
+from snapshots.reader import Snapshot
+
+TILE = "big-vs-tile"  # pattern-matching id type of a wall tile: {"type": TILE, "id": <indicator>}
+STATUS_COLOUR = {"ok": "#2ee59d", "warn": "#ffb020", "alarm": "#ff4d5e", "stale": "#8aa4d6", "none": "#8aa4d6"}
+
+
+# --- text -----------------------------------------------------------------------------------------
+
+def fmt_value(v, decimals: int, unit: str = "") -> str:
+    """An indicator's value with its decimals; a ratio unit '%' is shown as given (the catalogue scales)."""
+    if is_missing(v):
+        return MISSING
+    text = f"{v:,.{decimals}f}"
+    return f"{text}{unit}" if unit == "%" else text
+
+
+def fmt_change(change, key: str) -> tuple[str, str]:
+    """('较昨日 ▲3.2%', css class) of a relative change; '' when there is nothing to compare with."""
+    if is_missing(change):
+        return "", "vs-chg"
+    arrow = "▲" if change > 0 else "▼" if change < 0 else label("delta_flat")
+    return f"{label(key)} {arrow}{abs(change) * 100:.1f}%", "vs-chg" + (" up" if change > 0 else " down" if change < 0 else "")
+
+
+def fmt_when(t: datetime | None, now: datetime) -> str:
+    if t is None:
+        return MISSING
+    return f"{t:%H:%M}" if t.date() == now.date() else f"{t:%m-%d %H:%M}"
+
+
+def sparkline_src(values: list, status: str, width: int = 240, height: int = 48, lines: tuple = (),
+                  colour: str = "#29d3ff") -> str:
+    """A polyline of the values (None: a gap) as a data-URI SVG image, with optional horizontal lines
+    ((value, colour) each, dashed: thresholds) on the same scale."""
+    pts = [v for v in values if v is not None]
+    if not pts:
+        return "data:image/svg+xml," + quote(f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}'/>")
+    ref = [v for v, _ in lines if v is not None]
+    lo, hi = min(pts + ref), max(pts + ref)
+    span = (hi - lo) or 1.0
+    pad = 3
+    n = max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        return round(pad + (height - 2 * pad) * (1 - (v - lo) / span), 1)
+
+    segs: list[list[str]] = []
+    cur: list[str] = []
+    for i, v in enumerate(values):
+        if v is None:
+            if cur:
+                segs.append(cur)
+            cur = []
+        else:
+            cur.append(f"{round(i * width / n, 1)},{y(v)}")
+    if cur:
+        segs.append(cur)
+    colour = STATUS_COLOUR[status] if status in ("warn", "alarm") else colour
+    body = "".join(f"<polyline points='{' '.join(s)}' fill='none' stroke='{colour}' stroke-width='2.5' "
+                   f"stroke-linejoin='round' vector-effect='non-scaling-stroke'/>" for s in segs)
+    body += "".join(f"<line x1='0' x2='{width}' y1='{y(v)}' y2='{y(v)}' stroke='{c}' stroke-width='1.5' "
+                    f"stroke-dasharray='5 4' vector-effect='non-scaling-stroke'/>" for v, c in lines if v is not None)
+    svg = f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' viewBox='0 0 {width} {height}' preserveAspectRatio='none'>{body}</svg>"
+    return "data:image/svg+xml," + quote(svg, safe=" ,.='/:")
+
+
+def _lines(t: dict) -> tuple:
+    """The threshold lines of an absolute-basis indicator (last-week thresholds move with last week)."""
+    if t["basis"] != "absolute":
+        return ()
+    return ((t["warn"], STATUS_COLOUR["warn"]), (t["alarm"], STATUS_COLOUR["alarm"]))
+
+
+# --- wall -----------------------------------------------------------------------------------------
+
+def tile_body(t: dict, now: datetime) -> tuple[list, str]:
+    """(children, className) of a wall tile."""
+    status = t["status"]
+    day, day_cls = fmt_change(t["change_day"], "vs_day")
+    week, week_cls = fmt_change(t["change_week"], "vs_week")
+    when = fmt_when(t["time"], now)
+    foot = label("vs_last", t=when) if status in ("stale", "none") else label("vs_updated", t=when)
+    if t["sites"] > 1:
+        foot += " · " + label("vs_sites", n=t["sites"])
+    children = [  # flat: assets/vital_signs.css arranges them as a list row, a tile or a tall tile by the room
+        html.Span(t["theme"], className="vs-theme"), html.Span(t["name"], className="vs-name"),
+        html.Span(label(f"vs_status_{status}"), className="vs-badge"),
+        html.Div([html.Span(fmt_value(t["value"], t["decimals"], t["unit"]), className="vs-num"),
+                  html.Span("" if t["unit"] == "%" else t["unit"], className="vs-unit")], className="vs-value"),
+        html.Div([html.Span(day, className=day_cls), html.Span(week, className=week_cls)], className="vs-change"),
+        html.Img(src=sparkline_src(t["spark"], status), className="vs-spark", alt=""),
+        html.Div(foot, className="vs-foot"),
+    ]
+    return [html.Div(children, className="vs-in")], f"vs-tile st-{status}"  # the tile: a CSS size container
+
+
+def wall_tiles(snap: Snapshot, code: str, now: datetime) -> html.Div:
+    """The 城市体征 panel's body: a tile per indicator, in the catalogue's order (so by theme), already filled so
+    the first paint is right; the wall's layout (assets/big_canvas.js) gives the panel its place."""
+    tiles = vs.region_vital_signs(snap, code)
+    cells = []
+    for t in tiles:
+        children, cls = tile_body(t, now)
+        cells.append(html.Div(children, id={"type": TILE, "id": t["indicator"]}, className=cls))
+    return html.Div(cells or [html.Div(label("page_vitals") + " · " + label("not_connected"), className="vs-empty")],
+                    id="big-vitals", className="vs-grid")
+
+
+def _digest(x) -> str:
+    return hashlib.blake2b(json.dumps(x, default=str, sort_keys=True).encode(), digest_size=6).hexdigest()
+
+
+@callback(Output({"type": TILE, "id": ALL}, "children"), Output({"type": TILE, "id": ALL}, "className"),
+          Output("big-vs-sent", "data"), Input("big-version", "data"),
+          State({"type": TILE, "id": ALL}, "id"), State("big-vs-sent", "data"), prevent_initial_call=True)
+def refresh_wall_tiles(_key, ids, sent):
+    """A new snapshot: the tiles whose text changed (a digest per tile in big-vs-sent); the rest no_update."""
+    c = cockpit()
+    now = c.now()
+    by_id = {t["indicator"]: t for t in vs.region_vital_signs(c.snapshot(), user_scope())}
+    sent = dict(sent or {})
+    children, classes = [], []
+    for i in ids:
+        t = by_id.get(i["id"])
+        if t is None:  # gone from the snapshot: leave the tile as it is (the page rebuilds on reload)
+            children.append(no_update)
+            classes.append(no_update)
+            continue
+        body, cls = tile_body(t, now)
+        d = _digest([body, cls])
+        if sent.get(i["id"]) == d:
+            children.append(no_update)
+            classes.append(no_update)
+        else:
+            sent[i["id"]] = d
+            children.append(body)
+            classes.append(cls)
+    return children, classes, sent
+
+
+# --- tablet ---------------------------------------------------------------------------------------
+
+def region_panel(snap: Snapshot, code: str, now: datetime) -> html.Section | None:
+    """The tablet's vital signs of a region: each indicator with a value there, its 24 h trend and its
+    warn / alarm lines (None when no indicator has values for this region, and no vital signs at all)."""
+    if not vs.has_vital_signs(snap):
+        return None
+    tiles = vs.region_vital_signs(snap, code)
+    rows = []
+    for t in tiles:
+        status = t["status"]
+        day, day_cls = fmt_change(t["change_day"], "vs_day")
+        week, week_cls = fmt_change(t["change_week"], "vs_week")
+        rows.append(html.Div(className=f"mv-row st-{status}", id=f"medium-vitals-{t['indicator']}", children=[
+            html.Div(className="mv-what", children=[
+                html.Div(t["name"], className="mv-name"),
+                html.Div([html.B(fmt_value(t["value"], t["decimals"], t["unit"])), " ",
+                          "" if t["unit"] == "%" else t["unit"]], className="mv-value"),
+                html.Div([html.Span(label(f"vs_status_{status}"), className="mv-badge"), " ",
+                          fmt_when(t["time"], now)], className="mv-when"),
+                html.Div([html.Span(day, className=day_cls), " ", html.Span(week, className=week_cls)],
+                         className="mv-change")]),
+            html.Img(src=sparkline_src(t["spark"], status, 300, 70, _lines(t), "#1565c0"), className="mv-trend",
+                     alt=label("vs_trend"), title=label("vs_trend")),
+        ]))
+    legend = html.Div(className="mv-legend", children=[
+        label("vs_trend"), " · ", html.Span("- - " + label("vs_warn_line"), className="mv-warn"), " ",
+        html.Span("- - " + label("vs_alarm_line"), className="mv-alarm")])
+    return html.Section(id="medium-vitals", className="panel region-panel vitals-region", children=[
+        html.H3(label("page_vitals"), className="panel-title"), legend,
+        html.Div(rows or [html.Div(label("vs_none_here"), className="rp-empty")], className="mv-rows")])
+
+
+# --- phone ----------------------------------------------------------------------------------------
+
+def phone_alarm_items(snap: Snapshot, code: str, names: dict) -> list:
+    """The phone's alert list items for the vital signs past warn / alarm that concern the user's area."""
+    out = []
+    for a in vs.area_vital_alarms(snap, code)[:6]:
+        level = "red" if a["status"] == "alarm" else "amber"
+        value = fmt_value(a["value"], a["decimals"], a["unit"]) + ("" if a["unit"] == "%" else a["unit"])
+        out.append(html.Li(label("label_value", label=f"{names.get(a['code'], a['code'])} {a['name']}",
+                                 value=f"{value} · {label('vs_status_' + a['status'])}"),
+                           className=f"alert alert-{level} alert-vitals"))
+    return out

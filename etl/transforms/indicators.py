@@ -1,0 +1,160 @@
+"""City vital signs (城市体征): the published frames from the sites' as-of samples
+(etl/state/indicator_series.py `samples`), pure functions.
+
+Roll-up over regions: a site counts in the region it was placed in (a district code, a street, a grid
+for a point) and in every region above it (a prefix of its code), up to the city; a site whose region
+the city does not know, and a city-wide feed, count in the city only. At "now" a region's value is
+rolled up over its sites whose newest value is within the indicator's late_after of the region's newest
+(a dead station stops counting; a wholly late region keeps its last value and is stale). A day and a
+week ago and at each hour mark, the value is rolled up over the sites that had a value within
+late_after before that time. Roll-ups: sum, mean, weighted_mean (by the site's weight), max.
+
+Status: none (no value), stale (newest value older than late_after), alarm / warn (past the thresholds:
+the value itself, or for basis last_week the value ÷ the value a week ago; direction above or below), ok."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from config.indicators import Catalogue
+from config.region_codes import CODE_LENGTH
+
+ROLLED_LEVELS = ("district", "street")  # levels published below the city
+LATEST_COLUMNS = ["indicator", "code", "level", "name", "theme", "unit", "value", "time", "value_day", "value_week",
+                  "change_day", "change_week", "status", "warn", "alarm", "direction", "basis", "decimals", "order",
+                  "sites"]
+
+
+def indicator_info(cat: Catalogue) -> pd.DataFrame:
+    """One row per indicator: what the frames carry besides values (name, theme, unit, thresholds, order)."""
+    rows = [{"indicator": i.id, "name": i.name, "theme": i.theme, "unit": i.unit, "rollup": i.rollup,
+             "warn": np.nan if i.thresholds.warn is None else i.thresholds.warn,
+             "alarm": np.nan if i.thresholds.alarm is None else i.thresholds.alarm,
+             "direction": i.thresholds.direction, "basis": i.thresholds.basis, "decimals": i.decimals,
+             "order": k, "late_after_s": i.late_after_s} for k, i in enumerate(cat.indicator)]
+    return pd.DataFrame(rows, columns=["indicator", "name", "theme", "unit", "rollup", "warn", "alarm", "direction",
+                                       "basis", "decimals", "order", "late_after_s"])
+
+
+def _codes_up(region: pd.Series, city_code: str, levels: dict[str, str]) -> pd.DataFrame:
+    """Each row's region and every published region above it: (row, code) pairs (the city always)."""
+    rows, codes = [], []
+    for i, r in enumerate(region.tolist()):
+        rows.append(i)
+        codes.append(city_code)
+        if r is None or r != r or not str(r).startswith(city_code):
+            continue
+        for level in ROLLED_LEVELS:
+            n = CODE_LENGTH[level]
+            if len(r) >= n and levels.get(r[:n]) == level:
+                rows.append(i)
+                codes.append(r[:n])
+    return pd.DataFrame({"row": rows, "code": codes})
+
+
+def _rolled(df: pd.DataFrame, value_cols: list[str], rollup: pd.Series) -> pd.DataFrame:
+    """Roll each value column up per (indicator, code) by the indicator's method (rollup: indicator -> method)."""
+    out = []
+    g = df.groupby(["indicator", "code"], sort=False)
+    for col in value_cols:
+        v = df[col]
+        has = v.notna()
+        w = df["weight"].where(has, 0.0)
+        parts = pd.DataFrame({"indicator": df["indicator"], "code": df["code"], "v": v, "has": has,
+                              "wv": (v.fillna(0.0) * w), "w": w})
+        g = parts.groupby(["indicator", "code"], sort=False)
+        agg = pd.DataFrame({"sum": g["v"].sum(min_count=1), "mean": g["v"].mean(), "max": g["v"].max(),
+                            "wsum": g["wv"].sum(), "w": g["w"].sum(), "n": g["has"].sum()})
+        wmean = agg["wsum"] / agg["w"].where(agg["w"] > 0)
+        method = agg.index.get_level_values("indicator").map(rollup.to_dict())
+        pick = np.select([method == "sum", method == "mean", method == "max", method == "weighted_mean"],
+                         [agg["sum"], agg["mean"], agg["max"], wmean], np.nan)
+        out.append(pd.Series(np.where(agg["n"] > 0, pick, np.nan), index=agg.index, name=col))
+    return pd.concat(out, axis=1)
+
+
+def _status(value: pd.Series, last_week: pd.Series, time: pd.Series, info: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    x = np.where(info["basis"] == "last_week", value / last_week.where(last_week != 0), value)
+    above = info["direction"].to_numpy() == "above"
+    warn, alarm = info["warn"].to_numpy(float), info["alarm"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        past_alarm = np.where(above, x >= alarm, x <= alarm)
+        past_warn = np.where(above, x >= warn, x <= warn)
+    late = (now - time).dt.total_seconds().to_numpy() > info["late_after_s"].to_numpy(float)
+    return np.select([value.isna().to_numpy(), late, past_alarm, past_warn], ["none", "stale", "alarm", "warn"], "ok")
+
+
+def indicator_latest(latest: pd.DataFrame, info: pd.DataFrame, regions: pd.DataFrame, city_code: str,
+                     now) -> pd.DataFrame:
+    """Frame `indicators`: per indicator × region (the city, districts and streets with sites): the rolled-up
+    value now and its time, a day and a week ago, the changes, the status and the indicator's description."""
+    now = pd.Timestamp(now).tz_localize(None)
+    levels = dict(zip(regions["code"], regions["level"]))
+    names = dict(zip(regions["code"], regions["name"]))
+    if latest.empty:
+        return _empty_latest()
+    up = _codes_up(latest["region"], city_code, levels)
+    x = latest.iloc[up["row"].to_numpy()].reset_index(drop=True).assign(code=up["code"].to_numpy())
+    late = x["indicator"].map(info.set_index("indicator")["late_after_s"]).to_numpy(float)
+    newest = x.groupby(["indicator", "code"], sort=False)["time"].transform("max")
+    x["value"] = x["value"].where((newest - x["time"]).dt.total_seconds().to_numpy() <= late)
+    rollup = info.set_index("indicator")["rollup"]
+    r = _rolled(x, ["value", "value_day", "value_week"], rollup)
+    g = x.groupby(["indicator", "code"], sort=False)
+    r["time"] = g["time"].max()
+    r["sites"] = g["site"].nunique()
+    r = r.reset_index()
+    r = r.merge(info, on="indicator", how="left")
+    r["level"] = r["code"].map(levels).fillna("city")
+    r["region_name"] = r["code"].map(names)  # `name` is the indicator's
+    r["change_day"] = r["value"] / r["value_day"].where(r["value_day"] != 0) - 1
+    r["change_week"] = r["value"] / r["value_week"].where(r["value_week"] != 0) - 1
+    r["status"] = _status(r["value"], r["value_week"], r["time"], r, now)
+    out = r[LATEST_COLUMNS + ["region_name"]].sort_values(["order", "code"], kind="stable").reset_index(drop=True)
+    return out.astype({"decimals": "int64", "order": "int64", "sites": "int64", "value": float, "value_day": float,
+                       "value_week": float, "change_day": float, "change_week": float})
+
+
+def _empty_latest() -> pd.DataFrame:
+    kinds: dict[str, object] = {"value": float, "value_day": float, "value_week": float, "change_day": float, "change_week": float,
+             "warn": float, "alarm": float, "decimals": "int64", "order": "int64", "sites": "int64",
+             "time": "datetime64[ns]"}
+    return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, object)) for c in [*LATEST_COLUMNS, "region_name"]})  # type: ignore[call-overload]
+
+
+def indicator_hourly(hourly: pd.DataFrame, info: pd.DataFrame, regions: pd.DataFrame, city_code: str) -> pd.DataFrame:
+    """Frame `indicator_hourly`: per indicator × region × hour mark of the last 24 h (the last mark is now),
+    the value rolled up over the sites that had one within late_after before that mark."""
+    if hourly.empty:
+        return pd.DataFrame({"indicator": pd.Series(dtype=object), "code": pd.Series(dtype=object),
+                             "hour": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float)})
+    levels = dict(zip(regions["code"], regions["level"]))
+    sites = hourly.drop_duplicates(["indicator", "site"])[["indicator", "site", "region"]].reset_index(drop=True)
+    up = _codes_up(sites["region"], city_code, levels)
+    pairs = sites.iloc[up["row"].to_numpy()].reset_index(drop=True).assign(code=up["code"].to_numpy())
+    x = hourly.merge(pairs[["indicator", "site", "code"]], on=["indicator", "site"])
+    x = x.rename(columns={"code": "region_code"}).assign(key=lambda d: d["region_code"] + "|" + d["hour"].astype("int64").astype(str))
+    x["code"] = x["key"]
+    r = _rolled(x, ["value"], info.set_index("indicator")["rollup"]).reset_index()
+    code_hour = r["code"].str.split("|", n=1, expand=True)
+    out = pd.DataFrame({"indicator": r["indicator"], "code": code_hour[0],
+                        "hour": pd.to_datetime(code_hour[1].astype("int64"), unit="ns"), "value": r["value"].astype(float)})
+    order = info.set_index("indicator")["order"]
+    return out.assign(o=out["indicator"].map(order)).sort_values(["o", "code", "hour"]).drop(columns="o")\
+        .reset_index(drop=True)
+
+
+def indicator_alerts(indicators: pd.DataFrame) -> pd.DataFrame:
+    """The city's and districts' indicators past warn / alarm, as rows of the wall's alert frame
+    (etl/transforms/alerts.py): kind indicator, the indicator's name in `text`, the line crossed as threshold."""
+    d = indicators[indicators["status"].isin(["warn", "alarm"]) & indicators["level"].isin(["city", "district"])]
+    threshold = np.where(d["status"] == "alarm", d["alarm"], d["warn"]).astype(float)
+    basis_week = (d["basis"] == "last_week").to_numpy()
+    return pd.DataFrame({
+        "kind": "indicator", "code": d["code"], "name": d["region_name"],
+        "level": np.where(d["status"] == "alarm", "red", "amber"),
+        "value": d["value"].astype(float),
+        "threshold": np.where(basis_week, threshold * d["value_week"], threshold).astype(float),
+        "since": d["time"], "text": d["name"],
+    })

@@ -1,5 +1,5 @@
 """中屏: leaders' tablets. Drill down city → district → street → community → grid by tapping the map;
-the URL holds the whole state (?region=&window=&start=&end=&measure=&rank=&sort=&event=), so a link
+the URL holds the whole state (?region=&window=&start=&end=&measure=&rank=&sort=&event=&dept=), so a link
 opens the same view. Window figures come from queries/window_views.py (event_pieces)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from components import region_panels, vital_signs
+from components import department_panels, region_panels, vital_signs
 from components.format import (
     fmt_count,
     fmt_minutes,
@@ -31,8 +31,8 @@ from contract.metrics import RANK_PERIODS
 from dashboard.access import require_fields, require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll, shared_view
-from layouts.medium_outputs import LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
-from queries import views, window_views
+from layouts.medium_outputs import DEPT_OUTPUTS, LIST_OUTPUTS, RANKING_OUTPUTS, RENDER_OUTPUTS
+from queries import department_views, views, window_views
 
 PAGE = "medium"
 dash.register_page(__name__, path="/medium", title=f"{label('medium')} · {label('app_title')}")
@@ -45,7 +45,7 @@ RANK_COLUMNS: dict[str, Callable[[Any], str]] = {"rank": str, "name": str, "scor
                 "same_day_rate": fmt_rate, "grid_settled_rate": fmt_rate,
                 "satisfaction_rate": fmt_rate}
 ASCENDING = {"rank", "name", "overdue", "open"}  # sorted smallest first; the rest largest first
-STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event", "spot")
+STATE_KEYS = ("region", "window", "start", "end", "measure", "rank", "sort", "event", "spot", "dept")
 OVERDUE_SHOWN = 15
 QUIET_DEFAULTS = {"rank": "month", "sort": "rank"}  # left out of URLs when they hold these
 
@@ -67,6 +67,8 @@ def view_state(q: dict) -> dict:
         "event": q.get("event") or None,
         # the cameras around a street's or grid's spot (components/nearby_cameras.py): in scope, or 403
         "spot": require_region(q["spot"]) if q.get("spot") and q["spot"] in city else None,
+        # 条: a department of the published catalogue (or 未归属), in the user's department scope, or 403
+        "dept": department_views.known_department(cockpit().snapshot(), q.get("dept")),
     }
 
 
@@ -121,6 +123,9 @@ def layout(**query):
                 html.Nav(id="medium-rank-periods", className="segmented-links"),
                 html.Div(id="medium-exports", className="exports")]),
             html.Div(id="medium-ranking", className="table-scroll")]),
+        html.Section(className="panel", id="medium-dept", children=[  # 部门榜 (components/department_panels.py)
+            html.H3(label("dept_ranking"), className="panel-title"), html.Div(id="medium-dept-ranking")]),
+        html.Div(id="medium-dept-view"),
         html.Div(className="medium-grid3", children=[
             html.Section(className="panel", children=[html.H3(label("on_time_by_category"), className="panel-title"),
                                                        dcc.Graph(id="medium-by-category", config=GRAPH_CONFIG)]),
@@ -248,6 +253,18 @@ def register_render(outputs: list[tuple[str, str]], build) -> None:
 register_render(RENDER_OUTPUTS, _render)
 register_render(RANKING_OUTPUTS, _render_ranking)
 register_render(LIST_OUTPUTS, _render_lists)
+
+
+def _render_departments(snap, state: dict):
+    """部门榜 of the region for the ranking's period, and the chosen department's view (?dept=)."""
+    c = cockpit()
+    rank_w = window_views.resolve_window(state["rank"], snap.as_of or c.now())
+    link = lambda **changes: href(state, **changes)  # noqa: E731
+    return (department_panels.ranking_panel(snap, state, rank_w, department_views.score_weights(c.settings), link),
+            department_panels.department_view(snap, c.city, state, rank_w, c.now(), link))
+
+
+register_render(DEPT_OUTPUTS, _render_departments)
 
 
 @callback(Output("medium-url", "href"), Input("medium-map", "clickData"), Input("medium-window", "value"),

@@ -8,3 +8,4 @@ RENDER_OUTPUTS = [("kpis", "children"), ("freshness-box", "children"), ("breadcr
 RANKING_OUTPUTS = [("rank-periods", "children"), ("exports", "children"), ("ranking", "children"),
                    ("by-category", "figure"), ("by-channel", "figure"), ("by-level", "figure")]
 LIST_OUTPUTS = [("overdue", "children"), ("at-risk", "children"), ("supervision", "children"), ("panels", "children")]
+DEPT_OUTPUTS = [("dept-ranking", "children"), ("dept-view", "children")]  # 部门榜 and a department's view

@@ -33,6 +33,16 @@ def catalogue(snap: Snapshot) -> Departments | None:
     return snap.frame_memo(F.DEPARTMENTS, "catalogue", departments_from_table)
 
 
+def known_department(snap: Snapshot, code: str | None) -> str | None:
+    """`code` when it names a department of the published catalogue or 未归属 ('-'), else None (a default view)."""
+    if not code:
+        return None
+    if code == UNASSIGNED_CODE:
+        return code
+    cat = catalogue(snap)
+    return code if cat is not None and code in cat else None
+
+
 def missing(snap: Snapshot) -> set[str]:
     """The department figures the source cannot give (未接入): counts and rates whose field is not connected."""
     connected = snap.meta.get("provided", {})

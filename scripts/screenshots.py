@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phone-password", default="meiyuan-demo")
     ap.add_argument("--grid-user", default="grid1", help="community/grid staff for the phone shots")
     ap.add_argument("--grid-password", default="grid1-demo")
-    ap.add_argument("--only", choices=["big", "medium", "small"], action="append",
+    ap.add_argument("--only", choices=["big", "medium", "small", "departments"], action="append",
                     help="take only these screens' shots (repeatable; default: all)")
     return ap.parse_args(argv)
 
@@ -128,9 +128,10 @@ class Shooter:
                 page.locator(tap).first.click()
                 page.wait_for_selector(wait_for, timeout=self.timeout_s * 1000)
                 page.wait_for_timeout(300)
-            if scroll:  # e.g. the phone's map, below the fold
-                page.evaluate("(sel) => document.querySelector(sel).closest('.panel').scrollIntoView({block: 'end'})",
-                              scroll)
+            if scroll:  # e.g. the phone's map, below the fold; a department's panel, below the ranking
+                page.wait_for_selector(scroll, timeout=self.timeout_s * 1000)
+                page.evaluate("(sel) => { const e = document.querySelector(sel); (e.closest('.panel') || e)"
+                              ".scrollIntoView({block: sel.startsWith('#medium-dept') ? 'start' : 'end'}); }", scroll)
                 page.wait_for_timeout(300)
             target = self.out / name
             page.screenshot(path=str(target), full_page=False)
@@ -160,6 +161,13 @@ def tablet(s: Shooter, args) -> None:
            wait_for="#medium-timeline")
 
 
+def departments(s: Shooter) -> None:
+    """The tablet's department ranking (部门榜) and a department's view (住建, the slow one) at 1366x1024."""
+    s.shot("/medium?rank=month", "medium", 1366, 1024, "medium-departments-1366x1024.png", scroll="#medium-dept-table")
+    s.shot("/medium?rank=month&dept=ZJ", "medium", 1366, 1024, "medium-department-view-1366x1024.png",
+           scroll="#medium-dept-title")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -185,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 s.shot("/big?page=vitals", "big", 3840, 2160, "big-vitals-3840x2160.png")
             if not args.only or "medium" in args.only:
                 tablet(s, args)
+            if not args.only or "departments" in args.only:
+                departments(s)
             if args.only and "small" not in args.only:
                 return 0
             s.sign_in(args.phone_user, args.phone_password)

@@ -16,6 +16,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import text
+
 from bench.generate import generate, touch_events
 from config.city import load_city
 from config.clock import now_local
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also reopen this share of the events (closed_at cleared, every k-th row): a larger open set")
     ap.add_argument("--pg-url", default=None, help="a PostgreSQL database to fill instead of a SQLite file (created if missing)")
     ap.add_argument("--workdir", default=None)
-    ap.add_argument("--reuse", action="store_true", help="SQLite: keep the workdir's source.db from an earlier run")
+    ap.add_argument("--reuse", action="store_true", help="keep the source an earlier run generated (the workdir's "
+                    "source.db, or the --pg-url database)")
     ap.add_argument("--kinds", default="open_set,update_time")
     a = ap.parse_args(argv)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="cockpit-openset-"))
@@ -89,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         ensure_database(url)
     writer = writable_engine(url)
     now = now_local(city.timezone).replace(microsecond=0)
-    reuse = a.reuse and not a.pg_url and (work / "source.db").exists()
+    reuse = a.reuse and (bool(a.pg_url) or (work / "source.db").exists())
     gen = {"seconds": 0.0} if reuse else generate(writer, city, a.events, now, n_cameras=100, n_iot=100)
     if a.open_share > 0 and not reuse:
         with writer.begin() as c:
-            c.exec_driver_sql(f"UPDATE events SET closed_at = NULL WHERE row_id % {max(1, round(1 / a.open_share))} = 0")
+            c.execute(text(f"UPDATE events SET closed_at = NULL WHERE row_id % {max(1, round(1 / a.open_share))} = 0"))
     report = {"events": a.events, "generate_s": round(gen["seconds"], 1), "backend": writer.dialect.name,
               "ticks": a.ticks, "burst": a.burst, "open_share_added": a.open_share}
     for kind in a.kinds.split(","):

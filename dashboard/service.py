@@ -75,7 +75,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                          "safety": settings.safety_interval_s,
-                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {})}).start()
+                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {})},
+                        standby=settings.standby).start()
 
 
 def indicator_feeds(settings: Settings, city: City):

@@ -96,6 +96,9 @@ class EtlJobs:
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
+        self.pending_weeks: set[np.datetime64] = set()  # weeks a standby's advance changed: their pieces are due
+        self.advances = 0  # standby advances that read the source
+        self.rows_pulled = 0  # event rows read from the source by every pull (a backfill reads the history)
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
@@ -148,6 +151,26 @@ class EtlJobs:
                 self.published_version = manifest["version"]
         return manifest
 
+    def advance(self, now: datetime | None = None) -> dict | None:
+        """Hot standby (COCKPIT_STANDBY=hot): the events' incremental pull by watermark and the window state it
+        updates, as a leader's tick does, but no frame computed and nothing published; the weeks it changed wait
+        in pending_weeks for this process's first run as leader, which then costs a tick, not a backfill. The
+        pull's counts, or None (in backoff, or the source failed)."""
+        if not self.backoff["events"].should_try():
+            return None
+        now = now or self.clock()
+        try:
+            stats = self.ledger.pull(self.engine, now)
+            self.rows_pulled += stats["read"]
+            self.pending_weeks |= self.windows.update(self.ledger, now)
+        except Exception as exc:  # noqa: BLE001 - as run: back off, and the next advance (or run) reads it again
+            wait = self.backoff["events"].failed()
+            log.warning("ETL standby: events pull failed (%s); retry in %.0fs", exc, wait)
+            return None
+        self.backoff["events"].succeeded()
+        self.advances += 1
+        return stats
+
     @property
     def timeline_stats(self) -> dict | None:
         """The counts of the last timeline write (etl/state/timeline_sync.py)."""
@@ -159,12 +182,14 @@ class EtlJobs:
     def _events(self, now: datetime):
         t0 = time.perf_counter()
         stats = self.ledger.pull(self.engine, now)
+        self.rows_pulled += stats["read"]
         t_pull = time.perf_counter()
         led = self.ledger
         # event timelines (etl/state/timeline_sync.py decides full or incremental), written right after this
         # run's snapshot is published (run)
         timelines = self.timelines.plan(self.engine, led, now, self.snapshot_lost, self._timeline_rows)
-        dirty = self.windows.update(led, now)
+        self.pending_weeks |= self.windows.update(led, now)  # with a standby's advances; kept until the frames are out
+        dirty = self.pending_weeks
         # the tablet's windows: one frame per week, republished only when the week changed (the screens merge the
         # weeks a window overlaps); everything else looks back at most 30 days (and at the open events)
         pieces, gone = self.windows.pieces(dirty, history_start(now, self.history_days))
@@ -193,6 +218,7 @@ class EtlJobs:
                 "events_seconds": round(time.perf_counter() - t0, 3),
                 "events_split_s": {"pull": round(t_pull - t0, 3), "weeks": len(dirty),
                                    "transforms": round(t_frames - t_pull, 3)}}
+        self.pending_weeks = set()
         return frames, meta, gone
 
     def _supervisions(self) -> pd.DataFrame:

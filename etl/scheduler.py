@@ -6,7 +6,12 @@ published last), so they run one at a time (a lock around every run); the electi
 renew the lease on time even while a long tick runs, never takes that lock: a new leader only
 marks the state for a reset, applied by the next run under the lock. And the snapshot store is
 fenced by the lock (snapshots/store.py Fence): a leader that was paused past its TTL and wakes up
-still believing it leads cannot publish over the new leader's snapshots."""
+still believing it leads cannot publish over the new leader's snapshots.
+
+A process that does not lead stands by. Hot (COCKPIT_STANDBY=hot, the default), its events job keeps the
+ETL state current without publishing (EtlJobs.advance: the same incremental pull by watermark and the same
+state updates), so the run that follows its taking the lock costs a tick, not a backfill. Cold, it does
+nothing until it leads (one source reader per deployment; a takeover then backfills)."""
 
 from __future__ import annotations
 
@@ -76,8 +81,11 @@ class EtlScheduler:
     """Leader election plus the three ETL jobs on their intervals (each runs only on the leader)."""
 
     def __init__(self, jobs: EtlJobs, client: redis.Redis, prefix: str, ttl_s: float,
-                 intervals: dict[str, float]):
+                 intervals: dict[str, float], standby: str = "hot"):
+        if standby not in ("hot", "cold"):
+            raise ValueError(f"standby must be hot or cold, not {standby!r}")
         self.jobs = jobs
+        self.standby = standby
         self.leader = LeaderLock(client, Keys(prefix).leader, ttl_s)
         jobs.store.fence = self.leader.fence  # publish snapshots and timelines only while we hold the lock
         jobs.timelines.store.fence = self.leader.fence
@@ -101,6 +109,8 @@ class EtlScheduler:
 
     def _run(self, name: str) -> None:
         if not self.leader.is_leader:
+            if name == "events" and self.standby == "hot":
+                self._advance()
             return
         with self.run_lock:
             if not self.leader.is_leader:
@@ -120,6 +130,13 @@ class EtlScheduler:
         if manifest is not None:
             for job in names:
                 self.runs[job] += 1
+
+    def _advance(self) -> None:
+        """A hot standby's tick: the ETL state brought to the source, nothing published (under the run lock: a
+        lead taken meanwhile waits for it, then publishes from the state it left)."""
+        with self.run_lock:
+            if not self.leader.is_leader:
+                self.jobs.advance()
 
     def start(self) -> EtlScheduler:
         for name, seconds in self.intervals.items():

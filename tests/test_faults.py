@@ -19,7 +19,8 @@ from datetime import datetime
 
 import pytest
 import redis
-from helpers import fault_figure, watched_jobs
+from helpers import FAULTS_LONG, fault_figure, watched_jobs
+from sqlalchemy import text
 
 from config.settings import ROOT, SettingsError, load_settings
 from contract.keys import Keys
@@ -153,23 +154,36 @@ from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
 from etl.source.schema import source_engine
 from snapshots.store import SnapshotStore
-url, source, ttl = sys.argv[1], sys.argv[2], float(sys.argv[3])
+url, source, ttl, standby, events_s = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 client = redis.Redis.from_url(url, socket_timeout=5)
 jobs = EtlJobs(source_engine(source), load_city(ROOT / "config" / "cities" / "nanjing"), SnapshotStore(client))
-sched = EtlScheduler(jobs, client, "cockpit", ttl, {"events": 0.5, "devices": 2.0, "safety": 5.0}).start()
+sched = EtlScheduler(jobs, client, "cockpit", ttl, {"events": events_s, "devices": 4 * events_s, "safety": 10 * events_s},
+                     standby=standby).start()
 print(sched.leader.identity, flush=True)
-while True:
-    time.sleep(3600)
+while True:  # how far a standby is: its advances, on stdout
+    time.sleep(0.2)
+    print(jobs.advances, flush=True)
 """
 
 
 class EtlProcess:
-    def __init__(self, url: str, source: str, log_path):
+    def __init__(self, url: str, source: str, log_path, standby: str = "hot", ttl_s: float = TTL_S,
+                 events_s: float = 0.5):
         self.log_path = log_path
-        self.proc = subprocess.Popen([sys.executable, "-c", CHILD, url, source, str(TTL_S)], cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", CHILD, url, source, str(ttl_s), standby, str(events_s)],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=open(log_path, "w"), text=True)
         self.identity = self.proc.stdout.readline().strip()
         assert self.identity, f"ETL process did not start: {log_path.read_text()[-800:]}"
+        self.advances = 0
+        threading.Thread(target=self._read_advances, daemon=True).start()
+
+    def _read_advances(self) -> None:
+        for line in self.proc.stdout or ():
+            self.advances = int(line)
+
+    def rss_mb(self) -> float:
+        status = open(f"/proc/{self.proc.pid}/status").read()
+        return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
     def log(self) -> str:
         return self.log_path.read_text()
@@ -245,6 +259,104 @@ def test_sigkill_of_the_leader_one_survivor_takes_over(redis_server, redis_clien
     first_new = publishers.index(new)
     assert set(publishers[:first_new]) == {procs[0].identity}  # one leader, then the other: never interleaved
     assert set(publishers[first_new:]) == {new}
+
+
+def takeover_source(sim_engine, tmp_path) -> tuple[str, int]:
+    """The source of the takeover runs (a writable SQLite file) and its events: the simulated city of the tests
+    (about 21,000 events), or under `cockpit.py faults` the demo's 90 days at 3,000 a day (about 270,000)."""
+    from config.city import load_city
+    from config.clock import now_local
+    from demo.simulator import Simulator
+    from etl.source.schema import writable_engine
+
+    path = tmp_path / "takeover.db"
+    if FAULTS_LONG:
+        city = load_city(ROOT / "config" / "cities" / "nanjing")
+        Simulator(writable_engine(f"sqlite:///{path}"), city, events_per_day=3000).backfill(90, now_local(city.timezone))
+    else:
+        shutil.copy(sim_engine.url.database, path)
+    eng = writable_engine(f"sqlite:///{path}")
+    with eng.connect() as c:
+        n = c.execute(text("SELECT count(*) FROM events")).scalar_one()
+    eng.dispose()
+    return f"sqlite:///{path}", n
+
+
+def write_event(url: str, event_id: str) -> None:
+    """A new event in the source: a copy of its newest row, reported and updated now (the city's local time)."""
+    from config.clock import now_local
+    from etl.source.schema import writable_engine
+
+    eng = writable_engine(url)
+    at = now_local("Asia/Shanghai")
+    with eng.begin() as c:
+        row = dict(c.execute(text("SELECT * FROM events ORDER BY row_id DESC LIMIT 1")).mappings().one())
+        row.pop("row_id")
+        row |= {"event_id": event_id, "reported_at": at, "updated_at": at, "dispatched_at": None, "handled_at": None,
+                "verified_at": None, "closed_at": None, "satisfaction": None}
+        c.execute(text(f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    eng.dispose()
+
+
+def one_takeover(store, leader, survivor, standby: str, source: str, event_id: str, wait_until):
+    """Kill the leader once the survivor stands by; write an event; (seconds to the survivor's first snapshot, to
+    its first with the event, the survivor's memory in MB when the leader was killed)."""
+    if standby == "hot":  # caught up: its backfill and one incremental pull done
+        assert wait_until(lambda: survivor.advances >= 2, timeout_s=600), survivor.log()[-800:]
+    mb = survivor.rss_mb()
+    leader.proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    leader.proc.wait()
+    write_event(source, event_id)
+    seen: dict[str, float] = {}
+
+    def shows_it():
+        m = store.manifest()
+        if m is None or m.get("publisher") != survivor.identity:
+            return False
+        seen.setdefault("first", time.monotonic())
+        return event_id in set(store.read_frame(m["frames"]["ticker"]["key"])["event_id"])
+
+    assert wait_until(shows_it, timeout_s=600, every_s=0.05), survivor.log()[-800:]
+    return seen["first"] - killed_at, time.monotonic() - killed_at, mb
+
+
+TAKEOVER_TTL_S = 15.0 if FAULTS_LONG else TTL_S  # under `cockpit.py faults`: the default COCKPIT_LEADER_TTL_S
+TAKEOVER_KILLS = 3 if FAULTS_LONG else 1
+
+
+@pytest.mark.parametrize("standby", ["hot", "cold"])
+def test_takeover_after_sigkill_hot_and_cold_standby(sim_engine, redis_server, redis_client, tmp_path, wait_until,
+                                                     standby):
+    """The leader SIGKILLed while a standby runs beside it (hot: caught up with the source; cold: idle), an event
+    written to the source right after the kill: the seconds from the kill to the standby's first snapshot, and to
+    its first snapshot with that event (the events job on the default 3 s interval). Printed, not asserted."""
+    source, events = takeover_source(sim_engine, tmp_path)
+    store = SnapshotStore(redis_client)
+    start = lambda i: EtlProcess(redis_server.url, source, tmp_path / f"etl-{i}.log", standby,  # noqa: E731
+                                 TAKEOVER_TTL_S, events_s=3.0)
+    procs = [start(0)]
+    firsts, withs, rss = [], [], []
+    try:
+        assert wait_until(lambda: (store.manifest() or {}).get("publisher") == procs[0].identity, timeout_s=600), \
+            procs[0].log()[-800:]
+        for k in range(1, TAKEOVER_KILLS + 1):
+            procs.append(start(k))
+            first_s, with_s, mb = one_takeover(store, procs[-2], procs[-1], standby, source, f"AFTER-KILL-{k}", wait_until)
+            firsts.append(first_s)
+            withs.append(with_s)
+            rss.append(mb)
+    finally:
+        for p in procs:
+            p.stop()
+    fault_figure(f"ETL leader SIGKILLed, {standby} standby ({events:,} events, leader TTL {TAKEOVER_TTL_S:g} s, "
+                 f"events every 3 s; {len(firsts)} kill(s)): kill to the standby's first snapshot",
+                 "the last snapshot throughout", max(firsts), standby=standby, first_s=[round(x, 1) for x in firsts],
+                 rss_mb=[round(x) for x in rss])
+    fault_figure(f"ETL leader SIGKILLed, {standby} standby ({events:,} events, leader TTL {TAKEOVER_TTL_S:g} s, "
+                 f"events every 3 s; {len(withs)} kill(s)): kill to a snapshot with an event written after the kill",
+                 "the last snapshot, then the new leader's", max(withs), lost=0, standby=standby,
+                 with_event_s=[round(x, 1) for x in withs])
 
 
 def test_a_paused_leader_that_wakes_publishes_nothing(redis_server, redis_client, source_copy, tmp_path, wait_until):

@@ -17,8 +17,15 @@ from dashboard.routes import register_routes
 from dashboard.security import init_security
 from dashboard.supervision import SupervisionStore
 from dashboard.user_store import UserStore
-from queries import views
-from snapshots.reader import SnapshotReader
+from queries import nearby, views
+from snapshots.reader import Snapshot, SnapshotReader
+
+
+def warm(snap: Snapshot) -> None:
+    """What a new snapshot's first requests would build (run by the reader before it swaps it in): the
+    screens' indexes (queries/views.py) and the cameras' STRtree (queries/nearby.py)."""
+    views.warm(snap)
+    nearby.camera_index(snap)
 
 
 def create_app(settings: Settings, city: City | None = None, client: redis.Redis | None = None) -> dash.Dash:
@@ -33,7 +40,7 @@ def create_app(settings: Settings, city: City | None = None, client: redis.Redis
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     server = app.server
-    server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix, warm=views.warm))
+    server.config["COCKPIT"] = Cockpit(settings, city, SnapshotReader(client, settings.redis_prefix, warm=warm))
     server.config["COMPRESS_MIMETYPES"] = ["application/json", "application/geo+json", "text/html",
                                            "text/css", "application/javascript", "text/javascript", "image/svg+xml"]
     Compress(server)

@@ -219,3 +219,16 @@ def test_alert_spot_and_gaps_panel(app, city, users, client_as, published, sim_e
     assert links[:len(top)] == list(top["code"])
     assert json.loads(text_)  # a plain JSON answer
     assert isinstance(pd.Timestamp(snap.as_of), pd.Timestamp)
+
+
+def test_a_new_snapshot_is_warmed_with_the_camera_index(published, redis_client):
+    """The reader's warm hook (dashboard/app.py warm) builds the STRtree before a snapshot is served, so the
+    first event opened on it does not pay for the tree."""
+    from dashboard.app import warm
+
+    snap = snapshot(redis_client)
+    assert not any(tag == "strtree" for _, tag in snap.per_frame)
+    warm(snap)
+    assert any(tag == "strtree" for _, tag in snap.per_frame)
+    built = nearby.camera_index(snap)
+    assert built is not None and built is nearby.camera_index(snap) and len(built.ids) > 1000

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from components.format import alert_text, place_path
+from components.format import alert_text, is_missing, is_not_connected, place_path
 from config.city import City
 from contract.metrics import QUANTILES
 from queries import views, window_views
@@ -30,7 +30,10 @@ MAX_RANKED = 20  # a street has up to ~30 communities; the briefing lists the be
 
 
 def clean(v):
-    """JSON-able scalars: NaN/None -> None, numpy numbers -> int/float, times -> ISO text."""
+    """JSON-able scalars: NaN/None -> None, numpy numbers -> int/float, times -> ISO text; a figure the source
+    cannot give stays NOT_CONNECTED (queries/views.py honest), so the briefing says 未接入 as the screens do."""
+    if is_not_connected(v):
+        return v
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     if isinstance(v, (pd.Timestamp, datetime)):
@@ -148,7 +151,8 @@ def camera_part(snap: Snapshot, city: City, code: str) -> dict:
     s = views.camera_summary(snap, code)
     cams = {key: clean(s.get(key)) for key in ("cameras", "cameras_online", "cameras_offline", "camera_online_rate",
                                               "blind_grids", "cameras_untagged", "cameras_unplaced")}
-    worst = views.camera_status(snap, city, code).dropna(subset=["camera_online_rate"]).head(5)
+    status = views.camera_status(snap, city, code)
+    worst = status[[not is_missing(v) for v in status["camera_online_rate"]]].head(5)  # not NaN, not 未接入
     rows = [{"name": city.short_name(r["code"]), "cameras": clean(r["cameras"]), "offline": clean(r["offline"]),
              "camera_online_rate": clean(r["camera_online_rate"])} for r in worst.to_dict("records")]
     return {"cameras": cams, "camera_worst": rows}

@@ -9,7 +9,16 @@ from datetime import date, datetime
 from html import escape
 
 from briefing import charts
-from components.format import fmt_count, fmt_minutes, fmt_number, fmt_percent, fmt_rate, fmt_span, is_missing
+from components.format import (
+    fmt_count,
+    fmt_minutes,
+    fmt_number,
+    fmt_percent,
+    fmt_rate,
+    fmt_span,
+    is_missing,
+    is_not_connected,
+)
 from components.theme import LIGHT
 from config.labels import label
 
@@ -150,11 +159,12 @@ def kpi_table(b: dict) -> str:
 
 
 def loop(b: dict) -> str:
-    funnel = charts.hbars([(label(FUNNEL_LABELS[f["key"]]), f["n"], fmt_count(f["n"])) for f in b["funnel"]],
-                          width=250)
+    # the stages the source records (a stage it does not is 未接入: left out, as on the screens)
+    funnel = charts.hbars([(label(FUNNEL_LABELS[f["key"]]), f["n"], fmt_count(f["n"])) for f in b["funnel"]
+                           if not is_not_connected(f["n"])], width=250)
     stages = charts.paired_hbars(
         [(label(f"stage_{s['stage']}"), s["median"], s["p90"], f"{fmt_minutes(s['median'])} / {fmt_minutes(s['p90'])}")
-         for s in b["stages"]], (label("median"), label("p90")), width=270)
+         for s in b["stages"] if not is_not_connected(s["median"])], (label("median"), label("p90")), width=270)
     return (f'<section><h2>{_e(label("brief_s_loop"))}</h2><div class="two"><div>{funnel}</div><div>{stages}</div></div>'
             f'<p class="note">{_e(label("quantile_note"))}</p></section>')
 
@@ -240,8 +250,12 @@ def cameras(b: dict) -> str:
                  offline=fmt_count(c["cameras_offline"]), rate=fmt_rate(c["camera_online_rate"]),
                  blind=fmt_count(c["blind_grids"]), untagged=fmt_count(c["cameras_untagged"]),
                  unplaced=fmt_count(c["cameras_unplaced"]))
+    if is_not_connected(c["cameras"]):  # no devices feed: one 未接入, not a sentence of them
+        line = label("label_value", label=label("page_cameras"), value=fmt_count(c["cameras"]))
     text = f"<p>{_e(line)}</p>"
-    if s.get("safety_index") is not None and s.get("month"):
+    if is_not_connected(s.get("safety_index")):
+        text += "<p>" + _e(label("label_value", label=label("safety_index"), value=fmt_number(s["safety_index"]))) + "</p>"
+    elif s.get("safety_index") is not None and s.get("month"):
         rank = label("brief_safety_rank", which=label(f"safety_rank_{b['level']}"),
                      rank=label("rank_of", rank=s["rank"], of=s["of"])) if s.get("rank") and s.get("own") else ""
         text += "<p>" + _e(label("brief_safety_line", month=datetime.fromisoformat(s["month"]), rank=rank,

@@ -1,6 +1,7 @@
 """How a figure reads, on every screen and in the briefing: the last step at the edge. Queries return
 numbers, None and NaN (queries/); this module alone turns them into text (labels: config/labels.py).
-A figure the snapshot does not have reads MISSING, never 0."""
+A figure the snapshot does not have reads MISSING, never 0; a figure the source cannot give at all (NOT_CONNECTED,
+queries/views.py honest) reads 未接入 (label not_connected)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from config.labels import label
+from contract.metrics import NotConnected
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs
@@ -21,34 +23,44 @@ MISSING = "—"
 
 
 def is_missing(v: object) -> TypeIs[None]:
-    """None or NaN: a figure the snapshot does not have (for the type checker: a figure that is not
+    """None, NaN or NOT_CONNECTED: a figure the snapshot does not have (for the type checker: a figure that is not
     missing is not None; NaN is a float, so only the False branch is exact)."""
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    return v is None or isinstance(v, NotConnected) or (isinstance(v, float) and math.isnan(v))
+
+
+def is_not_connected(v: object) -> bool:
+    """A figure the source cannot give (its feed or field is not connected): it reads 未接入."""
+    return isinstance(v, NotConnected)
+
+
+def absent(v: object) -> str:
+    """The text of a figure without a value: 未接入 when the source cannot give it, else MISSING."""
+    return label("not_connected") if is_not_connected(v) else MISSING
 
 
 def fmt_count(v) -> str:
-    return MISSING if is_missing(v) else f"{int(v):,}"
+    return absent(v) if is_missing(v) else f"{int(v):,}"
 
 
 def fmt_rate(v) -> str:
     """A ratio (0..1) as a percentage: 0.923 -> 92.3%."""
-    return MISSING if is_missing(v) else f"{100 * v:.1f}%"
+    return absent(v) if is_missing(v) else f"{100 * v:.1f}%"
 
 
 def fmt_number(v, digits: int = 1) -> str:
-    return MISSING if is_missing(v) else f"{v:.{digits}f}"
+    return absent(v) if is_missing(v) else f"{v:.{digits}f}"
 
 
 def fmt_percent(v) -> str:
     """A figure already in percent (安全感 95.0): 95.0%."""
-    return MISSING if is_missing(v) else f"{v:.1f}%"
+    return absent(v) if is_missing(v) else f"{v:.1f}%"
 
 
 def fmt_minutes(v, approx: bool = False) -> str:
     """A duration figure (a stage's median or p90): minutes under two hours, then hours with a decimal;
     `approx`: ≈ before it (estimated from the duration histograms)."""
     if is_missing(v):
-        return MISSING
+        return absent(v)
     text = label("fmt_minutes", m=v) if v < 120 else label("fmt_hours", h=v / 60)
     return "≈" + text if approx else text
 

@@ -122,7 +122,7 @@ def gaps_panel(snap: Snapshot, city, code: str, spot_href: Callable[[str], str],
     for level in levels:
         df = nearby.camera_gaps(snap, code, level, limit)
         if df is None:  # no devices feed; or the first 补盲 not computed yet
-            parts.append(html.P(label("not_connected" if snap.frame(F.DEVICE_KPIS) is None else "waiting"),
+            parts.append(html.P(label("not_connected" if nearby.devices_frame(snap, F.DEVICE_KPIS) is None else "waiting"),
                                 className="rp-empty"))
             break
         head = html.Tr([html.Th(label(k)) for k in (f"gaps_{level}", "gaps_unseen", "gaps_events", "gaps_share")])
@@ -155,7 +155,8 @@ def wall_gaps(snap: Snapshot, city, code: str, n: int = 8) -> html.Table | html.
     level = "grid" if city.level_of(code) in ("street", "community", "grid") else "street"
     df = nearby.camera_gaps(snap, code, level, n)
     if df is None:
-        return html.Div(label("not_connected" if snap.frame(F.DEVICE_KPIS) is None else "waiting"), className="alert-none")
+        return html.Div(label("not_connected" if nearby.devices_frame(snap, F.DEVICE_KPIS) is None else "waiting"),
+                        className="not-connected-note")
     head = html.Tr([html.Th(label(f"gaps_{level}")), html.Th(label("gaps_unseen")), html.Th(label("gaps_events"))])
     rows = [html.Tr([html.Td(city.short_name(r["code"]) if level == "grid" else city.region_name(r["code"])),
                      html.Td(fmt_count(r["unseen"]), className="bad"), html.Td(fmt_count(r["events"]))])

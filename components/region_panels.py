@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from dash import dcc, html
 from dash.development.base_component import Component
 
-from components.format import fmt_count, fmt_number, fmt_percent, fmt_rate, place_path
+from components.format import fmt_count, fmt_number, fmt_percent, fmt_rate, is_not_connected, place_path
 from components.theme import FONT, LIGHT
 from components.widgets import GRAPH_CONFIG
 from config.labels import label
@@ -93,8 +93,9 @@ def safety_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     if not s.get("own"):
         parts.append(html.Div(label("label_value", label=label("safety_of_street"), value=city.region_name(s["code"])),
                               className="rp-note"))
-    if "safety_index" not in s:
-        return _panel("region-safety", label("safety_index"), *parts, html.Div(label("waiting"), className="rp-empty"))
+    if "safety_index" not in s or is_not_connected(s["safety_index"]):  # 未接入: the source has no safety feed
+        why = "not_connected" if is_not_connected(s.get("safety_index")) else "waiting"
+        return _panel("region-safety", label("safety_index"), *parts, html.Div(label(why), className="rp-empty"))
     rank = "—" if s["rank"] is None else label("rank_of", rank=s["rank"], of=s["of"])
     parts.append(html.Div(className="rp-stats", children=[
         _stat("safety_index", fmt_number(s["safety_index"])),
@@ -118,8 +119,9 @@ def camera_panel(snap: Snapshot, city, code: str, now: datetime) -> html.Section
     """The region's cameras: online rate, online/offline, blind-spot grids (count and up to 20 names),
     untagged, coordinates not verified; per child region a table, worst online rate first."""
     k = views.camera_summary(snap, code)
-    if not k:
-        return _panel("region-cameras", label("page_cameras"), html.Div(label("waiting"), className="rp-empty"))
+    if "cameras" not in k or is_not_connected(k["cameras"]):  # 未接入: the source has no devices feed
+        why = "not_connected" if is_not_connected(k.get("cameras")) else "waiting"
+        return _panel("region-cameras", label("page_cameras"), html.Div(label(why), className="rp-empty"))
     stats = html.Div(className="rp-stats", children=[
         _stat("camera_online_rate", fmt_rate(k.get("camera_online_rate"))),
         _stat("cameras_online", fmt_count(k["cameras_online"])),

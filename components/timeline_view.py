@@ -17,8 +17,10 @@ from dash import html
 
 from components.format import due_text, fmt_span, place_path
 from config.labels import label
+from contract.domain import STAGES
 from dashboard.access import OutOfScope, mask_address, mask_name, mask_phone, may_see_city_totals, require_grid_code
 from dashboard.context import cockpit
+from queries import views
 from snapshots.timelines import TimelineStore
 
 MAX_ID_LENGTH = 64
@@ -91,11 +93,14 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
     """The event's header and its steps as a vertical timeline; ids `{id_prefix}-timeline` (the list
     of steps, then the deadline) and `{id_prefix}-event-head`. `city` defaults to the app's."""
     city = city or cockpit().city
+    snap = cockpit().snapshot()
     sat = tl.get("satisfaction")
     facts = [
         (label("status"), label(f"stage_{tl['status']}")),
-        (label("handling_level"), label(f"level_{tl['handling_level']}") if tl.get("handling_level") else "—"),
-        (label("satisfaction"), label("satisfaction_score", score=sat) if sat is not None else label("not_rated")),
+        (label("handling_level"), label(f"level_{tl['handling_level']}") if tl.get("handling_level") else
+         label("not_connected") if not views.connected(snap, "handling_level") else "—"),
+        (label("satisfaction"), label("satisfaction_score", score=sat) if sat is not None else
+         label("not_connected") if not views.connected(snap, "satisfaction") else label("not_rated")),
     ]
     reporter = " · ".join(x for x in (tl.get("reporter_name"), tl.get("reporter_phone"), tl.get("address")) if x)
     head = html.Div(className="tl-head", id=f"{id_prefix}-event-head", children=[
@@ -108,7 +113,9 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
         html.Dl(className="tl-facts", children=[x for k, v in facts for x in (html.Dt(k), html.Dd(v))]),
         html.Div(label("label_value", label=label("reporter"), value=reporter), className="tl-reporter") if reporter else None,
     ])
-    steps = [_step(s, i == 0) for i, s in enumerate(tl.get("steps", []))]
+    # a stage the source does not record (its time copied from the stage before) is not a step of the event's life
+    kept = [s for s in tl.get("steps", []) if s["action"] not in STAGES or views.connected(snap, f"stages.{s['action']}")]
+    steps = [_step(s, i == 0) for i, s in enumerate(kept)]
     return html.Div(className="tl", children=[
         head,
         html.H3(label("timeline"), className="panel-title"),

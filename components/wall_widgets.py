@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 from dash import Patch, html
 
-from components.format import fmt_minutes, is_missing
+from components.format import fmt_minutes, is_missing, is_not_connected
 from components.theme import DARK, FONT
-from components.widgets import KPI_TILES
+from components.widgets import KPI_TILES, not_connected_note
 from config.labels import label
 from contract.domain import STAGES
 from contract.metrics import RATES
@@ -70,7 +70,8 @@ def kpi_values(kpis: dict, yesterday: dict, alert_kinds: dict[str, str]) -> tupl
         deltas.append(text)
         delta_cls.append(cls)
         level = tile_alert.get(key)
-        tile_cls.append(f"kpi kpi-{key}" + (f" alert alert-{level}" if level else ""))
+        tile_cls.append(f"kpi kpi-{key}" + (f" alert alert-{level}" if level else "") +
+                        (" not-connected" if is_not_connected(kpis.get(key)) else ""))  # 未接入: muted, not a value
     return values, deltas, delta_cls, tile_cls
 
 
@@ -101,26 +102,33 @@ def hbar_patch(df: pd.DataFrame, x: str, y: str) -> Patch:
     return p
 
 
-def _funnel_values(k: dict) -> tuple[list, list]:
+FUNNEL_COLOURS = (DARK["accent"], "#3fb8ff", "#5b9bff", "#7f7dff", DARK["good"])
+
+
+def _funnel_values(k: dict) -> tuple[list, list, list]:
+    """Counts, names (with the stage's median) and colours of the stages the source records (a stage it does
+    not record is not connected: left out, not drawn as 0)."""
     spans = (None, "median_dispatch_min", "median_handle_min", "median_verify_min", "median_close_min")
-    names = [label(f"stage_{s}") + ("" if m is None else " · " + fmt_minutes(k.get(m)))
-             for s, m in zip(STAGES, spans)]
-    values = [k.get(c) or 0 for c in ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")]
-    return [int(v) for v in values], names
+    counts = ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")
+    shown = [i for i, c in enumerate(counts) if not is_not_connected(k.get(c))]
+    names = [label(f"stage_{STAGES[i]}") + ("" if spans[i] is None or is_not_connected(k.get(spans[i])) else
+                                            " · " + fmt_minutes(k.get(spans[i]))) for i in shown]
+    return [int(k.get(counts[i]) or 0) for i in shown], names, [FUNNEL_COLOURS[i] for i in shown]
 
 
 def funnel_figure(kpis: dict) -> dict:
-    x, y = _funnel_values(kpis)
+    x, y, colours = _funnel_values(kpis)
     return {"data": [{"type": "funnel", "x": x, "y": y, "textinfo": "value", "hoverinfo": "skip",
-                      "marker": {"color": [DARK["accent"], "#3fb8ff", "#5b9bff", "#7f7dff", DARK["good"]]}}],
+                      "marker": {"color": colours}}],
             "layout": _layout(margin={"l": 8, "r": 8, "t": 4, "b": 4})}
 
 
 def funnel_patch(kpis: dict) -> Patch:
-    x, y = _funnel_values(kpis)
+    x, y, colours = _funnel_values(kpis)
     p = Patch()
     p["data"][0]["x"] = x
     p["data"][0]["y"] = y
+    p["data"][0]["marker"]["color"] = colours
     return p
 
 
@@ -145,8 +153,11 @@ def _months(df: pd.DataFrame) -> list[str]:
     return [f"{m:%y-%m}" for m in pd.to_datetime(df["month"])]
 
 
-def safety_figure(df: pd.DataFrame) -> dict:
-    return {"data": [
+SAFETY_AXES = ("xaxis", "yaxis", "yaxis2")
+
+
+def safety_figure(df: pd.DataFrame, connected: bool = True) -> dict:
+    fig = {"data": [
         {"type": "scatter", "mode": "lines+markers", "x": _months(df), "y": df["index_value"].round(1).tolist(),
          "name": label("safety_index"), "line": {"color": DARK["good"], "width": 3}, "hoverinfo": "skip"},
         {"type": "scatter", "mode": "lines", "x": _months(df), "y": df["public_security"].round(1).tolist(),
@@ -156,31 +167,43 @@ def safety_figure(df: pd.DataFrame) -> dict:
                           margin={"l": 8, "r": 8, "t": 30, "b": 28},
                           yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "automargin": True,
                                   "tickformat": ".1f"})}
+    not_connected_note(fig["layout"], connected, SAFETY_AXES)
+    return fig
 
 
-def safety_patch(df: pd.DataFrame) -> Patch:
+def safety_patch(df: pd.DataFrame, connected: bool = True) -> Patch:
     p = Patch()
     for i, col in enumerate(("index_value", "public_security")):
         p["data"][i]["x"] = _months(df)
         p["data"][i]["y"] = df[col].round(1).tolist()
+    not_connected_note(p["layout"], connected, SAFETY_AXES)
     return p
 
 
-def camera_figure(df: pd.DataFrame) -> dict:
+def _camera_rates(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The children, last first, with their online rate in percent; none when the devices feed is not connected."""
     d = df.iloc[::-1]
-    rate = (100 * d["camera_online_rate"]).round(1)
-    return {"data": [{"type": "bar", "orientation": "h", "x": rate.fillna(0).tolist(), "y": d["name"].tolist(),
-                      "text": [f"{v:.1f}%" for v in rate.fillna(0)], "textposition": "auto", "hoverinfo": "skip",
-                      "marker": {"color": DARK["accent"]}}],
-            "layout": _layout(xaxis={"visible": False, "range": [80, 100]})}
+    if len(d) and all(is_not_connected(v) for v in d["camera_online_rate"]):
+        d = d.iloc[:0]
+    return d, (100 * d["camera_online_rate"].astype(float)).round(1).fillna(0)
+
+
+def camera_figure(df: pd.DataFrame) -> dict:
+    d, rate = _camera_rates(df)
+    fig = {"data": [{"type": "bar", "orientation": "h", "x": rate.tolist(), "y": d["name"].tolist(),
+                     "text": [f"{v:.1f}%" for v in rate], "textposition": "auto", "hoverinfo": "skip",
+                     "marker": {"color": DARK["accent"]}}],
+           "layout": _layout(xaxis={"visible": False, "range": [80, 100]})}
+    not_connected_note(fig["layout"], bool(len(d)) or not len(df), ("yaxis",))
+    return fig
 
 
 def camera_patch(df: pd.DataFrame, threshold: float) -> Patch:
-    d = df.iloc[::-1]
-    rate = (100 * d["camera_online_rate"]).round(1).fillna(0)
+    d, rate = _camera_rates(df)
     p = Patch()
     p["data"][0]["x"] = rate.tolist()
     p["data"][0]["y"] = d["name"].tolist()
     p["data"][0]["text"] = [f"{v:.1f}%" for v in rate]
     p["data"][0]["marker"]["color"] = [DARK["bad"] if v < 100 * threshold else DARK["accent"] for v in rate]
+    not_connected_note(p["layout"], bool(len(d)) or not len(df), ("yaxis",))
     return p

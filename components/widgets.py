@@ -7,7 +7,16 @@ from datetime import datetime
 import pandas as pd
 from dash import dcc, html
 
-from components.format import fmt_count, fmt_minutes, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
+from components.format import (
+    fmt_count,
+    fmt_minutes,
+    fmt_number,
+    fmt_percent,
+    fmt_rate,
+    is_missing,
+    is_not_connected,
+    measure_label,
+)
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
 from queries.views import MAP_MEASURES
@@ -29,9 +38,9 @@ TILE_FORMATS = {**KPI_TILES, **STAGE_TILES, "escalated_rate": fmt_rate, "not_ove
                 "at_risk": fmt_count, "supervision_on_time_rate": fmt_rate}
 
 
-def kpi_card(page: str, key: str, value: str, extra: str = "") -> html.Div:
-    """A KPI tile: label, big value, optional small line; id `{page}-kpi-{key}`."""
-    return html.Div(className=f"kpi kpi-{key}", id=f"{page}-kpi-{key}", children=[
+def kpi_card(page: str, key: str, value: str, extra: str = "", nc: bool = False) -> html.Div:
+    """A KPI tile: label, big value, optional small line; id `{page}-kpi-{key}`; `nc`: not connected (未接入)."""
+    return html.Div(className=f"kpi kpi-{key}" + (" not-connected" if nc else ""), id=f"{page}-kpi-{key}", children=[
         html.Div(label(key), className="kpi-label"),
         html.Div(value, className="kpi-value"),
         html.Div(extra, className="kpi-extra"),
@@ -47,7 +56,7 @@ def kpi_row(page: str, kpis: dict, keys=tuple(KPI_TILES)) -> list[html.Div]:
             extra = _delta(kpis.get("index_change"), label("vs_last_month"))
         elif key in ("open", "overdue") and page == "medium":  # stocks: now, whatever the window
             extra = label("stock_note")
-        tiles.append(kpi_card(page, key, fmt(kpis.get(key)), extra))
+        tiles.append(kpi_card(page, key, fmt(kpis.get(key)), extra, is_not_connected(kpis.get(key))))
     return tiles
 
 
@@ -83,10 +92,13 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
     v = values["value"]
     fmt = fmt_rate if measure == "camera_online_rate" else (fmt_count if measure == "overdue" else fmt_number)
     text = [f"{n}<br>{fmt(x)}" for n, x in zip(values["name"], v)]
+    scale = (SCALE_WORSE if worse else SCALE_BETTER) if dark else (LIGHT_SCALE_WORSE if worse else LIGHT_SCALE_BETTER)
+    if len(v) and all(is_not_connected(x) for x in v):  # 未接入: every region one neutral colour, no scale
+        v, scale = pd.Series(float("nan"), index=v.index), [[0, theme["grid"]], [1, theme["grid"]]]
     data = [{
         "type": "choropleth", "geojson": geo_url, "locations": values["code"].tolist(),
-        "z": v.fillna(0).tolist(), "featureidkey": "properties.code", "text": text, "hoverinfo": "text",
-        "colorscale": (SCALE_WORSE if worse else SCALE_BETTER) if dark else (LIGHT_SCALE_WORSE if worse else LIGHT_SCALE_BETTER),
+        "z": v.astype(float).fillna(0).tolist(), "featureidkey": "properties.code", "text": text, "hoverinfo": "text",
+        "colorscale": scale,
         "marker": {"line": {"color": theme["bg"], "width": 0.6}}, "showscale": bool(v.notna().any()),
         "colorbar": {"title": {"text": measure_label(measure), "font": {"color": theme["muted"]}},
                      "thickness": 10, "len": 0.6, "tickfont": {"color": theme["muted"]}},
@@ -111,6 +123,18 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
 
 
 
+def not_connected_note(layout, connected: bool, axes: tuple[str, ...] = ("xaxis", "yaxis"), dark: bool = True):
+    """A chart's layout (a figure's dict, or a Patch's layout) marked for its feed: not connected, 未接入 in its
+    middle and no axes (an empty chart with axes reads as "no data yet"); connected, back to normal."""
+    theme = DARK if dark else LIGHT
+    layout["annotations"] = [] if connected else [{
+        "text": label("not_connected"), "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+        "font": {"size": 28, "color": theme["muted"]}}]
+    for axis in axes:
+        layout[axis]["visible"] = bool(connected)
+    return layout
+
+
 def loop_figure(kpis: dict, dark: bool = False) -> dict:
     """The closed loop as a funnel: events of the window that reached each stage, each stage labelled
     with its median time (≈, from the window's duration histograms)."""
@@ -122,6 +146,7 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
         v = kpis.get(f"median_{q}_min")
         return "" if is_missing(v) else f" · {fmt_minutes(v, approx=True)}"
 
+    stages = [s for s in stages if not is_not_connected(kpis.get(s[1]))]  # the stages the source records
     names = [label(s) + ("" if q is None else median(q)) for s, _, q in stages]
     values = [int(kpis.get(n) or 0) for _, n, _ in stages]
     return {"data": [{"type": "funnel", "y": names, "x": values, "texttemplate": "%{value:,} · %{percentInitial:.0%}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from contract.domain import SAFETY_COMPONENTS, STAGE_SPANS, STAGES
+
 WINDOWS = {"today": 1, "7d": 7, "30d": 30}  # window -> local days ending today
 # The windows of the wall's frames (event_kpis, by_category, by_channel: the ETL's exact figures with exact
 # medians). Every other window a screen shows (the tablet's 7d, 30d, quarter, custom; the rankings) comes from
@@ -149,3 +151,59 @@ RECURRING: RecurringRule = {"window": "30d", "cell_m": 150.0, "min_events": 3, "
 # of a large city it is the tick's dearest transform (~0.7 s for 900k events). Each frame's own
 # as_of in the manifest says when it was computed.
 SLOW_FRAMES_S = {"recurring": 60.0, "camera_gaps": 600.0, "camera_fixes": 600.0}  # 补盲: issue 28
+
+
+# --- What a source does not have (未接入): issue 23 -------------------------------------------------------------
+# The snapshot's meta `provided` (etl/source/mapping.py provided) says which feeds and fields the mapping gives. A
+# figure needing one the source does not give reads 未接入 (not connected) on every screen and in the briefing, never
+# a 0, a "—" or a wait: queries/views.py honest() puts NOT_CONNECTED in its place, components/format.py says it.
+# figure -> the `provided` keys it needs ("stages.<stage>": the source records that stage's time, a column or a
+# flow-log action; a stage span needs the stages at both its ends; total = reported → closed).
+class NotConnected:
+    """The value of a figure the source cannot give (one instance, NOT_CONNECTED). Not a number, and not a float
+    NaN either (pandas would turn that back into a plain NaN, "—"): arithmetic on it gives it back, comparisons are
+    false, float() is NaN, and the formatters (components/format.py) say 未接入."""
+
+    __slots__ = ()
+    _one: NotConnected | None = None
+
+    def __new__(cls):
+        if cls._one is None:
+            cls._one = super().__new__(cls)
+        return cls._one
+
+    def __reduce__(self):
+        return NotConnected, ()
+
+    def __repr__(self) -> str:
+        return "NOT_CONNECTED"
+
+    def __float__(self) -> float:
+        return float("nan")
+
+    def _same(self, *_args) -> NotConnected:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _same
+    __neg__ = __abs__ = __round__ = _same
+
+    def _false(self, _other) -> bool:
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = _false
+
+
+NOT_CONNECTED = NotConnected()
+FEED_FIGURES = {
+    "satisfaction": ("rated", "satisfied", "satisfaction_rate"),
+    "handling_level": ("grid_settled", "grid_settled_rate", "escalated", "escalated_rate"),
+    "devices": (*DEVICE_COUNTS, *DEVICE_RATES, "blind_grids", "cameras_offline", "offline"),
+    "safety": ("safety_index", "public_security", "index_change", "security_change", "index_value",
+               *SAFETY_COMPONENTS),
+}
+FIGURE_NEEDS: dict[str, tuple[str, ...]] = {
+    **{fig: (feed,) for feed, figs in FEED_FIGURES.items() for fig in figs},
+    **{f"reached_{stage}": (f"stages.{stage}",) for stage in STAGES[1:4]},
+    **{f"{q}_{name}_min": (f"stages.{a}", f"stages.{b}") for name, a, b in STAGE_SPANS for q in ("median", "p90")},
+    "median_total_min": ("stages.closed",), "p90_total_min": ("stages.closed",),
+}

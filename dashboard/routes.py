@@ -117,7 +117,7 @@ def ranking_file(fmt: str) -> flask.Response:
     import io
 
     from config.labels import label
-    from contract.metrics import RANK_PERIODS
+    from contract.metrics import RANK_PERIODS, NotConnected
     from queries import window_views
 
     c = cockpit()
@@ -132,6 +132,7 @@ def ranking_file(fmt: str) -> flask.Response:
     # `code` keeps its name in every language: a key to join the file on, not a text
     names = {k: k if k == "code" else label("rank_no" if k == "rank" else k) for k in cols}
     out = df.reindex(columns=cols).rename(columns=names)
+    out = out.map(lambda v: label("not_connected") if isinstance(v, NotConnected) else v)  # a figure the source lacks
     name = f"ranking_{region}_{period}_{w.first:%Y%m%d}-{w.last:%Y%m%d}.{fmt}"
     if fmt == "csv":
         body, mime = out.to_csv(index=False).encode("utf-8-sig"), "text/csv; charset=utf-8"  # BOM: Excel reads it

@@ -119,7 +119,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
         "channel": graph("channel", ww.hbar_figure(views.breakdown(snap, F.BY_CHANNEL, "channel", code, "today"),
                                                    "channel", "count")),
         "funnel": graph("funnel", ww.funnel_figure(kpis)),
-        "safety": graph("safety", ww.safety_figure(views.safety_months(snap, code))),
+        "safety": graph("safety", ww.safety_figure(views.safety_months(snap, code), views.connected(snap, "safety"))),
         "safety-rank": html.Div(id="big-safety-ranking"),
         "camera": html.Div(className="camera-box", children=[
             html.Div(id="big-camera-summary", className="camera-summary"),
@@ -227,7 +227,7 @@ def refresh_panels(_key, sent):
         ww.hbar_patch(views.breakdown(snap, F.BY_CATEGORY, "category", code, "today"), "category", "count"),
         ww.hbar_patch(views.breakdown(snap, F.BY_CHANNEL, "channel", code, "today"), "channel", "count"),
         ww.funnel_patch(kpis),
-        ww.safety_patch(views.safety_months(snap, code)),
+        ww.safety_patch(views.safety_months(snap, code), views.connected(snap, "safety")),
         ww.camera_patch(cams, c.settings.alert_camera_online_min),
         camera_summary(kpis),
         alert_list(alerts),
@@ -269,7 +269,7 @@ def refresh_map(_key, measure, level, current):
             fig["data"][0]["geojson"]:
         return fig
     patch = Patch()
-    for key in ("z", "text", "colorscale"):
+    for key in ("z", "text", "colorscale", "showscale"):
         patch["data"][0][key] = fig["data"][0][key]
     patch["data"][0]["colorbar"]["title"]["text"] = fig["data"][0]["colorbar"]["title"]["text"]
     patch["data"][0]["marker"]["line"] = fig["data"][0]["marker"]["line"]
@@ -306,7 +306,7 @@ def outline_alerts(trace: dict, values, alerted: dict[str, str]) -> None:
 
 def camera_summary(k: dict) -> list:
     items = [("cameras", k.get("cameras")), ("cameras_online", k.get("cameras_online")),
-             ("offline", None if is_missing(k.get("cameras")) else k.get("cameras", 0) - k.get("cameras_online", 0)),
+             ("offline", k.get("cameras") if is_missing(k.get("cameras")) else k["cameras"] - k.get("cameras_online", 0)),
              ("blind_grids", k.get("blind_grids"))]
     return [html.Div([html.B(fmt_count(v)), html.Span(label(n))], className="cam-item") for n, v in items]
 

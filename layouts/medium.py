@@ -19,6 +19,7 @@ from components.format import (
     fmt_number,
     fmt_rate,
     fmt_span,
+    is_not_connected,
     measure_label,
     place_path,
     window_text,
@@ -286,14 +287,14 @@ def navigate(click, window, measure, start, end, state):
 
 
 def stage_table(kpis: dict) -> html.Table:
-    """Each stage of the loop: events that reached it, median and 90th percentile time (≈)."""
+    """Each stage of the loop the source records: events that reached it, median and 90th percentile time (≈)."""
     rows = [("dispatch", "reached_dispatched"), ("handle", "reached_handled"), ("verify", "reached_verified"),
             ("close", "closed"), ("total", "closed")]
     head = html.Tr([html.Th(label(x)) for x in ("stage", "reached", "median", "p90")])
     body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(fmt_count(kpis.get(n))),
                      html.Td(fmt_minutes(kpis.get(f"median_{s}_min"), approx=True)),
                      html.Td(fmt_minutes(kpis.get(f"p90_{s}_min"), approx=True))], id=f"medium-stage-{s}")
-            for s, n in rows]
+            for s, n in rows if not is_not_connected(kpis.get(n))]  # the stages the source records
     return html.Table([html.Thead(head), html.Tbody(body)], className="stages", id="medium-stage-table")
 
 

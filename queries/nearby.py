@@ -21,7 +21,7 @@ from config import region_codes
 from contract import frames as F
 from contract.ground import Ground, compass
 from contract.pieces import day_number
-from queries.views import under
+from queries.views import connected, under
 from queries.window_views import piece_index
 from snapshots.reader import Snapshot
 
@@ -51,9 +51,15 @@ class CameraIndex:
         return cls(cols, x, y, cols["device_id"].astype(str), cols["grid_code"].astype(str), tree)
 
 
+def devices_frame(snap: Snapshot, frame: F.Frame) -> pd.DataFrame | None:
+    """A frame of the devices feed; None when the feed is not connected (the snapshot's meta `provided`: its
+    frames then hold no camera, which is "未接入", not "every grid blind") or the frame is not published."""
+    return snap.frame(frame) if connected(snap, "devices") else None
+
+
 def camera_index(snap: Snapshot) -> CameraIndex | None:
     """The STRtree of the snapshot's cameras, built once per version of the camera_points frame."""
-    if snap.frame(F.CAMERA_POINTS) is None:
+    if devices_frame(snap, F.CAMERA_POINTS) is None:
         return None
     return snap.frame_memo(F.CAMERA_POINTS, "strtree", CameraIndex.build)
 
@@ -90,7 +96,7 @@ def nearby_cameras(snap: Snapshot, ground: Ground, lon: float, lat: float, radiu
 
 def blind_grid(snap: Snapshot, grid_code: str) -> bool | None:
     """Whether a grid has no camera at all (blind_grids); None when the devices feed is not connected."""
-    df = snap.frame(F.BLIND_GRIDS)
+    df = devices_frame(snap, F.BLIND_GRIDS)
     if df is None:
         return None
     return grid_code in snap.frame_memo(F.BLIND_GRIDS, "codes", lambda d: frozenset(d["code"].tolist()))
@@ -119,7 +125,7 @@ def spot_point(snap: Snapshot, city, code: str, as_of) -> tuple[str, float, floa
 def camera_gaps(snap: Snapshot, code: str, level: str, n: int = 10) -> pd.DataFrame | None:
     """补盲: a region's grids or streets (`level`) with the most events of the last 30 days that no online
     camera was near (camera_gaps: code, level, events, unseen), most unseen first; None if not connected."""
-    df = snap.frame(F.CAMERA_GAPS)
+    df = devices_frame(snap, F.CAMERA_GAPS)
     if df is None:
         return None
     d = under(snap, F.CAMERA_GAPS, code, "code")
@@ -130,7 +136,7 @@ def camera_gaps(snap: Snapshot, code: str, level: str, n: int = 10) -> pd.DataFr
 def coord_fixes(snap: Snapshot, code: str, n: int = 10) -> pd.DataFrame | None:
     """A region's cameras with approximate or missing coordinates in its busiest grids (camera_fixes), the
     busiest first; None if not connected."""
-    df = snap.frame(F.CAMERA_FIXES)
+    df = devices_frame(snap, F.CAMERA_FIXES)
     if df is None:
         return None
     d = under(snap, F.CAMERA_FIXES, code)

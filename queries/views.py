@@ -8,7 +8,7 @@ import pandas as pd
 
 from config import region_codes
 from contract import frames as F
-from contract.metrics import RATES, STOCKS
+from contract.metrics import FIGURE_NEEDS, NOT_CONNECTED, RATES, STOCKS
 from contract.rates import rate
 from queries.pieces import piece_index
 from snapshots.reader import Snapshot
@@ -33,6 +33,43 @@ def warm(snap: Snapshot) -> None:
     for frame in (F.OPEN_EVENTS, F.OVERDUE, F.TICKER):
         if not frame_or_empty(snap, frame).empty:
             _code_order(snap, frame, "grid_code")
+
+
+def provided(snap: Snapshot) -> dict:
+    """Which feeds and fields the source's mapping provides (the snapshot's meta `provided`, etl/source/mapping.py);
+    {} for a snapshot that does not say (published before the mapping said it): then everything counts as given."""
+    return snap.meta.get("provided") or {}
+
+
+def connected(snap: Snapshot, need: str) -> bool:
+    """Whether the source gives a feed or field of `provided` ("devices", "satisfaction", "stages.verified")."""
+    value: object = provided(snap)
+    for part in need.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return True  # not said: given (an older snapshot, or a key this ETL does not know)
+        value = value[part]
+    return bool(value)
+
+
+def not_connected(snap: Snapshot) -> frozenset[str]:
+    """The figures the source cannot give (contract/metrics.py FIGURE_NEEDS): they read 未接入, never 0."""
+    if not provided(snap):
+        return frozenset()
+    return frozenset(f for f, needs in FIGURE_NEEDS.items() if not all(connected(snap, n) for n in needs))
+
+
+def honest(snap: Snapshot, figures: dict) -> dict:
+    """`figures` with NOT_CONNECTED for every figure the source cannot give, whatever the frame held (a zero of
+    a feed that is not there, a stage time copied from the stage before)."""
+    gone = not_connected(snap)
+    return {**figures, **dict.fromkeys(gone, NOT_CONNECTED)} if gone else figures
+
+
+def honest_frame(snap: Snapshot, df: pd.DataFrame) -> pd.DataFrame:
+    """honest() for a frame's columns: a column of a figure the source cannot give holds NOT_CONNECTED."""
+    gone = not_connected(snap)
+    cols = [c for c in df.columns if c in gone]
+    return df.assign(**{c: pd.Series([NOT_CONNECTED] * len(df), index=df.index, dtype=object) for c in cols}) if cols else df
 
 
 _DTYPES = {F.INT: "int64", F.FLOAT: "float64", F.TIME: "datetime64[ns]", F.TEXT: "object", F.CAT: "object"}
@@ -107,7 +144,7 @@ def first_row_by_key(df: pd.DataFrame, by_window: bool) -> dict:
 def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
     """Event (event_kpis: the wall's window, "today"), device (device_kpis) and safety (safety_latest)
     figures of a region; the tablet's windows: queries/window_views.py tablet_window_figures."""
-    return {**region_row(snap, F.EVENT_KPIS, code, window), **devices_and_safety(snap, code)}
+    return honest(snap, {**region_row(snap, F.EVENT_KPIS, code, window), **devices_and_safety(snap, code)})
 
 
 def devices_and_safety(snap: Snapshot, code: str) -> dict:
@@ -132,7 +169,15 @@ def child_values(snap: Snapshot, city, code: str, window: str, measure: str) -> 
     else:
         vals = df.set_index("code")[col].reindex(children["code"])
     out = children.assign(value=vals.to_numpy(dtype=float))
-    return per_km2(out) if per_area else out
+    return measure_values(snap, out, col, per_area)
+
+
+def measure_values(snap: Snapshot, regions: pd.DataFrame, column: str, per_area: bool) -> pd.DataFrame:
+    """Regions with a map measure's `value`: per km² where it is a density; NOT_CONNECTED where the source
+    cannot give the measure (the map then colours nothing)."""
+    if column in not_connected(snap):
+        return regions.assign(value=pd.Series([NOT_CONNECTED] * len(regions), index=regions.index, dtype=object))
+    return per_km2(regions) if per_area else regions
 
 
 def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
@@ -143,7 +188,8 @@ def child_ranking(snap: Snapshot, city, code: str, window: str) -> pd.DataFrame:
         return children
     k = df[df["code"].isin(children["code"])]
     cols = ["code", "reported", *STOCKS, *RATES]
-    return children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
+    out = children.merge(k[cols], on="code", how="left").sort_values(["overdue", "reported"], ascending=False)
+    return honest_frame(snap, out)
 
 
 def breakdown(snap: Snapshot, frame: F.Frame, column: str, code: str, window: str) -> pd.DataFrame:
@@ -211,7 +257,7 @@ def camera_status(snap: Snapshot, city, code: str) -> pd.DataFrame:
     df = frame_or_empty(snap, F.DEVICE_KPIS)
     cols = ["cameras", "cameras_online", "camera_online_rate", "blind_grids", "cameras_unplaced", "cameras_untagged"]
     out = children.merge(df[["code", *(c for c in cols if c in df)]], on="code", how="left")
-    return out.assign(offline=out["cameras"] - out["cameras_online"]).sort_values("camera_online_rate")
+    return honest_frame(snap, out.assign(offline=out["cameras"] - out["cameras_online"]).sort_values("camera_online_rate"))
 
 
 def safety_months(snap: Snapshot, code: str) -> pd.DataFrame:
@@ -225,7 +271,7 @@ def safety_ranking(snap: Snapshot, city, code: str) -> pd.DataFrame:
     children = city.children(code)[["code", "name"]]
     df = frame_or_empty(snap, F.SAFETY_LATEST)
     out = children.merge(df[["code", "safety_index", "public_security", "index_change"]], on="code", how="left")
-    return out.sort_values("safety_index")
+    return honest_frame(snap, out.sort_values("safety_index"))
 
 
 def level_values(snap: Snapshot, city, code: str, window: str, measure: str, level: str | None = None) -> pd.DataFrame:
@@ -237,7 +283,7 @@ def level_values(snap: Snapshot, city, code: str, window: str, measure: str, lev
     df = in_window(frame_or_empty(snap, frame), window)
     out = regions.reset_index(drop=True)
     out = out.assign(value=df.set_index("code")[col].reindex(out["code"]).to_numpy(dtype=float))
-    return per_km2(out) if per_area else out
+    return measure_values(snap, out, col, per_area)
 
 
 # --- the tablet's region panels (components/region_panels.py) ---------------------------------------
@@ -271,7 +317,7 @@ def safety_rank(snap: Snapshot, city, code: str) -> dict:
         siblings = df[df["code"].isin(city.children(parents[-1])["code"])]
         out["rank"] = int((siblings["safety_index"] > row["safety_index"]).sum()) + 1
         out["of"] = int(siblings["safety_index"].notna().sum())
-    return out
+    return honest(snap, out)
 
 
 def camera_summary(snap: Snapshot, code: str) -> dict:
@@ -279,11 +325,13 @@ def camera_summary(snap: Snapshot, code: str) -> dict:
     k = region_row(snap, F.DEVICE_KPIS, code)
     if k:
         k["cameras_offline"] = k["cameras"] - k["cameras_online"]
-    return k
+    return honest(snap, k)
 
 
 def blind_grid_names(snap: Snapshot, code: str, n: int = 20) -> list[str]:
-    """Names of up to n grids of a region with no camera (blind_grids), in code order."""
+    """Names of up to n grids of a region with no camera (blind_grids), in code order; none without devices."""
+    if not connected(snap, "devices"):
+        return []
     return under(snap, F.BLIND_GRIDS, code, "code").sort_values("code")["name"].head(n).tolist()
 
 

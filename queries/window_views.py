@@ -55,7 +55,7 @@ def tablet_window_figures(snap: Snapshot, code: str, w: Window) -> dict:
     index = piece_index(snap)
     figures = index.totals(code, *w.days) if index is not None else dict.fromkeys(WINDOW_FIGURES)
     now = views.region_row(snap, F.EVENT_KPIS, code, "today")
-    return {**views.devices_and_safety(snap, code), **figures, **{s: now.get(s) for s in STOCKS}}
+    return views.honest(snap, {**views.devices_and_safety(snap, code), **figures, **{s: now.get(s) for s in STOCKS}})
 
 
 def child_window_values(snap: Snapshot, city, code: str, w: Window, measure: str) -> pd.DataFrame:
@@ -84,7 +84,7 @@ def ranking(snap: Snapshot, city, code: str, w: Window, weights: dict[str, float
     out["score"] = composite_score(out, weights)
     out = out.sort_values(["score", "reported"], ascending=[False, False], na_position="last")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out.reset_index(drop=True)
+    return views.honest_frame(snap, out.reset_index(drop=True))
 
 
 def composite_score(df: pd.DataFrame, weights: dict[str, float]) -> pd.Series:

@@ -116,8 +116,10 @@ def test_every_label_has_chinese_and_english(key):
 def _label_calls(path: Path):
     """(line, key, exact) of each label(...) call: exact for a literal key, a prefix for an f-string key."""
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        # label(...) or labels.label(...); not SQLAlchemy's column.label("v")
         if not (isinstance(node, ast.Call) and node.args and
-                (getattr(node.func, "id", None) == "label" or getattr(node.func, "attr", None) == "label")):
+                (getattr(node.func, "id", None) == "label" or (getattr(node.func, "attr", None) == "label"
+                                                               and getattr(node.func.value, "id", None) == "labels"))):
             continue
         arg = node.args[0]
         if isinstance(arg, ast.Constant) and isinstance(arg.value, str):

@@ -31,6 +31,7 @@ RANK_COLUMNS: dict[str, Callable[[Any], str]] = {
 TILES = ("reported", "due_to_close", "closure_rate", "on_time_closure_rate", "rework_rate",
          "extension_rate", "deferred", "hung", "overdue_now", "at_risk_now")
 SHOWN = 15
+WALL_ROWS = 7  # the wall's 部门榜: the most overdue departments
 
 
 def dept_name(code: str, name: str | None) -> str:
@@ -175,3 +176,22 @@ def department_view(snap: Snapshot, city, state: dict, w: Window, now, link: Lin
                 dcc.Graph(id="medium-dept-trend", figure=trend_figure(dv.trend(snap, dept, w)), config=GRAPH_CONFIG)]),
         ]),
     ]
+
+
+def wall_table(snap: Snapshot, region: str, now, weights: dict[str, float]) -> html.Table:
+    """The wall's 部门榜 of this month (its area's cases): the departments with the most overdue cases now first
+    (at most WALL_ROWS), each with its rank by score, 按期结案率, 结案率, overdue now and score."""
+    from queries.window_views import resolve_window
+
+    w = resolve_window("month", snap.as_of or now)
+    df = dv.ranking(snap, region, w, weights)
+    df = df[df["code"] != UNASSIGNED_CODE].sort_values(["overdue_now", "rank"], ascending=[False, True]).head(WALL_ROWS)
+    gone = dv.missing(snap)
+    keys = ("on_time_closure_rate", "closure_rate", "overdue_now", "score")
+    head = html.Tr([html.Th(label("rank_no")), html.Th(label("department")),
+                    *(html.Th(label(k)) for k in keys)])
+    rows = [html.Tr([html.Td(RANK_COLUMNS["rank"](r["rank"])), html.Td(dept_name(r["code"], r["name"])),
+                     *(html.Td(_cell(k, r.get(k), gone, RANK_COLUMNS[k]),
+                               className="bad" if k == "overdue_now" and (r.get(k) or 0) > 0 else "") for k in keys)])
+            for r in df.to_dict("records") if r["reported"] or r["overdue_now"]]
+    return html.Table([html.Thead(head), html.Tbody(rows)], className="ranking dept-wall", id="big-dept-table")

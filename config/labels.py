@@ -53,7 +53,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "children_count": ("下辖区域({level} {n})", "Sub-regions ({n} × {level})"), "quarantined": ("隔离数据", "Quarantined rows"),
     # wall (大屏): carousel pages, panels, alerts, deltas
     "page_overview": ("综合态势", "Overview"), "page_events": ("事件处置", "Events"), "page_safety": ("平安建设", "Safety"),
-    "page_cameras": ("视频感知", "Cameras"),
+    "page_cameras": ("视频感知", "Cameras"), "page_departments": ("部门履职", "Departments"),
     # city vital signs (城市体征): components/vital_signs.py
     "page_vitals": ("城市体征", "Vital signs"),
     "vs_day": ("较昨日", "vs. yesterday"), "vs_week": ("较上周", "vs. last week"),
@@ -72,6 +72,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "alert_text_overdue": ("超期事件 {value:.0f} 件", "{value:.0f} overdue events"),
     "alert_text_spike": ("今日事件 {value:.0f} 件，预警线 {threshold:.1f}", "{value:.0f} events today, alert line {threshold:.1f}"),
     "alert_text_camera": ("摄像头在线率 {value:.1%}", "Cameras online {value:.1%}"),
+    "alert_dept_overdue": ("部门超期", "Department overdue"),
+    "alert_text_dept_overdue": ("超期案件 {value:.0f} 件", "{value:.0f} overdue cases"),
     "alert_text_at_risk": ("将超期事件 {value:.0f} 件", "{value:.0f} events due within hours"),
     "safety_trend": ("平安指数趋势(近12月)", "Safety index, last 12 months"),
     "safety_ranking": ("各区平安指数", "Safety index by district"),
@@ -126,7 +128,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "event_list_more": ("共 {n} 件，显示前 {k} 件", "{n} events, the first {k} shown"),
     "stock_note": ("当前，不限时间窗", "now, any report date"),
     # departments (条): the tablet's 部门榜 and a department's view (components/department_panels.py), docs/metrics.md
-    "dept_ranking": ("部门榜", "Departments"), "department": ("部门", "Department"),
+    "dept_ranking": ("部门榜", "Departments"), "dept_ranking_wall": ("部门榜(本月)", "Departments (this month)"), "department": ("部门", "Department"),
     "unassigned": ("未归属", "Unassigned"),
     "kind_functional": ("职能部门", "Functional"), "kind_territorial": ("属地", "Territorial"),
     "due_to_close": ("应结案", "Due to close"), "closed_cases": ("结案", "Closed"),

@@ -58,7 +58,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
 
     thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
                                  settings.alert_camera_online_min, settings.at_risk_hours,
-                                 settings.alert_at_risk_min)
+                                 settings.alert_at_risk_min, settings.alert_dept_overdue)
     from etl.source.check import check_columns
     from etl.source.mapping import load_mapping
 

@@ -17,7 +17,7 @@ import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from plotly.utils import PlotlyJSONEncoder
 
-from components import vital_signs
+from components import department_panels, vital_signs
 from components import wall_widgets as ww
 from components.format import alert_text, fmt_count, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
 from components.nearby_cameras import wall_gaps
@@ -28,12 +28,13 @@ from contract import frames as F
 from dashboard.access import user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
-from queries import views
+from queries import department_views, views
 from queries.vital_signs import has_vital_signs
 
 PAGE = "big"
-PAGES = ("overview", "events", "safety", "cameras", "vitals")  # vitals: components/vital_signs.py
-PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate"}
+PAGES = ("overview", "events", "safety", "cameras", "vitals", "departments")  # vitals: components/vital_signs.py
+PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate",
+                "departments": "overdue"}
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
 
 # panel id -> (title label, carousel pages it belongs to); a wall where every panel fits shows them all
@@ -46,15 +47,16 @@ PANELS = {
     "safety-rank": ("safety_ranking", ("safety",)),
     "camera": ("camera_status", ("cameras",)),
     "alerts": ("alerts", PAGES),
-    "ranking": ("ranking", ("overview", "events", "cameras")),
-    "ticker": ("ticker", ("overview", "events", "safety")),
+    "ranking": ("ranking", ("overview", "events", "cameras", "departments")),
+    "ticker": ("ticker", ("overview", "events", "safety", "departments")),
     "gaps": ("gaps_wall", ("cameras",)),  # 补盲 (components/nearby_cameras.py)
     "vitals": ("page_vitals", ("vitals",)),  # 城市体征: components/vital_signs.py
+    "departments": ("dept_ranking_wall", ("departments",)),  # 条: 部门榜 (components/department_panels.py wall_table)
 }
 # which panels a small wall keeps when not all fit (first first), and each one's share of a column's height
 PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera", "gaps",
-            "vitals")
-WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2, "vitals": 3.0}
+            "vitals", "departments")
+WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2, "vitals": 3.0, "departments": 1.6}
 ALERT_PAGE_S = 8  # seconds each page of the alert panel stays before the next (assets/big_canvas.js)
 
 
@@ -128,6 +130,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
         "ranking": html.Div(id="big-ranking"),
         "ticker": html.Div(id="big-ticker", className="ticker"),
         "gaps": html.Div(id="big-gaps"),
+        "departments": html.Div(id="big-departments"),
         **({"vitals": vital_signs.wall_tiles(snap, code, c.now())} if has_vital_signs(snap) else {}),
     }
     map_panel = html.Section(id="big-panel-map", className="panel map-panel", children=[
@@ -198,7 +201,8 @@ KPI_OUTPUTS = [o for k in KPI_TILES for o in (Output(f"big-kpi-{k}-value", "chil
           Output("big-funnel", "figure"), Output("big-safety", "figure"), Output("big-camera", "figure"),
           Output("big-camera-summary", "children"), Output("big-alerts", "children"),
           Output("big-ranking", "children"), Output("big-safety-ranking", "children"),
-          Output("big-ticker", "children"), Output("big-gaps", "children"), Output("big-sent", "data"),
+          Output("big-ticker", "children"), Output("big-gaps", "children"), Output("big-departments", "children"),
+          Output("big-sent", "data"),
           Input("big-version", "data"),
           State("big-sent", "data"))
 def refresh_panels(_key, sent):
@@ -235,6 +239,7 @@ def refresh_panels(_key, sent):
         safety_table(views.safety_ranking(snap, c.city, code)),
         ticker_list(views.ticker(snap, code, 14)),
         wall_gaps(snap, c.city, code),
+        department_panels.wall_table(snap, code, c.now(), department_views.score_weights(c.settings)),
     )
     return unchanged_skipped(out, len(kpi_out) + 5, sent or {})
 

@@ -162,7 +162,9 @@ def tablet(s: Shooter, args) -> None:
 
 
 def departments(s: Shooter) -> None:
-    """The tablet's department ranking (部门榜) and a department's view (住建, the slow one) at 1366x1024."""
+    """The tablet's department ranking (部门榜) and a department's view (住建, the slow one) at 1366x1024; the
+    wall's department page (部门履职) at 1920x1080."""
+    s.shot("/big?page=departments", "big", 1920, 1080, "big-departments-1920x1080.png")
     s.shot("/medium?rank=month", "medium", 1366, 1024, "medium-departments-1366x1024.png", scroll="#medium-dept-table")
     s.shot("/medium?rank=month&dept=ZJ", "medium", 1366, 1024, "medium-department-view-1366x1024.png",
            scroll="#medium-dept-title")

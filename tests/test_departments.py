@@ -219,3 +219,25 @@ def test_number_ranges_hold_a_department_and_its_sub_units(city):
     nos = cat.numbers(pd.Series(["CG320102", "玄武区城管局", "玄武区城管", " 城管局 ", "nobody", None]))
     assert list(nos) == [cat.number_of("CG320102")] * 3 + [cat.number_of("CG"), 0, 0]
     assert np.all(np.diff(cat.table["number"]) == 1)
+
+
+@pytest.mark.parametrize("n_overdue, level", [(2, None), (3, "amber"), (6, "red")])
+def test_department_overdue_alert(n_overdue, level):
+    """A top-level department (with its sub-units) whose overdue cases reach COCKPIT_ALERT_DEPT_OVERDUE raises a
+    city-wide wall alert named after it (twice the threshold: red); 未归属 and open-not-overdue cases never count."""
+    from datetime import datetime
+
+    from etl.transforms.alerts import AlertThresholds, department_alerts
+
+    depts = pd.DataFrame({"number": [0, 1, 2, 3], "code": ["", "ZJ", "ZJ320102", "CG"],
+                          "name": ["", "住建局", "玄武区住建局", "城管局"], "parent": ["", "", "ZJ", ""],
+                          "kind": ["", "functional"] * 2, "depth": [0, 0, 1, 0]})
+    codes = (["ZJ", "ZJ320102"] * n_overdue)[:n_overdue] + ["", "", "", "CG"]
+    open_events = pd.DataFrame({"department": codes + ["ZJ"] * 5,
+                                "is_overdue": [1] * len(codes) + [0] * 5})
+    out = department_alerts(open_events, depts, "3201", datetime(2026, 11, 20, 15), AlertThresholds(dept_overdue_min=3))
+    if level is None:
+        assert out.empty
+    else:
+        assert out[["kind", "code", "name", "level"]].values.tolist() == [["dept_overdue", "3201", "住建局", level]]
+        assert out["value"].iloc[0] == n_overdue

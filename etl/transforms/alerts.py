@@ -25,6 +25,7 @@ class AlertThresholds:
     camera_online_min: float = 0.92  # a district's camera online rate under this raises an alert
     at_risk_hours: float = 2.0  # 将超期: an open event due within this many hours (contract/metrics.py AT_RISK)
     at_risk_min: int = 20  # events at risk in a district that raise an alert (twice as many: red)
+    dept_overdue_min: int = 100  # overdue cases of a top-level department (with its sub-units) that raise an alert
 
 
 def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,
@@ -93,6 +94,25 @@ def at_risk_alerts(at_risk: pd.DataFrame, names: pd.Series, as_of: datetime, t: 
     })
 
 
+def department_alerts(open_events: pd.DataFrame, departments: pd.DataFrame, city_code: str, as_of: datetime,
+                      t: AlertThresholds) -> pd.DataFrame:
+    """Top-level departments (条, with their sub-units) with at least `dept_overdue_min` open cases past deadline
+    (twice as many: red). The alert is the whole city's (code = the city's code, so every screen that shows the
+    city's alerts shows it); name = the department's name; since = as_of."""
+    tops = departments[(departments["depth"] == 0) & (departments["code"] != "")]
+    od = open_events.loc[open_events["is_overdue"] == 1, "department"].astype(str)
+    od = od[od != ""]
+    counts = pd.Series([int(od.str.startswith(c).sum()) for c in tops["code"]], index=tops["name"].to_numpy(),
+                       dtype="int64")
+    hit = counts[counts >= t.dept_overdue_min]
+    return pd.DataFrame({
+        "kind": "dept_overdue", "code": city_code, "name": hit.index.to_numpy(dtype=object),
+        "level": ["red" if v >= 2 * t.dept_overdue_min else "amber" for v in hit],
+        "value": hit.astype(float).to_numpy(), "threshold": float(t.dept_overdue_min), "since": pd.Timestamp(as_of),
+        "text": [label("alert_text_dept_overdue", value=v, threshold=t.dept_overdue_min) for v in hit],
+    })
+
+
 def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: datetime,
                 thresholds: AlertThresholds, devices_as_of: datetime | None = None) -> pd.DataFrame:
     """Every alert of the published frames (event_kpis, overdue, by_hour, at_risk, device_kpis), red first."""
@@ -104,6 +124,9 @@ def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: d
         parts.append(spike_alerts(frames["by_hour"], as_of, names, thresholds))
     if frames.get("at_risk") is not None:
         parts.append(at_risk_alerts(frames["at_risk"], names, as_of, thresholds))
+    if frames.get("open_events") is not None and frames.get("departments") is not None:  # 条
+        city_code = str(regions.loc[regions["level"] == "city", "code"].iloc[0])
+        parts.append(department_alerts(frames["open_events"], frames["departments"], city_code, as_of, thresholds))
     if frames.get("device_kpis") is not None:
         parts.append(camera_alerts(frames["device_kpis"], names, devices_as_of or as_of, thresholds))
     if frames.get("indicators") is not None:  # city vital signs past warn / alarm (etl/transforms/indicators.py)

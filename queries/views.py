@@ -55,7 +55,8 @@ def not_connected(snap: Snapshot) -> frozenset[str]:
     """The figures the source cannot give (contract/metrics.py FIGURE_NEEDS): they read 未接入, never 0."""
     if not provided(snap):
         return frozenset()
-    return frozenset(f for f, needs in FIGURE_NEEDS.items() if not all(connected(snap, n) for n in needs))
+    return snap.memo("not_connected", lambda: frozenset(
+        f for f, needs in FIGURE_NEEDS.items() if not all(connected(snap, n) for n in needs)))
 
 
 def honest(snap: Snapshot, figures: dict) -> dict:

@@ -36,6 +36,9 @@ SHOTS = ROOT / "docs" / "screenshots"
 NC = label("not_connected")
 US = "%m/%d/%Y %I:%M:%S %p"
 STATUS = ["New", "Assigned", "Resolved", "Closed"]
+CATEGORIES = ["Pothole", "Illegal Dumping", "Graffiti", "Streetlight Out", "Water Leak", "Noise Complaint",
+              "Blocked Fire Lane", "Neighbor Dispute"]  # the mapping's words
+CHANNELS = ["Phone", "Mobile App", "Field Inspection", "Camera AI", "Sensor"]
 WEIGHTS = {"on_time_rate": 0.3, "same_day_rate": 0.15, "grid_settled_rate": 0.2, "satisfaction_rate": 0.2,
            "not_overdue_rate": 0.15}
 NOT_CONNECTED_TILES = ("satisfaction_rate", "camera_online_rate", "safety_index", "public_security")
@@ -60,8 +63,8 @@ def work_orders(path, city, n: int, seed: int = 23) -> None:
             reach -= 1
         due = opened + timedelta(hours=rnd.choice([4, 48, 168]))
         times = [x.strftime(US) if j <= reach else None for j, x in enumerate(t)]
-        rows.append({"RecordID": i + 1, "CaseNumber": f"WO-{i + 1:07d}", "Category": rnd.choice(["Pothole", "Graffiti"]),
-                     "Channel": rnd.choice(["Phone", "Mobile App", "Field Inspection"]), "Priority": "Medium",
+        rows.append({"RecordID": i + 1, "CaseNumber": f"WO-{i + 1:07d}", "Category": rnd.choice(CATEGORIES),
+                     "Channel": rnd.choice(CHANNELS), "Priority": "Medium",
                      "AssignedLevel": rnd.choice(["Grid", "Community", "Street"]) if reach else "UNASSIGNED",
                      "Status": STATUS[reach], "Description": "resident report", "Address": "",
                      "OpenedDate": times[0], "AssignedDate": times[1], "ResolvedDate": times[2], "ClosedDate": times[3],

@@ -29,6 +29,7 @@ from queries import vital_signs as vs
 from snapshots.reader import Snapshot
 
 TILE = "big-vs-tile"  # pattern-matching id type of a wall tile: {"type": TILE, "id": <indicator>}
+WALL_TILES = 24  # at most this many indicators on the wall (catalogue key `wall`, in the file's order)
 STATUS_COLOUR = {"ok": "#2ee59d", "warn": "#ffb020", "alarm": "#ff4d5e", "stale": "#8aa4d6", "none": "#8aa4d6"}
 
 
@@ -125,7 +126,7 @@ def tile_body(t: dict, now: datetime) -> tuple[list, str]:
 def wall_tiles(snap: Snapshot, code: str, now: datetime) -> html.Div:
     """The 城市体征 panel's body: a tile per indicator, in the catalogue's order (so by theme), already filled so
     the first paint is right; the wall's layout (assets/big_canvas.js) gives the panel its place."""
-    tiles = vs.region_vital_signs(snap, code)
+    tiles = vs.wall_vital_signs(snap, code, WALL_TILES)
     cells = []
     for t in tiles:
         children, cls = tile_body(t, now)
@@ -145,7 +146,7 @@ def refresh_wall_tiles(_key, ids, sent):
     """A new snapshot: the tiles whose text changed (a digest per tile in big-vs-sent); the rest no_update."""
     c = cockpit()
     now = c.now()
-    by_id = {t["indicator"]: t for t in vs.region_vital_signs(c.snapshot(), user_scope())}
+    by_id = {t["indicator"]: t for t in vs.wall_vital_signs(c.snapshot(), user_scope(), WALL_TILES)}
     sent = dict(sent or {})
     children, classes = [], []
     for i in ids:

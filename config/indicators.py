@@ -155,6 +155,7 @@ class Indicator(Strict):
     rollup: Literal["sum", "mean", "weighted_mean", "max"] = "sum"
     range: tuple[float, float] | None = None
     decimals: int = Field(0, ge=0, le=4)
+    wall: bool = True  # a tile on the wall (the wall shows the first WALL_TILES of these, in the file's order)
     thresholds: Thresholds = Thresholds()
 
     @field_validator("cadence", "late_after", "poll", mode="before")

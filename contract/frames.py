@@ -140,7 +140,7 @@ INDICATORS = Frame("indicators", {"indicator": TEXT, "code": TEXT, "level": TEXT
                                   "theme": TEXT, "unit": TEXT, "value": FLOAT, "time": TIME, "value_day": FLOAT,
                                   "value_week": FLOAT, "change_day": FLOAT, "change_week": FLOAT, "status": TEXT,
                                   "warn": FLOAT, "alarm": FLOAT, "direction": TEXT, "basis": TEXT, "decimals": INT,
-                                  "order": INT, "sites": INT}, key=("indicator", "code"), code_column="code",
+                                  "order": INT, "sites": INT, "wall": INT}, key=("indicator", "code"), code_column="code",
                    written_by="etl/transforms/indicators.py:indicator_latest",
                    doc="city vital signs: per indicator × region the value now, a day and a week ago, status")
 INDICATOR_HOURLY = Frame("indicator_hourly", {"indicator": TEXT, "code": TEXT, "hour": TIME, "value": FLOAT},

@@ -282,6 +282,8 @@ class EtlJobs:
         if feeds is None:
             return {}, {}, set()
         feeds.collect(stamp)
+        if not feeds.frames_due(stamp):  # nothing new and the frames are recent: the last ones stand
+            return {}, {"indicators": feeds.meta()}, set()
         feeds.compact(stamp)
         latest, hourly = feeds.samples(stamp)
         info, regions = indicator_info(feeds.catalogue), self.city.regions

@@ -47,7 +47,13 @@ def _record(r: dict, spark: list[float | None] | None) -> dict:
             "value_day": _num(r["value_day"]), "value_week": _num(r["value_week"]),
             "change_day": _num(r["change_day"]), "change_week": _num(r["change_week"]), "status": r["status"],
             "warn": _num(r["warn"]), "alarm": _num(r["alarm"]), "direction": r["direction"], "basis": r["basis"],
-            "decimals": int(r["decimals"]), "sites": int(r["sites"]), "spark": spark or []}
+            "decimals": int(r["decimals"]), "sites": int(r["sites"]), "wall": bool(r.get("wall", 1)),
+            "spark": spark or []}
+
+
+def wall_vital_signs(snap: Snapshot, code: str, limit: int) -> list[dict]:
+    """The wall's tiles: region_vital_signs of the indicators the catalogue puts on the wall, the first `limit`."""
+    return [t for t in region_vital_signs(snap, code) if t["wall"]][:limit]
 
 
 def region_vital_signs(snap: Snapshot, code: str) -> list[dict]:

@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
                 s.shot("/big?page=vitals", "big", 1920, 1080, "big-vitals-1920x1080.png")  # 城市体征
                 s.shot("/big?page=vitals", "big", 3840, 2160, "big-vitals-3840x2160.png")
+                s.shot("/big?canvas=32:9&page=vitals", "big", 7680, 2160, "big-vitals-7680x2160.png")
             if not args.only or "medium" in args.only:
                 tablet(s, args)
             if not args.only or "departments" in args.only:

@@ -146,7 +146,14 @@ def canonical_rows(raw: pd.DataFrame, ind: Indicator, placer: Placer, city: City
                    tz: str, future_tolerance_s: float = 300) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """(our rows, quarantined rows with their reason, how many rows named a region the city does not have)."""
     s = ind.source
-    t = pd.to_datetime(raw[s.time], errors="coerce", format="mixed") if len(raw) else pd.Series(dtype="datetime64[ns]")
+    if raw.empty:  # most reads of a feed polled more often than its cadence: nothing new
+        rows = pd.DataFrame({"time": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                             "site": pd.Series(dtype=object), "region": pd.Series(dtype=object)})
+        if s.weight:
+            rows["weight"] = pd.Series(dtype=float)
+        return rows, pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "time" else float if c == "value"
+                                                else object) for c in QUARANTINE}), 0
+    t = pd.to_datetime(raw[s.time], errors="coerce", format="mixed")
     if isinstance(t.dtype, pd.DatetimeTZDtype):
         t = t.dt.tz_convert(ZoneInfo(city.timezone)).dt.tz_localize(None)
     elif tz != city.timezone and len(t):
@@ -172,6 +179,18 @@ def canonical_rows(raw: pd.DataFrame, ind: Indicator, placer: Placer, city: City
     return rows.reset_index(drop=True), quarantined.reset_index(drop=True), int((unknown & ok).sum())
 
 
+_KNOWN: dict[int, tuple[object, frozenset]] = {}
+
+
+def _known_codes(city: City) -> frozenset:
+    """The city's region codes as a set, built once per city model (a set lookup per row: pandas' isin on
+    arrow strings rebuilds the 14,000 codes on every call)."""
+    held = _KNOWN.get(id(city))
+    if held is None or held[0] is not city:
+        held = _KNOWN[id(city)] = (city, frozenset(city.regions["code"].astype(str)))
+    return held[1]
+
+
 def _placed(raw: pd.DataFrame, ind: Indicator, placer: Placer, city: City) -> tuple[pd.Series, pd.Series, pd.Series]:
     """(region code or None, site key, unknown-region flag) per row: by region code, else by point, else the city."""
     s, idx = ind.source, raw.index
@@ -182,8 +201,8 @@ def _placed(raw: pd.DataFrame, ind: Indicator, placer: Placer, city: City) -> tu
         if s.codes == "city":
             own = placer._city_code_of
             codes = codes.map(lambda c: own.get(c, c) if c is not None else None)
-        known = set(city.regions["code"])
-        hit = codes.isin(known)
+        known = _known_codes(city)
+        hit = pd.Series(np.fromiter((c in known for c in codes), bool, len(codes)), index=idx)
         region[hit] = codes[hit]
         unknown = ~hit
         site = codes.fillna("?") if not s.site else raw[s.site].astype(str)

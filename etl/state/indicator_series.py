@@ -141,8 +141,10 @@ class IndicatorFeeds:
                    for i in catalogue.indicator}
         self.values = {i.id: SiteSeries() for i in catalogue.indicator}
         self.state = {i.id: FeedState() for i in catalogue.indicator}
+        self.index = {i.id: k for k, i in enumerate(catalogue.indicator)}
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="indicator-read")
-        self.changed: set[str] = set()
+        self.changed: set[str] = set()  # indicators with new values since the frames were last built
+        self.built_at: pd.Timestamp | None = None
 
     @property
     def indicators(self) -> list[Indicator]:
@@ -200,8 +202,13 @@ class IndicatorFeeds:
         if newest is not None and (st.watermark is None or newest > st.watermark):
             st.watermark = pd.Timestamp(newest)
         self.values[ind.id].add(rows)
-        st.failures, st.error, st.last_ok, st.read_s = 0, None, now, secs
-        st.next_read = now + pd.Timedelta(seconds=ind.poll_s)
+        st.failures, st.error, st.read_s = 0, None, secs
+        # the first read (a backfill, all feeds at once) spreads the next ones over a poll interval, so the feeds
+        # are not all read in the same tick ever after
+        first = st.last_ok is None
+        spread = (self.index[ind.id] % 6) / 6 if first else 0.0
+        st.next_read = now + pd.Timedelta(seconds=ind.poll_s * (1 + spread))
+        st.last_ok = now
         st.rows += len(rows)
         st.unknown_regions += unknown
         st.quarantined += len(bad)
@@ -209,6 +216,15 @@ class IndicatorFeeds:
             st.reasons[str(reason)] = st.reasons.get(str(reason), 0) + int(n)
         if not bad.empty:
             st.recent_quarantine.extend(bad.assign(seen_at=now).to_dict("records"))
+
+    def frames_due(self, now: pd.Timestamp, every_s: float = 30.0) -> bool:
+        """Whether the frames need building: new values came in, or `every_s` passed (statuses and hour marks
+        move with the clock). Marks them built."""
+        due = bool(self.changed) or self.built_at is None or (now - self.built_at).total_seconds() >= every_s \
+            or now < self.built_at
+        if due:
+            self.changed, self.built_at = set(), now
+        return due
 
     def compact(self, now: pd.Timestamp) -> None:
         for s in self.values.values():

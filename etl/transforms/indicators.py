@@ -23,7 +23,7 @@ from config.region_codes import CODE_LENGTH
 ROLLED_LEVELS = ("district", "street")  # levels published below the city
 LATEST_COLUMNS = ["indicator", "code", "level", "name", "theme", "unit", "value", "time", "value_day", "value_week",
                   "change_day", "change_week", "status", "warn", "alarm", "direction", "basis", "decimals", "order",
-                  "sites"]
+                  "sites", "wall"]
 
 
 def indicator_info(cat: Catalogue) -> pd.DataFrame:
@@ -32,9 +32,9 @@ def indicator_info(cat: Catalogue) -> pd.DataFrame:
              "warn": np.nan if i.thresholds.warn is None else i.thresholds.warn,
              "alarm": np.nan if i.thresholds.alarm is None else i.thresholds.alarm,
              "direction": i.thresholds.direction, "basis": i.thresholds.basis, "decimals": i.decimals,
-             "order": k, "late_after_s": i.late_after_s} for k, i in enumerate(cat.indicator)]
+             "order": k, "late_after_s": i.late_after_s, "wall": int(i.wall)} for k, i in enumerate(cat.indicator)]
     return pd.DataFrame(rows, columns=["indicator", "name", "theme", "unit", "rollup", "warn", "alarm", "direction",
-                                       "basis", "decimals", "order", "late_after_s"])
+                                       "basis", "decimals", "order", "late_after_s", "wall"])
 
 
 def _codes_up(region: pd.Series, city_code: str, levels: dict[str, str]) -> pd.DataFrame:
@@ -53,17 +53,16 @@ def _codes_up(region: pd.Series, city_code: str, levels: dict[str, str]) -> pd.D
     return pd.DataFrame({"row": rows, "code": codes})
 
 
-def _rolled(df: pd.DataFrame, value_cols: list[str], rollup: pd.Series) -> pd.DataFrame:
-    """Roll each value column up per (indicator, code) by the indicator's method (rollup: indicator -> method)."""
+def _rolled(df: pd.DataFrame, value_cols: list[str], rollup: pd.Series,
+            keys: tuple[str, ...] = ("indicator", "code")) -> pd.DataFrame:
+    """Roll each value column up per key (indicator first) by the indicator's method (rollup: indicator -> method)."""
     out = []
-    g = df.groupby(["indicator", "code"], sort=False)
     for col in value_cols:
         v = df[col]
         has = v.notna()
         w = df["weight"].where(has, 0.0)
-        parts = pd.DataFrame({"indicator": df["indicator"], "code": df["code"], "v": v, "has": has,
-                              "wv": (v.fillna(0.0) * w), "w": w})
-        g = parts.groupby(["indicator", "code"], sort=False)
+        parts = pd.DataFrame({**{k: df[k] for k in keys}, "v": v, "has": has, "wv": (v.fillna(0.0) * w), "w": w})
+        g = parts.groupby(list(keys), sort=False)
         agg = pd.DataFrame({"sum": g["v"].sum(min_count=1), "mean": g["v"].mean(), "max": g["v"].max(),
                             "wsum": g["wv"].sum(), "w": g["w"].sum(), "n": g["has"].sum()})
         wmean = agg["wsum"] / agg["w"].where(agg["w"] > 0)
@@ -112,13 +111,13 @@ def indicator_latest(latest: pd.DataFrame, info: pd.DataFrame, regions: pd.DataF
     r["change_week"] = r["value"] / r["value_week"].where(r["value_week"] != 0) - 1
     r["status"] = _status(r["value"], r["value_week"], r["time"], r, now)
     out = r[LATEST_COLUMNS + ["region_name"]].sort_values(["order", "code"], kind="stable").reset_index(drop=True)
-    return out.astype({"decimals": "int64", "order": "int64", "sites": "int64", "value": float, "value_day": float,
+    return out.astype({"decimals": "int64", "order": "int64", "sites": "int64", "wall": "int64", "value": float, "value_day": float,
                        "value_week": float, "change_day": float, "change_week": float})
 
 
 def _empty_latest() -> pd.DataFrame:
     kinds: dict[str, object] = {"value": float, "value_day": float, "value_week": float, "change_day": float, "change_week": float,
-             "warn": float, "alarm": float, "decimals": "int64", "order": "int64", "sites": "int64",
+             "warn": float, "alarm": float, "decimals": "int64", "order": "int64", "sites": "int64", "wall": "int64",
              "time": "datetime64[ns]"}
     return pd.DataFrame({c: pd.Series(dtype=kinds.get(c, object)) for c in [*LATEST_COLUMNS, "region_name"]})  # type: ignore[call-overload]
 
@@ -134,12 +133,9 @@ def indicator_hourly(hourly: pd.DataFrame, info: pd.DataFrame, regions: pd.DataF
     up = _codes_up(sites["region"], city_code, levels)
     pairs = sites.iloc[up["row"].to_numpy()].reset_index(drop=True).assign(code=up["code"].to_numpy())
     x = hourly.merge(pairs[["indicator", "site", "code"]], on=["indicator", "site"])
-    x = x.rename(columns={"code": "region_code"}).assign(key=lambda d: d["region_code"] + "|" + d["hour"].astype("int64").astype(str))
-    x["code"] = x["key"]
-    r = _rolled(x, ["value"], info.set_index("indicator")["rollup"]).reset_index()
-    code_hour = r["code"].str.split("|", n=1, expand=True)
-    out = pd.DataFrame({"indicator": r["indicator"], "code": code_hour[0],
-                        "hour": pd.to_datetime(code_hour[1].astype("int64"), unit="ns"), "value": r["value"].astype(float)})
+    r = _rolled(x, ["value"], info.set_index("indicator")["rollup"], ("indicator", "code", "hour")).reset_index()
+    out = pd.DataFrame({"indicator": r["indicator"], "code": r["code"], "hour": pd.to_datetime(r["hour"]),
+                        "value": r["value"].astype(float)})
     order = info.set_index("indicator")["order"]
     return out.assign(o=out["indicator"].map(order)).sort_values(["o", "code", "hour"]).drop(columns="o")\
         .reset_index(drop=True)

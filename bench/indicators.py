@@ -1,0 +1,150 @@
+"""City vital signs at a large city's scale: the indicators job's cost per tick and the wall's refresh bytes.
+
+    .venv/bin/python -m bench.indicators [--indicators 200] [--regional 50] [--days 90] [--ticks 30]
+
+A synthetic catalogue: `--indicators` feeds, `--regional` of them with a value per district (11 sites),
+the rest city-wide; cadences 1 min (10 %), 5 min (40 %), 15 min (30 %) and 1 h (20 %). The feeds are read
+through the product's own path (IndicatorFeeds: background reads, canonical rows, the kept series, the
+samples, the transforms, the publish to an embedded Redis with the frames checked), from in-memory
+readers that give each feed's rows after its watermark (so the figures are the ETL's, not a database's).
+First the backfill tick (`--days` of history), then `--ticks` ticks 10 s apart (the job's default).
+The wall's refresh: the 城市体征 tiles callback's answer (components/vital_signs.py refresh_wall_tiles: the
+tiles whose text changed, gzip as served) between consecutive snapshots, and when every tile changed."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import resource
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+from plotly.utils import PlotlyJSONEncoder
+from sqlalchemy import create_engine
+
+from components.vital_signs import WALL_TILES, _digest, tile_body
+from config.city import load_city
+from config.indicators import parse_catalogue
+from config.settings import ROOT
+from demo.embedded_redis import EmbeddedRedis
+from etl.jobs import EtlJobs
+from etl.state.indicator_series import IndicatorFeeds
+from queries.vital_signs import wall_vital_signs
+from snapshots.reader import SnapshotReader
+from snapshots.store import SnapshotStore
+
+CADENCES = [(60, 0.1), (300, 0.4), (900, 0.3), (3600, 0.2)]
+DISTRICTS = ["320102", "320104", "320105", "320106", "320111", "320113", "320114", "320115", "320116", "320117",
+             "320118"]
+
+
+class SyntheticFeed:
+    """Rows of a daily shape at the feed's cadence, after the watermark and up to the bench's clock."""
+
+    def __init__(self, k: int, cadence: int, regional: bool, clock):
+        self.k, self.cadence, self.regional, self.clock = k, cadence, regional, clock
+
+    def read(self, since: pd.Timestamp) -> pd.DataFrame:
+        step = pd.Timedelta(seconds=self.cadence)
+        ts = pd.date_range(since.floor(step) + step, self.clock(), freq=step)
+        h = ts.hour.to_numpy() + ts.minute.to_numpy() / 60
+        base = 100 + 50 * np.sin((h - 8) / 24 * 2 * np.pi) + self.k
+        if not self.regional:
+            return pd.DataFrame({"time": ts, "value": base})
+        n = len(ts)
+        return pd.DataFrame({"time": np.tile(ts, len(DISTRICTS)), "region": np.repeat(DISTRICTS, n),
+                             "value": np.concatenate([base * (1 + i / 20) for i in range(len(DISTRICTS))])})
+
+
+def catalogue(n: int, regional: int) -> tuple[dict, list[tuple[int, bool]]]:
+    cadences = [c for c, share in CADENCES for _ in range(round(share * n))][:n]
+    cadences += [300] * (n - len(cadences))
+    themes = ["人口", "交通", "经济运行", "城市保障", "生态环境", "城市舆情", "热线", "安全"]
+    inds, spec = [], []
+    for k in range(n):
+        reg = k % max(1, n // max(regional, 1)) == 0 and sum(r for _, r in spec) < regional
+        spec.append((cadences[k], reg))
+        inds.append({"id": f"ind_{k:03d}", "name": f"指标{k:03d}", "theme": themes[k % len(themes)], "unit": "",
+                     "cadence": cadences[k], "rollup": "sum" if k % 2 else "mean", "range": [0, 10000],
+                     "thresholds": {"warn": 180, "alarm": 195},
+                     "source": {"connection": "db", "sql": "select 1 as time, 1 as value",
+                                **({"region": "region"} if reg else {})}})
+    return {"connections": {"db": {"url": "sqlite://"}}, "indicator": inds}, spec
+
+
+def wall_answer(snap, city_code: str, now, sent: dict) -> tuple[int, int, dict]:
+    """(gzip bytes of the tiles callback's answer, tiles sent, new digests), as refresh_wall_tiles answers."""
+    children, classes, new = [], [], dict(sent)
+    n = 0
+    for t in wall_vital_signs(snap, city_code, WALL_TILES):
+        body, cls = tile_body(t, now)
+        d = _digest([body, cls])
+        if sent.get(t["indicator"]) == d:
+            children.append(None)
+            classes.append(None)
+        else:
+            new[t["indicator"]] = d
+            children.append(body)
+            classes.append(cls)
+            n += 1
+    answer = {"multi": True, "response": {"tiles": {"children": children, "className": classes}, "sent": {"data": new}}}
+    return len(gzip.compress(json.dumps(answer, cls=PlotlyJSONEncoder).encode())), n, new
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.indicators", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--indicators", type=int, default=200)
+    ap.add_argument("--regional", type=int, default=50)
+    ap.add_argument("--days", type=float, default=90)
+    ap.add_argument("--ticks", type=int, default=30)
+    a = ap.parse_args(argv)
+    city = load_city(ROOT / "config" / "cities" / "nanjing")
+    data, spec = catalogue(a.indicators, a.regional)
+    cat = parse_catalogue(data, "<bench>")
+    clock = {"now": pd.Timestamp("2026-11-20 08:00:00")}
+    readers = {i.id: SyntheticFeed(k, c, r, lambda: clock["now"]) for k, (i, (c, r)) in enumerate(zip(cat.indicator, spec))}
+    feeds = IndicatorFeeds(cat, city, readers, native_days=a.days, wait_s=600)
+    redis_server = EmbeddedRedis().start()
+    try:
+        import redis
+
+        client = redis.Redis.from_url(redis_server.url)
+        jobs = EtlJobs(create_engine("sqlite://"), city, SnapshotStore(client), indicators=feeds)
+        reader = SnapshotReader(client)
+        t0 = time.perf_counter()
+        jobs.run("indicators", clock["now"].to_pydatetime())
+        backfill_s = time.perf_counter() - t0
+        points = sum(s.points() for s in feeds.values.values())
+        snap = reader.refresh(force=True)
+        full_bytes, full_n, sent = wall_answer(snap, city.code, clock["now"].to_pydatetime(), {})
+        ticks, answers, sent_n = [], [], []
+        for _ in range(a.ticks):
+            clock["now"] += pd.Timedelta(seconds=10)
+            t0 = time.perf_counter()
+            jobs.run("indicators", clock["now"].to_pydatetime())
+            ticks.append(time.perf_counter() - t0)
+            snap = reader.refresh(force=True)
+            b, n, sent = wall_answer(snap, city.code, clock["now"].to_pydatetime(), sent)
+            answers.append(b)
+            sent_n.append(n)
+        frames = {k: v.get("rows") for k, v in snap.manifest["frames"].items() if k.startswith("indicator")}
+        out = {"indicators": a.indicators, "regional": a.regional, "days": a.days, "points_kept": points,
+               "backfill_tick_s": round(backfill_s, 2),
+               "tick_p50_s": round(statistics.median(ticks), 3), "tick_p95_s": round(float(np.percentile(ticks, 95)), 3),
+               "tick_max_s": round(max(ticks), 3), "frames_rows": frames,
+               "wall_tiles": full_n, "wall_refresh_all_tiles_bytes": full_bytes,
+               "wall_refresh_p50_bytes": int(statistics.median(answers)), "wall_refresh_max_bytes": max(answers),
+               "wall_tiles_sent_p50": statistics.median(sent_n),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+        print(json.dumps(out, ensure_ascii=False, indent=1))
+    finally:
+        feeds.close()
+        redis_server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

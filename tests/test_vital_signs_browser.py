@@ -74,3 +74,30 @@ def test_vital_signs_page_and_a_stopped_feed(browser, watched, published, app, c
         assert after["opinion_mentions"]["value"] == tiles["opinion_mentions"]["value"], "its last value stays"
         assert w.non_local() == [], "the wall requested non-local URLs"
         assert w.errors == [], w.errors
+
+
+@pytest.mark.parametrize("size,query", [({"width": 3840, "height": 2160}, "?page=vitals"),
+                                        ({"width": 7680, "height": 2160}, "?canvas=32:9")])
+def test_vital_signs_on_large_walls(browser, watched, published, app, city, redis_client, vitals_db, opinion_api,
+                                    size, query):
+    """4K with the 城市体征 page pinned, and a 32:9 wall where every panel fits (no carousel): every indicator of
+    the city has its tile, inside the screen, with the figure the snapshot holds."""
+    feeds = vitals_feeds(city, vitals_db, opinion_api.url)
+    jobs = EtlJobs(create_engine("sqlite://"), city, SnapshotStore(redis_client), indicators=feeds)
+    assert jobs.run("indicators", NOW) is not None
+    mine = SnapshotReader(redis_client).refresh(force=True).frame(F.INDICATORS)
+    mine = mine[mine["code"] == city.code].set_index("indicator")
+    with LiveServer(app.server) as srv:
+        w = watched(size)
+        page = w.page
+        page.goto(f"{srv.url}/big{query}")
+        page.wait_for_function("() => document.querySelectorAll('#big-vitals .vs-tile').length > 0")
+        page.wait_for_function("() => window.__bigWall !== undefined")
+        assert page.is_visible("#big-panel-vitals")
+        tiles = {t["id"]: t for t in page.evaluate(TILES_JS)}
+        assert list(tiles) == list(mine.index)
+        assert all(t["visible"] for t in tiles.values()), [k for k, t in tiles.items() if not t["visible"]]
+        for ind_id, t in tiles.items():
+            r = mine.loc[ind_id]
+            assert t["value"] == fmt_value(r["value"], int(r["decimals"]), r["unit"]), ind_id
+        assert w.non_local() == [] and w.errors == [], w.errors

@@ -116,6 +116,9 @@ def timeline_component(tl: dict, now: datetime, id_prefix: str, city=None) -> ht
     # a stage the source does not record (its time copied from the stage before) is not a step of the event's life
     kept = [s for s in tl.get("steps", []) if s["action"] not in STAGES or views.connected(snap, f"stages.{s['action']}")]
     steps = [_step(s, i == 0) for i, s in enumerate(kept)]
+    if not steps and not views.connected(snap, "steps"):  # no flow log: the steps are not connected, not "none"
+        steps = [html.Li(html.Div(label("not_connected"), className="tl-row"), className="tl-step tl-not-connected",
+                         id=f"{id_prefix}-timeline-not-connected")]
     return html.Div(className="tl", children=[
         head,
         html.H3(label("timeline"), className="panel-title"),

@@ -215,6 +215,12 @@ def test_screens_on_an_events_only_source(events_only, app, watched, wait_until,
 
         p = open_page(watched, f"{srv.url}/small", "small")
         assert p.page.evaluate(TILE_JS, "small-kpi-satisfaction_rate") == NC
+        # an event's timeline: no satisfaction score to wait for, and no flow log to list (both 未接入)
+        event_id = views.work_queue(events_only, "3201")["event_id"].iloc[0]
+        p.page.goto(f"{srv.url}/small?event={event_id}")
+        p.page.wait_for_selector("#small-timeline-not-connected")
+        head = p.page.inner_text("#small-event-head")
+        assert label("not_rated") not in head and NC in head, head
 
 
 @pytest.mark.browser

@@ -135,14 +135,16 @@ class EtlScheduler:
         """A hot standby's tick: the ETL state brought to the source, nothing published (under the run lock: a
         lead taken meanwhile waits for it, then publishes from the state it left)."""
         with self.run_lock:
-            if not self.leader.is_leader:
-                self.jobs.advance()
+            if not self.leader.is_leader and self.jobs.advance() is not None and self.jobs.advances == 1:
+                log.info("this process (%s) stands by hot: ETL state current (%d event rows read)",
+                         self.leader.identity, self.jobs.rows_pulled)
 
     def start(self) -> EtlScheduler:
         for name, seconds in self.intervals.items():
             self.sched.add_job(self._run, "interval", seconds=seconds, args=[name], id=name,
                                max_instances=1, coalesce=True, misfire_grace_time=None)
-        self.sched.add_job(self._elect, "interval", seconds=max(0.5, self.ttl_s / 3), id="elect",
+        # every second (at most a third of the TTL): a standby takes a lock the dead leader left within a second
+        self.sched.add_job(self._elect, "interval", seconds=max(0.5, min(1.0, self.ttl_s / 3)), id="elect",
                            max_instances=1, coalesce=True, next_run_time=_now())
         self.sched.start()
         return self

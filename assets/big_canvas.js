@@ -8,7 +8,7 @@
 // - panels: the map, then as many panel columns as the shape allows; every panel that fits is shown and,
 //   when not all fit, the carousel pages (?pages=) share the rest. ?canvas=W:H letterboxes a fixed aspect.
 (function () {
-  var G = 5, PAD = 4, HEAD = 58, KPI_H = 158, KPI_W = 350, MIN_H = 215, COL_MIN = 460, TILE = 1080;
+  var G = 5, PAD = 4, HEAD = 58, KPI_H = 134, KPI_W = 350, MIN_H = 215, COL_MIN = 460, TILE = 1080;
   var lastKey = null;
 
   function query() {
@@ -264,8 +264,13 @@
       if (cards[i].offsetTop + cards[i].offsetHeight - cards[starts[starts.length - 1]].offsetTop > H) starts.push(i);
     }
     var secs = +list.dataset.pageS || 8, k = Math.floor(Date.now() / 1000 / secs) % starts.length;
-    var want = cards[starts[k]].offsetTop - top0;
+    if (list.style.paddingBottom !== H + "px") list.style.paddingBottom = H + "px";  // the last page can scroll to the top
+    var want = cards[starts[k]].offsetTop - top0, end = k + 1 < starts.length ? starts[k + 1] : cards.length;
     if (list.scrollTop !== want) list.scrollTop = want;
+    // no card half shown: what is below this page's last card is clipped
+    var last = cards[end - 1], shown = last.offsetTop + last.offsetHeight - top0 - list.scrollTop;
+    var clip = "inset(0 0 " + Math.max(0, H - shown) + "px 0)";
+    if (list.style.clipPath !== clip) list.style.clipPath = clip;
     if (ind) ind.textContent = starts.length > 1 ? (k + 1) + "/" + starts.length : "";
   }, 500);
 })();

@@ -56,7 +56,7 @@ PANELS = {
 # which panels a small wall keeps when not all fit (first first), and each one's share of a column's height
 PRIORITY = ("alerts", "ranking", "ticker", "hourly", "funnel", "category", "channel", "safety", "safety-rank", "camera", "gaps",
             "vitals", "departments")
-WEIGHT = {"ranking": 1.45, "safety-rank": 1.45, "alerts": 1.25, "camera": 1.2, "vitals": 3.0, "departments": 1.6}
+WEIGHT = {"ranking": 1.8, "safety-rank": 1.6, "alerts": 1.25, "camera": 1.2, "vitals": 3.0, "departments": 1.6}
 ALERT_PAGE_S = 8  # seconds each page of the alert panel stays before the next (assets/big_canvas.js)
 
 

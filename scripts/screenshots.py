@@ -5,7 +5,8 @@
 Signs in through /login first (--user/--password: the demo's city leader by default; the phone
 pages as the demo's street and community staff, --phone-user/--phone-password, --grid-user/--grid-password).
 
-Opens the wall (/big) at 1920x1080, 3840x2160 and, as a 32:9 canvas, 7680x2160; the tablet page
+Opens the wall (/big, laid out for each screen's shape) at 1920x1080, 3840x2160, 5760x1080 (3x1 1080p
+screens, ?tiles=3x1), 5760x3240 (3x3), 7680x2160 and 9600x2160 (5x2); the tablet page
 (/medium) at 1366x1024 at every level, an event timeline, and at 1024x768 and 2048x1536; the phone page (/small) at 390x844.
 Each page is captured once its data has arrived (the reported KPI shows a number and the map has drawn
 its regions; up to --timeout seconds) and its map has stopped resizing. Needs Playwright and a Chromium
@@ -23,6 +24,8 @@ from urllib.parse import parse_qs, urlparse
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+WALLS = [(1920, 1080, "page=overview"), (3840, 2160, "page=overview"), (5760, 1080, "tiles=3x1"),
+         (5760, 3240, "tiles=3x3"), (7680, 2160, ""), (9600, 2160, "tiles=5x2")]  # (width, height, wall query)
 
 DATA_READY_JS = """(s) => { const v = document.querySelector(`#${s}-kpi-reported .kpi-value`);
   const img = document.querySelector(`img#${s}-map`);  // the phone's map is a server-drawn SVG image
@@ -104,7 +107,7 @@ class Shooter:
             self.non_local.add(request.url)
 
     @staticmethod
-    def _settle(page, screen: str, path: str, max_s: float = 4.0) -> None:
+    def _settle(page, screen: str, path: str, max_s: float = 6.0) -> None:
         """Wait until the map keeps its size for half a second (plotly autosizes after the first draw)."""
         last, deadline = None, time.monotonic() + max_s
         while time.monotonic() < deadline:
@@ -188,9 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             s.sign_in(args.user, args.password)
             if not args.only or "big" in args.only:
-                s.shot("/big?page=overview", "big", 1920, 1080, "big-1920x1080.png")
-                s.shot("/big?page=overview", "big", 3840, 2160, "big-3840x2160.png")
-                s.shot("/big?canvas=32:9", "big", 7680, 2160, "big-7680x2160.png")
+                for w, h, query in WALLS:
+                    s.shot(f"/big?{query}", "big", w, h, f"big-{w}x{h}.png")
                 s.shot("/big?page=vitals", "big", 1920, 1080, "big-vitals-1920x1080.png")  # 城市体征
                 s.shot("/big?page=vitals", "big", 3840, 2160, "big-vitals-3840x2160.png")
                 s.shot("/big?canvas=32:9&page=vitals", "big", 7680, 2160, "big-vitals-7680x2160.png")

@@ -1,6 +1,6 @@
 """Bytes the wall (/big) receives per refresh, measured in Chromium against a running cockpit.
 
-    python scripts/wall_bytes.py --url http://127.0.0.1:8050 [--token demo-wall-token] [--seconds 30]
+    python scripts/wall_bytes.py --url http://127.0.0.1:8050 [--token demo-wall-token] [--seconds 30] [--size 9600x2160]
 
 Leaves the wall open for --seconds of live updates and reports, per new snapshot, the callback
 responses it caused (the version poll, the panels' values and the map's values): bytes on the wire
@@ -26,7 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--query", default="&page=overview", help="extra query of the wall URL")
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--size", default="1920x1080", help="the wall's screen, WIDTHxHEIGHT px (the layout is the browser's)")
     args = ap.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        ap.error(f"--size: WIDTHxHEIGHT, e.g. 9600x2160 (got {args.size!r})")
     from playwright.sync_api import sync_playwright
 
     rows: list[dict] = []
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+        page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         page.goto(f"{args.url.rstrip('/')}/big?token={args.token}{args.query}")
         page.wait_for_function(READY_JS, timeout=30_000)
         page.wait_for_timeout(3000)
@@ -60,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     n = max(1, len(versions))
     wire = sum(r["wire"] for r in versions + data) / n
     body = sum(r["body"] for r in versions + data) / n
-    print(f"{args.seconds:.0f} s of live wall: {len(versions)} new snapshots, {len(polls)} polls, "
+    print(f"{args.size}, {args.seconds:.0f} s of live wall: {len(versions)} new snapshots, {len(polls)} polls, "
           f"{len(rows)} callback responses")
     print(f"per refresh: {wire / 1024:.1f} KiB on the wire, {body / 1024:.1f} KiB decoded "
           f"(poll + panels + map values)")

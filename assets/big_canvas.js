@@ -164,7 +164,13 @@
     var lists = {};
     (p.T >= panels.length ? ["*"] : pages).forEach(function (pg) {
       var own = byPrio.filter(function (x) { return pg === "*" || x.pages.indexOf(pg) >= 0; });
-      lists[pg] = own.concat(byPrio.filter(function (x) { return own.indexOf(x) < 0; })).slice(0, p.T);
+      var used = 0;  // a panel of weight 2 or more takes two places of a column
+      lists[pg] = own.concat(byPrio.filter(function (x) { return own.indexOf(x) < 0; })).filter(function (x) {
+        var c = pg !== "*" && x.weight >= 2 ? 2 : 1;
+        if (used + c > p.T) return false;
+        used += c;
+        return true;
+      });
     });
     var keys = Object.keys(lists);
     var fixed = byPrio.filter(function (x) { return keys.every(function (k) { return lists[k].indexOf(x) >= 0; }); });

@@ -21,7 +21,7 @@ from config.city import load_city
 from config.settings import load_settings
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
-from etl.source.schema import source_engine
+from etl.source.schema import source_engine, writable_engine
 from etl.state.event_ledger import WATERMARK_OVERLAP, history_start, read_events
 from snapshots.store import SnapshotStore
 
@@ -39,7 +39,8 @@ def main() -> None:
     a = ap.parse_args()
     settings = load_settings()
     city = load_city(settings.city_dir)
-    engine = source_engine(a.source)
+    engine = source_engine(a.source)  # the ETL's read path: read-only
+    writer = writable_engine(a.source)  # the bench's own changes to the source
     client = redis.Redis.from_url(a.redis)
     jobs = EtlJobs(engine, city, SnapshotStore(client, a.prefix, settings.snapshot_keep_s))
     out: dict = {}
@@ -72,10 +73,10 @@ def main() -> None:
         for k in range(a.ticks):
             if gap > 0:
                 time.sleep(gap)
-                touch_events(engine, city, 1, 0, jobs.clock(), a.seed + k)
+                touch_events(writer, city, 1, 0, jobs.clock(), a.seed + k)
                 jobs.run("events")
             now = jobs.clock()
-            touch_events(engine, city, size // 2, size - size // 2, now, a.seed + size + k)
+            touch_events(writer, city, size // 2, size - size // 2, now, a.seed + size + k)
             t0 = time.perf_counter()
             m = jobs.run("events", now)
             times.append(time.perf_counter() - t0)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from contract.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, 
 from demo.bulk_insert import insert_frame
 from demo.sim_departments import behaviour, with_departments
 from demo.sim_steps import flow_steps, grid_staff_names
-from etl.source.schema import Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
+from etl.source.schema import Base, Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,15 @@ def reveal(ev: pd.DataFrame, plan: pd.DataFrame, now: datetime) -> pd.DataFrame:
     ev["hung"] = (plan["hung"] & ev["closed_at"].isna()).astype(int)
     ev["updated_at"] = last
     return ev
+
+
+def stale_demo_tables(engine) -> list[str]:
+    """Tables of the demo source that exist without every column the schema declares now (e.g. `events` before
+    departments): the demo's own simulated data, so it is written again rather than failing the mapping."""
+    have = inspect(engine)
+    names = set(have.get_table_names())
+    return [t.name for t in Base.metadata.sorted_tables
+            if t.name in names and {c.name for c in t.columns} - {c["name"] for c in have.get_columns(t.name)}]
 
 
 @dataclass
@@ -345,7 +354,12 @@ class Simulator:
             return not c.execute(select(func.count()).select_from(Event)).scalar()
 
     def backfill(self, days: int, now: datetime, n_cameras: int = 15000, n_iot: int = 20000) -> int:
-        """Create the tables and write `days` of history up to `now` (only into an empty source)."""
+        """Create the tables and write `days` of history up to `now` (only into an empty source). A demo source
+        written by an older version (a table without a column the schema has now) is written again from scratch."""
+        if stale_demo_tables(self.engine):
+            log.warning("the demo source %s lacks columns of this version (%s): writing it again",
+                        self.engine.url, ", ".join(stale_demo_tables(self.engine)))
+            Base.metadata.drop_all(self.engine)
         create_source_tables(self.engine)
         if not self.is_empty():
             log.info("source already has events; no backfill")

@@ -148,7 +148,7 @@ INDICATOR_HOURLY = Frame("indicator_hourly", {"indicator": TEXT, "code": TEXT, "
                          doc="city vital signs: the last 24 hour marks per indicator × region (sparklines, trends)")
 INDICATOR_QUARANTINE = Frame("indicator_quarantine", {"indicator": TEXT, "time": TIME, "value": FLOAT, "site": TEXT,
                                                       "reason": TEXT, "seen_at": TIME},
-                             written_by="etl/state/indicator_series.py:quarantine_rows")
+                             written_by="etl/state/indicator_series.py:IndicatorFeeds.quarantine_rows")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},

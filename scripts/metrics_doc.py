@@ -135,6 +135,17 @@ def render() -> str:
         f"cluster is a peak cell with the neighbours that joined it, holding at least {M.RECURRING['min_events']} events",
         f"({M.RECURRING['examples']} examples listed); recomputed at most every {M.SLOW_FRAMES_S['recurring']:g} s.",
         "",
+        "## What a figure needs from the source (未接入 otherwise)",
+        "",
+        "A figure whose feed or field the mapping does not give reads 未接入 on every screen and in the briefing",
+        "(`FIGURE_NEEDS`; `stages.<stage>`: the source records that stage's time, a column or a flow-log action).",
+        "",
+        "| needs | figures |",
+        "|---|---|",
+        *(f"| {' and '.join(f'`{n}`' for n in needs)} | "
+          + ", ".join(name(k) for k, v in M.FIGURE_NEEDS.items() if v == needs) + " |"
+          for needs in dict.fromkeys(M.FIGURE_NEEDS.values())),
+        "",
     ]
     return "\n".join(out)
 

@@ -42,6 +42,14 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 15.0  # a source back from an outage is read again within this many seconds (cockpit.py faults measures it)
 
 
+def error_text(exc: BaseException, limit: int = 300) -> str:
+    """What went wrong, for /health and the screens' stale marker: the innermost cause's message (a source read
+    wrapped by pandas and SQLAlchemy says `file is not a database`, not the statement it was running), cut short."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {exc}"[:limit]
+
+
 class Backoff:
     """Exponential backoff after failures: should_try() is false until the wait has passed."""
 
@@ -123,7 +131,7 @@ class EtlJobs:
                 wait = self.backoff[job].failed()
                 log.warning("ETL %s failed (%s); retry in %.0fs", job, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
                 try:
-                    self.store.update_meta({f"{job}_status": {"ok": False, "error": str(exc)[:300],
+                    self.store.update_meta({f"{job}_status": {"ok": False, "error": error_text(exc),
                                                               "failed_at": now.isoformat(), "retry_in_s": wait}})
                 except Exception:  # Redis down too: nothing to tell
                     pass

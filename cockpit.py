@@ -66,6 +66,8 @@ def ensure_venv(requirements: str) -> None:
         return
     sh(str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip")
     sh(str(PY), "-m", "pip", "install", "-q", "-r", str(ROOT / requirements))
+    # the forecast's libraries: statsforecast declares pandas<3, so without resolving (README "Libraries and why")
+    sh(str(PY), "-m", "pip", "install", "-q", "--no-deps", "-r", str(ROOT / "requirements-forecast.txt"))
     stamp.write_text(digest)
 
 

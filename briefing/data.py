@@ -15,7 +15,7 @@ import pandas as pd
 from components.format import alert_text, is_missing, is_not_connected, place_path
 from config.city import City
 from contract.metrics import QUANTILES
-from queries import views, window_views
+from queries import forecast_views, views, window_views
 from snapshots.reader import Snapshot
 
 LEVELS = ("city", "district", "street")  # the regions that get a briefing
@@ -88,6 +88,7 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
         **recurring_part(snap, city, code),
         **ranking_part(snap, city, code, w, weights),
         "alerts": alerts_part(snap, code),
+        "tomorrow": tomorrow_part(snap, code, day),  # 明日预计 (queries/forecast_views.py)
         "at_risk": len(views.at_risk(snap, code)),  # 将超期 as of the snapshot
         "supervision": {k: clean(v) for k, v in views.supervision_totals(snap, code).items()},
         **camera_part(snap, city, code),
@@ -137,6 +138,24 @@ def ranking_part(snap: Snapshot, city: City, code: str, w, weights: dict[str, fl
              "on_time_rate": clean(r.get("on_time_rate")), "overdue": clean(r.get("overdue"))}
             for r in keep.to_dict("records")]
     return {"ranking": rows, "ranking_of": len(df), "child_level": city.level_of(df["code"].iloc[0])}
+
+
+def tomorrow_part(snap: Snapshot, code: str, day: date) -> dict | None:
+    """明日预计: the published forecast of the day after the briefing's day (total and, when that day is the
+    snapshot's tomorrow, per category), or None when the forecast frame has no such day."""
+    f = forecast_views.region_forecast(snap, code)
+    if f is None:
+        return None
+    s = f["series"]
+    row = s[(pd.to_datetime(s["day"]) == pd.Timestamp(day + timedelta(days=1))) & s["expected"].notna()]
+    if row.empty:
+        return None
+    r = row.iloc[0]
+    cats = f["by_category"] if pd.Timestamp(f["tomorrow"]["day"]) == pd.Timestamp(r["day"]) else f["by_category"].head(0)
+    return {"day": pd.Timestamp(r["day"]).date().isoformat(), "expected": clean(r["expected"]), "lo": clean(r["lo"]),
+            "hi": clean(r["hi"]), "known": bool(r["known"]),
+            "by_category": [{"category": c["category"], "expected": clean(c["expected"]), "lo": clean(c["lo"]),
+                             "hi": clean(c["hi"])} for _, c in cats.iterrows()]}
 
 
 def alerts_part(snap: Snapshot, code: str) -> list[dict]:

@@ -115,7 +115,7 @@ def render_html(b: dict) -> str:
     """The briefing as a complete HTML document (UTF-8, no external resource)."""
     title = label("brief_title", region=b["name"])
     parts = [f'<p class="running">{_e(title)} · {_e(long_date(b["day"]))}</p>', masthead(b, title),
-             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b),
+             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b), tomorrow(b),
              supervision(b), cameras(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
     return (f'<!DOCTYPE html><html lang="{label("html_lang")}"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{stylesheet()}</style></head><body>{''.join(parts)}</body></html>")
@@ -231,6 +231,22 @@ def supervision(b: dict) -> str:
                  rate=fmt_rate(s.get("supervision_on_time_rate")))
     risk = label("brief_at_risk_line", n=b.get("at_risk", 0), as_of=_time(b["as_of"]))
     return f'<section><h2>{_e(label("brief_s_supervision"))}</h2><p>{_e(line)}</p><p>{_e(risk)}</p></section>'
+
+
+def tomorrow(b: dict) -> str:
+    """明日预计: the forecast of the next day (etl/transforms/forecast.py, through queries/forecast_views.py)."""
+    t = b.get("tomorrow")
+    out = f'<section><h2>{_e(label("briefing_tomorrow"))}</h2>'
+    if not t:
+        return out + f'<p>{_e(label("forecast_none"))}</p></section>'
+    band = label("forecast_interval", lo=fmt_count(round(t["lo"])), hi=fmt_count(round(t["hi"])))
+    out += f'<p><b>{_e(t["day"])}</b> {_e(fmt_count(round(t["expected"])))} · {_e(band)}</p>'
+    if t["by_category"]:
+        rows = [[_e(c["category"]), _e(fmt_count(round(c["expected"]))),
+                 _e(label("forecast_interval", lo=fmt_count(round(c["lo"])), hi=fmt_count(round(c["hi"]))))]
+                for c in t["by_category"]]
+        out += _table([("forecast_col_category", False), ("forecast_col_expected", True), ("forecast_col_band", False)], rows)
+    return out + f'<p class="note">{_e(label("forecast_note"))}</p></section>'
 
 
 def alerts(b: dict) -> str:

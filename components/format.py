@@ -91,8 +91,9 @@ def measure_label(measure: str) -> str:
 def alert_text(alert: dict) -> str:
     """An alert's sentence in the screen's language, from its kind, value and threshold (the frame's own
     `text` is in the ETL process's language)."""
-    return label(f"alert_text_{alert['kind']}", value=alert["value"], threshold=alert["threshold"],
-                 text=alert.get("text") or "")  # an indicator's name (data, from its catalogue)
+    v, t = alert["value"], alert["threshold"]
+    return label(f"alert_text_{alert['kind']}", value=v, threshold=t, text=alert.get("text") or "",  # an indicator's name
+                 ratio=v / t if t == t and t else 0.0)  # how far from the expected (the expected rule)
 
 
 def place_path(city, grid_code: str) -> str:

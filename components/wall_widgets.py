@@ -61,7 +61,8 @@ def kpi_tile(key: str) -> html.Div:
 
 def kpi_values(kpis: dict, yesterday: dict, alert_kinds: dict[str, str]) -> tuple[list, list, list, list]:
     """Per tile: value text, change text, change class and tile class (flashing when an alert concerns it)."""
-    tile_alert = {"overdue": alert_kinds.get("overdue"), "reported": alert_kinds.get("spike"),
+    tile_alert = {"overdue": alert_kinds.get("overdue"), "reported": alert_kinds.get("spike") or alert_kinds.get("expected_above")
+                  or alert_kinds.get("expected_below"),
                   "camera_online_rate": alert_kinds.get("camera")}
     values, deltas, delta_cls, tile_cls = [], [], [], []
     for key, fmt in KPI_TILES.items():
@@ -132,12 +133,29 @@ def funnel_patch(kpis: dict) -> Patch:
     return p
 
 
+def _expected_lines(df: pd.DataFrame) -> tuple[list, list, list]:
+    """(lo, hi, line) of the hourly chart: today's expected band and line (the forecast), or without a forecast
+    the 7-day average as the line and no band."""
+    if df["expected"].notna().any():
+        return df["lo"].round(1).tolist(), df["hi"].round(1).tolist(), df["expected"].round(1).tolist()
+    return [None] * len(df), [None] * len(df), df["avg7"].round(1).tolist()
+
+
 def hourly_figure(df: pd.DataFrame) -> dict:
+    lo, hi, line = _expected_lines(df)
+    x = df["hour"].tolist()
+    forecast = df["expected"].notna().any()
     return {"data": [
-        {"type": "bar", "x": df["hour"].tolist(), "y": df["today"].tolist(), "name": label("today_label"),
+        {"type": "bar", "x": x, "y": df["today"].tolist(), "name": label("today_label"),
          "marker": {"color": DARK["accent"]}, "hoverinfo": "skip"},
-        {"type": "scatter", "mode": "lines", "x": df["hour"].tolist(), "y": df["avg7"].round(1).tolist(),
-         "name": label("avg7_label"), "line": {"color": DARK["warn"], "width": 3}, "hoverinfo": "skip"}],
+        {"type": "scatter", "mode": "lines", "x": x, "y": lo, "line": {"width": 0}, "showlegend": False,
+         "hoverinfo": "skip"},
+        {"type": "scatter", "mode": "lines", "x": x, "y": hi, "line": {"width": 0}, "fill": "tonexty",
+         "fillcolor": "rgba(255,176,32,0.28)", "name": label("expected_band_label"), "hoverinfo": "skip",
+         "showlegend": bool(forecast)},
+        {"type": "scatter", "mode": "lines", "x": x, "y": line,
+         "name": label("expected_label" if forecast else "avg7_label"), "line": {"color": DARK["warn"], "width": 3},
+         "hoverinfo": "skip"}],
         "layout": _layout(showlegend=True, legend={"orientation": "h", "y": 1.12, "x": 0},
                           margin={"l": 8, "r": 8, "t": 30, "b": 28}, xaxis={"dtick": 3, "gridcolor": DARK["grid"]})}
 
@@ -145,7 +163,7 @@ def hourly_figure(df: pd.DataFrame) -> dict:
 def hourly_patch(df: pd.DataFrame) -> Patch:
     p = Patch()
     p["data"][0]["y"] = df["today"].tolist()
-    p["data"][1]["y"] = df["avg7"].round(1).tolist()
+    p["data"][1]["y"], p["data"][2]["y"], p["data"][3]["y"] = _expected_lines(df)
     return p
 
 

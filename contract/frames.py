@@ -149,6 +149,18 @@ INDICATOR_HOURLY = Frame("indicator_hourly", {"indicator": TEXT, "code": TEXT, "
 INDICATOR_QUARANTINE = Frame("indicator_quarantine", {"indicator": TEXT, "time": TIME, "value": FLOAT, "site": TEXT,
                                                       "reason": TEXT, "seen_at": TIME},
                              written_by="etl/state/indicator_series.py:IndicatorFeeds.quarantine_rows")
+FORECAST_DAYS = Frame("forecast_days", {"code": TEXT, "category": TEXT, "day": TIME, "actual": FLOAT, "expected": FLOAT,
+                                        "lo": FLOAT, "hi": FLOAT, "day_kind": TEXT, "known": INT},
+                      key=("code", "category", "day"), code_column="code",
+                      written_by="etl/transforms/forecast.py:event_forecast",
+                      doc="the forecast: per region (city, district, street) × category ('' = all) the last 28 days seen (actual) "
+                          "and today + 7 days expected with the 80 % interval (lo, hi); day_kind work/rest/holiday, "
+                          "known 0 past the holiday calendar's years")
+FORECAST_HOURLY = Frame("forecast_hourly", {"code": TEXT, "hour": INT, "expected": FLOAT, "lo": FLOAT, "hi": FLOAT,
+                                            "cum_expected": FLOAT, "cum_lo": FLOAT, "cum_hi": FLOAT},
+                        key=("code", "hour"), code_column="code",
+                        written_by="etl/transforms/forecast.py:expected_by_hour",
+                        doc="today's expected events per hour and so far by each hour's end (the wall's band)")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},
@@ -159,7 +171,7 @@ FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
     CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, DEPARTMENTS,
-    INDICATORS, INDICATOR_HOURLY, INDICATOR_QUARANTINE)}
+    INDICATORS, INDICATOR_HOURLY, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
 PIECES_PREFIX = "event_pieces@"
 
 

@@ -58,7 +58,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
 
     thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
                                  settings.alert_camera_online_min, settings.at_risk_hours,
-                                 settings.alert_at_risk_min, settings.alert_dept_overdue)
+                                 settings.alert_at_risk_min, settings.alert_dept_overdue,
+                                 rule=settings.alert_rule, expected_factor=settings.alert_expected_factor)
     from etl.source.check import check_columns
     from etl.source.mapping import load_mapping
 
@@ -74,7 +75,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     jobs.indicators = indicator_feeds(settings, city)
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
-                         "safety": settings.safety_interval_s,
+                         "safety": settings.safety_interval_s, "forecast": settings.forecast_interval_s,
                          **({"indicators": settings.indicators_interval_s} if jobs.indicators else {})},
                         standby=settings.standby).start()
 

@@ -18,9 +18,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from config.city import City
+from config.region_codes import CODE_LENGTH
 from contract.domain import CAMERA_TAGS, CATEGORIES, CHANNELS, HANDLING_LEVELS, STAFF_ROLES
 from demo.bulk_insert import insert_frame
 from demo.sim_departments import behaviour, with_departments
+from demo.sim_shape import day_factor, planted_surges, surges_of_day
 from demo.sim_steps import flow_steps, grid_staff_names
 from etl.source.schema import Base, Device, Event, EventStep, GridStaff, SafetyIndex, create_source_tables
 
@@ -131,28 +133,62 @@ class Simulator:
         w = np.random.default_rng(self.seed + 1).lognormal(0, 0.9, len(grids)) / (0.05 + dist)
         self.grids = grids
         self.grid_p = (w / w.sum()).to_numpy()
+        # the districts a planted incident may hit (demo/sim_shape.py), each with its grids and their weights
+        district = self.grids["code"].str.slice(0, CODE_LENGTH["district"]).to_numpy()
+        self.districts = sorted(set(district))
+        self._district_grids = {d: np.flatnonzero(district == d) for d in self.districts}
         self._next_no: int | None = None
         self._last_tick: datetime | None = None
         self._step_context: tuple | None = None
 
     # --- events -------------------------------------------------------------------------------
+    def surges(self, first: date, last: date) -> pd.DataFrame:
+        """The surges this seed plants from `first` to `last` (demo/sim_shape.py): what a backtest scores against."""
+        return planted_surges(self.seed, first, last, self.districts)
+
     def _new_events(self, start: datetime, end: datetime) -> pd.DataFrame:
-        """Events reported in [start, end), following the daily rhythm."""
+        """Events reported in [start, end), following the daily rhythm, the day of the week and the holidays,
+        with the surges planted on those days (demo/sim_shape.py)."""
         hours = pd.date_range(pd.Timestamp(start).floor("h"), end, freq="h")
         rate = self.events_per_day * HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
-        times = []
+        times, forced = [], []  # forced: the district an incident's extra events are in (-1: anywhere)
+        days: dict = {}
         for h in hours:
-            n = self.rng.poisson(rate[h.hour])
-            ts = h + pd.to_timedelta(self.rng.integers(0, 3600, n), unit="s")
-            times.append(ts[(ts >= start) & (ts < end)])
-        t = pd.DatetimeIndex(np.sort(np.concatenate([x.values for x in times]))) if times else pd.DatetimeIndex([])
+            d = h.date()
+            if d not in days:
+                days[d] = (day_factor(d), surges_of_day(self.seed, d, self.districts))
+            f, surges = days[d]
+            lam = rate[h.hour] * f
+            extra = []
+            for s in surges:
+                if s["first_hour"] <= h.hour < s["end_hour"]:
+                    if s["kind"] == "storm":
+                        lam *= s["factor"]
+                    else:
+                        k = self.districts.index(s["code"])
+                        share = self.grid_p[self._district_grids[s["code"]]].sum()
+                        extra.append((k, rate[h.hour] * f * share * (s["factor"] - 1)))
+            for k, lam_k in [(-1, lam), *extra]:
+                n = self.rng.poisson(lam_k)
+                ts = h + pd.to_timedelta(self.rng.integers(0, 3600, n), unit="s")
+                inside = (ts >= start) & (ts < end)
+                times.append(ts[inside])
+                forced.append(np.full(int(inside.sum()), k))
+        t = pd.DatetimeIndex(np.concatenate([x.values for x in times])) if times else pd.DatetimeIndex([])
+        order = np.argsort(t.values, kind="stable")
+        t, where = t[order], (np.concatenate(forced)[order] if forced else np.zeros(0, int))
         n = len(t)
         if self._next_no is None:
             with self.engine.connect() as c:
                 self._next_no = (c.execute(select(func.max(Event.row_id))).scalar() or 0) + 1
         no = np.arange(self._next_no, self._next_no + n)
         self._next_no += n
-        g = self.grids.iloc[self.rng.choice(len(self.grids), n, p=self.grid_p)].reset_index(drop=True)
+        gi = self.rng.choice(len(self.grids), n, p=self.grid_p)
+        for k in np.unique(where[where >= 0]):
+            idx = self._district_grids[self.districts[k]]
+            p = self.grid_p[idx] / self.grid_p[idx].sum()
+            gi[where == k] = idx[self.rng.choice(len(idx), int((where == k).sum()), p=p)]
+        g = self.grids.iloc[gi].reset_index(drop=True)
         cat = np.array(CATEGORIES)[self.rng.choice(len(CATEGORIES), n, p=CATEGORY_P)]
         prio = self.rng.choice([1, 2, 3], n, p=[0.1, 0.6, 0.3])
         ev = pd.DataFrame({

@@ -30,6 +30,7 @@ from etl.transforms.alerts import AlertThresholds, wall_alerts
 from etl.transforms.at_risk import at_risk_events
 from etl.transforms.departments import department_table
 from etl.transforms.devices import blind_grid_list, region_device_kpis
+from etl.transforms.forecast import PROFILE_DAYS, daily_counts, event_forecast, expected_by_hour, hourly_profile
 from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest
 from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes
 from etl.transforms.recurring import recurring_clusters
@@ -96,13 +97,14 @@ class EtlJobs:
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
                                       StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined, source=steps),
                                       self.timeline_days, city.timezone, self.source)
-        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety", "indicators")}
+        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety", "indicators", "forecast")}
         self.indicators = indicators  # city vital signs (etl/state/indicator_series.py): feeds read in the background
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
         self.published_after_s: float | None = None  # seconds from a run's start to its snapshot being out
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
+        self.forecast_day: pd.Timestamp | None = None  # the day the forecast was last fitted for (etl/transforms/forecast.py)
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
         self.pending_weeks: set[np.datetime64] = set()  # weeks a standby's advance changed: their pieces are due
         self.advances = 0  # standby advances that read the source
@@ -299,5 +301,24 @@ class EtlJobs:
                 F.INDICATOR_HOURLY.name: indicator_hourly(hourly, info, regions, self.city.code),
                 F.INDICATOR_QUARANTINE.name: feeds.quarantine_rows()}, {"indicators": feeds.meta()}, set()
 
+    def _forecast(self, now: datetime):
+        """预警预测: fitted at start and once a day (the first run after midnight), over the kept history's days up to
+        yesterday (the per-week facts); today's expected events by hour for the wall's band."""
+        today = pd.Timestamp(now).normalize()
+        if self.forecast_day == today and F.FORECAST_DAYS.name in self.last_frames:
+            return {}, {}, set()
+        wf, t0 = self.windows.week_facts, time.perf_counter()
+        first = history_start(now, self.history_days)
+        facts = wf.reported_since(first, ["grid_no", "day", "category", "reported_at"])
+        series, days, y = daily_counts(facts, first, today - pd.Timedelta(days=1))
+        days_frame = event_forecast(series, days, y)
+        recent = facts[facts["day"] >= today - pd.Timedelta(days=PROFILE_DAYS)]
+        self.forecast_day = today
+        return {F.FORECAST_DAYS.name: days_frame,
+                F.FORECAST_HOURLY.name: expected_by_hour(days_frame, hourly_profile(recent[recent["day"] < today]), today)}, \
+            {"forecast": {"day": str(today.date()), "series": len(series), "days": len(days),
+                          "seconds": round(time.perf_counter() - t0, 2)}}, set()
+
     def run_all(self, now: datetime | None = None) -> dict | None:
-        return self.run(("events", "devices", "safety", *(("indicators",) if self.indicators is not None else ())), now)
+        return self.run(("events", "devices", "safety", "forecast",
+                         *(("indicators",) if self.indicators is not None else ())), now)

@@ -12,7 +12,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from components import department_panels, region_panels, vital_signs
+from components import department_panels, forecast_panel, region_panels, vital_signs
 from components.format import (
     fmt_count,
     fmt_minutes,
@@ -236,6 +236,7 @@ def _render_lists(snap, state: dict):
              html.Div(className="medium-grid2", children=[region_panels.safety_panel(snap, city, region, now),
                                                           region_panels.camera_panel(snap, city, region, now)]),
              gaps_panel(snap, city, region, lambda code: href(state, spot=code, event=None)),
+             forecast_panel.forecast_panel(snap, city, region),  # 预警预测 (components/forecast_panel.py)
              vital_signs.region_panel(snap, region, now)])  # 城市体征 (components/vital_signs.py)
 
 

@@ -200,9 +200,13 @@ def breakdown(snap: Snapshot, frame: F.Frame, column: str, code: str, window: st
 
 
 def hourly(snap: Snapshot, code: str) -> pd.DataFrame:
-    """Today's events by hour against the 7-day average (24 rows)."""
+    """Today's events by hour against the 7-day average and today's expected events with the 80 % band
+    (expected, lo, hi: the `forecast_hourly` frame, etl/transforms/forecast.py expected_by_hour; NaN without a
+    forecast for this code) (24 rows)."""
     df = frame_or_empty(snap, F.BY_HOUR)
     base = pd.DataFrame({"hour": range(24)})
+    fc = frame_or_empty(snap, F.FORECAST_HOURLY)
+    base = base.merge(fc[fc["code"] == code][["hour", "expected", "lo", "hi"]], on="hour", how="left")
     if df.empty:
         return base.assign(today=0, avg7=0.0)
     d = df[df["code"] == code][["hour", "today", "avg7"]]

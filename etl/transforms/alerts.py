@@ -26,6 +26,8 @@ class AlertThresholds:
     at_risk_hours: float = 2.0  # 将超期: an open event due within this many hours (contract/metrics.py AT_RISK)
     at_risk_min: int = 20  # events at risk in a district that raise an alert (twice as many: red)
     dept_overdue_min: int = 100  # overdue cases of a top-level department (with its sub-units) that raise an alert
+    rule: str = "spike"  # events today: "spike" (spike_factor × the 7-day average) or "expected" (the forecast's band)
+    expected_factor: float = 2.0  # the expected rule: so far today this many times (or 1/this) what was expected
 
 
 def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,
@@ -120,7 +122,12 @@ def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: d
     parts = []
     if frames.get("event_kpis") is not None and frames.get("overdue") is not None:
         parts.append(overdue_alerts(frames["event_kpis"], frames["overdue"], names, thresholds))
-    if frames.get("by_hour") is not None:
+    if frames.get("by_hour") is not None and thresholds.rule == "expected" and frames.get("forecast_hourly") is not None:
+        from etl.transforms.forecast import expected_alerts  # districts and streets outside today's band
+
+        parts.append(expected_alerts(frames["by_hour"], frames["forecast_hourly"], as_of, names,
+                                     thresholds.expected_factor, thresholds.spike_min))
+    elif frames.get("by_hour") is not None:
         parts.append(spike_alerts(frames["by_hour"], as_of, names, thresholds))
     if frames.get("at_risk") is not None:
         parts.append(at_risk_alerts(frames["at_risk"], names, as_of, thresholds))

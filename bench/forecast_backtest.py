@@ -78,6 +78,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=20261122)
     ap.add_argument("--events-per-day", type=int, default=3000)
     ap.add_argument("--json", default="", help="write the figures here too")
+    ap.add_argument("--cache", default="", help="keep the fitted folds here (pickle) and reuse them: only the rules run")
     a = ap.parse_args()
     city = load_city(ROOT / "config" / "cities" / "nanjing")
     end = datetime.fromisoformat(a.end)
@@ -98,10 +99,14 @@ def main() -> None:
     rows, alerts = [], []
     thresholds = AlertThresholds()
     fit_s = 0.0
+    cache = Path(a.cache) if a.cache else None
+    fits = pd.read_pickle(cache) if cache is not None and cache.exists() else {}
     for o in origins:
         day = days[o]
         c0 = time.process_time()
-        f = event_forecast(series, days[:o], y[:, :o], horizon=1, shown_days=1)
+        if day not in fits:
+            fits[day] = event_forecast(series, days[:o], y[:, :o], horizon=1, shown_days=1)
+        f = fits[day]
         fit_s += time.process_time() - c0
         f = f[f["day"] == day]
         fi = f.set_index("code").loc[series["code"]]  # in the order of `series`
@@ -120,11 +125,13 @@ def main() -> None:
             at = (day + pd.Timedelta(hours=h, minutes=59)).to_pydatetime()
             for rule, found in (("expected", expected_alerts(by_hour, hourly, at, names)),
                                 ("spike", spike_alerts(by_hour, at, names, thresholds))):
-                for code in found["code"]:
-                    alerts.append({"rule": rule, "day": day, "code": code, "hour": h})
+                for code, kind in zip(found["code"], found["kind"]):
+                    alerts.append({"rule": rule, "day": day, "code": code, "hour": h, "kind": kind})
         print(f"{day:%Y-%m-%d} fitted ({fit_s:.1f} s CPU so far)", flush=True)
+    if cache is not None:
+        pd.to_pickle(fits, cache)
     acc = pd.DataFrame(rows)
-    al = pd.DataFrame(alerts, columns=["rule", "day", "code", "hour"])
+    al = pd.DataFrame(alerts, columns=["rule", "day", "code", "hour", "kind"])
     # accuracy
     out: dict = {"seed": a.seed, "days": len(days), "first": str(days[0].date()), "last": str(days[-1].date()),
                  "events": int(len(facts)), "fit_cpu_s_per_origin": round(fit_s / len(origins), 2),
@@ -157,6 +164,9 @@ def main() -> None:
                      "precision": float(np.mean(hit)) if len(hit) else None,
                      "recall": len(found) / len(truth) if truth else None,
                      "alerts_on_ordinary_days": int(x["day"].isin(ordinary_days).sum()),
+                     "false_by_kind_and_level": {f"{k} {lv}": int(n) for (k, lv), n in x[~np.array(hit, bool)].assign(
+                         lv=lambda d: np.where(d["code"].str.len() == CODE_LENGTH["district"], "district", "street"))
+                         .groupby(["kind", "lv"]).size().items()},
                      "ordinary_days": len(ordinary_days)}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     text = json.dumps(out, ensure_ascii=False, indent=1, default=str)

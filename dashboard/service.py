@@ -73,6 +73,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
                    app_engine=writable_engine(settings.app_db_url), mapping=mapping,
                    nearby_camera_m=settings.nearby_camera_m)
     jobs.indicators = indicator_feeds(settings, city)
+    jobs.forecast_background = True  # the forecast's fit never holds the events tick (etl/jobs.py _forecast)
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                          "safety": settings.safety_interval_s, "forecast": settings.forecast_interval_s,

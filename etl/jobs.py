@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -105,6 +106,10 @@ class EtlJobs:
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
         self.forecast_day: pd.Timestamp | None = None  # the day the forecast was last fitted for (etl/transforms/forecast.py)
+        # fit in a thread of its own (the service: a fit at a year's scale takes ~15 s CPU, which would hold the events
+        # tick and a new leader's first snapshot); inline by default, so one run_all publishes the forecast
+        self.forecast_background = False
+        self._forecast_fit: Future | None = None
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
         self.pending_weeks: set[np.datetime64] = set()  # weeks a standby's advance changed: their pieces are due
         self.advances = 0  # standby advances that read the source
@@ -305,15 +310,33 @@ class EtlJobs:
         """预警预测: fitted at start and once a day (the first run after midnight), over the kept history's days up to
         yesterday (the per-week facts); today's expected events by hour for the wall's band."""
         today = pd.Timestamp(now).normalize()
+        if (fit := self._forecast_fit) is not None:
+            if not fit.done():
+                return {}, {}, set()
+            self._forecast_fit = None
+            try:
+                return fit.result()
+            except Exception:
+                self.forecast_day = None  # fitted again at the next run (after the backoff)
+                raise
         if self.forecast_day == today and F.FORECAST_DAYS.name in self.last_frames:
             return {}, {}, set()
-        wf, t0 = self.windows.week_facts, time.perf_counter()
         first = history_start(now, self.history_days)
-        facts = wf.reported_since(first, ["grid_no", "day", "category", "reported_at"])
+        facts = self.windows.week_facts.reported_since(first, ["grid_no", "day", "category", "reported_at"])  # a copy
+        self.forecast_day = today
+        if not self.forecast_background:
+            return self._fit_forecast(facts, first, today)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="forecast")
+        self._forecast_fit = pool.submit(self._fit_forecast, facts, first, today)
+        pool.shutdown(wait=False)  # the thread ends with the fit
+        return {}, {}, set()
+
+    @staticmethod
+    def _fit_forecast(facts: pd.DataFrame, first: pd.Timestamp, today: pd.Timestamp):
+        t0 = time.perf_counter()
         series, days, y = daily_counts(facts, first, today - pd.Timedelta(days=1))
         days_frame = event_forecast(series, days, y)
         recent = facts[facts["day"] >= today - pd.Timedelta(days=PROFILE_DAYS)]
-        self.forecast_day = today
         return {F.FORECAST_DAYS.name: days_frame,
                 F.FORECAST_HOURLY.name: expected_by_hour(days_frame, hourly_profile(recent[recent["day"] < today]), today)}, \
             {"forecast": {"day": str(today.date()), "series": len(series), "days": len(days),

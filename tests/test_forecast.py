@@ -175,3 +175,22 @@ def test_screens_show_the_published_forecast(published, redis_client, city):
     assert want["cum_expected"].iloc[-1] == pytest.approx(mine["expected"].iloc[0])  # the band sums to today's
     b = tomorrow_part(snap, code, NOW_DAY.date())
     assert b is not None and b["expected"] == pytest.approx(tomorrow["expected"])
+
+
+@pytest.mark.slow
+def test_forecast_fits_in_the_background_without_holding_a_run(sim_engine, city, redis_client, wait_until):
+    """In the service the fit runs in a thread: the run that starts it publishes without the forecast, a later run
+    (once the fit is done) publishes it; a second check the same day fits nothing."""
+    from contract import frames as F
+    from etl.jobs import EtlJobs
+    from snapshots.store import SnapshotStore
+
+    jobs = EtlJobs(sim_engine, city, SnapshotStore(redis_client, "fc-bg"))
+    jobs.forecast_background = True
+    jobs.run(("events", "forecast"), NOW)
+    assert F.FORECAST_DAYS.name not in jobs.last_frames
+    assert wait_until(lambda: jobs._forecast_fit is not None and jobs._forecast_fit.done(), timeout_s=300)
+    jobs.run("forecast", NOW)
+    assert F.FORECAST_DAYS.name in jobs.last_frames and F.FORECAST_HOURLY.name in jobs.store.manifest()["frames"]
+    jobs.run("forecast", NOW)
+    assert jobs._forecast_fit is None  # fitted once a day

@@ -200,10 +200,11 @@ def expected_by_hour(forecast: pd.DataFrame, profile: pd.DataFrame, today: pd.Ti
 
 
 def expected_alerts(by_hour: pd.DataFrame, hourly: pd.DataFrame, as_of: datetime, names: pd.Series,
-                    factor: float = 2.0, min_events: int = 8) -> pd.DataFrame:
+                    factor: float = 2.0, min_events: int = 8, z: float = 3.0) -> pd.DataFrame:
     """Districts and streets far outside today's expected band (the `expected` alert rule): so far today at
-    least `factor` × expected and above the band's top with at least `min_events` events (高于预期), or at most
-    expected / `factor` and under the band's bottom when `min_events` × factor were expected (低于预期).
+    least `factor` × expected, with at least `min_events` events, and past the band's top by `z` × √expected (the
+    spread of a count: a street expecting 4 by now seeing 8 is chance, not a surge) (高于预期); or at most
+    expected / `factor` and under the band's bottom by as much, when `min_events` × factor were expected (低于预期).
     value = events so far, threshold = expected so far; the text says how far (config/labels.py)."""
     cols = ["kind", "code", "name", "level", "value", "threshold", "since", "text"]
     hour = pd.Timestamp(as_of).hour
@@ -212,8 +213,10 @@ def expected_alerts(by_hour: pd.DataFrame, hourly: pd.DataFrame, as_of: datetime
     exp = hourly[(hourly["hour"] == hour) & (hourly["code"].str.len() > CODE_LENGTH["city"])]
     seen = by_hour[by_hour["hour"] <= hour].groupby("code")["today"].sum()
     e = exp.assign(so_far=exp["code"].map(seen).fillna(0).to_numpy())
-    above = (e["so_far"] >= min_events) & (e["so_far"] > e["cum_hi"]) & (e["so_far"] >= factor * e["cum_expected"])
-    below = (e["cum_expected"] >= min_events * factor) & (e["so_far"] < e["cum_lo"]) & \
+    margin = z * np.sqrt(e["cum_expected"].clip(lower=0))
+    above = (e["so_far"] >= min_events) & (e["so_far"] > e["cum_hi"] + margin) & \
+        (e["so_far"] >= factor * e["cum_expected"])
+    below = (e["cum_expected"] >= min_events * factor) & (e["so_far"] < e["cum_lo"] - margin) & \
         (e["so_far"] * factor <= e["cum_expected"])
     hit = e[above | below]
     ratio = hit["so_far"] / hit["cum_expected"].where(hit["cum_expected"] > 0)

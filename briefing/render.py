@@ -115,8 +115,8 @@ def render_html(b: dict) -> str:
     """The briefing as a complete HTML document (UTF-8, no external resource)."""
     title = label("brief_title", region=b["name"])
     parts = [f'<p class="running">{_e(title)} · {_e(long_date(b["day"]))}</p>', masthead(b, title),
-             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b), tomorrow(b),
-             supervision(b), cameras(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
+             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b),
+             supervision(b), cameras(b), tomorrow(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
     return (f'<!DOCTYPE html><html lang="{label("html_lang")}"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{stylesheet()}</style></head><body>{''.join(parts)}</body></html>")
 
@@ -236,7 +236,7 @@ def supervision(b: dict) -> str:
 def tomorrow(b: dict) -> str:
     """明日预计: the forecast of the next day (etl/transforms/forecast.py, through queries/forecast_views.py)."""
     t = b.get("tomorrow")
-    out = f'<section><h2>{_e(label("briefing_tomorrow"))}</h2>'
+    out = f'<section><h2>{_e(label("brief_s_tomorrow"))}</h2>'
     if not t:
         return out + f'<p>{_e(label("forecast_none"))}</p></section>'
     band = label("forecast_interval", lo=fmt_count(round(t["lo"])), hi=fmt_count(round(t["hi"])))

@@ -93,7 +93,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "forecast_calendar_unknown": ("节假日日历仅覆盖至 {year} 年：之后的日期按星期推算，未计节假日与调休",
                                   "The holiday calendar stops at {year}: later days are taken by weekday, without holidays or make-up days"),
     "expected_label": ("今日预期", "Expected today"), "expected_band_label": ("预期区间(80%)", "Expected, 80% band"),
-    "briefing_tomorrow": ("明日预计", "Expected tomorrow"),
+    "brief_s_tomorrow": ("十、明日预计", "10. Expected tomorrow"),
     # the expected rule (COCKPIT_ALERT_RULE=expected, etl/transforms/forecast.py expected_alerts): value = events so far
     # today, threshold = expected so far, ratio = value / threshold
     "alert_expected_above": ("高于预期", "Above expected"), "alert_expected_below": ("低于预期", "Below expected"),

@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     alert_overdue_min: int = Field(40, ge=1, description="Alert: a district with at least this many overdue events (twice as many: red).")
     alert_spike_factor: float = Field(3.0, gt=1, description="Alert: a street whose events today exceed this many times its 7-day average for the same hours.")
     alert_spike_min: int = Field(8, ge=1, description="Alert: ... and has at least this many events today.")
-    alert_rule: Literal["spike", "expected"] = Field("spike", description="Alert on today's events: spike (a street over COCKPIT_ALERT_SPIKE_FACTOR × its 7-day average) or expected (a district or street far outside today's forecast band, docs/forecast.md).")
+    alert_rule: Literal["spike", "expected"] = Field("expected", description="Alert on today's events: expected (a district or street far outside today's forecast band; the default since the backtest in docs/forecast.md) or spike (a street over COCKPIT_ALERT_SPIKE_FACTOR × its 7-day average). Without a forecast yet, the spike rule runs.")
     alert_expected_factor: float = Field(2.0, gt=1, description="Alert rule expected: events so far today at least this many times what was expected (or at most 1/this), outside the 80 % band.")
     forecast_interval_s: float = Field(60.0, gt=0, description="Seconds between checks of the forecast job: it fits at start and again once the day has changed (nightly), in a thread of its own, and publishes at the first check after the fit is done.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")

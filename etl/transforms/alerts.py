@@ -26,7 +26,9 @@ class AlertThresholds:
     at_risk_hours: float = 2.0  # 将超期: an open event due within this many hours (contract/metrics.py AT_RISK)
     at_risk_min: int = 20  # events at risk in a district that raise an alert (twice as many: red)
     dept_overdue_min: int = 100  # overdue cases of a top-level department (with its sub-units) that raise an alert
-    rule: str = "spike"  # events today: "spike" (spike_factor × the 7-day average) or "expected" (the forecast's band)
+    # events today: "spike" (spike_factor × the 7-day average) or "expected" (the forecast's band); the product's
+    # default is the setting's (COCKPIT_ALERT_RULE: expected), this one the transform's
+    rule: str = "spike"
     expected_factor: float = 2.0  # the expected rule: so far today this many times (or 1/this) what was expected
 
 

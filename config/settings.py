@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     alert_expected_factor: float = Field(2.0, gt=1, description="Alert rule expected: events so far today at least this many times what was expected (or at most 1/this), outside the 80 % band.")
     forecast_interval_s: float = Field(60.0, gt=0, description="Seconds between checks of the forecast job: it fits at start and again once the day has changed (nightly), in a thread of its own, and publishes at the first check after the fit is done.")
     alert_camera_online_min: float = Field(0.92, gt=0, le=1, description="Alert: a district whose camera online rate is under this.")
-    alert_dept_overdue: int = Field(100, ge=1, description="Alert: a department (条, with its sub-units) with at least this many overdue cases (twice as many: red).")
+    alert_dept_overdue: int = Field(100, ge=1, description="Alert: a department (a functional line, with its sub-units) with at least this many overdue cases (twice as many: red).")
     alert_at_risk_min: int = Field(20, ge=1, description="Alert: a district with at least this many events at risk (due within COCKPIT_AT_RISK_HOURS; twice as many: red).")
     at_risk_hours: float = Field(2.0, gt=0, description="At risk: an open event whose deadline is within this many hours is listed as at risk (phone, tablet, wall).")
     nearby_camera_m: float = Field(300.0, gt=0, le=5000, description="Cameras within this many metres (on the ground) of an event are listed under its timeline and behind a street's or grid's alert; an event with no online camera this near counts as unseen (blind spots).")

@@ -15,6 +15,7 @@ from briefing.pdf import build_all
 from config.city import CityConfigError, load_city
 from config.labels import set_language
 from config.settings import SettingsError, load_settings
+from queries.department_views import score_weights as department_weights
 from queries.window_views import score_weights
 from snapshots.reader import SnapshotReader
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         print(f"briefing: --day {args.day!r} is not a date yyyy-mm-dd", file=sys.stderr)
         return 2
-    report = build_all(snap, city, day, args.out, score_weights(settings), settings.history_days, args.region)
+    report = build_all(snap, city, day, args.out, {**score_weights(settings), **department_weights(settings)}, settings.history_days, args.region)
     sizes = sorted(report.files.values())
     for code, n in report.files.items():
         print(f"{args.out / day.isoformat() / (code + '.pdf')}\t{n / 1024:.0f} KiB")

@@ -14,8 +14,8 @@ import pandas as pd
 
 from components.format import alert_text, is_missing, is_not_connected, place_path
 from config.city import City
-from contract.metrics import QUANTILES
-from queries import forecast_views, views, window_views
+from contract.metrics import DEPARTMENT_SCORE, NOT_CONNECTED, QUANTILES
+from queries import department_views, forecast_views, views, window_views
 from snapshots.reader import Snapshot
 
 LEVELS = ("city", "district", "street")  # the regions that get a briefing
@@ -87,6 +87,7 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
         **overdue_part(snap, city, code, as_of),
         **recurring_part(snap, city, code),
         **ranking_part(snap, city, code, w, weights),
+        "departments": department_part(snap, code, w, weights),
         "alerts": alerts_part(snap, code),
         "tomorrow": tomorrow_part(snap, code, day),  # 明日预计 (queries/forecast_views.py)
         "at_risk": len(views.at_risk(snap, code)),  # 将超期 as of the snapshot
@@ -156,6 +157,19 @@ def tomorrow_part(snap: Snapshot, code: str, day: date) -> dict | None:
             "hi": clean(r["hi"]), "known": bool(r["known"]),
             "by_category": [{"category": c["category"], "expected": clean(c["expected"]), "lo": clean(c["lo"]),
                              "hi": clean(c["hi"])} for _, c in cats.iterrows()]}
+
+
+def department_part(snap: Snapshot, code: str, w, weights: dict[str, float]) -> list[dict]:
+    """条: the departments of the region's cases on the day (department_views.ranking, the tablet's 部门榜 rule), those
+    with a case reported that day or overdue now, worst score last; 未归属 listed last. `weights` may hold the
+    department score's (COCKPIT_DEPT_W_*) beside the region ranking's; without them every rate weighs the same."""
+    dw = {k: weights[k] for k in DEPARTMENT_SCORE if k in weights} or {k: 1.0 for k in DEPARTMENT_SCORE}
+    df = department_views.ranking(snap, code, w, dw)
+    gone = department_views.missing(snap)
+    df = df[(df["reported"] > 0) | (df["overdue_now"] > 0)]
+    return [{"rank": clean(r["rank"]), "code": r["code"], "name": r["name"], "reported": clean(r["reported"]),
+             **{k: NOT_CONNECTED if k in gone else clean(r[k]) for k in ("closure_rate", "on_time_closure_rate")},
+             "overdue_now": clean(r["overdue_now"]), "score": clean(r["score"])} for r in df.to_dict("records")]
 
 
 def alerts_part(snap: Snapshot, code: str) -> list[dict]:

@@ -20,6 +20,7 @@ from components.format import (
     is_not_connected,
 )
 from components.theme import LIGHT
+from config.departments import UNASSIGNED_CODE
 from config.labels import label
 
 RED = "#c00000"  # the title and rule of a Chinese official document (红头)
@@ -115,7 +116,7 @@ def render_html(b: dict) -> str:
     """The briefing as a complete HTML document (UTF-8, no external resource)."""
     title = label("brief_title", region=b["name"])
     parts = [f'<p class="running">{_e(title)} · {_e(long_date(b["day"]))}</p>', masthead(b, title),
-             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), alerts(b),
+             summary(b), kpi_table(b), loop(b), trend(b), overdue(b), recurring(b), ranking(b), departments(b), alerts(b),
              supervision(b), cameras(b), tomorrow(b), f'<p class="note">{_e(label("brief_footer_note"))}</p>']
     return (f'<!DOCTYPE html><html lang="{label("html_lang")}"><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{stylesheet()}</style></head><body>{''.join(parts)}</body></html>")
@@ -221,6 +222,21 @@ def ranking(b: dict) -> str:
     return out + _table([("rank_no", True), ("name", False), ("score", True), ("reported", True),
                          ("on_time_rate", True), ("brief_overdue_now", True)], rows) + \
         f'<p class="note">{_e(label("brief_rank_note"))}</p></section>'
+
+
+def departments(b: dict) -> str:
+    """条: the departments of the region's cases that day (the tablet's 部门榜 rule), overdue now beside."""
+    rows_in = b.get("departments") or []
+    if not rows_in:
+        return ""
+    rows = [["" if r["rank"] is None else str(int(r["rank"])),
+             _e(label("unassigned") if r["code"] == UNASSIGNED_CODE else r["name"]), fmt_number(r["score"]),
+             fmt_count(r["reported"]), fmt_rate(r["closure_rate"]), fmt_rate(r["on_time_closure_rate"]),
+             f'<span class="{"red" if r["overdue_now"] else ""}">{fmt_count(r["overdue_now"])}</span>'] for r in rows_in]
+    return (f'<section><h2>{_e(label("brief_s_departments"))}</h2>'
+            + _table([("rank_no", True), ("department", False), ("score", True), ("reported", True),
+                      ("closure_rate", True), ("on_time_closure_rate", True), ("brief_overdue_now", True)], rows)
+            + f'<p class="note">{_e(label("formula_on_time_closure_rate"))}</p></section>')
 
 
 def supervision(b: dict) -> str:

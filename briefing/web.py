@@ -26,6 +26,7 @@ from config.settings import Settings
 from contract.keys import Keys
 from dashboard.access import require_region, user_scope
 from dashboard.context import cockpit
+from queries.department_views import score_weights as department_weights
 from queries.window_views import score_weights
 from snapshots.reader import SnapshotReader
 
@@ -74,7 +75,7 @@ def stored_or_built(snap, city: City, settings: Settings, region: str, day: date
     path = briefing_path(settings.briefing_dir, region, day)
     if path.exists():
         return path.read_bytes()
-    body = briefing_pdf(snap, city, region, day, score_weights(settings), settings.history_days)
+    body = briefing_pdf(snap, city, region, day, {**score_weights(settings), **department_weights(settings)}, settings.history_days)
     if snap.as_of is not None and snap.as_of.date() > day:
         write_atomic(path, body)
     return body
@@ -119,7 +120,7 @@ class BriefingScheduler:
             log.warning("briefing: Redis unavailable (%s)", exc)
             return None
         try:
-            report = build_all(snap, self.city, day, Path(self.settings.briefing_dir), score_weights(self.settings),
+            report = build_all(snap, self.city, day, Path(self.settings.briefing_dir), {**score_weights(self.settings), **department_weights(self.settings)},
                                self.settings.history_days, self.root)
         except Exception:
             log.exception("briefing: the build for %s failed; the next check retries", day)

@@ -201,6 +201,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "brief_s_trend": ("四、近7日趋势", "4. The last 7 days"), "brief_s_overdue": ("五、超期事件", "5. Overdue events"),
     "brief_s_recurring": ("六、重复/高发问题", "6. Recurring problems"),
     "brief_s_ranking": ("七、{level}排名（当日五个一综合得分）", "7. {level} ranking (the day's score)"),
+    "brief_s_departments": ("七（附）、部门履职（当日案件，部门榜规则）", "7a. Departments (the day's cases)"),
     "brief_s_alerts": ("八、预警信息", "8. Alerts"), "brief_s_cameras": ("九、视频感知与平安建设", "9. Cameras and safety"),
     "brief_summary": ("{day}，{region}共受理事件 {reported} 件，较前一日{vs_prev}，较上周同日{vs_week}；当日事件已办结 {closed} 件，"
                       "按期办结率 {on_time}。截至 {as_of}，全域处置中事件 {open} 件，其中超期 {overdue} 件。",

@@ -94,7 +94,8 @@ AT_RISK = Frame("at_risk", {"event_id": TEXT, "grid_code": TEXT, "category": TEX
                  written_by="etl/transforms/at_risk.py:at_risk_events", doc="at risk: open, due within the horizon")
 SUPERVISIONS = Frame("supervisions", {"supervision_id": TEXT, "event_id": TEXT, "grid_code": TEXT, "level": TEXT,
                                       "note": TEXT, "new_due_at": TIME, "state": TEXT, "created_at": TIME,
-                                      "closed_at": TIME, "is_open": INT, "closed_in_time": INT},
+                                      "closed_at": TIME, "is_open": INT, "closed_in_time": INT,
+                                      "department": TEXT},
                       code_column="grid_code", written_by="etl/transforms/supervision.py:supervision_outcomes",
                       doc="supervisions and their outcome")
 RECURRING = Frame("recurring", {"cluster_id": TEXT, "category": TEXT, "grid_code": TEXT, "events": INT, "open": INT,

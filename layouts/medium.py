@@ -375,7 +375,8 @@ def supervision_table(df: pd.DataFrame, totals: dict, state: dict) -> html.Div:
     rows = [html.Li(dcc.Link(href=href(state, event=r["event_id"]), className="event-row", children=[
         *sup_badge(r),
         html.Span(f"{label('supervision_new_due')} {pd.Timestamp(r['new_due_at']):%m-%d %H:%M}", className="what"),
-        html.Span(r["note"], className="where"),
+        html.Span(" · ".join(x for x in (department_views.department_name(cockpit().snapshot(), r.get("department")), r["note"]) if x),
+                  className="where"),
         html.Span(label("supervised_open") if r["is_open"] else
                   label("supervised_in_time") if r["closed_in_time"] else label("supervised_late"), className="status")]))
         for r in df.head(OVERDUE_SHOWN).to_dict("records")]

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from config.departments import UNASSIGNED_CODE, Departments, departments_from_table
-from config.region_codes import level_of
+from config.region_codes import grid_range, level_of
 from contract import frames as F
 from contract.metrics import DEPARTMENT_NEEDS, DEPARTMENT_RATES, DEPARTMENT_SCORE, PIECE_FLAGS
 from queries import department_pieces as dp
 from queries.pieces import piece_index
+from queries.views import frame_or_empty
 from queries.window_views import Window
 from snapshots.reader import Snapshot
 
@@ -43,43 +44,60 @@ def known_department(snap: Snapshot, code: str | None) -> str | None:
     return code if cat is not None and code in cat else None
 
 
+def department_name(snap: Snapshot, code: str | None) -> str | None:
+    """The name of a department code of the published catalogue (None for '' / 未归属 or an unknown code)."""
+    cat = catalogue(snap) if code else None
+    return cat.name(code) if cat is not None and code else None
+
+
 def missing(snap: Snapshot) -> set[str]:
     """The department figures the source cannot give (未接入): counts and rates whose field is not connected."""
     connected = snap.meta.get("provided", {})
     return {name for name, field in DEPARTMENT_NEEDS.items() if not connected.get(field, False)}
 
 
-def department_rates(sums: pd.DataFrame | dict, gone: set[str]) -> dict[str, Any]:
-    """Every DEPARTMENT_RATES rate from the counts (a frame's columns or a dict's values): None where the
-    denominator is 0; None everywhere where the rate's field is not connected (`gone`)."""
-    out: dict[str, Any] = {}
-    for name, (num, den) in DEPARTMENT_RATES.items():
-        if isinstance(den, tuple):
-            base, less = den
-            d = sums[base] - (0 if less in gone else sums[less])
-        else:
-            d = sums[den]
-        n = sums[num]
-        if isinstance(sums, pd.DataFrame):
-            r = (n / d.where(d > 0)).astype("float64")
-            out[name] = r.where(pd.Series(name not in gone, index=r.index), np.nan)
-        else:
-            out[name] = None if name in gone or not d else n / d
+def _rate_arrays(sums: dict[str, np.ndarray], gone: set[str]) -> dict[str, np.ndarray]:
+    """Every DEPARTMENT_RATES rate from count arrays: NaN where the denominator is 0 or the field is not connected."""
+    out = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, (num, den) in DEPARTMENT_RATES.items():
+            if isinstance(den, tuple):
+                base, less = den
+                d = np.asarray(sums[base] - (0 if less in gone else sums[less]), dtype=np.float64)
+            else:
+                d = np.asarray(sums[str(den)], dtype=np.float64)
+            r = np.where(d > 0, np.asarray(sums[num], dtype=np.float64) / np.where(d > 0, d, 1), np.nan)
+            out[name] = np.full(len(r), np.nan) if name in gone else r
     return out
+
+
+def department_rates(sums: pd.DataFrame | dict, gone: set[str]) -> dict[str, Any]:
+    """Every DEPARTMENT_RATES rate from the counts (a frame's columns or a dict's values): no value (NaN in a frame,
+    None in a dict) where the denominator is 0, or everywhere where the rate's field is not connected (`gone`)."""
+    if isinstance(sums, pd.DataFrame):
+        arrays = {c: sums[c].to_numpy() for c in sums.columns}
+        return {k: pd.Series(v, index=sums.index) for k, v in _rate_arrays(arrays, gone).items()}
+    one = _rate_arrays({k: np.asarray([v]) for k, v in sums.items() if isinstance(v, (int, float, np.integer))}, gone)
+    return {k: None if np.isnan(v[0]) else float(v[0]) for k, v in one.items()}
+
+
+def _score_array(rates: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    num = np.zeros(len(next(iter(rates.values()))))
+    den = np.zeros_like(num)
+    for rate, sign in DEPARTMENT_SCORE.items():
+        w = float(weights.get(rate, 0.0))
+        v = np.asarray(rates[rate], dtype=np.float64)
+        has = ~np.isnan(v)
+        num += np.where(has, w * (v if sign > 0 else 1 - v), 0.0)
+        den += np.where(has, w, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.round(np.where(den > 0, 100 * num / np.where(den > 0, den, 1), np.nan), 1)
 
 
 def department_score(rates: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
     """100 · Σ wᵢ·sᵢ / Σ wᵢ over the rates a row has, sᵢ the rate or 1 − it (contract/metrics.py DEPARTMENT_SCORE)."""
-    num = pd.Series(0.0, index=rates.index)
-    den = pd.Series(0.0, index=rates.index)
-    for rate, sign in DEPARTMENT_SCORE.items():
-        w = float(weights.get(rate, 0.0))
-        v = rates[rate].astype("float64")
-        s = v if sign > 0 else 1 - v
-        has = v.notna()
-        num += np.where(has, w * s.fillna(0), 0.0)
-        den += np.where(has, w, 0.0)
-    return (100 * num / den.where(den > 0)).round(1)
+    return pd.Series(_score_array({k: rates[k].to_numpy(dtype=np.float64) for k in DEPARTMENT_SCORE}, weights),
+                     index=rates.index)
 
 
 def score_weights(settings) -> dict[str, float]:
@@ -87,15 +105,43 @@ def score_weights(settings) -> dict[str, float]:
             "rework_rate": settings.dept_w_rework, "extension_rate": settings.dept_w_extension}
 
 
-def _open_counts(snap: Snapshot, region: str) -> pd.DataFrame:
-    """Open and overdue cases now per department code (open_events), under a region."""
-    def build() -> pd.DataFrame:
-        q = snap.frame(F.OPEN_EVENTS)
-        if q is None or q.empty:
-            return pd.DataFrame(columns=["department", "grid_code", "is_overdue"])
-        return q[["department", "grid_code", "is_overdue"]]
-    q = snap.memo("dept_open_rows", build)
-    return q if _region(region) is None else q[q["grid_code"].str.startswith(region)]
+class CaseIndex:
+    """A case list (open_events or at_risk) with each row's department number and grid as an integer, built once
+    per snapshot version: a department's cases under a region are then two integer range masks, not text scans."""
+
+    def __init__(self, frame: pd.DataFrame, cat: Departments | None):
+        self.frame = frame
+        dept = frame["department"].fillna("").astype(str)
+        codes, uniq = pd.factorize(dept)
+        nos = cat.numbers(pd.Series(uniq, dtype=object)) if cat is not None else np.zeros(len(uniq), np.int64)
+        self.numbers = nos[codes] if len(uniq) else np.zeros(len(frame), np.int64)
+        g_codes, g_uniq = pd.factorize(frame["grid_code"].astype(str))
+        self.grids = np.asarray(g_uniq, dtype=object).astype(np.int64)[g_codes] if len(g_uniq) else \
+            np.zeros(len(frame), np.int64)
+
+    def mask(self, numbers: tuple[int, int], region: str | None) -> np.ndarray:
+        m = (self.numbers >= numbers[0]) & (self.numbers < numbers[1])
+        if region is not None:
+            lo, hi = grid_range(region)
+            m &= (self.grids >= lo) & (self.grids < hi)
+        return m
+
+
+def _cases(snap: Snapshot, frame: F.Frame) -> CaseIndex:
+    return snap.memo(f"dept_cases_{frame.name}", lambda: CaseIndex(frame_or_empty(snap, frame), catalogue(snap)))
+
+
+def _open_counts(snap: Snapshot, region: str, ranges: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Open and overdue cases now (open_events) under a region, for each range of department numbers."""
+    ix = _cases(snap, F.OPEN_EVENTS)
+    keep = ix.mask((0, 1 << 30), _region(region))
+    no = ix.numbers[keep]
+    n = int(max([hi for _, hi in ranges] + [int(no.max()) + 1 if len(no) else 1]))
+    cum_open = np.r_[0, np.cumsum(np.bincount(no, minlength=n))]
+    od = ix.frame["is_overdue"].to_numpy(dtype=np.int64)[keep]
+    cum_od = np.r_[0, np.cumsum(np.bincount(no, weights=od, minlength=n))].astype(np.int64)
+    lo, hi = np.array([r[0] for r in ranges], np.int64), np.array([r[1] for r in ranges], np.int64)
+    return cum_open[hi] - cum_open[lo], cum_od[hi] - cum_od[lo]
 
 
 def _region(region: str) -> str | None:
@@ -122,27 +168,24 @@ def ranking(snap: Snapshot, region: str, w: Window, weights: dict[str, float], p
                          ignore_index=True)
         ranges.append((0, 1))
     lo, hi = np.array([r[0] for r in ranges], np.int64), np.array([r[1] for r in ranges], np.int64)
-    sums = pd.DataFrame(cum[hi] - cum[lo], columns=list(PIECE_FLAGS))
-    out = pd.concat([rows, sums[list(FIGURES)]], axis=1)
+    flag = {f: i for i, f in enumerate(PIECE_FLAGS)}
+    block = cum[hi] - cum[lo]
+    sums = {f: block[:, i] for f, i in flag.items()}
     gone = missing(snap)
-    for name in gone & set(FIGURES):
-        out[name] = None
-    for name, v in department_rates(sums, gone).items():
-        out[name] = v
-    open_rows = _open_counts(snap, region)
-    code = open_rows["department"].astype(str)
-    out["open_now"] = [int(((code == "") if c == UNASSIGNED_CODE else code.str.startswith(c)).sum())
-                       for c in out["code"]]
-    out["overdue_now"] = [int(open_rows["is_overdue"].to_numpy()[((code == "") if c == UNASSIGNED_CODE
-                                                                     else code.str.startswith(c)).to_numpy()].sum())
-                          for c in out["code"]]
-    out["score"] = department_score(out, weights)
-    out.loc[out["reported"] == 0, "score"] = np.nan
-    ranked = out[out["code"] != UNASSIGNED_CODE].sort_values(["score", "reported"], ascending=[False, False],
-                                                             na_position="last")
-    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    rest = out[out["code"] == UNASSIGNED_CODE].assign(rank=np.nan, score=np.nan)  # 未归属: listed, not scored
-    return pd.concat([ranked, rest[ranked.columns]], ignore_index=True)[cols]
+    rates = _rate_arrays(sums, gone)
+    open_now, overdue_now = _open_counts(snap, region, ranges)
+    score = _score_array(rates, weights)
+    unassigned = rows["code"].to_numpy(dtype=object) == UNASSIGNED_CODE
+    score[(sums["reported"] == 0) | unassigned] = np.nan  # 未归属: listed, not scored
+    # ranked rows by score (none last), then events; 未归属 after them, unranked
+    order = np.lexsort((-sums["reported"], np.nan_to_num(-score, nan=np.inf), unassigned))
+    rank = np.where(unassigned[order], np.nan, np.arange(1, len(order) + 1, dtype=np.float64))
+    data: dict[str, Any] = {"rank": rank, **{c: rows[c].to_numpy(dtype=object)[order] for c in ("code", "name", "kind")}}
+    for name in FIGURES:
+        data[name] = [None] * len(order) if name in gone else sums[name][order]
+    data.update({name: v[order] for name, v in rates.items()})
+    data.update(open_now=open_now[order], overdue_now=overdue_now[order], score=score[order])
+    return pd.DataFrame(data, columns=cols)
 
 
 def department_kpis(snap: Snapshot, dept: str, region: str, w: Window) -> dict:
@@ -171,15 +214,19 @@ def by_region(snap: Snapshot, city, dept: str, region: str, w: Window) -> pd.Dat
     children = city.children(region)[["code", "name"]]
     if cat is None or pieces is None or children.empty:
         return children.assign(reported=0)
-    t = dp.child_region_sums(pieces, cat.number_range(dept), *w.days, list(children["code"]))
-    out = children.merge(t, on="code", how="left").fillna({f: 0 for f in PIECE_FLAGS})
-    for name, v in department_rates(out, missing(snap)).items():
-        out[name] = v
-    cases = cases_of(snap, dept, region)
-    n = len(children["code"].iloc[0])
-    od = cases.loc[cases["is_overdue"] == 1, "grid_code"].str[:n].value_counts()
-    out["overdue_now"] = out["code"].map(od).fillna(0).astype("int64")
-    return out.sort_values(["overdue_now", "reported"], ascending=False).reset_index(drop=True)
+    codes, block = dp.child_region_block(pieces, cat.number_range(dept), *w.days, list(children["code"]))
+    sums = {f: block[:, i] for i, f in enumerate(PIECE_FLAGS)}
+    ix = _cases(snap, F.OPEN_EVENTS)
+    keep = ix.mask(cat.number_range(dept), _region(region)) & (ix.frame["is_overdue"].to_numpy() == 1)
+    g = np.sort(ix.grids[keep])
+    ranges = np.array([grid_range(c) for c in codes], dtype=np.int64)
+    overdue = np.searchsorted(g, ranges[:, 1], "left") - np.searchsorted(g, ranges[:, 0], "left")
+    order = np.lexsort((-sums["reported"], -overdue))
+    names = children.set_index("code")["name"]
+    data = {"code": np.asarray(codes, dtype=object)[order], "name": names.reindex(codes).to_numpy(dtype=object)[order],
+            **{f: v[order] for f, v in sums.items()},
+            **{k: v[order] for k, v in _rate_arrays(sums, missing(snap)).items()}, "overdue_now": overdue[order]}
+    return pd.DataFrame(data)
 
 
 def by_category(snap: Snapshot, dept: str, region: str, w: Window) -> pd.DataFrame:
@@ -204,19 +251,18 @@ def trend(snap: Snapshot, dept: str, w: Window) -> pd.DataFrame:
     return d[["date", "day", "reported", "closed", "due_to_close", "closure_rate"]]
 
 
-def _of_department(frame: pd.DataFrame | None, dept: str, region: str) -> pd.DataFrame:
-    if frame is None or frame.empty:
-        return pd.DataFrame(columns=[*(frame.columns if frame is not None else []), "department"])
-    code = frame["department"].astype(str)
-    mine = (code == "") if dept == UNASSIGNED_CODE else code.str.startswith(dept)
-    if _region(region) is not None:
-        mine &= frame["grid_code"].str.startswith(region)
-    return frame[mine.to_numpy()]
+def _of_department(snap: Snapshot, frame: F.Frame, dept: str, region: str) -> pd.DataFrame:
+    """The rows of a case list whose department is `dept` (with its sub-units) under `region`."""
+    cat = catalogue(snap)
+    if cat is None:
+        return frame_or_empty(snap, frame).iloc[:0]
+    ix = _cases(snap, frame)
+    return ix.frame[ix.mask(cat.number_range(dept), _region(region))]
 
 
 def cases_of(snap: Snapshot, dept: str, region: str) -> pd.DataFrame:
     """A department's open cases now under a region (open_events), overdue first then by deadline."""
-    q = _of_department(snap.frame(F.OPEN_EVENTS), dept, region)
+    q = _of_department(snap, F.OPEN_EVENTS, dept, region)
     return q.sort_values(["is_overdue", "due_at", "event_id"], ascending=[False, True, True]) if len(q) else q
 
 
@@ -227,4 +273,4 @@ def overdue_of(snap: Snapshot, dept: str, region: str) -> pd.DataFrame:
 
 def at_risk_of(snap: Snapshot, dept: str, region: str) -> pd.DataFrame:
     """A department's cases at risk (将超期) under a region, soonest deadline first (at_risk)."""
-    return _of_department(snap.frame(F.AT_RISK), dept, region)
+    return _of_department(snap, F.AT_RISK, dept, region)

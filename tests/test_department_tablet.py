@@ -70,3 +70,42 @@ def test_forged_or_unknown_department_in_the_view_state(app, published, client_a
     if status == 200:  # an unknown code is no department: the default view
         assert r.get_json()["response"]["medium-dept-view"]["children"] == []
 
+
+
+def test_briefing_has_a_department_section(published, city, redis_client):
+    """The daily briefing's 部门履职: the day's departments by the 部门榜 rule, as department_views ranks them."""
+    from datetime import timedelta
+
+    from helpers import NOW
+
+    from briefing.data import build_briefing
+    from briefing.render import render_html
+
+    snap = SnapshotReader(redis_client).current()
+    day = NOW.date() - timedelta(days=1)
+    weights = {"on_time_rate": 1, "closure_rate": 0.3, "on_time_closure_rate": 0.4, "rework_rate": 0.15,
+               "extension_rate": 0.15}
+    b = build_briefing(snap, city, city.code, day, weights)
+    w = window_views.resolve_window("custom", snap.as_of, day.isoformat(), day.isoformat())
+    want = dv.ranking(snap, city.code, w, {k: v for k, v in weights.items() if k != "on_time_rate"})
+    want = want[(want["reported"] > 0) | (want["overdue_now"] > 0)]
+    assert [r["code"] for r in b["departments"]] == want["code"].tolist() and len(want) > 5
+    assert [r["reported"] for r in b["departments"]] == want["reported"].tolist()
+    html = render_html(b)
+    assert label("brief_s_departments") in html and "南京市住房和城乡建设局" in html and label("unassigned") in html
+
+
+def test_supervision_rows_carry_the_department():
+    """督办 lists show the case's department: the supervisions frame carries its code ('' for 未归属)."""
+    import pandas as pd
+
+    from etl.transforms.supervision import supervision_outcomes
+
+    t = pd.Timestamp("2026-11-20 10:00")
+    sup = pd.DataFrame({"supervision_id": ["s1", "s2"], "event_id": ["e1", "e2"], "grid_code": ["320102001001001"] * 2,
+                        "level": ["district"] * 2, "note": ["", ""], "new_due_at": [t, t], "state": ["sent"] * 2,
+                        "created_at": [t, t]})
+    events = pd.DataFrame({"event_id": ["e1", "e2"], "closed_at": [pd.NaT, t], "department": ["ZJ320102", "某站"],
+                           "dept_no": [5, 0]})
+    out = supervision_outcomes(sup, events).set_index("event_id")
+    assert out.loc["e1", "department"] == "ZJ320102" and out.loc["e2", "department"] == ""

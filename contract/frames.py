@@ -161,7 +161,8 @@ FORECAST_HOURLY = Frame("forecast_hourly", {"code": TEXT, "hour": INT, "expected
                                             "cum_expected": FLOAT, "cum_lo": FLOAT, "cum_hi": FLOAT},
                         key=("code", "hour"), code_column="code",
                         written_by="etl/transforms/forecast.py:expected_by_hour",
-                        doc="today's expected events per hour and so far by each hour's end (the wall's band)")
+                        doc="today's expected events per hour and so far by each hour's end (the wall's band); the "
+                            "extra column day says which day it is for")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},

@@ -325,7 +325,11 @@ class EtlJobs:
         facts = self.windows.week_facts.reported_since(first, ["grid_no", "day", "category", "reported_at"])  # a copy
         self.forecast_day = today
         if not self.forecast_background:
-            return self._fit_forecast(facts, first, today)
+            try:
+                return self._fit_forecast(facts, first, today)
+            except Exception:
+                self.forecast_day = None  # fitted again at the next run (after the backoff)
+                raise
         pool = ThreadPoolExecutor(1, thread_name_prefix="forecast")
         self._forecast_fit = pool.submit(self._fit_forecast, facts, first, today)
         pool.shutdown(wait=False)  # the thread ends with the fit

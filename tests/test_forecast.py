@@ -194,3 +194,16 @@ def test_forecast_fits_in_the_background_without_holding_a_run(sim_engine, city,
     assert F.FORECAST_DAYS.name in jobs.last_frames and F.FORECAST_HOURLY.name in jobs.store.manifest()["frames"]
     jobs.run("forecast", NOW)
     assert jobs._forecast_fit is None  # fitted once a day
+
+
+def test_expected_rule_ignores_a_band_of_another_day():
+    """Past midnight, until the night's fit is published, yesterday's band warns of nothing."""
+    yesterday = pd.Timestamp("2026-10-13")
+    fc = pd.DataFrame({"code": ["320102"], "category": "", "day": yesterday, "expected": 240.0, "lo": 200.0,
+                       "hi": 280.0})
+    profile = pd.DataFrame({"code": "320102", "hour": np.arange(24), "share": 1 / 24})
+    hourly = expected_by_hour(fc, profile, yesterday)
+    by_hour = pd.DataFrame({"code": "320102", "hour": np.arange(24), "today": 100, "avg7": 10.0})
+    names = pd.Series({"320102": "玄武区"})
+    assert len(expected_alerts(by_hour, hourly, datetime(2026, 10, 13, 11, 30), names)) == 1
+    assert expected_alerts(by_hour, hourly, datetime(2026, 10, 14, 11, 30), names).empty

@@ -196,7 +196,7 @@ def expected_by_hour(forecast: pd.DataFrame, profile: pd.DataFrame, today: pd.Ti
         cols[c] = per.ravel()
         cols[f"cum_{c}"] = np.cumsum(per, axis=1).ravel()
     return pd.DataFrame({"code": np.repeat(f["code"].to_numpy(object), 24), "hour": np.tile(np.arange(24), len(f)),
-                         **cols})
+                         **cols, "day": pd.Timestamp(today).normalize()})
 
 
 def expected_alerts(by_hour: pd.DataFrame, hourly: pd.DataFrame, as_of: datetime, names: pd.Series,
@@ -211,6 +211,8 @@ def expected_alerts(by_hour: pd.DataFrame, hourly: pd.DataFrame, as_of: datetime
     if hourly is None or hourly.empty or by_hour is None:
         return pd.DataFrame(columns=cols)
     exp = hourly[(hourly["hour"] == hour) & (hourly["code"].str.len() > CODE_LENGTH["city"])]
+    if "day" in exp:  # a band of another day (the night's fit not done yet) warns of nothing
+        exp = exp[exp["day"] == pd.Timestamp(as_of).normalize()]
     seen = by_hour[by_hour["hour"] <= hour].groupby("code")["today"].sum()
     e = exp.assign(so_far=exp["code"].map(seen).fillna(0).to_numpy())
     margin = z * np.sqrt(e["cum_expected"].clip(lower=0))

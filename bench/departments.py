@@ -17,7 +17,6 @@ import json
 import random
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.generate import generate
     from config.city import load_city
+    from config.clock import now_local
     from config.departments import load_departments
     from config.settings import load_settings
     from demo.embedded_redis import EmbeddedRedis
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from snapshots.store import SnapshotStore
 
     city = load_city(load_settings().city_dir)
-    now = datetime.now().replace(microsecond=0)
+    now = now_local(city.timezone).replace(microsecond=0)  # the city's clock, as the product's jobs run
     work = Path(tempfile.mkdtemp(prefix="bench-depts-"))
     url = a.source
     t0 = time.perf_counter()

@@ -241,3 +241,16 @@ def test_department_overdue_alert(n_overdue, level):
     else:
         assert out[["kind", "code", "name", "level"]].values.tolist() == [["dept_overdue", "3201", "住建局", level]]
         assert out["value"].iloc[0] == n_overdue
+
+
+def test_overdue_list_of_no_events():
+    """An ETL run over a ledger with no events gives an empty overdue list with its columns (Series.map of no rows
+    failed under pandas 3: Cannot cast DatetimeArray to dtype float64)."""
+    from datetime import datetime
+
+    from etl.state.event_ledger import empty_events
+    from etl.transforms.events import event_facts, overdue_events
+
+    e = empty_events()
+    out = overdue_events(event_facts(e, datetime(2026, 11, 20)), e)
+    assert out.empty and {"due_at", "department"} <= set(out.columns)

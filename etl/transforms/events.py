@@ -201,9 +201,16 @@ def overdue_events(facts: pd.DataFrame, events: pd.DataFrame, n: int = 500) -> p
     """The oldest open events past deadline (for alert panels), no personal data."""
     od = facts[facts["is_overdue"] == 1][["row_id", "event_id", "grid_code", "category", "channel", "status", "reported_at"]]
     by_row = events.set_index("row_id")
-    od = od.assign(due_at=od["row_id"].map(by_row["due_at"])).nsmallest(n, "due_at")
-    dept = by_row["department"].where(by_row["dept_no"] > 0, "") if "dept_no" in by_row else pd.Series(dtype=object)
-    od["department"] = od["row_id"].map(dept).fillna("").astype(object)
+    at = by_row.index.get_indexer(pd.Index(od["row_id"]))  # (a reindex, not Series.map: that fails on no rows under pandas 3)
+    due = by_row["due_at"].to_numpy(dtype="datetime64[us]")
+    od = od.assign(due_at=np.where(at >= 0, due[np.maximum(at, 0)] if len(due) else np.datetime64("NaT"),
+                                   np.datetime64("NaT")).astype("datetime64[us]")).nsmallest(n, "due_at")
+    at = by_row.index.get_indexer(pd.Index(od["row_id"]))
+    if "dept_no" in by_row and len(by_row):
+        code = by_row["department"].where(by_row["dept_no"] > 0, "").fillna("").to_numpy(dtype=object)
+        od["department"] = np.where(at >= 0, code[np.maximum(at, 0)], "").astype(object)
+    else:
+        od["department"] = pd.Series("", index=od.index, dtype=object)
     return od.reset_index(drop=True)
 
 

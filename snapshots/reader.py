@@ -140,6 +140,8 @@ class SnapshotReader:
                     self._snap = Snapshot(None, None, {}, redis_ok=True) if self._snap.version is None else \
                         Snapshot(self._snap.version, self._snap.as_of, self._snap.manifest, self._snap.frames, False,
                                  self._snap.derived, self._snap.per_frame, self._memo_lock)
+                elif self._older_than_served(manifest):
+                    pass  # a failed-over Redis that lost the last writes: keep what we serve until it moves past it
                 elif manifest["version"] != self._snap.version or not self._snap.redis_ok:
                     snap = self._load(manifest)
                     if self.warm is not None and self._keep_fresh:
@@ -155,6 +157,15 @@ class SnapshotReader:
                                       per_frame=s.per_frame, lock=self._memo_lock)
             self._checked = time.monotonic()
             return self._snap
+
+    def _older_than_served(self, manifest: dict) -> bool:
+        """A manifest behind the one served: a lower version published no later (a replica promoted by Sentinel
+        without the last writes holds the snapshot before ours). A lower version published later is a new start
+        (Redis emptied, a new ETL process counting again) and is taken."""
+        served = self._snap.manifest or {}
+        if self._snap.version is None or manifest["version"] >= self._snap.version:
+            return False
+        return str(manifest.get("published_at") or "") <= str(served.get("published_at") or "")
 
     def _load(self, manifest: dict) -> Snapshot:
         entries = manifest.get("frames", {})

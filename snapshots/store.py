@@ -84,6 +84,7 @@ class SnapshotStore:
         self.keys = Keys(prefix)
         self.fence = fence  # set by the scheduler (etl/scheduler.py): the leader lock and our token
         self.digests: dict[str, bytes] = {}  # frame key in the manifest -> digest of the bytes we wrote there
+        self.last_version = 0  # the version this store last published: versions it publishes only grow
 
     @property
     def manifest_key(self) -> str:
@@ -115,6 +116,9 @@ class SnapshotStore:
             if same and int(pipe.exists(*same.values())) != len(same):  # gone from Redis (evicted): write them
                 same = {}
             version = int(self.r.incr(self.keys.version))
+            if version <= self.last_version:  # the counter went back (Redis emptied, a replica promoted): go on past
+                version = self.last_version + 1
+                self.r.set(self.keys.version, version)
             entries = {k: v for k, v in old["frames"].items() if k not in drop}
             for name, df in frames.items():
                 entries[name] = {"key": same.get(name) or self.keys.frame(name, version), "as_of": as_of.isoformat(),
@@ -124,7 +128,7 @@ class SnapshotStore:
             manifest = {
                 "version": version,
                 "as_of": max([as_of.isoformat(), *(e["as_of"] for e in entries.values())]),
-                "published_at": datetime.now().isoformat(timespec="seconds"),
+                "published_at": datetime.now().isoformat(timespec="microseconds"),  # readers order starts by it
                 "publisher": fence.token if fence else None,  # which leader flipped it (fenced stores)
                 "frames": entries, "meta": {**old.get("meta", {}), **(meta or {})},
             }
@@ -141,6 +145,7 @@ class SnapshotStore:
         manifest = fenced_transaction(self.r, fence, flip, watch=(self.manifest_key,))
         current = {e["key"] for e in manifest["frames"].values()}
         self.digests = {k: d for k, d in {**self.digests, **written}.items() if k in current}
+        self.last_version = max(self.last_version, int(manifest["version"]))
         return manifest
 
     def update_meta(self, meta: dict) -> dict:

@@ -139,32 +139,36 @@ def _digest(x) -> str:
     return hashlib.blake2b(json.dumps(x, default=str, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
-@callback(Output({"type": TILE, "id": ALL}, "children"), Output({"type": TILE, "id": ALL}, "className"),
-          Output("big-vs-sent", "data"), Input("big-version", "data"),
-          State({"type": TILE, "id": ALL}, "id"), State("big-vs-sent", "data"), prevent_initial_call=True)
-def refresh_wall_tiles(_key, ids, sent):
-    """A new snapshot: the tiles whose text changed (a digest per tile in big-vs-sent); the rest no_update."""
-    c = cockpit()
-    now = c.now()
-    by_id = {t["indicator"]: t for t in vs.wall_vital_signs(c.snapshot(), user_scope(), WALL_TILES)}
-    sent = dict(sent or {})
-    children, classes = [], []
-    for i in ids:
-        t = by_id.get(i["id"])
-        if t is None:  # gone from the snapshot: leave the tile as it is (the page rebuilds on reload)
-            children.append(no_update)
-            classes.append(no_update)
-            continue
-        body, cls = tile_body(t, now)
-        d = _digest([body, cls])
-        if sent.get(i["id"]) == d:
-            children.append(no_update)
-            classes.append(no_update)
-        else:
-            sent[i["id"]] = d
-            children.append(body)
-            classes.append(cls)
-    return children, classes, sent
+def register_wall_callbacks() -> None:
+    """The wall's tile refresh, registered by the page module (layouts/big.py) as it is executed for each app: a
+    callback registered at this module's import would reach only the first app a process builds."""
+
+    @callback(Output({"type": TILE, "id": ALL}, "children"), Output({"type": TILE, "id": ALL}, "className"),
+              Output("big-vs-sent", "data"), Input("big-version", "data"),
+              State({"type": TILE, "id": ALL}, "id"), State("big-vs-sent", "data"), prevent_initial_call=True)
+    def refresh_wall_tiles(_key, ids, sent):
+        """A new snapshot: the tiles whose text changed (a digest per tile in big-vs-sent); the rest no_update."""
+        c = cockpit()
+        now = c.now()
+        by_id = {t["indicator"]: t for t in vs.wall_vital_signs(c.snapshot(), user_scope(), WALL_TILES)}
+        sent = dict(sent or {})
+        children, classes = [], []
+        for i in ids:
+            t = by_id.get(i["id"])
+            if t is None:  # gone from the snapshot: leave the tile as it is (the page rebuilds on reload)
+                children.append(no_update)
+                classes.append(no_update)
+                continue
+            body, cls = tile_body(t, now)
+            d = _digest([body, cls])
+            if sent.get(i["id"]) == d:
+                children.append(no_update)
+                classes.append(no_update)
+            else:
+                sent[i["id"]] = d
+                children.append(body)
+                classes.append(cls)
+        return children, classes, sent
 
 
 # --- tablet ---------------------------------------------------------------------------------------

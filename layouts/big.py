@@ -171,6 +171,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
 
 
 register_poll(PAGE)
+vital_signs.register_wall_callbacks()  # 城市体征 tiles (components/vital_signs.py)
 
 # Clock, carousel and the daily reload, all in the browser (they keep going while the server is down).
 clientside_callback(

@@ -353,6 +353,10 @@ def test_medium_custom_window_from_the_date_picker(browser, watched, published, 
             box.click()
             box.fill(day)
             box.press("Enter")
+            # the picker takes the day before the next field is touched (on a loaded machine a click on the end
+            # field could land while the start field was still being re-rendered, and the start was lost)
+            page.wait_for_function("([s, d]) => document.querySelector(s).value.replaceAll('/', '-').includes(d)",
+                                   arg=[sel, day])
         page.wait_for_function("() => location.search.includes('start=2026-11-03') && location.search.includes('end=2026-11-09')")
         snap = app.server.config["COCKPIT"].snapshot()
         expected = window_views.tablet_window_figures(snap, district, window_views.resolve_window(

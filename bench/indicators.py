@@ -25,7 +25,7 @@ import pandas as pd
 from plotly.utils import PlotlyJSONEncoder
 from sqlalchemy import create_engine
 
-from components.vital_signs import WALL_TILES, _digest, tile_body
+from components.vital_signs import WALL_TILES, changed_tiles
 from config.city import load_city
 from config.indicators import parse_catalogue
 from config.settings import ROOT
@@ -77,19 +77,9 @@ def catalogue(n: int, regional: int) -> tuple[dict, list[tuple[int, bool]]]:
 
 def wall_answer(snap, city_code: str, now, sent: dict) -> tuple[int, int, dict]:
     """(gzip bytes of the tiles callback's answer, tiles sent, new digests), as refresh_wall_tiles answers."""
-    children, classes, new = [], [], dict(sent)
-    n = 0
-    for t in wall_vital_signs(snap, city_code, WALL_TILES):
-        body, cls = tile_body(t, now)
-        d = _digest([body, cls])
-        if sent.get(t["indicator"]) == d:
-            children.append(None)
-            classes.append(None)
-        else:
-            new[t["indicator"]] = d
-            children.append(body)
-            classes.append(cls)
-            n += 1
+    tiles = wall_vital_signs(snap, city_code, WALL_TILES)
+    children, classes, new = changed_tiles(tiles, [t["indicator"] for t in tiles], sent, now)
+    n = sum(c is not None for c in children)
     answer = {"multi": True, "response": {"tiles": {"children": children, "className": classes}, "sent": {"data": new}}}
     return len(gzip.compress(json.dumps(answer, cls=PlotlyJSONEncoder).encode())), n, new
 

@@ -139,6 +139,27 @@ def _digest(x) -> str:
     return hashlib.blake2b(json.dumps(x, default=str, sort_keys=True).encode(), digest_size=6).hexdigest()
 
 
+def changed_tiles(tiles: list[dict], ids: list[str], sent: dict | None, now: datetime, unchanged=None
+                  ) -> tuple[list, list, dict]:
+    """(children, classNames, digests) for the tiles `ids` on screen: a tile whose text changed since the digest in
+    `sent` is sent again, the rest are `unchanged` (no_update in the callback); a tile gone from the snapshot stays."""
+    by_id = {t["indicator"]: t for t in tiles}
+    sent = dict(sent or {})
+    children, classes = [], []
+    for i in ids:
+        t = by_id.get(i)
+        body, cls = tile_body(t, now) if t is not None else (None, None)
+        d = None if t is None else _digest([body, cls])
+        if t is None or sent.get(i) == d:
+            children.append(unchanged)
+            classes.append(unchanged)
+        else:
+            sent[i] = d
+            children.append(body)
+            classes.append(cls)
+    return children, classes, sent
+
+
 def register_wall_callbacks() -> None:
     """The wall's tile refresh, registered by the page module (layouts/big.py) as it is executed for each app: a
     callback registered at this module's import would reach only the first app a process builds."""
@@ -149,26 +170,8 @@ def register_wall_callbacks() -> None:
     def refresh_wall_tiles(_key, ids, sent):
         """A new snapshot: the tiles whose text changed (a digest per tile in big-vs-sent); the rest no_update."""
         c = cockpit()
-        now = c.now()
-        by_id = {t["indicator"]: t for t in vs.wall_vital_signs(c.snapshot(), user_scope(), WALL_TILES)}
-        sent = dict(sent or {})
-        children, classes = [], []
-        for i in ids:
-            t = by_id.get(i["id"])
-            if t is None:  # gone from the snapshot: leave the tile as it is (the page rebuilds on reload)
-                children.append(no_update)
-                classes.append(no_update)
-                continue
-            body, cls = tile_body(t, now)
-            d = _digest([body, cls])
-            if sent.get(i["id"]) == d:
-                children.append(no_update)
-                classes.append(no_update)
-            else:
-                sent[i["id"]] = d
-                children.append(body)
-                classes.append(cls)
-        return children, classes, sent
+        tiles = vs.wall_vital_signs(c.snapshot(), user_scope(), WALL_TILES)
+        return changed_tiles(tiles, [i["id"] for i in ids], sent, c.now(), no_update)
 
 
 # --- tablet ---------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 import threading
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,6 +23,12 @@ from etl.source.schema import Base, writable_engine
 NOW = datetime(2026, 11, 20, 15, 30, 0)
 
 BACKENDS = ["sqlite"] + (["postgres"] if os.environ.get("TEST_POSTGRES_URL") else [])
+
+# Browser tests that take README screenshots write them here: a temporary folder unless COCKPIT_SCREENSHOTS_DIR
+# names one (`COCKPIT_SCREENSHOTS_DIR=docs/screenshots python3 cockpit.py test -k browser` refreshes the README's),
+# so a test run never rewrites the committed images. Read at import (clean_env clears COCKPIT_* in a test).
+SHOTS = Path(os.environ.get("COCKPIT_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "cockpit-screenshots").resolve()
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 WAIT_MS = 20_000  # how long a browser test waits for a condition before it fails (generous: a loaded machine)
 

@@ -9,10 +9,9 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-from helpers import NOW, LiveServer, settled, wait_for_data
+from helpers import NOW, SHOTS, LiveServer, settled, wait_for_data
 from sqlalchemy import text
 
-from config.settings import ROOT
 from contract.ground import city_ground
 from etl.transforms.alerts import AlertThresholds, wall_alerts
 from queries import nearby
@@ -21,7 +20,6 @@ from snapshots.store import SnapshotStore
 
 pytestmark = pytest.mark.browser
 
-SHOTS = ROOT / "docs" / "screenshots"
 TABLET, PHONE = {"width": 1366, "height": 1024}, {"width": 390, "height": 844}
 TEMPLATE = "https://video.intranet/play?id={device_id}"
 

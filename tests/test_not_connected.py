@@ -13,7 +13,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from helpers import NOW, SCREENS, LiveServer, settled, wait_for_data
+from helpers import NOW, SCREENS, SHOTS, LiveServer, settled, wait_for_data
 from sqlalchemy import create_engine, text
 
 from briefing.data import build_briefing
@@ -32,7 +32,6 @@ from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
 MAPPING = ROOT / "config" / "sources" / "examples" / "work_orders_us.toml"
-SHOTS = ROOT / "docs" / "screenshots"
 NC = label("not_connected")
 US = "%m/%d/%Y %I:%M:%S %p"
 STATUS = ["New", "Assigned", "Resolved", "Closed"]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from components.format import alert_text, is_missing, is_not_connected, place_path
 from config.city import City
-from contract.metrics import DEPARTMENT_SCORE, NOT_CONNECTED, QUANTILES
+from contract.metrics import DEPARTMENT_SCORE, FUNNEL, NOT_CONNECTED, QUANTILES
 from queries import department_views, forecast_views, views, window_views
 from snapshots.reader import Snapshot
 
@@ -22,7 +22,6 @@ LEVELS = ("city", "district", "street")  # the regions that get a briefing
 # The day's figures with their comparisons: key -> kind (count: a difference; rate: percentage points)
 DAY_KPIS = {"reported": "count", "closed": "count", "on_time_rate": "rate", "same_day_rate": "rate",
             "grid_settled_rate": "rate", "satisfaction_rate": "rate", "cohort_overdue": "count"}
-FUNNEL = ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")
 TOP_OVERDUE = 5
 TOP_RECURRING = 5
 TREND_DAYS = 7
@@ -80,7 +79,7 @@ def build_briefing(snap: Snapshot, city: City, code: str, day: date, weights: di
         "counts": {key: clean(k.get(key)) for key in ("reported", "closed", "closed_on_time", "cohort_overdue",
                                                        "cohort_open", "same_day_cleared", "escalated")},
         "stocks": {"open": clean(k.get("open")), "overdue": clean(k.get("overdue"))},
-        "funnel": [{"key": key, "n": clean(k.get(key))} for key in FUNNEL],
+        "funnel": [{"key": key, "stage": stage, "n": clean(k.get(key))} for stage, key, _ in FUNNEL],
         "stages": [{"stage": s, "median": clean(k.get(f"median_{s}_min")), "p90": clean(k.get(f"p90_{s}_min"))}
                    for s in QUANTILES],
         "trend": trend(snap, code, day, history_days),

@@ -24,8 +24,6 @@ from config.departments import UNASSIGNED_CODE
 from config.labels import label
 
 RED = "#c00000"  # the title and rule of a Chinese official document (红头)
-FUNNEL_LABELS = {"reported": "stage_reported", "reached_dispatched": "stage_dispatched",
-                 "reached_handled": "stage_handled", "reached_verified": "stage_verified", "closed": "stage_closed"}
 KPI_LABELS = {"cohort_overdue": "brief_cohort_overdue", "closed": "brief_cohort_closed"}
 
 
@@ -161,7 +159,7 @@ def kpi_table(b: dict) -> str:
 
 def loop(b: dict) -> str:
     # the stages the source records (a stage it does not is 未接入: left out, as on the screens)
-    funnel = charts.hbars([(label(FUNNEL_LABELS[f["key"]]), f["n"], fmt_count(f["n"])) for f in b["funnel"]
+    funnel = charts.hbars([(label(f"stage_{f['stage']}"), f["n"], fmt_count(f["n"])) for f in b["funnel"]
                            if not is_not_connected(f["n"])], width=250)
     stages = charts.paired_hbars(
         [(label(f"stage_{s['stage']}"), s["median"], s["p90"], f"{fmt_minutes(s['median'])} / {fmt_minutes(s['p90'])}")

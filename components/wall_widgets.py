@@ -11,8 +11,7 @@ from components.format import fmt_minutes, is_missing, is_not_connected
 from components.theme import DARK, FONT
 from components.widgets import KPI_TILES, not_connected_note
 from config.labels import label
-from contract.domain import STAGES
-from contract.metrics import RATES
+from contract.metrics import FUNNEL, RATES
 
 WALL_FONT = 17  # canvas px; the canvas is scaled to the display, so this is ~34 px on a 4K wall
 # KPI tile -> (formatter of the change, higher is better (None: neutral), source of the comparison)
@@ -109,12 +108,12 @@ FUNNEL_COLOURS = (DARK["accent"], "#3fb8ff", "#5b9bff", "#7f7dff", DARK["good"])
 def _funnel_values(k: dict) -> tuple[list, list, list]:
     """Counts, names (with the stage's median) and colours of the stages the source records (a stage it does
     not record is not connected: left out, not drawn as 0)."""
-    spans = (None, "median_dispatch_min", "median_handle_min", "median_verify_min", "median_close_min")
-    counts = ("reported", "reached_dispatched", "reached_handled", "reached_verified", "closed")
-    shown = [i for i, c in enumerate(counts) if not is_not_connected(k.get(c))]
-    names = [label(f"stage_{STAGES[i]}") + ("" if spans[i] is None or is_not_connected(k.get(spans[i])) else
-                                            " · " + fmt_minutes(k.get(spans[i]))) for i in shown]
-    return [int(k.get(counts[i]) or 0) for i in shown], names, [FUNNEL_COLOURS[i] for i in shown]
+    shown = [i for i, (_, count, _) in enumerate(FUNNEL) if not is_not_connected(k.get(count))]
+
+    def median(span):
+        return "" if span is None or is_not_connected(v := k.get(f"median_{span}_min")) else " · " + fmt_minutes(v)
+    names = [label(f"stage_{FUNNEL[i][0]}") + median(FUNNEL[i][2]) for i in shown]
+    return [int(k.get(FUNNEL[i][1]) or 0) for i in shown], names, [FUNNEL_COLOURS[i] for i in shown]
 
 
 def funnel_figure(kpis: dict) -> dict:

@@ -19,6 +19,7 @@ from components.format import (
 )
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
+from contract.metrics import FUNNEL
 from queries.views import MAP_MEASURES
 from snapshots.reader import Snapshot
 
@@ -139,15 +140,12 @@ def loop_figure(kpis: dict, dark: bool = False) -> dict:
     """The closed loop as a funnel: events of the window that reached each stage, each stage labelled
     with its median time (≈, from the window's duration histograms)."""
     theme = DARK if dark else LIGHT
-    stages = [("stage_reported", "reported", None), ("stage_dispatched", "reached_dispatched", "dispatch"),
-              ("stage_handled", "reached_handled", "handle"), ("stage_verified", "reached_verified", "verify"),
-              ("stage_closed", "closed", "close")]
     def median(q):
         v = kpis.get(f"median_{q}_min")
         return "" if is_missing(v) else f" · {fmt_minutes(v, approx=True)}"
 
-    stages = [s for s in stages if not is_not_connected(kpis.get(s[1]))]  # the stages the source records
-    names = [label(s) + ("" if q is None else median(q)) for s, _, q in stages]
+    stages = [s for s in FUNNEL if not is_not_connected(kpis.get(s[1]))]  # the stages the source records
+    names = [label(f"stage_{s}") + ("" if q is None else median(q)) for s, _, q in stages]
     values = [int(kpis.get(n) or 0) for _, n, _ in stages]
     return {"data": [{"type": "funnel", "y": names, "x": values, "texttemplate": "%{value:,} · %{percentInitial:.0%}",
                       "marker": {"color": theme["accent"]}, "hoverinfo": "skip"}],

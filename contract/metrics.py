@@ -31,6 +31,12 @@ COUNTS = {
     "satisfied": ("is_satisfied", "rated 4 or 5 out of 5"),
     "reopened": ("is_reopened", "reopened at least once"),
 }
+# The closed loop as the screens draw it (funnel, stage table, briefing): (stage, the count of the window's events
+# that reached it, the span that ends at it: STAGE_SPANS, its median_<span>_min / p90_<span>_min). Declared once.
+FUNNEL = (("reported", "reported", None), ("dispatched", "reached_dispatched", "dispatch"),
+          ("handled", "reached_handled", "handle"), ("verified", "reached_verified", "verify"),
+          ("closed", "closed", "close"))
+
 # name -> (fact column summed over all events at as_of, definition)
 STOCKS = {
     "open": ("is_open", "not closed at as_of, whenever reported (处置中)"),

@@ -113,7 +113,7 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
     first = conf["pages"][int(time.time() / conf["interval_s"]) % len(conf["pages"])] if conf["pages"] else "all"
     measure = measure if measure in views.MAP_MEASURES else PAGE_MEASURE.get(first, "density")
     level = level if level in ("district", "street") else "district"
-    kpis = views.region_kpis(snap, code, "today")
+    kpis = views.region_kpis(snap, code)
     bodies = {
         "hourly": graph("hourly", ww.hourly_figure(views.hourly(snap, code))),
         "category": graph("category", ww.hbar_figure(views.breakdown(snap, F.BY_CATEGORY, "category", code, "today"),
@@ -212,7 +212,7 @@ def refresh_panels(_key, sent):
     c = cockpit()
     snap = c.snapshot()
     code = user_scope()
-    kpis = views.region_kpis(snap, code, "today")
+    kpis = views.region_kpis(snap, code)
     alerts = views.region_alerts(snap, code)
     kinds = {}
     for r in alerts.to_dict("records"):

@@ -28,7 +28,7 @@ from components.nearby_cameras import event_cameras, gaps_panel, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
 from components.widgets import GRAPH_CONFIG, children_map, freshness, kpi_row, loop_figure, rate_bars
 from config.labels import label
-from contract.metrics import RANK_PERIODS
+from contract.metrics import FUNNEL, RANK_PERIODS
 from dashboard.access import require_fields, require_region, user_scope
 from dashboard.context import cockpit
 from dashboard.live import header, live_components, register_poll, shared_view
@@ -289,8 +289,7 @@ def navigate(click, window, measure, start, end, state):
 
 def stage_table(kpis: dict) -> html.Table:
     """Each stage of the loop the source records: events that reached it, median and 90th percentile time (≈)."""
-    rows = [("dispatch", "reached_dispatched"), ("handle", "reached_handled"), ("verify", "reached_verified"),
-            ("close", "closed"), ("total", "closed")]
+    rows = [(span, count) for _, count, span in FUNNEL if span is not None] + [("total", "closed")]
     head = html.Tr([html.Th(label(x)) for x in ("stage", "reached", "median", "p90")])
     body = [html.Tr([html.Td(label(f"stage_{s}")), html.Td(fmt_count(kpis.get(n))),
                      html.Td(fmt_minutes(kpis.get(f"median_{s}_min"), approx=True)),

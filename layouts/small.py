@@ -128,7 +128,7 @@ def _render(snap, region: str, key):
             (pd.Timestamp(now) - pd.Timestamp(queue["due_at"].iloc[0])).total_seconds() / 60)),
                                  className="alert alert-bad"))
     version = (key or [None])[0]
-    return (kpi_row(PAGE, views.region_kpis(snap, region, "today"), SMALL_KPIS),
+    return (kpi_row(PAGE, views.region_kpis(snap, region), SMALL_KPIS),
             freshness(PAGE, snap, now, c.settings.stale_after_s),
             alerts or [html.Li(label("no_alerts"), className="event-empty")], title,
             items or [html.Li(label("no_queue"), className="event-empty")],

@@ -8,7 +8,7 @@ import pandas as pd
 
 from config import region_codes
 from contract import frames as F
-from contract.metrics import FIGURE_NEEDS, NOT_CONNECTED, RATES, STOCKS
+from contract.metrics import FIGURE_NEEDS, NOT_CONNECTED, RATES, STOCKS, WALL_WINDOWS
 from contract.rates import rate
 from queries.pieces import piece_index
 from snapshots.reader import Snapshot
@@ -142,10 +142,11 @@ def first_row_by_key(df: pd.DataFrame, by_window: bool) -> dict:
     return out
 
 
-def region_kpis(snap: Snapshot, code: str, window: str) -> dict:
-    """Event (event_kpis: the wall's window, "today"), device (device_kpis) and safety (safety_latest)
-    figures of a region; the tablet's windows: queries/window_views.py tablet_window_figures."""
-    return honest(snap, {**region_row(snap, F.EVENT_KPIS, code, window), **devices_and_safety(snap, code)})
+def region_kpis(snap: Snapshot, code: str) -> dict:
+    """Event (event_kpis: the wall's window, WALL_WINDOWS, "today"), device (device_kpis) and safety
+    (safety_latest) figures of a region. No window argument: event_kpis holds the wall's window only, every
+    other window comes from the pieces (queries/window_views.py tablet_window_figures)."""
+    return honest(snap, {**region_row(snap, F.EVENT_KPIS, code, WALL_WINDOWS[0]), **devices_and_safety(snap, code)})
 
 
 def devices_and_safety(snap: Snapshot, code: str) -> dict:

@@ -182,7 +182,7 @@ def shown_for_window(snap, code: str, window: str) -> dict:
     from queries import views, window_views
 
     if window in WALL_WINDOWS:
-        return views.region_kpis(snap, code, window)
+        return views.region_kpis(snap, code)
     return window_views.tablet_window_figures(snap, code, window_views.resolve_window(window, snap.as_of))
 
 

@@ -34,7 +34,7 @@ def test_screen_kpis_equal_independent_sql(published, sim_engine, city, redis_cl
                 start = window_start(NOW, window).to_pydatetime()
                 sql = conn.execute(text(WINDOW_SQL.format(exclude=exclude)), {"prefix": f"{code}%", "start": start}).one()
                 stock = conn.execute(text(STOCK_SQL.format(exclude=exclude)), {"prefix": f"{code}%", "now": NOW}).one()
-                shown = views.region_kpis(snap, code, window)
+                shown = views.region_kpis(snap, code)
                 assert shown["reported"] == sql.reported, (code, window)
                 assert shown["closed"] == (sql.closed or 0), (code, window)
                 assert shown["closed_on_time"] == (sql.closed_on_time or 0), (code, window)
@@ -46,13 +46,13 @@ def test_screen_kpis_equal_independent_sql(published, sim_engine, city, redis_cl
                     assert shown["on_time_rate"] == pytest.approx(sql.closed_on_time / sql.closed)
                 checked += 1
             cams = conn.execute(text(CAMERA_SQL), {"prefix": f"{code}%"}).one()
-            k = views.region_kpis(snap, code, "today")
+            k = views.region_kpis(snap, code)
             assert k["cameras"] == (cams.cameras or 0) and k["cameras_online"] == (cams.online or 0), code
     assert checked == 17
     # one implementation per figure and window: the ETL's frame holds the wall's window only
     assert set(snap.frame("event_kpis")["window"]) == {"today"}
     assert set(snap.frame("by_category")["window"]) == set(snap.frame("by_channel")["window"]) == {"today"}
-    city_today = views.region_kpis(snap, "3201", "today")
+    city_today = views.region_kpis(snap, "3201")
     assert city_today["reported"] > 100, "the sample must be big enough to mean something"
 
 
@@ -85,6 +85,6 @@ def test_stock_shown_where_nothing_was_reported_in_the_window(published, sim_eng
         rows = conn.execute(text(sql), {"now": NOW, "start": start}).all()
     assert len(rows) >= 5, "the simulated city must have such grids for this test to mean something"
     for grid_code, open_, overdue in rows:
-        shown = views.region_kpis(snap, grid_code, "today")
+        shown = views.region_kpis(snap, grid_code)
         assert shown["reported"] == 0, grid_code
         assert (shown["open"], shown["overdue"]) == (open_, overdue), grid_code

@@ -98,7 +98,7 @@ def test_figures_the_source_lacks_are_not_connected_in_process(events_only, city
     frames of zeros, a verification time copied from the handling time); the formatters say 未接入."""
     snap = events_only
     assert views.provided(snap)["devices"] is False and not views.connected(snap, "stages.verified")
-    k = views.region_kpis(snap, "3201", "today")
+    k = views.region_kpis(snap, "3201")
     for key in (*NOT_CONNECTED_TILES, "blind_grids", "cameras", "reached_verified"):
         assert k[key] is NOT_CONNECTED, key
     assert k["reported"] > 0 and fmt_rate(k["satisfaction_rate"]) == NC
@@ -132,7 +132,7 @@ def test_the_demo_source_still_shows_numbers(published, redis_client, city):
     """No regression: on the demo's full mapping the same figures are numbers and every stage is drawn."""
     snap = SnapshotReader(redis_client, min_check_s=0).current()
     assert views.provided(snap)["devices"] is True and not views.not_connected(snap)
-    k = views.region_kpis(snap, "3201", "today")
+    k = views.region_kpis(snap, "3201")
     for key in (*NOT_CONNECTED_TILES, "blind_grids", "cameras"):
         assert isinstance(k[key], (int, float)) and k[key] == k[key], key
     w = window_views.resolve_window("30d", snap.as_of)

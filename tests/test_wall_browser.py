@@ -153,7 +153,7 @@ def test_wall_opened_at_start_never_shows_a_dash_once_it_has_data(browser, watch
                 if min(sched.runs.values()) < 1:
                     return None
                 snap = app.server.config["COCKPIT"].snapshot()
-                values = kpi_values(views.region_kpis(snap, city.code, "today"), {}, {})[0]
+                values = kpi_values(views.region_kpis(snap, city.code), {}, {})[0]
                 return {k for k, v in zip(KPI_TILES, values) if v == "—"}
 
             def caught_up():

@@ -146,7 +146,45 @@ def gaps_panel(snap: Snapshot, city, code: str, spot_href: Callable[[str], str],
         parts += [html.H4(label("gaps_fixes"), className="rp-sub"),
                   html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table", id="gaps-fixes")
                   if rows else html.P(label("gaps_no_fixes"), className="rp-empty")]
+    parts += tags_part(snap, city, code, float(radius), limit)
     return html.Section(id="region-gaps", className="panel region-panel", children=parts)
+
+
+def tags_part(snap: Snapshot, city, code: str, radius: float, limit: int = 10) -> list[Component]:
+    """标签治理, beside the untagged cameras by region: the events of the last 30 days within the radius of an
+    untagged camera, for the region and per child (queries/nearby.untagged_events), and the untagged cameras with
+    the most events near them (untagged_cameras). Nothing when the devices feed is not connected (the 补盲 part
+    above says 未接入); 计算中 until the ETL's first 标签治理."""
+    t = nearby.untagged_events(snap, city, code)
+    parts: list[Component] = [html.H4(label("tags_title"), className="rp-sub")]
+    if t is None:
+        if nearby.devices_frame(snap, F.DEVICE_KPIS) is None:
+            return []
+        return [*parts, html.P(label("waiting"), className="rp-empty")]
+    reg = t["region"]
+    share = f"{100 * reg['near_untagged'] / reg['events']:.0f}%" if reg["events"] else "—"
+    parts.append(html.P(label("tags_note", n=fmt_count(reg["near_untagged"]), r=f"{radius:.0f}",
+                              events=fmt_count(reg["events"]), share=share), className="note", id="tags-region"))
+    kids = t["children"]
+    if len(kids):
+        head = html.Tr([html.Th(label(k)) for k in ("children", "cameras_untagged", "tags_near", "gaps_events")])
+        rows = [html.Tr(className="tags-row", children=[
+            html.Td(r["name"]), html.Td(fmt_count(r["cameras_untagged"])),
+            html.Td(fmt_count(r["near_untagged"]), className="bad" if r["near_untagged"] else None),
+            html.Td(fmt_count(r["events"]))]) for r in kids.head(limit * 2).to_dict("records")]
+        parts += [html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table", id="tags-children")]
+    cams = nearby.untagged_cameras(snap, code, limit)
+    if cams is not None:
+        head = html.Tr([html.Th(label("gaps_camera")), html.Th(label("gaps_grid")),
+                        html.Th(label("tags_camera_events", r=f"{radius:.0f}"))])
+        rows = [html.Tr(className="tags-camera", children=[
+            html.Td(f"{r['device_type']} · {r['device_id']}"),
+            html.Td(place_path(city, r["grid_code"]) if r["grid_code"] in city else "—"),
+            html.Td(fmt_count(r["events_near"]))]) for r in cams.to_dict("records")]
+        parts += [html.H4(label("tags_cameras"), className="rp-sub"),
+                  html.Table([html.Thead(head), html.Tbody(rows)], className="ranking rp-table", id="tags-cameras")
+                  if rows else html.P(label("tags_no_cameras"), className="rp-empty")]
+    return parts
 
 
 def wall_gaps(snap: Snapshot, city, code: str, n: int = 8) -> html.Table | html.Div:

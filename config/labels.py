@@ -294,6 +294,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "gaps_none": ("近30日事件均有在线摄像头覆盖", "Every event of the last 30 days had an online camera near"),
     "gaps_wall": ("补盲 · 看不见的事件（近30日）", "Blind spots · unseen events (30 days)"),
     "gaps_no_fixes": ("没有坐标近似或缺失的摄像头", "No camera with an approximate or missing position"),
+    "tags_title": ("标签治理 · 未打标签摄像头周边的事件（近30日）", "Tags · events near untagged cameras (last 30 days)"),
+    "tags_note": ("近30日 {n} 起事件发生在未打标签摄像头{r}米内（占全部 {events} 起的 {share}）",
+                  "{n} events of the last 30 days within {r} m of an untagged camera ({share} of {events})"),
+    "tags_near": ("未标签摄像头周边事件", "Events near untagged"),
+    "tags_cameras": ("周边事件最多的未打标签摄像头", "Untagged cameras with the most events near"),
+    "tags_camera_events": ("{r}米内事件", "Events within {r} m"),
+    "tags_no_cameras": ("近30日未打标签摄像头周边没有事件", "No event near an untagged camera in the last 30 days"),
 }
 
 _language = 0  # index into a LABELS row; set_language changes it for the whole process

@@ -128,6 +128,15 @@ CAMERA_FIXES = Frame("camera_fixes", {"device_id": TEXT, "grid_code": TEXT, "coo
                                       "online": INT, "tags": TEXT, "grid_events": INT}, code_column="grid_code",
                      written_by="etl/transforms/nearby_cameras.py:coord_fixes",
                      doc="cameras with approximate or missing coordinates, with their grid's events (30 days)")
+UNTAGGED_EVENTS = Frame("untagged_events", {"code": TEXT, "level": TEXT, "events": INT, "near_untagged": INT}, key=("code",),
+                        written_by="etl/transforms/nearby_cameras.py:untagged_exposure",
+                        doc="tags: per region, the events of the last 30 days and those within the radius of an "
+                            "untagged camera")
+UNTAGGED_CAMERAS = Frame("untagged_cameras", {"device_id": TEXT, "grid_code": TEXT, "device_type": TEXT, "online": INT,
+                                              "coord_quality": TEXT, "events_near": INT}, code_column="grid_code",
+                         written_by="etl/transforms/nearby_cameras.py:untagged_exposure",
+                         doc="tags: the untagged cameras with a position and the events of the last 30 days within "
+                             "the radius of each, most first")
 SAFETY_LATEST = Frame("safety_latest", {"code": TEXT, "month": TIME, "safety_index": FLOAT, "public_security": FLOAT,
                                         "index_change": FLOAT, "security_change": FLOAT}, key=("code",),
                       written_by="etl/transforms/safety.py:latest_safety")
@@ -172,7 +181,7 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
 FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
-    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, DEPARTMENTS,
+    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, UNTAGGED_EVENTS, UNTAGGED_CAMERAS, DEPARTMENTS,
     INDICATORS, INDICATOR_HOURLY, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
 PIECES_PREFIX = "event_pieces@"
 

@@ -156,7 +156,8 @@ RECURRING: RecurringRule = {"window": "30d", "cell_m": 150.0, "min_events": 3, "
 # tick: a minute more or less on a 30-day clustering changes nothing a leader acts on, and at a year
 # of a large city it is the tick's dearest transform (~0.7 s for 900k events). Each frame's own
 # as_of in the manifest says when it was computed.
-SLOW_FRAMES_S = {"recurring": 60.0, "camera_gaps": 600.0, "camera_fixes": 600.0}  # 补盲: issue 28
+SLOW_FRAMES_S = {"recurring": 60.0, "camera_gaps": 600.0, "camera_fixes": 600.0,  # 补盲: issue 28
+                 "untagged_events": 600.0}  # 标签治理 (and untagged_cameras, written with it)
 
 
 # --- What a source does not have (未接入): issue 23 -------------------------------------------------------------

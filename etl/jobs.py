@@ -33,7 +33,7 @@ from etl.transforms.departments import department_table
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.forecast import PROFILE_DAYS, daily_counts, event_forecast, expected_by_hour, hourly_profile
 from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest
-from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes
+from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, untagged_exposure
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.supervision import supervision_outcomes
@@ -249,6 +249,15 @@ class EtlJobs:
         self.slow_at[name] = now
         return {name: build()}
 
+    def _untagged(self, now: datetime, build) -> dict[str, pd.DataFrame]:
+        """标签治理's two frames (etl/transforms/nearby_cameras.py untagged_exposure: one query writes both), a slow
+        frame as untagged_events is."""
+        got: dict = self._slow(F.UNTAGGED_EVENTS.name, now, build)
+        if not got:
+            return {}
+        regions, cams = got[F.UNTAGGED_EVENTS.name]
+        return {F.UNTAGGED_EVENTS.name: regions, F.UNTAGGED_CAMERAS.name: cams}
+
     def _weeks_since(self, first_day: pd.Timestamp) -> set:
         cut = np.datetime64(first_day.date(), "D") - np.timedelta64(6, "D")
         return {w for w in self.ledger.parts if w >= cut}
@@ -279,7 +288,8 @@ class EtlJobs:
                 **({} if self.ledger.watermark is None and self.published_version is None else {  # events read
                     **self._slow(F.CAMERA_GAPS.name, now, lambda: camera_gaps(events_30d(), points, ground,
                                                                                self.nearby_camera_m)),
-                    **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d()))})}, \
+                    **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d())),
+                    **self._untagged(now, lambda: untagged_exposure(events_30d(), points, ground, self.nearby_camera_m))})}, \
             {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m}, set()
 
     def _safety(self, now: datetime):

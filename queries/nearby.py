@@ -141,3 +141,38 @@ def coord_fixes(snap: Snapshot, code: str, n: int = 10) -> pd.DataFrame | None:
         return None
     d = under(snap, F.CAMERA_FIXES, code)
     return d.sort_values(["grid_events", "device_id"], ascending=[False, True], kind="stable").head(n)
+
+
+def untagged_events(snap: Snapshot, city, code: str) -> dict | None:
+    """标签治理 of a region and its children: {"region": its row (events, near_untagged, cameras_untagged; zeros when
+    it had none), "children": city.children(code) with cameras_untagged (device_kpis), events and near_untagged
+    (0 for a child without), most near_untagged first}, from the
+    `untagged_events` frame (etl/transforms/nearby_cameras.py untagged_exposure: the last 30 days). None when the
+    devices feed is not connected or the frame is not computed yet."""
+    df = devices_frame(snap, F.UNTAGGED_EVENTS)
+    if df is None:
+        return None
+    by_code = snap.frame_memo(F.UNTAGGED_EVENTS, "by_code", lambda d: d.set_index("code"))
+    children = city.children(code)[["code", "name"]].reset_index(drop=True)
+    got = by_code.reindex(children["code"])
+    kpis = (snap.frame_memo(F.DEVICE_KPIS, "by_code", lambda d: d.set_index("code"))
+            if snap.frame(F.DEVICE_KPIS) is not None else None)
+    untagged = kpis["cameras_untagged"] if kpis is not None and "cameras_untagged" in kpis else pd.Series(dtype="int64")
+    children = children.assign(cameras_untagged=untagged.reindex(children["code"]).fillna(0).astype("int64").to_numpy(),
+                               events=got["events"].fillna(0).astype("int64").to_numpy(),
+                               near_untagged=got["near_untagged"].fillna(0).astype("int64").to_numpy())
+    row = by_code.loc[code] if code in by_code.index else None
+    return {"region": {"events": int(row["events"]) if row is not None else 0,
+                       "near_untagged": int(row["near_untagged"]) if row is not None else 0,
+                       "cameras_untagged": int(untagged.get(code, 0))},
+            "children": children.sort_values(["near_untagged", "code"], ascending=[False, True], kind="stable")}
+
+
+def untagged_cameras(snap: Snapshot, code: str, n: int = 10) -> pd.DataFrame | None:
+    """A region's untagged cameras with the most events of the last 30 days within the radius (untagged_cameras),
+    only those with an event near; None if not connected or not computed yet."""
+    if devices_frame(snap, F.UNTAGGED_CAMERAS) is None:
+        return None
+    d = under(snap, F.UNTAGGED_CAMERAS, code)
+    d = d[d["events_near"] > 0]
+    return d.sort_values(["events_near", "device_id"], ascending=[False, True], kind="stable").head(n)

@@ -334,7 +334,7 @@
     },
     showPage: function (page, cls, measure, conf) {
       var nu = window.dash_clientside.no_update;
-      var measures = {all: "density", overview: "density", events: "overdue", safety: "safety_index", cameras: "camera_online_rate"};
+      var measures = {all: "density", overview: "density", events: "overdue", safety: "safety_index", cameras: "camera_online_rate", vitals: "vitals"};
       var keep = shownPage === null && conf && conf.measure_pinned;  // ?measure= holds on the first page
       shownPage = page;
       var next = (cls || "big-canvas").replace(/\s*page-\S+/g, "") + " page-" + page;

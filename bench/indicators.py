@@ -8,8 +8,12 @@ through the product's own path (IndicatorFeeds: background reads, canonical rows
 samples, the transforms, the publish to an embedded Redis with the frames checked), from in-memory
 readers that give each feed's rows after its watermark (so the figures are the ETL's, not a database's).
 First the backfill tick (`--days` of history), then `--ticks` ticks 10 s apart (the job's default).
+The ETL run lock: the ticks alternate between the job as it ran before (reads taken in and frames built in
+`run`, all of it under the scheduler's run lock) and as it runs now (EtlJobs.indicators_prepare outside the
+lock, then `run`: only the publish under it); each tick's time under the lock is recorded per way.
 The wall's refresh: the 城市体征 tiles callback's answer (components/vital_signs.py refresh_wall_tiles: the
-tiles whose text changed, gzip as served) between consecutive snapshots, and when every tile changed."""
+tiles whose text changed, gzip as served) between consecutive snapshots, and when every tile changed; and the
+map's answer on the 城市体征 page (layouts/big.py vitals_map: the Patch of its data, by district)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import pandas as pd
 from plotly.utils import PlotlyJSONEncoder
 from sqlalchemy import create_engine
 
+from components.vital_map import vital_map
 from components.vital_signs import WALL_TILES, changed_tiles
 from config.city import load_city
 from config.indicators import parse_catalogue
@@ -32,6 +37,8 @@ from config.settings import ROOT
 from demo.embedded_redis import EmbeddedRedis
 from etl.jobs import EtlJobs
 from etl.state.indicator_series import IndicatorFeeds
+from etl.transforms.indicators import indicator_info, indicator_trend
+from queries import vital_trends
 from queries.vital_signs import wall_vital_signs
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
@@ -84,6 +91,17 @@ def wall_answer(snap, city_code: str, now, sent: dict) -> tuple[int, int, dict]:
     return len(gzip.compress(json.dumps(answer, cls=PlotlyJSONEncoder).encode())), n, new
 
 
+def map_answer(snap, city, now) -> int:
+    """gzip bytes of the wall map's Patch on the 城市体征 page (the first indicator with values by district)."""
+    ind = vital_trends.map_indicator(snap, city.code, None, None)
+    values, head = vital_trends.map_values(snap, city.children(city.code), ind, city.code)
+    fig = vital_map(values, head, f"/geo/district.json?parent={city.code}", now)
+    answer = {"multi": True, "response": {"big-map": {"figure": {"__dash_patch_update": "__dash_patch_update",
+                                                                 "operations": [{"operation": "Assign", "location": ["data"],
+                                                                                 "params": {"value": fig["data"]}}]}}}}
+    return len(gzip.compress(json.dumps(answer, cls=PlotlyJSONEncoder).encode()))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.indicators", description=__doc__.split("\n\n")[0])
     ap.add_argument("--indicators", type=int, default=200)
@@ -110,16 +128,30 @@ def main(argv: list[str] | None = None) -> int:
         points = sum(s.points() for s in feeds.values.values())
         snap = reader.refresh(force=True)
         full_bytes, full_n, sent = wall_answer(snap, city.code, clock["now"].to_pydatetime(), {})
-        ticks, answers, sent_n = [], [], []
-        for _ in range(a.ticks):
+        ticks, answers, sent_n, maps = [], [], [], []
+        locked: dict[str, list[float]] = {"before": [], "after": []}
+        for k in range(a.ticks):
             clock["now"] += pd.Timedelta(seconds=10)
+            now = clock["now"].to_pydatetime()
+            way = "before" if k % 2 == 0 else "after"
             t0 = time.perf_counter()
-            jobs.run("indicators", clock["now"].to_pydatetime())
-            ticks.append(time.perf_counter() - t0)
+            if way == "after":
+                jobs.indicators_prepare(now)  # outside the run lock
+            t1 = time.perf_counter()
+            jobs.run("indicators", now)  # under the run lock
+            t2 = time.perf_counter()
+            ticks.append(t2 - t0)
+            locked[way].append(t2 - t1)
             snap = reader.refresh(force=True)
-            b, n, sent = wall_answer(snap, city.code, clock["now"].to_pydatetime(), sent)
+            b, n, sent = wall_answer(snap, city.code, now, sent)
             answers.append(b)
             sent_n.append(n)
+            maps.append(map_answer(snap, city, now))
+        trend_rows = snap.manifest["frames"].get("indicator_trend", {}).get("rows")
+        t0 = time.perf_counter()  # the trends frame alone (built every 5 min and when the hour turns)
+        first, means = feeds.hour_means(clock["now"])
+        indicator_trend(first, means, indicator_info(cat), city.regions, city.code, clock["now"])
+        trend_s = time.perf_counter() - t0
         frames = {k: v.get("rows") for k, v in snap.manifest["frames"].items() if k.startswith("indicator")}
         out = {"indicators": a.indicators, "regional": a.regional, "days": a.days, "points_kept": points,
                "backfill_tick_s": round(backfill_s, 2),
@@ -128,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
                "wall_tiles": full_n, "wall_refresh_all_tiles_bytes": full_bytes,
                "wall_refresh_p50_bytes": int(statistics.median(answers)), "wall_refresh_max_bytes": max(answers),
                "wall_tiles_sent_p50": statistics.median(sent_n),
+               "wall_map_patch_p50_bytes": int(statistics.median(maps)), "wall_map_patch_max_bytes": max(maps),
+               "trend_rows": trend_rows, "trend_build_s": round(trend_s, 3),
+               **{f"run_lock_{w}_{q}_s": round(float(np.percentile(v, p)), 3) for w, v in locked.items() if v
+                  for q, p in (("p50", 50), ("p95", 95), ("max", 100))},
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
         print(json.dumps(out, ensure_ascii=False, indent=1))
     finally:

@@ -26,6 +26,7 @@ from config.labels import label
 from dashboard.access import user_scope
 from dashboard.context import cockpit
 from queries import vital_signs as vs
+from queries import vital_trends
 from snapshots.reader import Snapshot
 
 TILE = "big-vs-tile"  # pattern-matching id type of a wall tile: {"type": TILE, "id": <indicator>}
@@ -176,17 +177,25 @@ def register_wall_callbacks() -> None:
 
 # --- tablet ---------------------------------------------------------------------------------------
 
-def region_panel(snap: Snapshot, code: str, now: datetime) -> html.Section | None:
-    """The tablet's vital signs of a region: each indicator with a value there, its 24 h trend and its
-    warn / alarm lines (None when no indicator has values for this region, and no vital signs at all)."""
+def region_panel(snap: Snapshot, code: str, now: datetime, window=None) -> html.Section | None:
+    """The tablet's vital signs of a region: each indicator with a value there, its trend (over the tablet's
+    `window`, queries/vital_trends.py: hourly or daily points; without one the last 24 h) and its warn / alarm
+    lines (None when the snapshot has no vital signs at all)."""
     if not vs.has_vital_signs(snap):
         return None
-    tiles = vs.region_vital_signs(snap, code)
+    if window is not None:
+        step, _starts, tiles = vital_trends.region_trends(snap, code, window.first, window.last, now)
+        span = f"{window.first:%m-%d}" if window.first == window.last else f"{window.first:%m-%d} ~ {window.last:%m-%d}"
+        trend_label = label("vs_trend_window", window=label("window_" + window.name), span=span,
+                            step=label("vs_step_hour" if step == 1 else "vs_step_day"))
+    else:
+        tiles, trend_label = vs.region_vital_signs(snap, code), label("vs_trend")
     rows = []
     for t in tiles:
         status = t["status"]
         day, day_cls = fmt_change(t["change_day"], "vs_day")
         week, week_cls = fmt_change(t["change_week"], "vs_week")
+        points = t.get("trend", t["spark"])
         rows.append(html.Div(className=f"mv-row st-{status}", id=f"medium-vitals-{t['indicator']}", children=[
             html.Div(className="mv-what", children=[
                 html.Div(t["name"], className="mv-name"),
@@ -196,11 +205,11 @@ def region_panel(snap: Snapshot, code: str, now: datetime) -> html.Section | Non
                           fmt_when(t["time"], now)], className="mv-when"),
                 html.Div([html.Span(day, className=day_cls), " ", html.Span(week, className=week_cls)],
                          className="mv-change")]),
-            html.Img(src=sparkline_src(t["spark"], status, 300, 70, _lines(t), "#1565c0"), className="mv-trend",
-                     alt=label("vs_trend"), title=label("vs_trend")),
+            html.Img(src=sparkline_src(points, status, 300, 70, _lines(t), "#1565c0"), className="mv-trend",
+                     alt=trend_label, title=trend_label),
         ]))
     legend = html.Div(className="mv-legend", children=[
-        label("vs_trend"), " · ", html.Span("- - " + label("vs_warn_line"), className="mv-warn"), " ",
+        trend_label, " · ", html.Span("- - " + label("vs_warn_line"), className="mv-warn"), " ",
         html.Span("- - " + label("vs_alarm_line"), className="mv-alarm")])
     return html.Section(id="medium-vitals", className="panel region-panel vitals-region", children=[
         html.H3(label("page_vitals"), className="panel-title"), legend,

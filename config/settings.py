@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     dept_w_rework: float = Field(0.15, ge=0, description="Department score weight of 1 − the rework rate (返工率).")
     dept_w_extension: float = Field(0.15, ge=0, description="Department score weight of 1 − the extension rate (延期率).")
     wall_page_s: float = Field(30.0, ge=5, description="Wall carousel: seconds per page unless the URL says ?interval=.")
+    wall_vitals_map: str = Field("", description="Wall: the indicator id the map shows on the vital signs page (one with values by district; a tile tapped shows another). Empty: the first such indicator in the catalogue.")
     wall_reload_hour: int = Field(4, ge=-1, le=23, description="Wall: local hour at which it reloads itself once a day (-1: never; URL ?reload_hour=).")
     briefing_hour: int = Field(7, ge=0, le=23, description="Daily briefing: local hour from which the previous day's PDFs are built (by one process of the deployment, where the ETL scheduler runs).")
     briefing_dir: Path = Field(ROOT / "data" / "briefings", description="Folder of the daily briefing PDFs (<day>/<region code>.pdf); the last 30 days are kept.")

@@ -156,6 +156,10 @@ INDICATORS = Frame("indicators", {"indicator": TEXT, "code": TEXT, "level": TEXT
 INDICATOR_HOURLY = Frame("indicator_hourly", {"indicator": TEXT, "code": TEXT, "hour": TIME, "value": FLOAT},
                          code_column="code", written_by="etl/transforms/indicators.py:indicator_hourly",
                          doc="city vital signs: the last 24 hour marks per indicator × region (sparklines, trends)")
+INDICATOR_TREND = Frame("indicator_trend", {"indicator": CAT, "code": CAT, "start": TIME, "hours": INT, "value": FLOAT},
+                        code_column="code", written_by="etl/transforms/indicators.py:indicator_trend",
+                        doc="city vital signs: the tablet's trends per indicator × region, hourly points (hours 1) for "
+                            "today and the 7 days before, daily (hours 24) for 120 days; rows only where there is a value")
 INDICATOR_QUARANTINE = Frame("indicator_quarantine", {"indicator": TEXT, "time": TIME, "value": FLOAT, "site": TEXT,
                                                       "reason": TEXT, "seen_at": TIME},
                              written_by="etl/state/indicator_series.py:IndicatorFeeds.quarantine_rows")
@@ -182,7 +186,7 @@ FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
     CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, UNTAGGED_EVENTS, UNTAGGED_CAMERAS, DEPARTMENTS,
-    INDICATORS, INDICATOR_HOURLY, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
+    INDICATORS, INDICATOR_HOURLY, INDICATOR_TREND, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
 PIECES_PREFIX = "event_pieces@"
 
 

@@ -32,7 +32,7 @@ from etl.transforms.at_risk import at_risk_events
 from etl.transforms.departments import department_table
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.forecast import PROFILE_DAYS, daily_counts, event_forecast, expected_by_hour, hourly_profile
-from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest
+from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest, indicator_trend
 from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, untagged_exposure
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
@@ -300,21 +300,55 @@ class EtlJobs:
         return {F.SAFETY_LATEST.name: latest_safety(s), F.SAFETY_TREND.name: safety_trend(s)}, \
             {"safety_unknown_regions": unknown}, set()
 
+    def indicators_prepare(self, now: datetime | None = None) -> bool:
+        """The indicators job's work outside the ETL's run lock (etl/scheduler.py calls it before taking the lock):
+        take in the feeds' finished reads (waiting up to the feeds' wait_s for the due ones) and build the frames,
+        kept for the run that publishes them under the lock, which then costs only the publish. So neither a
+        slow feed nor 200 feeds' frames ever hold the events job. Whether there are indicators."""
+        feeds = self.indicators
+        if feeds is None:
+            return False
+        stamp = pd.Timestamp(now or self.clock()).tz_localize(None)
+        with feeds.lock:
+            self._indicators_ready = self._indicator_frames(stamp)
+        return True
+
     def _indicators(self, now: datetime):
-        """City vital signs: take in the feeds' finished reads (each feed on its own schedule and backoff, in the
-        background: one slow or down feed never holds this job), then the frames from the sites' samples."""
-        feeds, stamp = self.indicators, pd.Timestamp(now).tz_localize(None)
+        """City vital signs: the frames indicators_prepare built outside the lock, or (a run without it: tests,
+        a new leader's first run) built here; never waiting for a prepare in progress (its frames come with the
+        indicators job's next run)."""
+        feeds = self.indicators
         if feeds is None:
             return {}, {}, set()
+        ready, self._indicators_ready = getattr(self, "_indicators_ready", None), None
+        if ready is not None:
+            return ready
+        if not feeds.lock.acquire(blocking=False):
+            return {}, {}, set()
+        try:
+            return self._indicator_frames(pd.Timestamp(now).tz_localize(None))
+        finally:
+            feeds.lock.release()
+
+    def _indicator_frames(self, stamp: pd.Timestamp):
+        """Take in the feeds' finished reads (each feed on its own schedule and backoff, in the background: one slow
+        or down feed never holds this job), then the frames from the sites' samples (the trends every 5 min)."""
+        feeds = self.indicators
+        assert feeds is not None
         feeds.collect(stamp)
         if not feeds.frames_due(stamp):  # nothing new and the frames are recent: the last ones stand
             return {}, {"indicators": feeds.meta()}, set()
         feeds.compact(stamp)
         latest, hourly = feeds.samples(stamp)
         info, regions = indicator_info(feeds.catalogue), self.city.regions
+        trend = {}
+        if feeds.trend_due(stamp):
+            first, means = feeds.hour_means(stamp)
+            trend = {F.INDICATOR_TREND.name: indicator_trend(first, means, info, regions, self.city.code, stamp)}
         return {F.INDICATORS.name: indicator_latest(latest, info, regions, self.city.code, stamp),
-                F.INDICATOR_HOURLY.name: indicator_hourly(hourly, info, regions, self.city.code),
-                F.INDICATOR_QUARANTINE.name: feeds.quarantine_rows()}, {"indicators": feeds.meta()}, set()
+                F.INDICATOR_HOURLY.name: indicator_hourly(hourly, info, regions, self.city.code), **trend,
+                F.INDICATOR_QUARANTINE.name: feeds.quarantine_rows()}, \
+            {"indicators": {**feeds.meta(), "trend_at": None if feeds.trend_at is None else feeds.trend_at.isoformat()}}, set()
 
     def _forecast(self, now: datetime):
         """预警预测: fitted at start and once a day (the first run after midnight), over the kept history's days up to

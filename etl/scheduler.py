@@ -112,6 +112,11 @@ class EtlScheduler:
             if name == "events" and self.standby == "hot":
                 self._advance()
             return
+        if name == "indicators":  # reads taken in and frames built before the lock: only the publish holds it
+            try:
+                self.jobs.indicators_prepare()
+            except Exception as exc:  # noqa: BLE001 - the run below reports it (backoff, meta) as any job's failure
+                log.warning("ETL indicators: preparing the frames failed (%s)", exc)
         with self.run_lock:
             if not self.leader.is_leader:
                 return

@@ -17,7 +17,7 @@ import dash
 from dash import Input, Output, Patch, State, callback, clientside_callback, ctx, dcc, html, no_update
 from plotly.utils import PlotlyJSONEncoder
 
-from components import department_panels, vital_signs
+from components import department_panels, vital_map, vital_signs
 from components import wall_widgets as ww
 from components.format import alert_text, fmt_count, fmt_number, fmt_percent, fmt_rate, is_missing, measure_label
 from components.nearby_cameras import wall_gaps
@@ -28,13 +28,14 @@ from contract import frames as F
 from dashboard.access import user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll
-from queries import department_views, views
+from queries import department_views, views, vital_trends
 from queries.vital_signs import has_vital_signs
 
 PAGE = "big"
+VITALS = "vitals"  # the map measure of one vital sign by region (components/vital_map.py), beside views.MAP_MEASURES
 PAGES = ("overview", "events", "safety", "cameras", "vitals", "departments")  # vitals: components/vital_signs.py
 PAGE_MEASURE = {"overview": "density", "events": "overdue", "safety": "safety_index", "cameras": "camera_online_rate",
-                "departments": "overdue"}
+                "departments": "overdue", "vitals": VITALS}
 dash.register_page(__name__, path="/big", title=f"{label('big')} · {label('app_title')}")
 
 # panel id -> (title label, carousel pages it belongs to); a wall where every panel fits shows them all
@@ -106,12 +107,15 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
     code = user_scope()
     snap = c.snapshot()
     conf = carousel_config(page, pages, interval, reload_hour)
-    conf["measure_pinned"] = measure in views.MAP_MEASURES
+    vitals_map = has_vital_signs(snap) and bool(vital_trends.regional_indicators(snap, code))
+    measures = [*views.MAP_MEASURES, *([VITALS] if vitals_map else [])]
+    conf["measure_pinned"] = measure in measures
     if not has_vital_signs(snap) and conf["pages"] != ["vitals"]:  # no COCKPIT_INDICATORS: no 城市体征 page
         conf["pages"] = [p for p in conf["pages"] if p != "vitals"]
     # the page the wall clock selects (as assets/big_canvas.js does), so the first paint is already right
     first = conf["pages"][int(time.time() / conf["interval_s"]) % len(conf["pages"])] if conf["pages"] else "all"
-    measure = measure if measure in views.MAP_MEASURES else PAGE_MEASURE.get(first, "density")
+    measure = measure if measure in measures else PAGE_MEASURE.get(first, "density")
+    measure = measure if measure in measures else "density"
     level = level if level in ("district", "street") else "district"
     kpis = views.region_kpis(snap, code)
     bodies = {
@@ -140,7 +144,9 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
                            options=[{"label": label(f"map_level_{v}"), "value": v} for v in ("district", "street")]),
         ]),
         dcc.RadioItems(id="big-measure", className="measure-switch", value=measure, inline=True,
-                       options=[{"label": measure_label(k), "value": k} for k in views.MAP_MEASURES]),
+                       options=[{"label": label("measure_vitals") if k == VITALS else measure_label(k), "value": k}
+                                for k in measures]),
+        dcc.Store(id="big-vs-map", data=None),  # the indicator a tapped tile put on the map (components/vital_map.py)
         dcc.Graph(id="big-map", config=GRAPH_CONFIG, className="big-map"),
     ])
     return html.Div(className="big-root", children=html.Div(
@@ -172,6 +178,18 @@ def layout(measure: str | None = None, page: str | None = None, pages: str | Non
 
 register_poll(PAGE)
 vital_signs.register_wall_callbacks()  # 城市体征 tiles (components/vital_signs.py)
+
+
+@callback(Output("big-vs-map", "data"), Output("big-measure", "value", allow_duplicate=True),
+          Input({"type": vital_signs.TILE, "id": dash.ALL}, "n_clicks"), prevent_initial_call=True)
+def pick_map_indicator(clicks):
+    """A vital-sign tile tapped: the map shows that indicator by region (when it has values by region)."""
+    picked = ctx.triggered_id
+    if not isinstance(picked, dict) or not any(clicks or []):
+        return no_update, no_update
+    if picked["id"] not in vital_trends.regional_indicators(cockpit().snapshot(), user_scope()):
+        return no_update, no_update
+    return picked["id"], VITALS
 
 # Clock, carousel and the daily reload, all in the browser (they keep going while the server is down).
 clientside_callback(
@@ -258,13 +276,15 @@ def unchanged_skipped(out: tuple, first: int, sent: dict) -> tuple:
 
 
 @callback(Output("big-map", "figure"), Input("big-version", "data"), Input("big-measure", "value"),
-          Input("big-level", "value"), State("big-map", "figure"))
-def refresh_map(_key, measure, level, current):
+          Input("big-level", "value"), Input("big-vs-map", "data"), State("big-map", "figure"))
+def refresh_map(_key, measure, level, chosen, current):
     """Level changed (or first draw): the figure. Otherwise (new snapshot, new measure): a Patch of
     values, colours and outlines only; the geometry URL and the view stay put."""
     c = cockpit()
     code = user_scope()
     snap = c.snapshot()
+    if measure == VITALS:
+        return vitals_map(c, snap, code, level, chosen, current)
     measure = measure if measure in views.MAP_MEASURES else "density"
     street = level == "street" and LEVELS.index(c.city.level_of(code)) < LEVELS.index("street")
     values = views.level_values(snap, c.city, code, "today", measure, "street" if street else None)
@@ -281,6 +301,31 @@ def refresh_map(_key, measure, level, current):
     patch["data"][0]["marker"]["line"] = fig["data"][0]["marker"]["line"]
     if len(fig["data"]) > 1:
         patch["data"][1]["text"] = fig["data"][1]["text"]
+    return patch
+
+
+def vitals_map(c, snap, code: str, level: str, chosen: str | None, current: dict | None):
+    """The map coloured by one vital sign (the tapped tile's, else COCKPIT_WALL_VITALS_MAP, else the first with
+    values by region): the figure when the map showed something else, else its data and notes as a Patch."""
+    from dashboard.routes import geo_bounds
+
+    street = level == "street" and LEVELS.index(c.city.level_of(code)) < LEVELS.index("street")
+    regions = c.city.regions[(c.city.regions["level"] == "street") & c.city.regions["code"].str.startswith(code)] \
+        if street else c.city.children(code)
+    lvl = "street" if street else regions["level"].iloc[0]
+    geo_url, rev = f"/geo/{lvl}.json?parent={code}", f"{code}-{lvl}"
+    ind = vital_trends.map_indicator(snap, code, chosen, c.settings.wall_vitals_map)
+    if ind is None:
+        return vital_map.no_indicator_map(geo_url, rev, geo_bounds(str(c.city.geojson_path(lvl)), code))
+    values, head = vital_trends.map_values(snap, regions, ind, code)
+    fig = vital_map.vital_map(values, head or {"name": ind, "status": "none"}, geo_url, c.now(), labels=not street,
+                              uirevision=rev, bounds=geo_bounds(str(c.city.geojson_path(lvl)), code))
+    if current is None or (current.get("layout") or {}).get("meta") != VITALS or ctx.triggered_id == "big-level" \
+            or current.get("data", [{}])[0].get("geojson") != geo_url:
+        return fig
+    patch = Patch()
+    patch["data"] = fig["data"]
+    patch["layout"]["annotations"] = fig["layout"]["annotations"]
     return patch
 
 

@@ -237,7 +237,7 @@ def _render_lists(snap, state: dict):
                                                           region_panels.camera_panel(snap, city, region, now)]),
              gaps_panel(snap, city, region, lambda code: href(state, spot=code, event=None)),
              forecast_panel.forecast_panel(snap, city, region),  # 预警预测 (components/forecast_panel.py)
-             vital_signs.region_panel(snap, region, now)])  # 城市体征 (components/vital_signs.py)
+             vital_signs.region_panel(snap, region, now, window_of(state))])  # 城市体征 (components/vital_signs.py)
 
 
 def register_render(outputs: list[tuple[str, str]], build) -> None:

@@ -57,7 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--phone-password", default="meiyuan-demo")
     ap.add_argument("--grid-user", default="grid1", help="community/grid staff for the phone shots")
     ap.add_argument("--grid-password", default="grid1-demo")
-    ap.add_argument("--only", choices=["big", "medium", "small", "departments"], action="append",
+    ap.add_argument("--only", choices=["big", "medium", "small", "departments", "vitals"], action="append",
                     help="take only these screens' shots (repeatable; default: all)")
     return ap.parse_args(argv)
 
@@ -164,6 +164,15 @@ def tablet(s: Shooter, args) -> None:
            wait_for="#medium-timeline")
 
 
+def vitals(s: Shooter, args) -> None:
+    """城市体征: the wall's map coloured by an indicator by district (1920x1080, the 城市体征 page) and a district's
+    vital signs on the tablet over 近7日 (1366x1024, scrolled to the panel)."""
+    s.shot("/big?page=vitals", "big", 1920, 1080, "big-vitals-map-1920x1080.png")
+    district = args.district or "320102"
+    s.shot(f"/medium?region={district}&window=7d", "medium", 1366, 1024, "medium-vitals-7d-1366x1024.png",
+           scroll="#medium-vitals .mv-rows")
+
+
 def departments(s: Shooter) -> None:
     """The tablet's department ranking (部门榜) and a department's view (住建, the slow one) at 1366x1024; the
     wall's department page (部门履职) at 1920x1080."""
@@ -200,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 tablet(s, args)
             if not args.only or "departments" in args.only:
                 departments(s)
+            if not args.only or "vitals" in args.only:
+                vitals(s, args)
             if args.only and "small" not in args.only:
                 return 0
             s.sign_in(args.phone_user, args.phone_password)

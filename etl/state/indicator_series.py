@@ -13,6 +13,7 @@ at each of the last 24 hours), which is all that leaves this module."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -31,6 +32,8 @@ KEEP_DAYS = 400  # hourly means kept this long
 MAX_RETRY_S = 300.0  # a failing feed is tried again at least this often
 KEEP_QUARANTINED = 200  # newest quarantined rows kept per indicator (all are counted)
 HOURS = 24
+HOUR_NS = 3_600_000_000_000
+TREND_DAYS = 120  # days of hourly sums kept per site for the tablet's trends (its custom ranges reach this far)
 
 
 class Growable:
@@ -66,11 +69,53 @@ class Growable:
         return self.v[:self.n]
 
 
+class HourBins:
+    """A site's sum and count of values per hour (hour number = ns // HOUR_NS), from its native values as they
+    come in (compaction to hourly means does not touch them): the tablet's trends read hour means from here."""
+
+    def __init__(self) -> None:
+        self.h0, self.s, self.c = 0, np.zeros(0), np.zeros(0, "int64")
+
+    def add(self, t: np.ndarray, v: np.ndarray) -> None:
+        if len(t) == 0:
+            return
+        h = t // HOUR_NS
+        lo, hi = int(h.min()), int(h.max())
+        if len(self.s) == 0:
+            self.h0 = lo
+        if lo < self.h0:  # a late row before the first bin: grow to the front
+            pad = self.h0 - lo
+            self.s, self.c = np.concatenate([np.zeros(pad), self.s]), np.concatenate([np.zeros(pad, "int64"), self.c])
+            self.h0 = lo
+        need = hi - self.h0 + 1
+        if need > len(self.s):
+            grow = max(need, 2 * len(self.s), 64) - len(self.s)
+            self.s, self.c = np.concatenate([self.s, np.zeros(grow)]), np.concatenate([self.c, np.zeros(grow, "int64")])
+        np.add.at(self.s, h - self.h0, v)
+        np.add.at(self.c, h - self.h0, 1)
+
+    def means(self, first_hour: int, n: int) -> np.ndarray:
+        """The mean of each of the n hours from first_hour on (NaN where the site had no value)."""
+        out_s, out_c = np.zeros(n), np.zeros(n, "int64")
+        a, b = max(first_hour, self.h0), min(first_hour + n, self.h0 + len(self.s))
+        if b > a:
+            out_s[a - first_hour:b - first_hour] = self.s[a - self.h0:b - self.h0]
+            out_c[a - first_hour:b - first_hour] = self.c[a - self.h0:b - self.h0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(out_c > 0, out_s / np.maximum(out_c, 1), np.nan)
+
+    def trim(self, first_hour: int) -> None:
+        if first_hour > self.h0 and len(self.s):
+            k = min(first_hour - self.h0, len(self.s))
+            self.s, self.c, self.h0 = self.s[k:], self.c[k:], self.h0 + k
+
+
 @dataclass
 class SiteSeries:
     """One indicator's kept values, per site (a station, a region code, or the city)."""
 
     series: dict[str, Growable] = field(default_factory=dict)
+    bins: dict[str, HourBins] = field(default_factory=dict)  # per site: hourly sums for the trends
     region: dict[str, str | None] = field(default_factory=dict)
     weight: dict[str, float] = field(default_factory=dict)
     downsampled_to: int = 0  # ns: values before this are hourly means already
@@ -81,7 +126,9 @@ class SiteSeries:
         rows = rows.sort_values("time", kind="stable")
         for site, part in rows.groupby("site", sort=False):
             g = self.series.setdefault(str(site), Growable())
-            g.append(part["time"].to_numpy("datetime64[ns]").astype("int64"), part["value"].to_numpy(float))
+            t, v = part["time"].to_numpy("datetime64[ns]").astype("int64"), part["value"].to_numpy(float)
+            g.append(t, v)
+            self.bins.setdefault(str(site), HourBins()).add(t, v)
             self.region[str(site)] = part["region"].iloc[-1]
             if "weight" in part:
                 self.weight[str(site)] = float(part["weight"].iloc[-1])
@@ -93,6 +140,9 @@ class SiteSeries:
         """Values older than native_days become hourly means; older than KEEP_DAYS go."""
         cut = int((now - pd.Timedelta(days=native_days)).floor("h").value)
         drop = int((now - pd.Timedelta(days=KEEP_DAYS)).value)
+        first_hour = int((now.normalize() - pd.Timedelta(days=TREND_DAYS + 1)).value) // HOUR_NS
+        for bins in self.bins.values():
+            bins.trim(first_hour)
         if cut <= self.downsampled_to:
             return
         hour = 3_600_000_000_000
@@ -144,6 +194,8 @@ class IndicatorFeeds:
         self.index = {i.id: k for k, i in enumerate(catalogue.indicator)}
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="indicator-read")
         self.changed: set[str] = set()  # indicators with new values since the frames were last built
+        self.lock = threading.Lock()  # held by whoever takes reads in and builds frames (etl/jobs.py)
+        self.trend_at: pd.Timestamp | None = None  # when the trends frame was last built
         self.built_at: pd.Timestamp | None = None
 
     @property
@@ -271,6 +323,32 @@ class IndicatorFeeds:
                                unit="ns")
         values = np.concatenate(hourly.pop("value")) if hourly["indicator"] else np.empty(0)
         return lat, pd.DataFrame(hourly).assign(hour=hours, value=values)
+
+    def trend_due(self, now: pd.Timestamp, every_s: float = 300.0) -> bool:
+        """Whether the trends frame needs building: every `every_s`, and when the hour turned (a new hour starts a
+        new point). Marks it built."""
+        last = self.trend_at
+        due = last is None or now < last or (now - last).total_seconds() >= every_s or now.floor("h") != last.floor("h")
+        if due:
+            self.trend_at = now
+        return due
+
+    def hour_means(self, now: pd.Timestamp, days: int = TREND_DAYS) -> tuple[pd.Timestamp, dict]:
+        """(first hour, {indicator: (sites' regions, weights, hour means [site, hour])}): each site's mean per hour
+        from midnight `days` days before today to now's hour (NaN where it had no value)."""
+        now = pd.Timestamp(now).tz_localize(None)
+        first = now.normalize() - pd.Timedelta(days=days)
+        h0 = int(first.value) // HOUR_NS
+        n = int(now.floor("h").value) // HOUR_NS - h0 + 1
+        out = {}
+        for ind in self.indicators:
+            s = self.values[ind.id]
+            sites = [k for k in s.series if k in s.bins]
+            if not sites:
+                continue
+            out[ind.id] = ([s.region.get(k) for k in sites], np.array([s.weight.get(k, 1.0) for k in sites]),
+                           np.vstack([s.bins[k].means(h0, n) for k in sites]))
+        return first, out
 
     def quarantine_rows(self) -> pd.DataFrame:
         rows = [r for st in self.state.values() for r in st.recent_quarantine]

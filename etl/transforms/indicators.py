@@ -14,6 +14,8 @@ the value itself, or for basis last_week the value ÷ the value a week ago; dire
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -154,3 +156,74 @@ def indicator_alerts(indicators: pd.DataFrame) -> pd.DataFrame:
         "threshold": np.where(basis_week, threshold * d["value_week"], threshold).astype(float),
         "since": d["time"], "text": d["name"],
     })
+
+
+TREND_HOURLY_DAYS = 8  # today and the 7 days before it: hourly points (the tablet's today and 近7日); before: daily
+
+
+def _roll_matrix(m: np.ndarray, w: np.ndarray, member: np.ndarray, method: str) -> np.ndarray:
+    """Roll the sites' rows of m (sites × buckets, NaN: no value) up per region: member is regions × sites (1: the
+    site counts in the region); NaN where no site of the region has a value."""
+    has = ~np.isnan(m)
+    v = np.where(has, m, 0.0)
+    n = member @ has.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if method == "sum":
+            r = member @ v
+        elif method == "max":
+            r = np.vstack([np.max(np.where(has[row > 0], m[row > 0], -np.inf), axis=0) for row in member])
+        elif method == "weighted_mean":
+            ww = has * w[:, None]
+            r = (member @ (v * ww)) / np.where(member @ ww > 0, member @ ww, np.nan)
+        else:
+            r = (member @ v) / np.maximum(n, 1)
+    return np.where(n > 0, r, np.nan)
+
+
+def indicator_trend(first: pd.Timestamp, means: dict, info: pd.DataFrame, regions: pd.DataFrame, city_code: str,
+                    now) -> pd.DataFrame:
+    """Frame `indicator_trend`: the tablet's trends, per indicator × region (the city, districts, streets with sites).
+    An hour's value rolls up (by the indicator's method) the means of the sites that had a value in that hour;
+    a day's value is the mean of its hours' values (the hours with one). Hourly points (`hours` 1) for today and
+    the 7 days before, daily points (`hours` 24) for every day from `first` to today; today's point and the
+    current hour's are partial (up to now). Rows only where there is a value. `means`:
+    IndicatorFeeds.hour_means."""
+    now = pd.Timestamp(now).tz_localize(None)
+    levels = dict(zip(regions["code"], regions["level"]))
+    rollup = info.set_index("indicator")["rollup"].to_dict()
+    order = info.set_index("indicator")["order"].to_dict()
+    hour0 = first.value
+    hourly_from = (now.normalize() - pd.Timedelta(days=TREND_HOURLY_DAYS - 1) - first) // pd.Timedelta(hours=1)
+    parts: list[pd.DataFrame] = []
+    for ind in sorted(means, key=lambda i: order.get(i, 0)):
+        region, w, m = means[ind]
+        up = _codes_up(pd.Series(region, dtype=object), city_code, levels)
+        codes = sorted(set(up["code"]))
+        member = np.zeros((len(codes), m.shape[0]))
+        member[up["code"].map({c: k for k, c in enumerate(codes)}).to_numpy(), up["row"].to_numpy()] = 1.0
+        n = m.shape[1]
+        days = -(-n // 24)
+        r = _roll_matrix(m, w, member, rollup.get(ind, "mean"))  # codes × hours
+        padded = np.full((len(codes), days * 24), np.nan)
+        padded[:, :n] = r
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            daily = np.nanmean(padded.reshape(len(codes), days, 24), axis=2)  # codes × days
+        hv = r[:, hourly_from:]
+        hstarts = hour0 + np.arange(hourly_from, n, dtype="int64") * 3_600_000_000_000
+        dstarts = hour0 + np.arange(days, dtype="int64") * 86_400_000_000_000
+        ci, hi = np.nonzero(~np.isnan(hv))
+        cd, di = np.nonzero(~np.isnan(daily))
+        code_arr = np.array(codes, dtype=object)
+        parts.append(pd.DataFrame({
+            "indicator": ind, "code": np.concatenate([code_arr[ci], code_arr[cd]]),
+            "start": np.concatenate([hstarts[hi], dstarts[di]]),
+            "hours": np.concatenate([np.ones(len(ci), "int64"), np.full(len(cd), 24, "int64")]),
+            "value": np.concatenate([hv[ci, hi], daily[cd, di]])}))
+    if not parts:
+        return pd.DataFrame({"indicator": pd.Series(dtype="category"), "code": pd.Series(dtype="category"),
+                             "start": pd.Series(dtype="datetime64[ns]"), "hours": pd.Series(dtype="int64"),
+                             "value": pd.Series(dtype=float)})
+    out = pd.concat(parts, ignore_index=True)
+    return out.assign(indicator=out["indicator"].astype("category"), code=out["code"].astype("category"),
+                      start=pd.to_datetime(out["start"], unit="ns"))

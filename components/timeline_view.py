@@ -3,7 +3,8 @@ what level, how long each step took, whether it was late or reopened, then the d
 (layouts/small.py) shows it for ?event=; the tablet reuses timeline_component with its own id_prefix.
 
 The timeline comes from Redis (`{prefix}:timeline:{event_id}`, written by the ETL:
-etl/state/timeline_sync.py). load_timeline refuses an event outside the user's jurisdiction (HTTP 403) and
+etl/state/timeline_sync.py). load_timeline refuses an event outside the user's jurisdiction (HTTP 403; for a
+department user also one that is not its department's case) and
 masks the reporter's name, phone and address unless the user may see personal data."""
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from dash import html
 from components.format import due_text, fmt_span, place_path
 from config.labels import label
 from contract.domain import STAGES
-from dashboard.access import OutOfScope, mask_address, mask_name, mask_phone, may_see_city_totals, require_grid_code
+from dashboard.access import (
+    OutOfScope,
+    mask_address,
+    mask_name,
+    mask_phone,
+    may_see_city_totals,
+    require_department_event,
+    require_grid_code,
+)
 from dashboard.context import cockpit
 from queries import views
 from snapshots.timelines import TimelineStore
@@ -42,6 +51,7 @@ def load_timeline(event_id: str) -> dict | None:
     if tl is None:
         return None if may_see_city_totals() else _refuse(event_id)
     require_grid_code(tl["grid_code"])
+    require_department_event(event_id)  # a department user: one of its department's cases, else 403
     return {**tl, "reporter_name": mask_name(tl.get("reporter_name")),
             "reporter_phone": mask_phone(tl.get("reporter_phone")), "address": mask_address(tl.get("address"))}
 

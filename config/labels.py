@@ -178,6 +178,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "dept_by_category": ("分类别", "By category"), "dept_trend": ("每日立案与结案率", "Daily cases and closure rate"),
     "dept_cases": ("超期与将超期案件", "Overdue and at-risk cases"), "dept_clear": ("‹ 全部部门", "‹ All departments"),
     "dept_sub_units": ("下属单位", "Sub-units"), "no_dept_cases": ("暂无超期或将超期案件", "No overdue or at-risk cases"),
+    # a department user's phone (layouts/small.py, components/department_phone.py)
+    "dept_queue": ("本部门待办", "Our cases"), "dept_supervised_open": ("督办件 {n} 件待办结", "{n} supervised cases open"),
+    "dept_phone_period": ("超期、在办、将超期为当前；立案与各率为{period}({first}–{last})",
+                          "Overdue, open, at risk: now; cases and rates: {period} ({first}–{last})"),
     # event timeline (components/timeline_view.py)
     "late_badge": ("超时", "Late"), "reopened_badge": ("重新处置", "Reopened"), "step_took": ("用时", "took"),
     "status": ("状态", "Status"), "handling_level": ("处置层级", "Settled at"), "satisfaction": ("满意度", "Satisfaction"),
@@ -194,7 +198,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "out_of_scope": ("无权查看：不在您的辖区范围内", "Not allowed: outside your area"),  # a refusal says no more
     "forbidden": ("无权查看", "Not allowed"), "role_city": ("市级领导", "City leader"), "role_district": ("区级", "District"),
     "role_street": ("街道", "Street"), "role_grid": ("社区/网格员", "Community/grid staff"),
-    "role_wall": ("大屏显示", "Wall display"),
+    "role_wall": ("大屏显示", "Wall display"), "role_department": ("部门", "Department"),
     # daily briefing (日报): briefing/render.py, the tablet's link (layouts/medium.py)
     "brief_pdf": ("日报 PDF", "Briefing PDF"),
     "brief_title": ("{region}城市运行一网统管日报", "{region} City Operations Daily Briefing"),

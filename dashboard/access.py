@@ -1,6 +1,9 @@
 """Who may see what: the one gate every page, callback, export and route passes a client-given region
 or event through. The signed-in principal (dashboard/auth.py) carries a role and a jurisdiction, a
-region code; scope is that code as a prefix: the region and everything below it. Everything here
+region code; scope is that code as a prefix: the region and everything below it. A department user (条,
+role department) also carries a department code: its scope is that department and its sub-units (a code
+prefix, as config/departments.py numbers them) within the region, so it sees that department's cases and
+figures only, never a region's totals (dashboard/security.py keeps it to the phone). Everything here
 runs on the server for every request; nothing relies on the browser hiding things."""
 
 from __future__ import annotations
@@ -50,6 +53,38 @@ def user_scope() -> str:
     return current_principal().region
 
 
+def department_scope() -> str:
+    """The department code the current user is bound to (role department: it and its sub-units), '' for the
+    other roles (who see every department of their region)."""
+    return current_principal().department
+
+
+def in_department_scope(code: str | None) -> bool:
+    """Whether a case's department code (the catalogue's code; '' for 未归属) lies in the user's department scope."""
+    scope = department_scope()
+    return not scope or bool(code) and str(code).startswith(scope)
+
+
+def require_department(code) -> str:
+    """`code` if it is the user's department or one of its sub-units (anyone else: any code), else OutOfScope."""
+    code = require_text(code, "a department code") or ""
+    if not in_department_scope(code):
+        raise OutOfScope(f"department {code[:40]} is outside the department {department_scope()}")
+    return code
+
+
+def require_department_event(event_id: str) -> None:
+    """For a department user: the event must be one of its department's cases now (open or at risk, in the
+    published snapshot), else OutOfScope; "unknown" and "another department's" look the same. Others: no-op."""
+    if not department_scope():
+        return
+    from dashboard.context import cockpit
+    from queries import department_views
+
+    if not department_views.is_case_of(cockpit().snapshot(), department_scope(), user_scope(), event_id):
+        raise OutOfScope(f"event {str(event_id)[:64]} is not a case of the department {department_scope()}")
+
+
 def require_region(code: str | None) -> str:
     """`code` if the current user may see that region, else raise OutOfScope (BadInput if it is not text)."""
     code = require_text(code, "a region code") or ""
@@ -80,10 +115,11 @@ def require_grid_code(grid_code: str) -> str:
 
 
 def may_see_city_totals() -> bool:
-    """City-wide figures only for whoever is bound to the city itself (the city role, a city wall)."""
+    """City-wide figures only for whoever is bound to the city itself (the city role, a city wall); never a
+    department user (its scope is one department's cases, even city-wide)."""
     from dashboard.context import cockpit
 
-    return user_scope() == cockpit().city.code
+    return not department_scope() and user_scope() == cockpit().city.code
 
 
 def may_see_personal() -> bool:

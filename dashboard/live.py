@@ -45,8 +45,8 @@ def header(page: str, title: str, extra: list | None = None) -> html.Header:
 
 def shared_view(snap, page: str, key, parts, build):
     """A rendered view built once per snapshot key (version and stale state) for everyone with the same
-    role and jurisdiction asking for the same view `parts`; the next snapshot builds it afresh. 200
+    role and jurisdiction (and department, for a department user) asking for the same view `parts`; the next snapshot builds it afresh. 200
     phones of one street then cost one render per snapshot, not 200. (Clock-relative text such as
     "overdue by" may lag by one snapshot, a few seconds.)"""
     p = current_principal()
-    return snap.memo("view:" + json.dumps([page, key, p.role, p.region, parts], default=str, sort_keys=True), build)
+    return snap.memo("view:" + json.dumps([page, key, p.role, p.region, p.department, parts], default=str, sort_keys=True), build)

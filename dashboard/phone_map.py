@@ -1,5 +1,6 @@
 """The phone's map as a small server-drawn SVG (`/small/map.svg?region=…&v=<snapshot>`): the region's
-children coloured by overdue events, with names and counts. A phone on a weak connection never
+children coloured by overdue events, with names and counts (a department user: its department's overdue cases
+only, queries/department_views.py overdue_by_child). A phone on a weak connection never
 downloads plotly.js (~1.2 MB gzipped) for one map; the SVG is a few kB, cached per snapshot version."""
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from xml.sax.saxutils import escape
 import flask
 
 from config.city import City
-from dashboard.access import require_region
+from dashboard.access import department_scope, require_region
 from dashboard.context import cockpit
 from dashboard.routes import _features, cached_response
-from queries import views
+from queries import department_views, views
 
 WIDTH = 400
 ZERO_FILL, SCALE = "#dfe8df", ("#ffd27a", "#f08a24", "#c62828")  # none overdue; then more is worse
@@ -56,11 +57,13 @@ def colour(value: float, top: float) -> str:
     return SCALE[min(len(SCALE) - 1, int(len(SCALE) * value / (top + 1e-9)))]
 
 
-def region_svg(city: City, region: str, snap) -> str:
+def region_svg(city: City, region: str, snap, dept: str = "") -> str:
     children = city.children(region)
     level = children["level"].iloc[0] if not children.empty else city.level_of(region)
     paths, (x0, y1, k, cos, height) = outlines(str(city.geojson_path(level)), region)
-    if children.empty:
+    if dept:
+        values = department_views.overdue_by_child(snap, city, dept, region)
+    elif children.empty:
         values = city.regions[city.regions["code"] == region].assign(value=float("nan"))
     else:
         values = views.child_values(snap, city, region, "today", "overdue")
@@ -90,4 +93,5 @@ def register_phone_map(server: flask.Flask) -> None:
             flask.abort(404)
         snap = c.snapshot()
         # the URL carries the snapshot version
-        return cached_response(region_svg(c.city, region, snap).encode(), "image/svg+xml", max_age=3600)
+        return cached_response(region_svg(c.city, region, snap, department_scope()).encode(), "image/svg+xml",
+                               max_age=3600)

@@ -2,7 +2,9 @@
 Dash sends (else HTTP 400), a client-given region in a query string or in a callback's inputs must be
 inside the user's jurisdiction, exports are audited, and every response carries security headers.
 The pages and callbacks also call dashboard/access.py themselves; these nets catch what a new
-callback or route forgets. A wrong type that still reaches a callback (a number where its code
+callback or route forgets. A department user (role department) has the phone only: any other page, route or
+callback (the tablet, the wall, exports, the briefing, GeoJSON) is refused (403), as is a department code
+outside its own in a query or a callback value. A wrong type that still reaches a callback (a number where its code
 reads a mapping) raises TypeError, ValueError, KeyError...: inside a callback that is bad input, so
 it is answered with a 400, never a 500 or a traceback to the client. Every refusal of a malformed
 request is one log line, at most one per client and reason a minute (RefusalLog; one client cannot
@@ -22,7 +24,15 @@ from dash.exceptions import DashException, PreventUpdate
 from werkzeug.exceptions import BadRequest
 
 from config.city import City
-from dashboard.access import BadInput, OutOfScope, require_region, user_scope
+from dashboard.access import (
+    BadInput,
+    OutOfScope,
+    department_scope,
+    in_department_scope,
+    require_department,
+    require_region,
+    user_scope,
+)
 from dashboard.auth import audit, client_address, is_public
 
 log = logging.getLogger(__name__)
@@ -35,6 +45,15 @@ INPUT_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, Rec
 # A region code as a whole string, or inside a URL or query string (?region=…, parent=…).
 CODE_IN_QUERY = re.compile(r"(?:region|parent|code|grid)=(\d{4,15})")
 QUERY_KEYS = ("region", "parent", "code", "grid", "grid_code")
+# 条: what a department user may ask for (the phone, its map, and the sign-in machinery); ids of the outputs
+# its callbacks may write (the phone's, and Dash pages' own), and the pages it may render.
+DEPARTMENT_PATHS = {"/", "/small", "/small/map.svg", "/_dash-layout", "/_dash-dependencies", CALLBACK_PATH,
+                    "/_reload-hash", "/logout"}
+DEPARTMENT_OUTPUT_PREFIX = "small-"
+SUPERVISE_OUTPUT = "-supervise-result"  # 督办 is a leader's (components/supervision_form.py): a department's staff sees it
+PAGES_IDS = {"_pages_content", "_pages_store", "_pages_dummy"}
+DEPARTMENT_PAGES = {"/", "/small"}
+DEPT_IN_QUERY = re.compile(r"dept=([^&#\s]*)")
 
 # Dash needs inline scripts (its config and renderer bootstrap) and inline styles (plotly); everything
 # else stays on this origin. No framing (clickjacking), no referrer (a wall's URL may carry a token).
@@ -104,6 +123,52 @@ def check_codes(codes: set[str]) -> None:
             raise OutOfScope(f"region {code} is outside the jurisdiction {scope}")
 
 
+def output_ids(body: dict) -> list[str]:
+    """The id (a pattern id: its type) of each output of a callback body whose envelope callback_items checked."""
+    outputs = body.get("outputs", [])
+    flat = [o for group in (outputs if isinstance(outputs, list) else [outputs])
+            for o in (group if isinstance(group, list) else [group])]
+    return [o["id"] if isinstance(o["id"], str) else str(o["id"].get("type", "")) for o in flat]
+
+
+def department_net(req: flask.Request, body, items: list[dict]) -> None:
+    """A department user: the phone only (DEPARTMENT_PATHS; callbacks writing the phone's outputs, the pages
+    callback rendering / or /small), and no department code but its own (and its sub-units) in a `dept`
+    query or a callback value's URL; else OutOfScope (403, the fixed text)."""
+    if req.path not in DEPARTMENT_PATHS:
+        raise OutOfScope(f"{req.path[:80]} is not a department user's screen")
+    for v in req.args.getlist("dept"):
+        require_department(v)
+    if req.path != CALLBACK_PATH or not isinstance(body, dict):
+        return
+    for oid in output_ids(body):
+        if not (oid.startswith(DEPARTMENT_OUTPUT_PREFIX) or oid in PAGES_IDS) or oid.endswith(SUPERVISE_OUTPUT):
+            raise OutOfScope(f"callback {oid[:60]} is not a department user's")
+    for x in items:
+        if x.get("id") == "_pages_location" and x.get("property") == "pathname" and \
+                x.get("value") not in DEPARTMENT_PAGES:
+            raise OutOfScope(f"page {str(x.get('value'))[:60]} is not a department user's")
+    found: list[str] = []
+    _dept_codes_in([x.get("value") for x in items], found)
+    for code in found:
+        if not in_department_scope(code):
+            raise OutOfScope(f"department {code[:40]} is outside the department {department_scope()}")
+
+
+def _dept_codes_in(value, found: list[str]) -> None:
+    """Every `dept=` value in a URL query inside a callback value (percent-decoded)."""
+    from urllib.parse import unquote
+
+    if isinstance(value, str):
+        found.extend(unquote(v) for v in DEPT_IN_QUERY.findall(value))
+    elif isinstance(value, dict):
+        for v in value.values():
+            _dept_codes_in(v, found)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _dept_codes_in(v, found)
+
+
 def too_deep(value, limit: int = MAX_DEPTH) -> bool:
     """Whether a decoded JSON value nests deeper than `limit` (iterative: no recursion on hostile input)."""
     stack = [(value, 1)]
@@ -167,6 +232,8 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
             for v in req.args.getlist(key):
                 require_region(v)
         codes: set[str] = set()
+        items: list[dict] = []
+        body = None
         if req.method == "POST" and req.path.startswith("/_dash"):
             if not (req.mimetype == "application/json"):
                 refusal("callback not JSON (415)", req.mimetype)
@@ -175,10 +242,14 @@ def init_security(server: flask.Flask, city: City, hsts: bool) -> None:
             if origin and origin.rstrip("/") != req.host_url.rstrip("/"):
                 refusal("cross-origin callback (403)", origin)
                 flask.abort(403, "cross-origin callback refused")
-            items = callback_items(read_callback_body(req)) if req.path == CALLBACK_PATH else []
+            if req.path == CALLBACK_PATH:
+                body = read_callback_body(req)
+                items = callback_items(body)
             codes_in([[x.get("id"), x.get("value")] for x in items], codes, known)
         if codes:
             check_codes(codes)
+        if department_scope():
+            department_net(req, body, items)
         return None
 
     def bad_callback_input(exc: Exception):

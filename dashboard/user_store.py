@@ -1,5 +1,5 @@
-"""The app database: users (argon2-hashed passwords), their role and jurisdiction (a region code),
-revocable wall-display tokens and the audit log. Any SQLAlchemy URL (SQLite by default, PostgreSQL,
+"""The app database: users (argon2-hashed passwords), their role and jurisdiction (a region code; for a
+department user also a department code of the city's catalogue, config/departments.py), revocable wall-display tokens and the audit log. Any SQLAlchemy URL (SQLite by default, PostgreSQL,
 MySQL); the schema is brought to the newest migration on start (dashboard/migrations), and audit rows
 older than COCKPIT_AUDIT_KEEP_DAYS are deleted by `prune_audit` (daily, where the ETL runs)."""
 
@@ -26,9 +26,12 @@ ROLES = {
     "district": (("district",), False),
     "street": (("street",), True),
     "grid": (("community", "grid"), True),  # community or grid staff
+    # 条: a department's staff (城管局 city-wide, or 玄武区城管 within a district): its own cases only, which it
+    # handles, so with their addresses; never a region's totals (dashboard/access.py department_scope)
+    "department": (("city", "district", "street"), True),
     "wall": (LEVELS, False),  # display tokens only, never a password
 }
-HUMAN_ROLES = ("city", "district", "street", "grid")
+HUMAN_ROLES = ("city", "district", "street", "grid", "department")
 _hasher = PasswordHasher()
 
 
@@ -49,6 +52,8 @@ class UserRow(AppBase):
     region: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # role department: the department's code (it and its sub-units: a code prefix); '' for every other role
+    department: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class DisplayTokenRow(AppBase):
@@ -81,6 +86,7 @@ class Principal:
     name: str
     role: str
     region: str
+    department: str = ""  # role department: its code (it and its sub-units); '' otherwise
 
     @property
     def key(self) -> str:
@@ -104,8 +110,12 @@ class UserStore:
         upgrade(self.engine)
 
     # ------------------------------------------------------------------ users
-    def add_user(self, name: str, password: str, role: str, region: str, city=None) -> Principal:
+    def add_user(self, name: str, password: str, role: str, region: str, city=None, department: str = "",
+                 catalogue=None) -> Principal:
+        """A new user; role department needs `department`, a code of `catalogue` (config/departments.py
+        Departments) when given (the command passes the city folder's)."""
         check_role_region(role, region, city)
+        check_role_department(role, department, catalogue)
         if role == "wall":
             raise UserStoreError("role wall signs in with a display token (the `token` command), not a password")
         if len(password) < 8:
@@ -114,10 +124,10 @@ class UserStore:
             if s.scalar(select(UserRow).where(UserRow.name == name)):
                 raise UserStoreError(f"user {name!r} exists already")
             row = UserRow(name=name, password_hash=_hasher.hash(password), role=role, region=region,
-                          active=True, created_at=_now())
+                          active=True, created_at=_now(), department=department or "")
             s.add(row)
             s.flush()
-            return Principal("u", row.id, name, role, region)
+            return user_principal(row)
 
     def set_active(self, name: str, active: bool) -> None:
         with Session(self.engine) as s, s.begin():
@@ -137,7 +147,7 @@ class UserStore:
                 _hasher.verify(row.password_hash, password)
             except (VerificationError, InvalidHashError):
                 return None
-            return Principal("u", row.id, row.name, row.role, row.region)
+            return user_principal(row)
 
     def users(self) -> list[UserRow]:
         with Session(self.engine) as s:
@@ -193,7 +203,7 @@ class UserStore:
         with Session(self.engine) as s:
             if kind == "u":
                 row = s.get(UserRow, int(num))
-                return Principal("u", row.id, row.name, row.role, row.region) if row and row.active else None
+                return user_principal(row) if row and row.active else None
             token = s.get(DisplayTokenRow, int(num))
             return Principal("t", token.id, token.name, "wall", token.region) if token and token.active else None
 
@@ -215,6 +225,23 @@ class UserStore:
             if action:
                 q = q.where(AuditRow.action == action)
             return list(s.scalars(q))
+
+
+def user_principal(row: UserRow) -> Principal:
+    return Principal("u", row.id, row.name, row.role, row.region, row.department or "")
+
+
+def check_role_department(role: str, department: str | None, catalogue=None) -> None:
+    """Role department needs a department code (of the catalogue, when given); no other role takes one."""
+    if role != "department":
+        if department:
+            raise UserStoreError(f"role {role!r} takes no department (only role 'department' does)")
+        return
+    if not department:
+        raise UserStoreError("role 'department' needs --department CODE (a code of the city's departments.csv)")
+    if catalogue is not None and department not in catalogue:
+        where = f" ({catalogue.path})" if getattr(catalogue, "path", None) else ""
+        raise UserStoreError(f"unknown department {department!r}: not in the city's department catalogue{where}")
 
 
 def check_role_region(role: str, region: str, city=None) -> None:

@@ -1,6 +1,7 @@
 """Manage who may sign in: `python -m dashboard.users COMMAND …` against COCKPIT_APP_DB_URL.
 
     add NAME --role ROLE --region CODE   new user; the password is asked for (or read from stdin with --password-stdin)
+        [--department CODE]              role department: its code in the city's departments.csv (its sub-units too)
     disable NAME / enable NAME           a disabled user's sessions end on their next request
     token NAME --region CODE             new wall-display token (printed once; open /big?token=…)
     revoke NAME                          revoke a display token: its walls are signed out on their next request
@@ -16,6 +17,7 @@ import getpass
 import sys
 
 from config.city import CityConfigError, load_city
+from config.departments import DepartmentCatalogueError, load_departments
 from config.settings import SettingsError, load_settings
 from dashboard.user_store import HUMAN_ROLES, UserStore, UserStoreError
 
@@ -28,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=HUMAN_ROLES)
     add.add_argument("--region", required=True, help="region code of the jurisdiction (city 3201, district 320102 …)")
+    add.add_argument("--department", default="",
+                     help="role department: the department's code in the city's departments.csv (CG, CG320102 …)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     for name in ("disable", "enable", "revoke"):
         sub.add_parser(name).add_argument("name")
@@ -58,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         store = UserStore(settings.app_db_url)
         city = load_city(settings.city_dir)
         if args.command == "add":
-            p = store.add_user(args.name, read_password(args.password_stdin), args.role, args.region, city)
-            print(f"added {p.name}: {p.role} of {p.region}")
+            catalogue = load_departments(city.folder) if args.role == "department" or args.department else None
+            p = store.add_user(args.name, read_password(args.password_stdin), args.role, args.region, city,
+                               args.department, catalogue)
+            print(f"added {p.name}: {p.role} of {p.region}" + (f", department {p.department}" if p.department else ""))
         elif args.command in ("disable", "enable"):
             store.set_active(args.name, args.command == "enable")
             print(f"{args.command}d {args.name}")
@@ -75,13 +81,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"app database at revision {current(store.engine)}")  # the store upgraded it on opening
         elif args.command == "list":
             for u in store.users():
-                print(f"user  {u.name:<20} {u.role:<9} {u.region:<16} {'active' if u.active else 'disabled'}")
+                print(f"user  {u.name:<20} {u.role:<10} {u.region:<16} {'active' if u.active else 'disabled'}"
+                      + (f"  department {u.department}" if u.department else ""))
             for t in store.tokens():
-                print(f"token {t.name:<20} {'wall':<9} {t.region:<16} {'active' if t.active else 'revoked'}")
+                print(f"token {t.name:<20} {'wall':<10} {t.region:<16} {'active' if t.active else 'revoked'}")
         elif args.command == "audit":
             for row in store.audit_rows(args.action)[-args.last:]:
                 print(f"{row.at:%Y-%m-%d %H:%M:%S} {row.who:<24} {row.action:<15} {row.address:<15} {row.detail}")
-    except (SettingsError, CityConfigError, UserStoreError) as exc:
+    except (SettingsError, CityConfigError, DepartmentCatalogueError, UserStoreError) as exc:
         print(f"users: {exc}", file=sys.stderr)
         return 2
     return 0

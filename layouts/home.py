@@ -7,6 +7,7 @@ from flask_wtf.csrf import generate_csrf
 from config.labels import label
 from dashboard.access import current_principal
 from dashboard.context import cockpit
+from queries import department_views
 
 dash.register_page(__name__, path="/", title=label("app_title"))
 
@@ -15,7 +16,10 @@ def layout(**_query):
     me = current_principal()
     city = cockpit().city
     where = city.region_name(me.region) if me.region in city else me.region
-    screens = [(f"/{s}", label(s), label(f"home_{s}")) for s in ("big", "medium", "small")]
+    if me.department:
+        where = f"{department_views.department_name(cockpit().snapshot(), me.department) or me.department} · {where}"
+    shown = ("small",) if me.department else ("big", "medium", "small")  # a department user: the phone only
+    screens = [(f"/{s}", label(s), label(f"home_{s}")) for s in shown]
     return html.Main(className="home", children=[
         html.H1(label("app_title")),
         html.Div(className="home-links", children=[

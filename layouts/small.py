@@ -1,7 +1,9 @@
 """小屏: staff phones (360-430 px). My area (the signed-in user's jurisdiction, or a region below it
 via ?region=): its KPIs, alerts, my pending and overdue events by deadline, a map of my grids and a
 quick switch between them; ?event= opens an event with its timeline. The map is a small server-drawn
-SVG, so a phone never downloads plotly.js."""
+SVG, so a phone never downloads plotly.js. A department user (条, role department) sees the same page for its
+department only (components/department_phone.py): its figures, its open, overdue and at-risk cases in its area
+with the supervisions (督办) on them, and its overdue cases on the map; an event that is not its case is 403."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import dash
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html
 
-from components import vital_signs
+from components import department_phone, vital_signs
 from components.format import alert_text, due_text, fmt_span
 from components.nearby_cameras import event_cameras, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
@@ -19,10 +21,10 @@ from components.timeline_view import load_timeline, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
 from config.region_codes import CODE_LENGTH
-from dashboard.access import require_region, require_text, user_scope
+from dashboard.access import department_scope, require_region, require_text, user_scope
 from dashboard.context import cockpit
 from dashboard.live import live_components, register_poll, shared_view
-from queries import views
+from queries import department_views, views
 
 PAGE = "small"
 dash.register_page(__name__, path="/small", title=f"{label('small')} · {label('app_title')}")
@@ -72,7 +74,12 @@ def layout(region: str | None = None, event: str | None = None, spot: str | None
     scope = user_scope()
     region = require_region(region) if region and region in city else scope
     spot = require_region(spot) if spot and not event and require_text(spot, "a region code") in city else None
-    name = city.region_name(region)
+    dept = department_scope()
+    if dept:  # a department's staff: its cases only; the cameras around a region's alerts are not theirs
+        spot = None
+        name = department_phone.title(cockpit().snapshot(), city, dept, region, scope)
+    else:
+        name = city.region_name(region)
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
         dcc.Store(id="small-region", data=region),
@@ -104,6 +111,9 @@ register_supervision(PAGE)
 def render(key, region):
     region = require_region(region)
     snap = cockpit().snapshot()
+    dept = department_scope()
+    if dept:
+        return shared_view(snap, PAGE, key, region, lambda: _render_department(snap, region, key, dept))
     return shared_view(snap, PAGE, key, region, lambda: _render(snap, region, key))
 
 
@@ -133,6 +143,41 @@ def _render(snap, region: str, key):
             alerts or [html.Li(label("no_alerts"), className="event-empty")], title,
             items or [html.Li(label("no_queue"), className="event-empty")],
             f"/small/map.svg?{urlencode({'region': region, 'v': version or 0})}",
+            at_risk or [html.Li(label("no_at_risk"), className="event-empty")])
+
+
+def _render_department(snap, region: str, key, dept: str):
+    """A department user's phone: its department's figures this period and its open cases now under `region`
+    (overdue first), the supervisions on them first; at-risk cases; its overdue cases per part on the map."""
+    c = cockpit()
+    now = c.now()
+    names = c.city.names
+    w = department_phone.period_window(snap, now)
+    k = department_views.department_kpis(snap, dept, region, w)
+    queue = department_views.cases_of(snap, dept, region)
+    mine = set(queue["event_id"]) if len(queue) else set()
+    supervised = {e: s for e, s in views.open_supervisions(snap, region).items() if e in mine}
+    queue = views.queue_supervised_first(queue, supervised)
+    n_over = int(queue["is_overdue"].sum()) if len(queue) else 0
+    items = [queue_item(r, region, names, now, supervised.get(r["event_id"]))
+             for r in queue.head(QUEUE_SHOWN).to_dict("records")]
+    risky = department_views.at_risk_of(snap, dept, region).head(QUEUE_SHOWN).to_dict("records")
+    at_risk = [queue_item(r, region, names, now) for r in risky]
+    title = f"{label('dept_queue')} · {label('overdue')} {n_over} / {label('pending')} {len(queue)}"
+    alerts = []
+    if n_over:
+        oldest = queue.loc[queue["is_overdue"] == 1, "due_at"].min()
+        alerts.append(html.Li(label("small_overdue_alert", n=n_over, span=fmt_span(
+            (pd.Timestamp(now) - pd.Timestamp(oldest)).total_seconds() / 60)), className="alert alert-bad"))
+    if supervised:
+        alerts.append(html.Li(label("dept_supervised_open", n=len(supervised)), className="alert alert-amber"))
+    version = (key or [None])[0]
+    return ([*department_phone.tiles(k), department_phone.period_note(w)],
+            freshness(PAGE, snap, now, c.settings.stale_after_s),
+            alerts or [html.Li(label("no_alerts"), className="event-empty")], title,
+            items or [html.Li(label("no_queue"), className="event-empty")],
+            # dept in the URL: a browser's cached map of another user of the same region is never this one
+            f"/small/map.svg?{urlencode({'region': region, 'dept': dept, 'v': version or 0})}",
             at_risk or [html.Li(label("no_at_risk"), className="event-empty")])
 
 

@@ -216,17 +216,42 @@ def by_region(snap: Snapshot, city, dept: str, region: str, w: Window) -> pd.Dat
         return children.assign(reported=0)
     codes, block = dp.child_region_block(pieces, cat.number_range(dept), *w.days, list(children["code"]))
     sums = {f: block[:, i] for i, f in enumerate(PIECE_FLAGS)}
-    ix = _cases(snap, F.OPEN_EVENTS)
-    keep = ix.mask(cat.number_range(dept), _region(region)) & (ix.frame["is_overdue"].to_numpy() == 1)
-    g = np.sort(ix.grids[keep])
-    ranges = np.array([grid_range(c) for c in codes], dtype=np.int64)
-    overdue = np.searchsorted(g, ranges[:, 1], "left") - np.searchsorted(g, ranges[:, 0], "left")
+    overdue = _overdue_under(snap, cat, dept, region, codes)
     order = np.lexsort((-sums["reported"], -overdue))
     names = children.set_index("code")["name"]
     data = {"code": np.asarray(codes, dtype=object)[order], "name": names.reindex(codes).to_numpy(dtype=object)[order],
             **{f: v[order] for f, v in sums.items()},
             **{k: v[order] for k, v in _rate_arrays(sums, missing(snap)).items()}, "overdue_now": overdue[order]}
     return pd.DataFrame(data)
+
+
+def _overdue_under(snap: Snapshot, cat: Departments, dept: str, region: str, codes) -> np.ndarray:
+    """A department's overdue cases now (open_events) under each of `codes` (regions inside `region`)."""
+    ix = _cases(snap, F.OPEN_EVENTS)
+    keep = ix.mask(cat.number_range(dept), _region(region)) & (ix.frame["is_overdue"].to_numpy() == 1)
+    g = np.sort(ix.grids[keep])
+    ranges = np.array([grid_range(c) for c in codes], dtype=np.int64).reshape(-1, 2)
+    return np.searchsorted(g, ranges[:, 1], "left") - np.searchsorted(g, ranges[:, 0], "left")
+
+
+def overdue_by_child(snap: Snapshot, city, dept: str, region: str) -> pd.DataFrame:
+    """A department's overdue cases now per child region of `region` (the phone's map of a department user):
+    the children's rows (code, name, lon, lat, ...) with `value`; the region itself when it has no children."""
+    children = city.children(region)
+    rows = children if not children.empty else city.regions[city.regions["code"] == region]
+    cat = catalogue(snap)
+    if cat is None:
+        return rows.assign(value=0)
+    return rows.assign(value=_overdue_under(snap, cat, dept, region, list(rows["code"])).astype(float))
+
+
+def is_case_of(snap: Snapshot, dept: str, region: str, event_id: str) -> bool:
+    """Whether `event_id` is one of a department's (with its sub-units) open cases now under a region: the cases
+    a department user may open (dashboard/access.py require_department_event)."""
+    if not dept or not isinstance(event_id, str):
+        return False
+    cases = _of_department(snap, F.OPEN_EVENTS, dept, region)
+    return bool((cases["event_id"].to_numpy(dtype=object) == event_id).any()) if len(cases) else False
 
 
 def by_category(snap: Snapshot, dept: str, region: str, w: Window) -> pd.DataFrame:

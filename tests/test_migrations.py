@@ -124,7 +124,7 @@ def test_an_old_database_is_adopted_and_upgraded_with_its_rows(app_url, with_sup
 
 def test_a_fresh_database_goes_straight_to_head_equal_to_the_models(app_url):
     store = SupervisionStore(create_engine(app_url))  # either store may be the first to open it
-    assert migrations.current(store.engine) == migrations.head() == "0002_supervisions"
+    assert migrations.current(store.engine) == migrations.head() == "0003_user_department"
     assert schema_diff(store.engine) == []
     assert UserStore(app_url).users() == []  # a second start: nothing to do, nothing lost
     store.engine.dispose()

@@ -20,6 +20,8 @@ log = logging.getLogger("cockpit.demo")
 DEMO_USERS = [("leader", "leader-demo", "city"), ("xuanwu", "xuanwu-demo", "district"),
               ("meiyuan", "meiyuan-demo", "street"), ("grid1", "grid1-demo", "grid")]
 DEMO_WALL_TOKEN = ("demo-wall", "demo-wall-token")
+# A department user (条): 住建 (the demo's slow department) within the first district, when the city's catalogue has it
+DEMO_DEPT_USER = ("zhujian", "zhujian-demo", "ZJ")
 
 
 def demo_regions(city) -> list[str]:
@@ -83,6 +85,7 @@ def start_vital_signs(settings, city, engine):
 
 def ensure_demo_users(settings, city) -> None:
     """Create the demo users (if missing) and print how to sign in."""
+    from config.departments import load_departments
     from dashboard.user_store import UserStore
 
     store = UserStore(settings.app_db_url)
@@ -92,6 +95,12 @@ def ensure_demo_users(settings, city) -> None:
         if name not in have:
             store.add_user(name, password, role, region, city)
     store.set_token(DEMO_WALL_TOKEN[0], DEMO_WALL_TOKEN[1], city.code, city)
+    catalogue = load_departments(city.folder)
+    dept_name, dept_password, dept = DEMO_DEPT_USER
+    if dept in catalogue:
+        if dept_name not in have:
+            store.add_user(dept_name, dept_password, "department", users[1][3], city, dept, catalogue)
+        users = [*users, (dept_name, dept_password, f"department {dept}", users[1][3])]
     lines = [f"  {name:<8} / {password:<13} {role:<8} {region} {city.names[region]}"
              for name, password, role, region in users]
     log.info("demo sign-in (user / password, role, region):\n%s\n  wall display: /big?token=%s",

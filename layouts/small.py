@@ -83,7 +83,7 @@ def layout(region: str | None = None, event: str | None = None, spot: str | None
     return html.Div(className="small-root", children=[
         *live_components(PAGE),
         dcc.Store(id="small-region", data=region),
-        html.Header(className="small-header", children=[
+        html.Header(className="small-header" + (" small-header-dept" if dept else ""), children=[
             html.H1(name, className="title"), html.Div(id="small-freshness-box")]),
         event_detail(event, region) if event else spot_detail(spot, region) if spot else None,
         area_switch(city, scope, region) if not city.children(scope).empty else None,

@@ -357,3 +357,40 @@ def test_an_old_app_database_gains_the_department_column_in_place(tmp_path):
     p = store.add_user("xwcg", "a-long-password", "department", "320102", department="CG")
     assert store.load(p.key).department == "CG"
     store.engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------- in Chromium
+
+@pytest.mark.browser
+def test_department_phone_in_chromium(browser, app, published, dept_client, sim_engine):
+    """秦淮区住建 on a 390×844 phone: its department's name, figures, cases and map, no sideways scroll, no console
+    error, nothing from the internet; the README's screenshot (docs/screenshots/small-department-390x844.png)."""
+    from helpers import WAIT_MS, LiveServer, wait_for_data
+
+    from config.settings import ROOT
+
+    cookie = dept_client("zj-qinhuai").get_cookie("cockpit_session").value
+    cases = open_cases(sim_engine, exclude_of(app), "ZJ", QINHUAI)
+    with LiveServer(app.server) as srv:
+        ctx = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+        try:
+            ctx.add_cookies([{"name": "cockpit_session", "value": cookie, "domain": "127.0.0.1", "path": "/",
+                              "httpOnly": True, "sameSite": "Lax"}])
+            page = ctx.new_page()
+            page.set_default_timeout(WAIT_MS)
+            errors: list[str] = []
+            requests: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(f"{srv.url}/small")
+            wait_for_data(page, "small")
+            page.wait_for_selector("#small-queue a.ev-link")
+            assert page.inner_text(".small-header .title") == "南京市住房和城乡建设局 · 秦淮区"
+            assert page.inner_text("#small-kpi-open_now .kpi-value") == fmt_count(len(cases))
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= 390, "no sideways scroll on the phone"
+            page.screenshot(path=str(ROOT / "docs" / "screenshots" / "small-department-390x844.png"))
+            assert errors == [] and all(u.startswith(srv.url) or u.startswith(("data:", "blob:")) for u in requests)
+        finally:
+            ctx.close()

@@ -364,10 +364,9 @@ def test_an_old_app_database_gains_the_department_column_in_place(tmp_path):
 @pytest.mark.browser
 def test_department_phone_in_chromium(browser, app, published, dept_client, sim_engine):
     """秦淮区住建 on a 390×844 phone: its department's name, figures, cases and map, no sideways scroll, no console
-    error, nothing from the internet; the README's screenshot (docs/screenshots/small-department-390x844.png)."""
-    from helpers import WAIT_MS, LiveServer, wait_for_data
-
-    from config.settings import ROOT
+    error, nothing from the internet; the README's screenshot (small-department-390x844.png in helpers.SHOTS:
+    docs/screenshots with COCKPIT_SCREENSHOTS_DIR=docs/screenshots)."""
+    from helpers import SHOTS, WAIT_MS, LiveServer, wait_for_data
 
     cookie = dept_client("zj-qinhuai").get_cookie("cockpit_session").value
     cases = open_cases(sim_engine, exclude_of(app), "ZJ", QINHUAI)
@@ -390,7 +389,8 @@ def test_department_phone_in_chromium(browser, app, published, dept_client, sim_
             assert page.inner_text("#small-kpi-open_now .kpi-value") == fmt_count(len(cases))
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             assert wide <= 390, "no sideways scroll on the phone"
-            page.screenshot(path=str(ROOT / "docs" / "screenshots" / "small-department-390x844.png"))
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "small-department-390x844.png"))
             assert errors == [] and all(u.startswith(srv.url) or u.startswith(("data:", "blob:")) for u in requests)
         finally:
             ctx.close()

@@ -2,7 +2,9 @@
 queries/nearby.py (a lookup in the snapshot's camera index, never a scan), cut to the user's jurisdiction
 (dashboard/access.py scope); links open the city's own video platform from COCKPIT_VIDEO_URL_TEMPLATE (the
 cockpit never streams video; no template: no links). Used under the event timeline on the tablet and the
-phone (layouts/medium.py, layouts/small.py) and for an alert of a street or grid (?spot=)."""
+phone (layouts/medium.py, layouts/small.py) and for an alert of a street or grid (?spot=). With a staff feed in
+the source mapping, the grid's staff on duty follow the cameras (staff_section; phones masked by the user's role,
+as reporter data is: dashboard/access.py mask_phone); without one, no staff section at all."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from components.format import fmt_count, place_path
 from config.labels import label
 from contract import frames as F
 from contract.ground import city_ground
-from dashboard.access import may_see_city_totals, user_scope
+from dashboard.access import mask_phone, may_see_city_totals, may_see_personal, user_scope
 from dashboard.context import cockpit
 from queries import nearby
 from snapshots.reader import Snapshot
@@ -90,7 +92,31 @@ def event_cameras(tl: dict, id_prefix: str) -> html.Section:
         notes.insert(0, html.P(label("nearby_blind_grid"), className="nc-blind", id=f"{id_prefix}-blind-grid"))
     return html.Section(className="nc", id=f"{id_prefix}-nearby", children=[
         html.H3(label("nearby_title", r=f"{radius:.0f}"), className="panel-title"), *notes,
-        *camera_list(_lookup(snap, float(lon), float(lat)), radius, id_prefix)])
+        *camera_list(_lookup(snap, float(lon), float(lat)), radius, id_prefix),
+        staff_section(snap, tl["grid_code"], id_prefix)])
+
+
+def staff_section(snap: Snapshot, grid_code: str, id_prefix: str) -> html.Div | None:
+    """The grid's staff on duty (queries/nearby.grid_staff: 网格长, 网格员, then the N), name, role and phone; the
+    phone masked unless the user may see personal data (street and grid staff), then a tel: link. None (nothing
+    shown, not 未接入) when the source has no staff feed. `grid_code` is scope-checked by the caller."""
+    staff = nearby.grid_staff(snap, grid_code)
+    if staff is None:
+        return None
+    city = cockpit().city
+    title = html.H3(label("staff_title", grid=place_path(city, grid_code) if grid_code in city else grid_code),
+                    className="panel-title")
+    if not staff:
+        return html.Div([title, html.P(label("staff_none"), className="nc-empty")], className="gs",
+                        id=f"{id_prefix}-staff")
+    open_ = may_see_personal()
+    items = [html.Li(className=f"gs-item gs-{r['role']}", children=[
+        html.Span(label(f"staff_role_{r['role']}"), className="gs-role"),
+        html.Span(r["name"], className="gs-name"),
+        (html.A(r["phone"], href=f"tel:{r['phone']}", className="gs-phone") if open_ and r["phone"] else
+         html.Span(mask_phone(r["phone"]) or "—", className="gs-phone"))]) for r in staff]
+    return html.Div([title, html.Ul(items, className="gs-list", id=f"{id_prefix}-staff-list")], className="gs",
+                    id=f"{id_prefix}-staff")
 
 
 def spot_cameras(code: str, id_prefix: str, close: Component | None = None) -> html.Section:
@@ -107,7 +133,7 @@ def spot_cameras(code: str, id_prefix: str, close: Component | None = None) -> h
     return html.Section(className="panel nc nc-spot", id=f"{id_prefix}-spot", children=[
         *([close] if close is not None else []),
         html.H3(label("spot_title", name=city.region_name(code), r=f"{radius:.0f}"), className="panel-title"),
-        *notes, *camera_list(_lookup(snap, lon, lat), radius, id_prefix)])
+        *notes, *camera_list(_lookup(snap, lon, lat), radius, id_prefix), staff_section(snap, grid, id_prefix)])
 
 
 def gaps_panel(snap: Snapshot, city, code: str, spot_href: Callable[[str], str], limit: int = 10) -> html.Section:

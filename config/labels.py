@@ -309,6 +309,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "tags_near": ("未标签摄像头周边事件", "Events near untagged"),
     "tags_cameras": ("周边事件最多的未打标签摄像头", "Untagged cameras with the most events near"),
     "tags_camera_events": ("{r}米内事件", "Events within {r} m"),
+    "staff_title": ("网格力量 · {grid}", "Grid staff · {grid}"),
+    "staff_role_leader": ("网格长", "Grid leader"), "staff_role_worker": ("网格员", "Grid worker"),
+    "staff_role_volunteer": ("兼职网格员", "Part-time / volunteer"),
+    "staff_none": ("该网格暂无在岗人员记录", "No staff on record for this grid"),
     "tags_no_cameras": ("近30日未打标签摄像头周边没有事件", "No event near an untagged camera in the last 30 days"),
 }
 

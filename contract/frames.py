@@ -137,6 +137,13 @@ UNTAGGED_CAMERAS = Frame("untagged_cameras", {"device_id": TEXT, "grid_code": TE
                          written_by="etl/transforms/nearby_cameras.py:untagged_exposure",
                          doc="tags: the untagged cameras with a position and the events of the last 30 days within "
                              "the radius of each, most first")
+GRID_STAFF = Frame("grid_staff", {"grid_code": TEXT, "role": TEXT, "name": TEXT, "phone": TEXT}, code_column="grid_code",
+                   written_by="etl/transforms/staff.py:grid_staff",
+                   doc="the grids' staff on duty (1+1+N; role: contract/domain.py STAFF_ROLES), only with a staff "
+                       "feed; phones are masked on screen by the user's role (dashboard/access.py mask_phone)")
+STAFF_QUARANTINE = Frame("staff_quarantine", {"source_code": TEXT, "role": TEXT, "reason": TEXT, "detail": TEXT},
+                         written_by="etl/transforms/staff.py:staff_quarantine",
+                         doc="staff rows that cannot be used (unknown grid, unmapped role), with the reason")
 SAFETY_LATEST = Frame("safety_latest", {"code": TEXT, "month": TIME, "safety_index": FLOAT, "public_security": FLOAT,
                                         "index_change": FLOAT, "security_change": FLOAT}, key=("code",),
                       written_by="etl/transforms/safety.py:latest_safety")
@@ -185,7 +192,8 @@ PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CA
 FRAMES: dict[str, Frame] = {f.name: f for f in (
     EVENT_KPIS, EVENT_KPIS_YESTERDAY, BY_CATEGORY, BY_CHANNEL, BY_HOUR, TICKER, OVERDUE, OPEN_EVENTS, AT_RISK, SUPERVISIONS, RECURRING,
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
-    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, UNTAGGED_EVENTS, UNTAGGED_CAMERAS, DEPARTMENTS,
+    CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, UNTAGGED_EVENTS, UNTAGGED_CAMERAS, GRID_STAFF, STAFF_QUARANTINE,
+    DEPARTMENTS,
     INDICATORS, INDICATOR_HOURLY, INDICATOR_TREND, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
 PIECES_PREFIX = "event_pieces@"
 

@@ -106,6 +106,7 @@ def register_routes(server: flask.Flask, city: City) -> None:
             # 条: the units the department catalogue does not know (counted under 未归属), with their rows
             "departments": snap.meta.get("departments", {}),
             "indicators": {k: snap.meta.get("indicators", {}).get(k) for k in ("quarantined", "unknown_regions", "failing")},
+            "staff": snap.meta.get("staff"),  # the staff feed's rows and quarantined rows by reason (none: no feed)
             "frames": {k: v.get("rows") for k, v in snap.manifest.get("frames", {}).items()},
         }
         return flask.jsonify(body)

@@ -77,7 +77,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
                          "safety": settings.safety_interval_s, "forecast": settings.forecast_interval_s,
-                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {})},
+                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {}),
+                         **({"staff": settings.cameras_interval_s} if jobs.staff_source is not None else {})},
                         standby=settings.standby).start()
 
 

@@ -18,7 +18,7 @@ from contract.ground import city_ground
 from contract.metrics import SLOW_FRAMES_S, WINDOWS
 from contract.windows import window_start
 from etl.source.app_db import read_supervisions
-from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource
+from etl.source.mapped_feeds import DEVICE_COLUMNS, SAFETY_COLUMNS, DeviceSource, SafetySource, StaffSource
 from etl.source.mapped_read import EventSource
 from etl.source.mapping import SourceMapping, load_mapping, provided
 from etl.source.placement import Placer
@@ -36,6 +36,7 @@ from etl.transforms.indicators import indicator_hourly, indicator_info, indicato
 from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, untagged_exposure
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
+from etl.transforms.staff import grid_staff, staff_quarantine
 from etl.transforms.supervision import supervision_outcomes
 from snapshots.store import SnapshotStore
 from snapshots.timelines import TimelineStore
@@ -86,6 +87,7 @@ class EtlJobs:
         self.source = EventSource(self.mapping, city, placer)
         self.device_source = DeviceSource(self.mapping, city, placer) if spec.devices is not None else None
         self.safety_source = SafetySource(self.mapping, city, placer) if spec.safety is not None else None
+        self.staff_source = StaffSource(self.mapping, city) if spec.staff is not None else None  # optional: 1+1+N
         self.app_engine = app_engine  # the app database, for the supervisions leaders made (督办)
         self.history_days = max(history_days, max(WINDOWS.values()))
         self.timeline_days = min(timeline_days, self.history_days)
@@ -98,7 +100,7 @@ class EtlJobs:
         self.timelines = TimelineSync(TimelineStore(store.r, store.prefix),
                                       StepLog(timedelta(seconds=future_tolerance_s), keep_quarantined, source=steps),
                                       self.timeline_days, city.timezone, self.source)
-        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety", "indicators", "forecast")}
+        self.backoff = {name: Backoff(base_backoff_s) for name in ("events", "devices", "safety", "staff", "indicators", "forecast")}
         self.indicators = indicators  # city vital signs (etl/state/indicator_series.py): feeds read in the background
         self.last_frames: dict[str, pd.DataFrame] = {}
         self.published_version: int | None = None
@@ -292,6 +294,18 @@ class EtlJobs:
                     **self._untagged(now, lambda: untagged_exposure(events_30d(), points, ground, self.nearby_camera_m))})}, \
             {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m}, set()
 
+    def _staff(self, now: datetime):
+        """The grids' staff (etl/transforms/staff.py), only with a staff feed in the mapping (without one nothing is
+        published and the screens show no staff section). Rows with an unknown grid or an unmapped role are
+        quarantined with their reason and counted (meta `staff`, /health)."""
+        if self.staff_source is None:
+            return {}, {}, set()
+        rows = self.staff_source.read(self.engine)
+        bad = staff_quarantine(rows)
+        return {F.GRID_STAFF.name: grid_staff(rows), F.STAFF_QUARANTINE.name: bad}, \
+            {"staff": {"rows": int(len(rows)), "quarantined": {k: int(n) for k, n in bad["reason"].value_counts().items()}}}, \
+            set()
+
     def _safety(self, now: datetime):
         s, unknown = (self.safety_source.read(self.engine) if self.safety_source is not None
                       else (pd.DataFrame({c: pd.Series(dtype=object if c == "region_code" else "datetime64[us]" if c == "month"
@@ -392,4 +406,5 @@ class EtlJobs:
 
     def run_all(self, now: datetime | None = None) -> dict | None:
         return self.run(("events", "devices", "safety", "forecast",
-                         *(("indicators",) if self.indicators is not None else ())), now)
+                         *(("indicators",) if self.indicators is not None else ()),
+                         *(("staff",) if self.staff_source is not None else ())), now)

@@ -6,6 +6,7 @@
   id), only the cameras inside the caller's scope (a grid-code prefix).
 - spot_point: where "the cameras behind an alert" are looked for: a grid's centre; for a street (or larger),
   the centre of its grid with the most events today (event_pieces), else in the last 30 days, else its own.
+- grid_staff: a grid's staff on duty (the `grid_staff` frame; only with a staff feed).
 - camera_gaps / coord_fixes: the `camera_gaps` and `camera_fixes` frames of a region (etl/transforms/
   nearby_cameras.py: over the last 30 days)."""
 
@@ -176,3 +177,13 @@ def untagged_cameras(snap: Snapshot, code: str, n: int = 10) -> pd.DataFrame | N
     d = under(snap, F.UNTAGGED_CAMERAS, code)
     d = d[d["events_near"] > 0]
     return d.sort_values(["events_near", "device_id"], ascending=[False, True], kind="stable").head(n)
+
+
+def grid_staff(snap: Snapshot, grid_code: str) -> list[dict] | None:
+    """The staff on duty of one grid (the `grid_staff` frame, etl/transforms/staff.py: leader, worker, then the N),
+    as plain dicts (grid_code, role, name, phone: unmasked; the screen masks); [] for a grid without any. None when
+    the source has no staff feed (then no section is shown at all). The caller has scope-checked the grid."""
+    if not connected(snap, "staff") or snap.frame(F.GRID_STAFF) is None or len(grid_code) != region_codes.GRID_DIGITS:
+        return None
+    d = under(snap, F.GRID_STAFF, grid_code)
+    return d[d["grid_code"] == grid_code].to_dict("records")

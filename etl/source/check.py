@@ -67,7 +67,7 @@ def missing_columns(engine: Engine, mapping: SourceMapping) -> list[tuple[str, s
     """(key, column, where) for every mapping key whose column the source does not have; raises
     MappingError for a feed whose table is missing or whose SELECT fails."""
     out = []
-    for name in ("events", "steps", "devices", "safety"):
+    for name in ("events", "steps", "devices", "safety", "staff"):
         feed = getattr(mapping.spec, name)
         if feed is None:
             continue
@@ -182,7 +182,7 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
     """The report (a dict; main prints it). Raises MappingError when the mapping cannot work."""
     from tqdm import tqdm
 
-    from etl.source.mapped_feeds import DeviceSource, SafetySource
+    from etl.source.mapped_feeds import DeviceSource, SafetySource, StaffSource
     from etl.source.mapped_read import EventSource
 
     missing = missing_columns(engine, mapping)
@@ -235,6 +235,10 @@ def check(engine: Engine, mapping: SourceMapping, city, now: datetime, progress:
     if mapping.spec.safety is not None:
         s, n = timer.run("safety", lambda: SafetySource(mapping, city, source.placer).read(engine))
         report["safety"] = {"rows_kept": int(len(s)), "unknown_regions": n}
+    if mapping.spec.staff is not None:
+        staff = timer.run("staff", lambda: StaffSource(mapping, city).read(engine))
+        report["staff"] = {"rows_read": int(len(staff)), "would_be_quarantined":
+                           {k: int(n) for k, n in staff["reason"].value_counts().items()}}
     report["slowest_query"] = {"seconds": round(timer.slowest[0], 3), "what": timer.slowest[1]}
     return report
 

@@ -1,7 +1,8 @@
-"""The devices and safety-index feeds through the source mapping (etl/source/mapping.py): small tables
+"""The devices, safety-index and staff feeds through the source mapping (etl/source/mapping.py): small tables
 read whole each run, so plain SQLAlchemy + pandas. Our columns come out as the transforms always saw
-them (etl/transforms/devices.py, safety.py); a device value no map covers leaves that field empty and
-is counted (`unmapped`), a safety row whose region the city does not have is dropped and counted."""
+them (etl/transforms/devices.py, safety.py, staff.py); a device value no map covers leaves that field empty and
+is counted (`unmapped`), a safety row whose region the city does not have is dropped and counted, a staff row
+whose grid the city does not have, or whose role no map covers, comes with its quarantine reason."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from contract.domain import SAFETY_COMPONENTS
+from contract.domain import SAFETY_COMPONENTS, STAFF_ROLES
 from etl.source.mapped_read import FeedSource, _specs
 from etl.source.mapped_values import Problems, key_text, mapped, raw, text_field, time_field
 from etl.source.mapping import SourceMapping
@@ -20,6 +21,7 @@ from etl.source.placement import Placer
 DEVICE_COLUMNS = ["device_id", "kind", "device_type", "grid_code", "lon", "lat", "tags", "status", "last_seen_at",
                   "coord_quality"]
 SAFETY_COLUMNS = ["region_code", "month", "index_value", "public_security", *SAFETY_COMPONENTS]
+STAFF_COLUMNS = ["grid_code", "role", "name", "phone", "source_code", "reason", "detail"]
 
 
 class _Whole(FeedSource):
@@ -86,3 +88,34 @@ class SafetySource(_Whole):
             out[name] = pd.to_numeric(raw(df, f.get(name), np.nan), errors="coerce").astype(float)
         known = out["region_code"].isin(self.city.regions["code"]) & out["month"].notna()
         return out[known].reset_index(drop=True)[SAFETY_COLUMNS], int((~known).sum())
+
+
+class StaffSource(_Whole):
+    """The grids' staff (1+1+N: 网格长, 网格员, the N), read whole and read-only like the devices."""
+
+    def __init__(self, mapping: SourceMapping, city: City):
+        super().__init__(mapping.spec.staff, "staff", city)
+        self.fields = _specs(self.feed.fields)
+        self.grids = frozenset(city.regions.loc[city.regions["level"] == "grid", "code"])
+        self.city_code_of = city.by_source_code("grid")  # codes = "city": the city's own grid codes
+
+    def read(self, engine: Engine) -> pd.DataFrame:
+        """Every row as STAFF_COLUMNS: our grid code, role (contract/domain.py STAFF_ROLES), name and phone as
+        text, the source's own code text, and `reason` (etl/source/validate.py REASONS: unknown_grid, a code that
+        is not one of the city's grids; unmapped_value, a role no map covers) with its detail, None when usable."""
+        df = self.read_raw(engine)
+        f, p = self.fields, Problems(df.index)
+        src = key_text(raw(df, f["grid_code"]))
+        code = src.map(lambda c: self.city_code_of.get(c, c) if c is not None else None) \
+            if self.feed.codes == "city" else src
+        role = mapped(df, f["role"], "role", p)
+        p.add(role.notna() & ~role.isin(STAFF_ROLES), "unmapped_value", "unmapped role '" + role.astype(str) + "'")
+        p.add(role.isna(), "unmapped_value", "unmapped role 'NULL'")
+        p.add(~code.isin(self.grids), "unknown_grid", "grid '" + src.fillna("NULL").astype(str) + "'")
+        # the first problem wins (Problems.add keeps it): role first, then the grid
+        out = pd.DataFrame({"grid_code": code.fillna("").astype(str), "role": role.fillna("").astype(str),
+                            "name": text_field(df, f["name"]).astype(str).str.strip(),
+                            "phone": text_field(df, f.get("phone")).astype(str).str.strip(),
+                            "source_code": src.fillna("").astype(str),
+                            "reason": p.reason, "detail": p.detail}, index=df.index)
+        return out.reset_index(drop=True)[STAFF_COLUMNS]

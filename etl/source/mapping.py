@@ -1,6 +1,7 @@
 """The source mapping: where a city's rows are and how each of our fields is found in them, declared in
 a TOML or YAML file (COCKPIT_SOURCE_MAPPING; the demo's own schema is config/sources/demo.toml). One
-section per feed: `events` (required), `steps` (the flow log, when there is one), `devices`, `safety`.
+section per feed: `events` (required), `steps` (the flow log, when there is one), `devices`, `safety`,
+`staff` (the grids' staff on duty, 1+1+N).
 Every key is declared here as a pydantic model that forbids unknown keys, so a typo or a wrong value
 stops loading with the file and the key's dotted path (docs/connect-a-source.md lists every key; a test
 checks it). Whether the named tables and columns exist is checked against the database by
@@ -15,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from config.settings import ROOT
-from contract.domain import DEPARTMENT_FACTS, HANDLING_LEVELS, STAGES, STEP_ACTIONS
+from contract.domain import DEPARTMENT_FACTS, HANDLING_LEVELS, STAFF_ROLES, STAGES, STEP_ACTIONS
 
 DEMO_MAPPING = ROOT / "config" / "sources" / "demo.toml"
 FIRST_OR_LAST = Literal["first", "last"]
@@ -276,6 +277,29 @@ class SafetyFeed(Feed):
     fields: SafetyFields
 
 
+class StaffFields(Strict):
+    """A grid's staff (网格长 / 网格员 / the N of 1+1+N): one row per person and grid."""
+
+    grid_code: FieldSpec
+    role: FieldSpec
+    name: FieldSpec
+    phone: FieldSpec | None = None
+
+    @field_validator("role")
+    @classmethod
+    def _roles(cls, spec: FieldSpec) -> FieldSpec:
+        if spec.map:
+            bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(STAFF_ROLES))
+            if bad:
+                raise ValueError(f"map values must be roles {', '.join(STAFF_ROLES)}; got {quoted(bad)}")
+        return spec
+
+
+class StaffFeed(Feed):
+    codes: Literal["ours", "city"] = "ours"
+    fields: StaffFields
+
+
 class Mapping(Strict):
     name: str
     description: str = ""
@@ -283,6 +307,7 @@ class Mapping(Strict):
     steps: StepFeed | None = None
     devices: DeviceFeed | None = None
     safety: SafetyFeed | None = None
+    staff: StaffFeed | None = None
 
     @model_validator(mode="after")
     def _flow(self) -> Mapping:
@@ -362,6 +387,7 @@ def provided(spec: Mapping) -> dict:
     for stage in ("dispatched", "handled", "verified", "closed"):
         stages[stage] = getattr(t, f"{stage}_at") is not None or (flow is not None and getattr(flow, stage) is not None)
     return {"steps": spec.steps is not None, "devices": spec.devices is not None, "safety": spec.safety is not None,
+            "staff": spec.staff is not None,
             "satisfaction": f.satisfaction is not None, "handling_level": f.handling_level is not None,
             "channel": f.channel is not None, "category": f.category is not None, "priority": f.priority is not None,
             "reopened": f.reopened is not None or flow is not None, "due_at": t.due_at is not None,

@@ -230,3 +230,38 @@ phone = "LXDH"
 def test_health_counts_the_staff_feed(client_as, published):
     body = client_as("city").get("/health").get_json()
     assert body["staff"]["rows"] > 1000 and body["staff"]["quarantined"] == {}
+
+
+@pytest.mark.browser
+def test_event_cameras_and_staff_in_chromium(browser, watched, published, app, city, users, sim_engine, redis_client):
+    """Chromium: an event's cameras and its grid's staff on the tablet (a district user: phones masked) and the
+    phone (a street user: full numbers as tel: links of 44 px, no sideways scroll); screenshots for the README."""
+    from helpers import SHOTS, LiveServer
+
+    street = users["street"][2]
+    event_id, grid = an_event_of(sim_engine, redis_client, street)
+    want = source_staff(sim_engine, grid)
+    with LiveServer(app.server) as srv:
+        w = watched({"width": 1366, "height": 1024}, "district")
+        w.page.goto(f"{srv.url}/medium?region={users['district'][2]}&event={event_id}")
+        w.page.wait_for_selector("#medium-staff-list")
+        assert w.page.locator("#medium-staff-list .gs-name").all_inner_texts() == list(want["name"])
+        assert w.page.locator("#medium-staff-list .gs-phone").all_inner_texts() == \
+            [p[:3] + "****" + p[-4:] for p in want["phone"]]
+        w.page.evaluate("() => document.querySelector('#medium-nearby').scrollIntoView({block: 'start'})")
+        w.page.screenshot(path=str(SHOTS / "medium-event-staff-1366x1024.png"))
+        assert w.non_local() == [] and w.errors == []
+
+        p = watched({"width": 390, "height": 844}, "street")
+        p.page.goto(f"{srv.url}/small?event={event_id}")
+        p.page.wait_for_selector("#small-staff-list")
+        assert p.page.locator("#small-staff-list .gs-name").all_inner_texts() == list(want["name"])
+        hrefs = p.page.locator("#small-staff-list a.gs-phone").evaluate_all("els => els.map(a => a.href)")
+        assert hrefs == [f"tel:{x}" for x in want["phone"]]
+        assert p.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        low = p.page.evaluate("""() => [...document.querySelectorAll('#small-staff a')]
+            .map(a => a.getBoundingClientRect().height).filter(h => h > 0 && h < 44)""")
+        assert low == [], "touch targets of 44 px"
+        p.page.evaluate("() => document.querySelector('#small-staff').scrollIntoView({block: 'end'})")
+        p.page.screenshot(path=str(SHOTS / "small-event-staff-390x844.png"))
+        assert p.non_local() == [] and p.errors == []

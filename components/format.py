@@ -92,8 +92,13 @@ def alert_text(alert: dict) -> str:
     """An alert's sentence in the screen's language, from its kind, value and threshold (the frame's own
     `text` is in the ETL process's language)."""
     v, t = alert["value"], alert["threshold"]
+    at, since = alert.get("at"), alert.get("since")
+    soon = {}
+    if at is not None and at == at and since is not None and since == since:  # a vital sign's forecast crossing
+        soon = {"at": f"{pd.Timestamp(at):%H:%M}",
+                "hours": max(1, math.ceil((pd.Timestamp(at) - pd.Timestamp(since)).total_seconds() / 3600))}
     return label(f"alert_text_{alert['kind']}", value=v, threshold=t, text=alert.get("text") or "",  # an indicator's name
-                 ratio=v / t if t == t and t else 0.0)  # how far from the expected (the expected rule)
+                 ratio=v / t if t == t and t else 0.0, **soon)  # how far from the expected (the expected rule)
 
 
 def place_path(city, grid_code: str) -> str:

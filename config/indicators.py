@@ -157,6 +157,10 @@ class Indicator(Strict):
     decimals: int = Field(0, ge=0, le=4)
     wall: bool = True  # a tile on the wall (the wall shows the first WALL_TILES of these, in the file's order)
     thresholds: Thresholds = Thresholds()
+    # an expected band (80 %) for the coming hours and "will cross its threshold" warnings (etl/transforms/
+    # indicator_forecast.py): true, false, or "auto" (the default: an indicator fed hourly or more often, whose
+    # values can show a daily shape); the history decides the rest (under MIN_DAYS days of values: no band)
+    forecast: bool | Literal["auto"] = "auto"
 
     @field_validator("cadence", "late_after", "poll", mode="before")
     @classmethod
@@ -174,6 +178,12 @@ class Indicator(Strict):
     @property
     def late_after_s(self) -> float:
         return self.late_after if self.late_after is not None else 3 * self.cadence
+
+    @property
+    def forecast_enabled(self) -> bool:
+        """Whether the forecast job fits this indicator: `forecast = true`, or "auto" and a cadence of at most an
+        hour (a daily feed has no intra-day shape to forecast hour by hour)."""
+        return self.forecast is True or (self.forecast == "auto" and self.cadence <= 3600)
 
     @property
     def poll_s(self) -> float:

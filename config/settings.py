@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     indicators: str = Field("", description="City vital signs: the indicator catalogue file (TOML; docs/indicators.md). Empty: no indicators (the demo uses config/indicators/demo.toml).")
     indicators_interval_s: float = Field(10.0, gt=0, description="Seconds between runs of the indicators job (each feed is read at its own poll interval, in the background).")
     indicators_native_days: float = Field(90.0, gt=1, description="Days indicator values are kept at their native resolution; older ones are kept as hourly means for a year.")
+    vitals_forecast_hours: float = Field(6.0, gt=0, le=24, description="City vital signs: an indicator whose expected value (the forecast job's band, docs/forecast.md) passes its warn or alarm line within this many hours raises a warning on the wall and the phone, and the tiles show the band this far ahead.")
     events_interval_s: float = Field(3.0, gt=0, description="Seconds between incremental event ETL runs.")
     cameras_interval_s: float = Field(60.0, gt=0, description="Seconds between camera/IoT ETL runs.")
     safety_interval_s: float = Field(3600.0, gt=0, description="Seconds between safety-index ETL runs.")

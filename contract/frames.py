@@ -183,6 +183,20 @@ FORECAST_HOURLY = Frame("forecast_hourly", {"code": TEXT, "hour": INT, "expected
                         written_by="etl/transforms/forecast.py:expected_by_hour",
                         doc="today's expected events per hour and so far by each hour's end (the wall's band); the "
                             "extra column day says which day it is for")
+INDICATOR_FORECAST = Frame("indicator_forecast", {"indicator": TEXT, "code": TEXT, "hour": TIME, "expected": FLOAT,
+                                                  "lo": FLOAT, "hi": FLOAT, "warn_line": FLOAT, "alarm_line": FLOAT},
+                           key=("indicator", "code", "hour"), code_column="code",
+                           written_by="etl/transforms/indicator_forecast.py:indicator_forecast",
+                           doc="city vital signs' expected band: per indicator × region (city, districts) the hours after "
+                               "the fit expected with the 80 % interval (lo, hi) and the threshold lines at each hour")
+INDICATOR_FORECAST_SERIES = Frame("indicator_forecast_series", {"indicator": TEXT, "code": TEXT, "state": TEXT,
+                                                                "history_h": INT, "needs_h": INT, "seasons": TEXT,
+                                                                "last_hour": TIME,
+                                                                "fitted_at": TIME},
+                                  key=("indicator", "code"), code_column="code",
+                                  written_by="etl/transforms/indicator_forecast.py:indicator_forecast",
+                                  doc="per forecast indicator × region: state fitted, or short (too little history: "
+                                      "no band), hours of history with a value and the hours a band needs, the seasons fitted (24,168)")
 PIECES = Frame("event_pieces@<Monday>", {"grid": INT, "day": INT, "category": CAT, "channel": CAT,
                                          "handling_level": CAT, "dept": INT, **{f: INT for f in PIECE_FLAGS},
                                          **{f"bin_{s}": INT for s in QUANTILES}},
@@ -194,7 +208,8 @@ FRAMES: dict[str, Frame] = {f.name: f for f in (
     ALERTS, QUARANTINE, QUARANTINE_STEPS, DEVICE_KPIS, BLIND_GRIDS, SAFETY_LATEST, SAFETY_TREND,
     CAMERA_POINTS, CAMERA_GAPS, CAMERA_FIXES, UNTAGGED_EVENTS, UNTAGGED_CAMERAS, GRID_STAFF, STAFF_QUARANTINE,
     DEPARTMENTS,
-    INDICATORS, INDICATOR_HOURLY, INDICATOR_TREND, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY)}
+    INDICATORS, INDICATOR_HOURLY, INDICATOR_TREND, INDICATOR_QUARANTINE, FORECAST_DAYS, FORECAST_HOURLY,
+    INDICATOR_FORECAST, INDICATOR_FORECAST_SERIES)}
 PIECES_PREFIX = "event_pieces@"
 
 

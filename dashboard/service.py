@@ -59,7 +59,8 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
     thresholds = AlertThresholds(settings.alert_overdue_min, settings.alert_spike_factor, settings.alert_spike_min,
                                  settings.alert_camera_online_min, settings.at_risk_hours,
                                  settings.alert_at_risk_min, settings.alert_dept_overdue,
-                                 rule=settings.alert_rule, expected_factor=settings.alert_expected_factor)
+                                 rule=settings.alert_rule, expected_factor=settings.alert_expected_factor,
+                                 vitals_forecast_hours=settings.vitals_forecast_hours)
     from etl.source.check import check_columns
     from etl.source.mapping import load_mapping
 

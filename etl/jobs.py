@@ -32,6 +32,7 @@ from etl.transforms.at_risk import at_risk_events
 from etl.transforms.departments import department_table
 from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.forecast import PROFILE_DAYS, daily_counts, event_forecast, expected_by_hour, hourly_profile
+from etl.transforms.indicator_forecast import FIT_DAYS, forecast_ids, indicator_forecast, region_series
 from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest, indicator_trend
 from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, untagged_exposure
 from etl.transforms.recurring import recurring_clusters
@@ -108,6 +109,9 @@ class EtlJobs:
         self.slow_at: dict[str, datetime] = {}
         self.devices_as_of: datetime | None = None  # when the devices job last read the source
         self.forecast_day: pd.Timestamp | None = None  # the day the forecast was last fitted for (etl/transforms/forecast.py)
+        # the vital signs' band (etl/transforms/indicator_forecast.py): the day and the feeds read when last fitted (a
+        # feed whose first read came after the fit is fitted again at the next check, not the next night)
+        self.vitals_fitted: tuple[pd.Timestamp, frozenset[str]] | None = None
         # fit in a thread of its own (the service: a fit at a year's scale takes ~15 s CPU, which would hold the events
         # tick and a new leader's first snapshot); inline by default, so one run_all publishes the forecast
         self.forecast_background = False
@@ -366,7 +370,8 @@ class EtlJobs:
 
     def _forecast(self, now: datetime):
         """预警预测: fitted at start and once a day (the first run after midnight), over the kept history's days up to
-        yesterday (the per-week facts); today's expected events by hour for the wall's band."""
+        yesterday (the per-week facts); today's expected events by hour for the wall's band. The vital signs' band
+        (etl/transforms/indicator_forecast.py) with it, and again when a feed's first read came after the fit."""
         today = pd.Timestamp(now).normalize()
         if (fit := self._forecast_fit) is not None:
             if not fit.done():
@@ -375,36 +380,79 @@ class EtlJobs:
             try:
                 return fit.result()
             except Exception:
-                self.forecast_day = None  # fitted again at the next run (after the backoff)
+                self.forecast_day, self.vitals_fitted = None, None  # fitted again at the next run (after the backoff)
                 raise
-        if self.forecast_day == today and F.FORECAST_DAYS.name in self.last_frames:
+        events_due = not (self.forecast_day == today and F.FORECAST_DAYS.name in self.last_frames)
+        vitals = self._vitals_history(now)
+        if not events_due and vitals is None:
             return {}, {}, set()
-        first = history_start(now, self.history_days)
-        facts = self.windows.week_facts.reported_since(first, ["grid_no", "day", "category", "reported_at"])  # a copy
-        self.forecast_day = today
+        facts = first = None
+        if events_due:
+            first = history_start(now, self.history_days)
+            facts = self.windows.week_facts.reported_since(first, ["grid_no", "day", "category", "reported_at"])  # a copy
+            self.forecast_day = today
         if not self.forecast_background:
             try:
-                return self._fit_forecast(facts, first, today)
+                return self._fit_forecast(facts, first, today, vitals)
             except Exception:
-                self.forecast_day = None  # fitted again at the next run (after the backoff)
+                self.forecast_day, self.vitals_fitted = None, None  # fitted again at the next run (after the backoff)
                 raise
         pool = ThreadPoolExecutor(1, thread_name_prefix="forecast")
-        self._forecast_fit = pool.submit(self._fit_forecast, facts, first, today)
+        self._forecast_fit = pool.submit(self._fit_forecast, facts, first, today, vitals)
         pool.shutdown(wait=False)  # the thread ends with the fit
         return {}, {}, set()
 
+    def _vitals_history(self, now: datetime) -> dict | None:
+        """What the vital signs' fit needs (the hourly roll-ups of the forecast indicators, their description), taken
+        here in the ETL's thread; None when no fit is due (fitted today with every feed read since)."""
+        feeds = self.indicators
+        if feeds is None:
+            return None
+        stamp = pd.Timestamp(now).tz_localize(None)
+        ids = forecast_ids(feeds.catalogue)
+        if not feeds.lock.acquire(blocking=False):  # the indicators' prepare is reading them: the next check fits
+            return None
+        try:
+            read = frozenset(feeds.read_once() & ids)
+            if self.vitals_fitted == (stamp.normalize(), read):
+                return None
+            self.vitals_fitted = (stamp.normalize(), read)
+            last = stamp.floor("h")
+            samples = feeds.history(last, FIT_DAYS, set(read))
+        finally:
+            feeds.lock.release()
+        info = indicator_info(feeds.catalogue)
+        hist = region_series(indicator_hourly(samples, info, self.city.regions, self.city.code))
+        ranges = {i.id: i.range for i in feeds.catalogue.indicator if i.range is not None}
+        return {"history": hist, "info": info, "last_hour": last, "ranges": ranges, "now": stamp}
+
     @staticmethod
-    def _fit_forecast(facts: pd.DataFrame, first: pd.Timestamp, today: pd.Timestamp):
-        t0 = time.perf_counter()
-        series, days, y = daily_counts(facts, first, today - pd.Timedelta(days=1))
-        days_frame = event_forecast(series, days, y)
-        recent = facts[facts["day"] >= today - pd.Timedelta(days=PROFILE_DAYS)]
-        return {F.FORECAST_DAYS.name: days_frame,
-                F.FORECAST_HOURLY.name: expected_by_hour(days_frame, hourly_profile(recent[recent["day"] < today]), today)}, \
-            {"forecast": {"day": str(today.date()), "series": len(series), "days": len(days),
-                          "seconds": round(time.perf_counter() - t0, 2)}}, set()
+    def _fit_forecast(facts: pd.DataFrame | None, first: pd.Timestamp | None, today: pd.Timestamp,
+                      vitals: dict | None = None):
+        frames: dict[str, pd.DataFrame] = {}
+        meta: dict = {}
+        if facts is not None and first is not None:
+            t0 = time.perf_counter()
+            series, days, y = daily_counts(facts, first, today - pd.Timedelta(days=1))
+            days_frame = event_forecast(series, days, y)
+            recent = facts[facts["day"] >= today - pd.Timedelta(days=PROFILE_DAYS)]
+            frames |= {F.FORECAST_DAYS.name: days_frame,
+                       F.FORECAST_HOURLY.name: expected_by_hour(days_frame, hourly_profile(recent[recent["day"] < today]),
+                                                                today)}
+            meta["forecast"] = {"day": str(today.date()), "series": len(series), "days": len(days),
+                                "seconds": round(time.perf_counter() - t0, 2)}
+        if vitals is not None:
+            t0 = time.perf_counter()
+            band, series_frame = indicator_forecast(vitals["history"], vitals["info"], vitals["last_hour"],
+                                                    vitals["ranges"], fitted_at=vitals["now"])
+            frames |= {F.INDICATOR_FORECAST.name: band, F.INDICATOR_FORECAST_SERIES.name: series_frame}
+            meta["vitals_forecast"] = {"last_hour": vitals["last_hour"].isoformat(), "series": len(series_frame),
+                                       "fitted": int((series_frame["state"] == "fitted").sum()),
+                                       "short": int((series_frame["state"] == "short").sum()),
+                                       "seconds": round(time.perf_counter() - t0, 2)}
+        return frames, meta, set()
 
     def run_all(self, now: datetime | None = None) -> dict | None:
-        return self.run(("events", "devices", "safety", "forecast",
-                         *(("indicators",) if self.indicators is not None else ()),
+        return self.run(("events", "devices", "safety", *(("indicators",) if self.indicators is not None else ()),
+                         "forecast",  # the indicators read before the forecast fits their history
                          *(("staff",) if self.staff_source is not None else ())), now)

@@ -350,6 +350,35 @@ class IndicatorFeeds:
                            np.vstack([s.bins[k].means(h0, n) for k in sites]))
         return first, out
 
+    def history(self, last_hour: pd.Timestamp, days: int, ids: set[str] | None = None) -> pd.DataFrame:
+        """Hourly as-of samples of every site of the indicators `ids` (all: None) at each hour mark of the `days`
+        days up to `last_hour` (on the hour), as `samples`' hourly part: the value as of the mark, within the
+        indicator's late_after (NaN when none). The forecast job fits on them (etl/transforms/indicator_forecast.py)."""
+        last = pd.Timestamp(last_hour).tz_localize(None).floor("h")
+        marks = (last - pd.to_timedelta(np.arange(days * HOURS - 1, -1, -1), unit="h")).as_unit("ns").asi8
+        cols: dict[str, list] = {k: [] for k in ("indicator", "site", "region", "weight")}
+        hours, values = [], []
+        for ind in self.indicators:
+            if ids is not None and ind.id not in ids:
+                continue
+            s, late = self.values[ind.id], int(ind.late_after_s * 1e9)
+            for site, g in s.series.items():
+                if g.n == 0:
+                    continue
+                cols["indicator"] += [ind.id] * len(marks)
+                cols["site"] += [site] * len(marks)
+                cols["region"] += [s.region.get(site)] * len(marks)
+                cols["weight"] += [s.weight.get(site, 1.0)] * len(marks)
+                hours.append(marks)
+                values.append(_as_of(g.times, g.values, marks, late))
+        return pd.DataFrame(cols).assign(
+            hour=pd.to_datetime(np.concatenate(hours) if hours else np.empty(0, "int64"), unit="ns"),
+            value=np.concatenate(values) if values else np.empty(0))
+
+    def read_once(self) -> set[str]:
+        """The indicators whose feed has been read at least once (their history is in)."""
+        return {i for i, st in self.state.items() if st.last_ok is not None}
+
     def quarantine_rows(self) -> pd.DataFrame:
         rows = [r for st in self.state.values() for r in st.recent_quarantine]
         df = pd.DataFrame(rows, columns=[*QUARANTINE, "seen_at"])

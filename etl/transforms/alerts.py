@@ -15,6 +15,7 @@ from config.labels import label
 from config.region_codes import CODE_LENGTH
 
 COLUMNS = ["kind", "code", "name", "level", "value", "threshold", "since", "text"]
+EXTRA = ["at"]  # a vital sign's forecast crossing: the hour it is expected to pass the line (NaT for the others)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class AlertThresholds:
     # default is the setting's (COCKPIT_ALERT_RULE: expected), this one the transform's
     rule: str = "spike"
     expected_factor: float = 2.0  # the expected rule: so far today this many times (or 1/this) what was expected
+    vitals_forecast_hours: float = 6.0  # a vital sign expected to pass its warn / alarm line within this many hours
 
 
 def overdue_alerts(event_kpis: pd.DataFrame, overdue: pd.DataFrame, names: pd.Series,
@@ -142,11 +144,17 @@ def wall_alerts(frames: dict[str, pd.DataFrame], regions: pd.DataFrame, as_of: d
         from etl.transforms.indicators import indicator_alerts
 
         parts.append(indicator_alerts(frames["indicators"]))
+        if frames.get("indicator_forecast") is not None:  # ... and those expected to pass a line within N hours
+            from etl.transforms.indicator_forecast import forecast_crossings
+
+            parts.append(forecast_crossings(frames["indicator_forecast"], frames["indicators"], as_of,
+                                            thresholds.vitals_forecast_hours))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("value", "threshold") else
                                           "datetime64[ns]" if c == "since" else "object") for c in COLUMNS})
-    out = pd.concat(parts, ignore_index=True)[COLUMNS]
+    out = pd.concat(parts, ignore_index=True)
+    out = out[COLUMNS + [c for c in EXTRA if c in out]]
     out["since"] = pd.to_datetime(out["since"])
     out["rank"] = (out["level"] != "red").astype(int)
     return out.sort_values(["rank", "kind", "value"], ascending=[True, True, False]).drop(columns="rank") \

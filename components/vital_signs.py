@@ -100,7 +100,7 @@ def sparkline_src(values: list, status: str, width: int = 240, height: int = 48,
         edge = " ".join(f"{a},{y(v)}" for a, v in zip(x, band["hi"])) + " " + \
             " ".join(f"{a},{y(v)}" for a, v in zip(reversed(x), reversed(band["lo"])))
         body = (f"<line x1='{x[0]}' x2='{x[0]}' y1='0' y2='{height}' stroke='#8aa4d6' stroke-width='1' "
-                f"vector-effect='non-scaling-stroke'/><polygon points='{edge}' fill='{colour}' fill-opacity='0.22' "
+                f"vector-effect='non-scaling-stroke'/><polygon points='{edge}' fill='{colour}' fill-opacity='0.4' "
                 f"stroke='none'/><polyline points='{' '.join(f'{a},{y(v)}' for a, v in zip(x, band['expected']))}' "
                 f"fill='none' stroke='{colour}' stroke-width='1.5' stroke-dasharray='3 3' "
                 f"vector-effect='non-scaling-stroke'/>") + body

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from helpers import NOW, LiveServer, settled, wait_for_data
+from helpers import NOW, SHOTS, LiveServer, settled, wait_for_data
 from indicator_helpers import vitals_feeds
 from sqlalchemy import create_engine
 
-from config.settings import ROOT
 from contract import frames as F
 from etl.jobs import EtlJobs
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
 
 pytestmark = pytest.mark.browser
-SHOTS = ROOT / "docs" / "screenshots"
 AHEAD_H = 6.0  # COCKPIT_VITALS_FORECAST_HOURS' default (the test settings keep it)
 BANDS_JS = """() => Array.from(document.querySelectorAll('#big-vitals .vs-tile')).map(t => ({
   id: JSON.parse(t.id).id, band: (t.querySelector('.vs-spark') || {}).dataset ? t.querySelector('.vs-spark').dataset.band || '' : ''}))"""

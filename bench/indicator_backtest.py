@@ -91,14 +91,15 @@ def main(argv=None) -> dict:
         t1 = time.process_time()
         band, series = indicator_forecast(hist[hist["hour"] <= origin], info, origin, ranges, horizon_h=24)
         fit_s.append(time.process_time() - t1)
-        for (ind, code), part in band.groupby(["indicator", "code"], sort=False):
+        for (ind_key, code_key), part in band.groupby(["indicator", "code"], sort=False):
+            ind, code = str(ind_key), str(code_key)
             hours = pd.DatetimeIndex(part["hour"])
             y = actual.reindex(pd.MultiIndex.from_arrays([[ind] * len(hours), [code] * len(hours), hours])).to_numpy()
             day = actual.reindex(pd.MultiIndex.from_arrays([[ind] * len(hours), [code] * len(hours),
                                                             hours - pd.Timedelta(hours=24)])).to_numpy()
             week = actual.reindex(pd.MultiIndex.from_arrays([[ind] * len(hours), [code] * len(hours),
                                                              hours - pd.Timedelta(hours=168)])).to_numpy()
-            train = actual.loc[(ind, code)]
+            train = hist[(hist["indicator"] == ind) & (hist["code"] == code)].set_index("hour")["value"].sort_index()
             train = train[(train.index <= origin) & (train.index > origin - pd.Timedelta(days=FIT_DAYS))]
             scale = np.nanmean(np.abs(train.to_numpy()[24:] - train.to_numpy()[:-24]))
             ok = np.isfinite(y)

@@ -87,10 +87,14 @@ def _layout(**extra) -> dict:
 
 def hbar_figure(df: pd.DataFrame, x: str, y: str) -> dict:
     d = df.iloc[::-1]
+    # every name on its bar (dtick 1: plotly skips every other category label once the axis is crowded) and
+    # the count upright past the bar's end, not turned inside a thin one
     return {"data": [{"type": "bar", "orientation": "h", "x": d[y].tolist(), "y": d[x].tolist(),
-                      "text": d[y].tolist(), "textposition": "auto", "marker": {"color": DARK["accent"]},
-                      "hoverinfo": "skip"}],
-            "layout": _layout(xaxis={"visible": False})}
+                      "text": d[y].tolist(), "textposition": "outside", "textangle": 0, "cliponaxis": False, "constraintext": "none",
+                      "textfont": {"size": WALL_FONT, "color": DARK["text"]},
+                      "marker": {"color": DARK["accent"]}, "hoverinfo": "skip"}],
+            "layout": _layout(xaxis={"visible": False}, yaxis={"automargin": True, "dtick": 1, "ticklabelstandoff": 4},
+                              margin={"l": 8, "r": 44, "t": 6, "b": 6}, bargap=0.3)}
 
 
 def hbar_patch(df: pd.DataFrame, x: str, y: str) -> Patch:

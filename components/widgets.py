@@ -17,6 +17,7 @@ from components.format import (
     is_not_connected,
     measure_label,
 )
+from components.map_labels import spread_labels
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
 from contract.metrics import FUNNEL
@@ -84,7 +85,8 @@ def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) ->
 
 
 def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = True,
-               labels: bool = True, uirevision: str = "map", bounds=None) -> dict:
+               labels: bool = True, uirevision: str = "map", bounds=None, label_px: float = 11,
+               map_height_px: float = 480) -> dict:
     """Choropleth of a region's children. Geometry is a URL the browser fetches once (cached);
     the figure itself carries only codes and values. A plain dict: plotly's validating graph
     objects cost ~30 ms per map, most of a drill-down step."""
@@ -104,10 +106,14 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
         "colorbar": {"title": {"text": measure_label(measure), "font": {"color": theme["muted"]}},
                      "thickness": 10, "len": 0.6, "tickfont": {"color": theme["muted"]}},
     }]
-    if labels:
-        data.append({"type": "scattergeo", "lon": values["lon"].tolist(), "lat": values["lat"].tolist(),
+    if labels:  # data[1]: the labels, spread so that none sits on another (components/map_labels.py)
+        at = spread_labels(values["lon"].tolist(), values["lat"].tolist(), text, label_px, map_height_px, bounds)
+        data.append({"type": "scattergeo", "lon": at.lon, "lat": at.lat,
                      "text": text, "mode": "text", "hoverinfo": "skip",
-                     "textfont": {"color": theme["text"], "size": 11, "family": FONT}})
+                     "textfont": {"color": theme["text"], "size": label_px, "family": FONT}})
+        if at.leader_lon:
+            data.append({"type": "scattergeo", "lon": at.leader_lon, "lat": at.leader_lat, "mode": "lines",
+                         "hoverinfo": "skip", "line": {"color": theme["muted"], "width": 1}})
     geo = {"visible": False, "bgcolor": "rgba(0,0,0,0)", "projection": {"type": "mercator"}}
     if bounds:  # explicit frame: plotly's fitbounds mis-sizes maps inside a zoomed wall canvas
         x0, y0, x1, y1 = bounds

@@ -335,10 +335,8 @@ def wall_map(city, code: str, values, measure: str, street: bool) -> dict:
     level = "street" if street else city.children(code)["level"].iloc[0]
     bounds = geo_bounds(str(city.geojson_path(level)), code)
     fig = region_map(values, f"/geo/{level}.json?parent={code}", measure, labels=not street,
-                     uirevision=f"{code}-{level}", bounds=bounds)
+                     uirevision=f"{code}-{level}", bounds=bounds, label_px=15, map_height_px=640)
     fig["data"][0]["colorbar"].update(thickness=16, len=0.5, x=0.98, tickfont={"size": 15, "color": "#8aa4d6"})
-    if len(fig["data"]) > 1:
-        fig["data"][1]["textfont"]["size"] = 15
     if measure == "density":  # per km² is what colours; the count (density × area) is what reads
         counts = (values["value"] * values["area_km2"]).round()
         text = [f"{n}<br>{label('n_events', n=fmt_count(v))}" for n, v in zip(values["name"], counts)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import resource
 import statistics
 import time
@@ -122,46 +123,57 @@ def main(argv: list[str] | None = None) -> int:
         client = redis.Redis.from_url(redis_server.url)
         jobs = EtlJobs(create_engine("sqlite://"), city, SnapshotStore(client), indicators=feeds)
         reader = SnapshotReader(client)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jobs.run("indicators", clock["now"].to_pydatetime())
-        backfill_s = time.perf_counter() - t0
+        backfill_s, backfill_cpu = time.perf_counter() - t0, time.process_time() - c0
         points = sum(s.points() for s in feeds.values.values())
         snap = reader.refresh(force=True)
         full_bytes, full_n, sent = wall_answer(snap, city.code, clock["now"].to_pydatetime(), {})
         ticks, answers, sent_n, maps = [], [], [], []
         locked: dict[str, list[float]] = {"before": [], "after": []}
+        locked_cpu: dict[str, list[float]] = {"before": [], "after": []}  # the process's CPU seconds (a loaded machine)
+        tick_cpu = []
         for k in range(a.ticks):
             clock["now"] += pd.Timedelta(seconds=10)
             now = clock["now"].to_pydatetime()
             way = "before" if k % 2 == 0 else "after"
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if way == "after":
                 jobs.indicators_prepare(now)  # outside the run lock
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             jobs.run("indicators", now)  # under the run lock
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             ticks.append(t2 - t0)
+            tick_cpu.append(c2 - c0)
             locked[way].append(t2 - t1)
+            locked_cpu[way].append(c2 - c1)
             snap = reader.refresh(force=True)
             b, n, sent = wall_answer(snap, city.code, now, sent)
             answers.append(b)
             sent_n.append(n)
             maps.append(map_answer(snap, city, now))
         trend_rows = snap.manifest["frames"].get("indicator_trend", {}).get("rows")
-        t0 = time.perf_counter()  # the trends frame alone (built every 5 min and when the hour turns)
+        t0, c0 = time.perf_counter(), time.process_time()  # the trends frame alone (every 5 min, and as the hour turns)
         first, means = feeds.hour_means(clock["now"])
         indicator_trend(first, means, indicator_info(cat), city.regions, city.code, clock["now"])
-        trend_s = time.perf_counter() - t0
+        trend_s, trend_cpu = time.perf_counter() - t0, time.process_time() - c0
+        trend_entry = snap.manifest["frames"].get("indicator_trend")
+        trend_bytes = int(client.strlen(trend_entry["key"])) if trend_entry else None
         frames = {k: v.get("rows") for k, v in snap.manifest["frames"].items() if k.startswith("indicator")}
         out = {"indicators": a.indicators, "regional": a.regional, "days": a.days, "points_kept": points,
-               "backfill_tick_s": round(backfill_s, 2),
+               "backfill_tick_s": round(backfill_s, 2), "backfill_tick_cpu_s": round(backfill_cpu, 2),
+               "load_average": [round(x, 1) for x in os.getloadavg()],
                "tick_p50_s": round(statistics.median(ticks), 3), "tick_p95_s": round(float(np.percentile(ticks, 95)), 3),
                "tick_max_s": round(max(ticks), 3), "frames_rows": frames,
                "wall_tiles": full_n, "wall_refresh_all_tiles_bytes": full_bytes,
                "wall_refresh_p50_bytes": int(statistics.median(answers)), "wall_refresh_max_bytes": max(answers),
                "wall_tiles_sent_p50": statistics.median(sent_n),
                "wall_map_patch_p50_bytes": int(statistics.median(maps)), "wall_map_patch_max_bytes": max(maps),
-               "trend_rows": trend_rows, "trend_build_s": round(trend_s, 3),
+               "tick_cpu_p50_s": round(statistics.median(tick_cpu), 3),
+               "trend_rows": trend_rows, "trend_frame_bytes": trend_bytes, "trend_build_s": round(trend_s, 3),
+               "trend_build_cpu_s": round(trend_cpu, 3),
+               **{f"run_lock_{w}_cpu_{q}_s": round(float(np.percentile(v, p)), 3) for w, v in locked_cpu.items() if v
+                  for q, p in (("p50", 50), ("p95", 95), ("max", 100))},
                **{f"run_lock_{w}_{q}_s": round(float(np.percentile(v, p)), 3) for w, v in locked.items() if v
                   for q, p in (("p50", 50), ("p95", 95), ("max", 100))},
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -67,8 +67,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "vs_trend_window": ("{window} {span} 走势（{step}）", "{window} {span} trend ({step})"),
     "vs_step_hour": ("逐小时", "hourly"), "vs_step_day": ("逐日", "daily"),
     "measure_vitals": ("城市体征", "Vital signs"), "vs_map_nodata": ("无数据", "no data"),
-    "vs_map_stale": ("数据延迟 · 最后 {t}", "late · last value {t}"),
-    "vs_map_pick": ("点击指标卡片可切换地图指标", "Tap a tile to show it on the map"), "vs_sites": ("{n}个站点", "{n} sites"),
+    "vs_map_stale": ("数据延迟 · 最后 {t}", "late · last value {t}"), "vs_sites": ("{n}个站点", "{n} sites"),
     "alert_indicator": ("城市体征", "Vital signs"),
     # the vital signs' expected band and threshold crossings (etl/transforms/indicator_forecast.py); hours = how soon,
     # at = the hour it is expected to pass the line, value = expected then, threshold = the line then

@@ -292,7 +292,7 @@ def refresh_map(_key, measure, level, chosen, current):
     fig = wall_map(c.city, code, values, measure, street)
     outline_alerts(fig["data"][0], values, alerted)
     if current is None or ctx.triggered_id == "big-level" or current.get("data", [{}])[0].get("geojson") != \
-            fig["data"][0]["geojson"]:
+            fig["data"][0]["geojson"] or (current.get("layout") or {}).get("meta") == VITALS:  # from the vitals map
         return fig
     patch = Patch()
     for key in ("z", "text", "colorscale", "showscale"):

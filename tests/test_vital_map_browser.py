@@ -52,5 +52,11 @@ def test_the_wall_map_coloured_by_an_indicator(browser, watched, published, app,
         shown = page.evaluate(MAP_JS)
         assert dict(zip(shown["loc"], shown["z"])) == pytest.approx(published_values("traffic_index"))
         assert page.is_checked('#big-measure input[value="vitals"]')
+
+        page.click('#big-measure input[value="density"]')  # back to the events: the events' map, every district
+        back = """() => { const g = document.querySelector('#big-map .js-plotly-plot');
+          return g && g.layout.meta !== 'vitals' && g.data.length === 2 ? g.data[0].locations : null; }"""
+        assert wait_until(lambda: page.evaluate(back), timeout_s=60)
+        assert set(page.evaluate(back)) == districts
         assert w.non_local() == [], "the wall requested non-local URLs"
         assert w.errors == [], w.errors

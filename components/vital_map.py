@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from components.map_labels import spread_labels
 from components.theme import DARK, FONT, SCALE_BETTER, SCALE_WORSE
 from components.vital_signs import STATUS_COLOUR, fmt_value, fmt_when
 from config.labels import label
@@ -35,9 +36,10 @@ def legend_title(head: dict, now: datetime) -> str:
 
 
 def vital_map(values: pd.DataFrame, head: dict, geo_url: str, now: datetime, labels: bool = True,
-              uirevision: str = "map", bounds=None) -> dict:
-    """The figure: trace 0 the regions with a value (coloured), trace 1 the labels, trace 2 the regions without
-    (grey). `values`: code, name, lon, lat, value (NaN: none), status; `head`: the indicator at the map's region."""
+              uirevision: str = "map", bounds=None, label_px: float = 15, map_height_px: float = 640) -> dict:
+    """The figure: trace 0 the regions with a value (coloured), trace 1 the labels (spread so that none sits on
+    another, components/map_labels.py), trace 2 the regions without (grey), trace 3 the labels' leader lines if
+    any. `values`: code, name, lon, lat, value (NaN: none), status; `head`: the indicator at the map's region."""
     has = values["value"].notna()
     text = [f"{n}<br>{value_text(v, head)}" + (f" · {label('vs_status_' + s)}" if s in ("warn", "alarm", "stale") else "")
             for n, v, s in zip(values["name"], values["value"], values["status"])]
@@ -45,6 +47,8 @@ def vital_map(values: pd.DataFrame, head: dict, geo_url: str, now: datetime, lab
     colour = {"alarm": STATUS_COLOUR["alarm"], "warn": STATUS_COLOUR["warn"]}
     got = values[has]
     stale = head.get("status") in ("stale", "none")
+    at = spread_labels(values["lon"].tolist(), values["lat"].tolist(), text, label_px, map_height_px, bounds) \
+        if labels else spread_labels([], [], [])
     data = [{
         "type": "choropleth", "geojson": geo_url, "locations": got["code"].tolist(), "z": got["value"].astype(float).tolist(),
         "featureidkey": "properties.code", "text": [t for t, h in zip(text, has) if h], "hoverinfo": "text",
@@ -55,9 +59,8 @@ def vital_map(values: pd.DataFrame, head: dict, geo_url: str, now: datetime, lab
         "colorbar": {"title": {"text": legend_title(head, now), "font": {"color": DARK["muted"], "size": 15}},
                      "thickness": 16, "len": 0.5, "x": 0.98, "tickfont": {"size": 15, "color": DARK["muted"]}},
     }, {
-        "type": "scattergeo", "lon": values["lon"].tolist() if labels else [],
-        "lat": values["lat"].tolist() if labels else [], "text": text if labels else [], "mode": "text",
-        "hoverinfo": "skip", "textfont": {"color": DARK["text"], "size": 15, "family": FONT},
+        "type": "scattergeo", "lon": at.lon, "lat": at.lat, "text": text if labels else [], "mode": "text",
+        "hoverinfo": "skip", "textfont": {"color": DARK["text"], "size": label_px, "family": FONT},
     }, {
         "type": "choropleth", "geojson": geo_url, "locations": values.loc[~has, "code"].tolist(),
         "z": [0.0] * int((~has).sum()), "featureidkey": "properties.code",
@@ -65,6 +68,9 @@ def vital_map(values: pd.DataFrame, head: dict, geo_url: str, now: datetime, lab
         "colorscale": [[0, NO_DATA], [1, NO_DATA]], "showscale": False,
         "marker": {"line": {"color": DARK["muted"], "width": 0.6}},
     }]
+    if at.leader_lon:
+        data.append({"type": "scattergeo", "lon": at.leader_lon, "lat": at.leader_lat, "mode": "lines",
+                     "hoverinfo": "skip", "line": {"color": DARK["muted"], "width": 1}})
     geo = {"visible": False, "bgcolor": "rgba(0,0,0,0)", "projection": {"type": "mercator"}}
     if bounds:
         x0, y0, x1, y1 = bounds

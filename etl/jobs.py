@@ -117,35 +117,54 @@ class EtlJobs:
         self.forecast_background = False
         self._forecast_fit: Future | None = None
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
-        self.pending_weeks: set[np.datetime64] = set()  # weeks a standby's advance changed: their pieces are due
-        self.advances = 0  # standby advances that read the source
+        self.pending_weeks: set[np.datetime64] = set()  # weeks the events pull changed whose pieces are not built yet
+        self.advances = 0  # a hot standby's events runs that read the source (warm runs, nothing published)
         self.rows_pulled = 0  # event rows read from the source by every pull (a backfill reads the history)
+        # a hot standby (run(..., publish=False)): every job's frames kept current in last_frames, serialized as they
+        # are built; what its publish on taking the lock needs besides them: the jobs' meta and the frames gone since
+        self.publishing = True
+        self.warmed: set[str] = set()  # jobs whose frames last_frames holds (each has run and given its frames once)
+        self.warm_as_of: datetime | None = None  # the clock of the last warm run: the as_of of a warm publish
+        self.pending_meta: dict = {}
+        self.pending_gone: set[str] = set()
+        self.pull_stats: dict | None = None  # the counts of the last events pull
 
     def clock(self) -> datetime:
         return now_local(self.city.timezone)
 
     # each job: pull, transform, publish; on a source error keep the last snapshot and say so in meta
-    def run(self, name: str | tuple[str, ...], now: datetime | None = None) -> dict | None:
+    def run(self, name: str | tuple[str, ...], now: datetime | None = None, publish: bool = True) -> dict | None:
         """One job, or several (a tuple of names) in one snapshot: a new leader's first run has every job, so
-        no screen shows "—" until a job's interval has passed. A job whose source fails keeps its frames."""
+        no screen shows "—" until a job's interval has passed. A job whose source fails keeps its frames.
+
+        publish=False is a hot standby's run (COCKPIT_STANDBY=hot): the same reads by watermark, the same state
+        updates and the same frames, kept in last_frames and serialized, but nothing written to Redis (no
+        snapshot, no timelines); publish_warm() puts them out when this process takes the lock."""
         now, started = now or self.clock(), time.perf_counter()
         frames: dict[str, pd.DataFrame] = {}
         meta: dict = {}
         gone: set[str] = set()
         ran: list[str] = []
+        self.publishing = publish
         for job in (name,) if isinstance(name, str) else name:
             if not self.backoff[job].should_try():
                 continue
             try:
-                current = self.store.manifest()  # is our last snapshot still the one in Redis?
-                self.snapshot_lost = current is None or current.get("version") != self.published_version
+                if publish:
+                    current = self.store.manifest()  # is our last snapshot still the one in Redis?
+                    self.snapshot_lost = current is None or current.get("version") != self.published_version
                 job_frames, job_meta, job_gone = getattr(self, f"_{job}")(now)
             except Exception as exc:  # noqa: BLE001 - any source failure: back off, report, keep serving
                 wait = self.backoff[job].failed()
-                log.warning("ETL %s failed (%s); retry in %.0fs", job, exc, wait, exc_info=log.isEnabledFor(logging.DEBUG))
+                log.warning("ETL %s%s failed (%s); retry in %.0fs", "" if publish else "standby: ", job, exc, wait,
+                            exc_info=log.isEnabledFor(logging.DEBUG))
+                status = {f"{job}_status": {"ok": False, "error": error_text(exc), "failed_at": now.isoformat(),
+                                            "retry_in_s": wait}}
+                if not publish:
+                    self.pending_meta |= status
+                    continue
                 try:
-                    self.store.update_meta({f"{job}_status": {"ok": False, "error": error_text(exc),
-                                                              "failed_at": now.isoformat(), "retry_in_s": wait}})
+                    self.store.update_meta(status)
                 except Exception:  # Redis down too: nothing to tell
                     pass
                 continue
@@ -154,6 +173,8 @@ class EtlJobs:
             meta |= job_meta | {f"{job}_status": {"ok": True, "ran_at": now.isoformat()}}
             gone |= job_gone
             ran.append(job)
+            if job_frames:
+                self.warmed.add(job)
         if not ran:
             return None
         self.last_frames.update(frames)
@@ -161,9 +182,21 @@ class EtlJobs:
             self.last_frames.pop(key, None)
         frames[F.ALERTS.name] = self.last_frames[F.ALERTS.name] = wall_alerts(
             self.last_frames, self.city.regions, now, self.alert_thresholds, devices_as_of=self.devices_as_of)
+        if not publish:
+            self.store.forget(gone)
+            self.store.prepare(frames)  # serialized now: the publish on taking the lock only writes
+            self.pending_meta |= meta
+            self.pending_gone = (self.pending_gone | gone) - set(self.last_frames)
+            self.warm_as_of = now
+            if "events" in ran:
+                self.advances += 1
+            return None
         if self.snapshot_lost:
             frames = dict(self.last_frames)  # Redis was emptied or someone else published: write everything
+            meta = self.pending_meta | meta  # and what a standby's runs found, the frames gone meanwhile
+            gone |= self.pending_gone - set(frames)
         manifest = self.store.publish(frames, now, meta, drop=gone)
+        self.pending_meta, self.pending_gone = {}, set()
         self.published_version = manifest["version"]
         self.published_after_s = time.perf_counter() - started
         if "events" in ran and (stats := self.timelines.catch_up(self.engine)) is not None:
@@ -172,25 +205,28 @@ class EtlJobs:
                 self.published_version = manifest["version"]
         return manifest
 
+    def warm_complete(self, jobs: tuple[str, ...]) -> bool:
+        """Whether a hot standby's state holds the frames of every one of `jobs` (each ran and gave its frames)."""
+        return self.warm_as_of is not None and all(job in self.warmed for job in jobs)
+
+    def publish_warm(self) -> dict:
+        """A hot standby that took the lock: its kept frames, every one, out at once as the new leader's first
+        snapshot (as of its last run, a tick ago at most: it read the source then), without reading the source
+        or computing a frame first; the jobs then go on at their intervals. Raises Fenced if the lock is not ours."""
+        assert self.warm_as_of is not None, "publish_warm before any warm run"
+        frames = dict(self.last_frames)
+        manifest = self.store.publish(frames, self.warm_as_of, self.pending_meta,
+                                      drop=self.pending_gone - set(frames))
+        self.pending_meta, self.pending_gone = {}, set()
+        self.published_version = manifest["version"]
+        return manifest
+
     def advance(self, now: datetime | None = None) -> dict | None:
-        """Hot standby (COCKPIT_STANDBY=hot): the events' incremental pull by watermark and the window state it
-        updates, as a leader's tick does, but no frame computed and nothing published; the weeks it changed wait
-        in pending_weeks for this process's first run as leader, which then costs a tick, not a backfill. The
-        pull's counts, or None (in backoff, or the source failed)."""
-        if not self.backoff["events"].should_try():
-            return None
-        now = now or self.clock()
-        try:
-            stats = self.ledger.pull(self.engine, now)
-            self.rows_pulled += stats["read"]
-            self.pending_weeks |= self.windows.update(self.ledger, now)
-        except Exception as exc:  # noqa: BLE001 - as run: back off, and the next advance (or run) reads it again
-            wait = self.backoff["events"].failed()
-            log.warning("ETL standby: events pull failed (%s); retry in %.0fs", exc, wait)
-            return None
-        self.backoff["events"].succeeded()
-        self.advances += 1
-        return stats
+        """A hot standby's events run (run("events", publish=False)): the incremental pull by watermark, the window
+        state it updates and the frames, nothing published. The pull's counts, or None (in backoff, or failed)."""
+        before = self.advances
+        self.run("events", now, publish=False)
+        return self.pull_stats if self.advances > before else None
 
     @property
     def timeline_stats(self) -> dict | None:
@@ -202,14 +238,15 @@ class EtlJobs:
 
     def _events(self, now: datetime):
         t0 = time.perf_counter()
-        stats = self.ledger.pull(self.engine, now)
+        stats = self.pull_stats = self.ledger.pull(self.engine, now)
         self.rows_pulled += stats["read"]
         t_pull = time.perf_counter()
         led = self.ledger
         # event timelines (etl/state/timeline_sync.py decides full or incremental), written right after this
-        # run's snapshot is published (run)
-        timelines = self.timelines.plan(self.engine, led, now, self.snapshot_lost, self._timeline_rows)
-        self.pending_weeks |= self.windows.update(led, now)  # with a standby's advances; kept until the frames are out
+        # run's snapshot is published (run); a standby writes none (the new leader resumes from the sync marker)
+        timelines = (self.timelines.plan(self.engine, led, now, self.snapshot_lost, self._timeline_rows)
+                     if self.publishing else {"mode": "standby"})
+        self.pending_weeks |= self.windows.update(led, now)  # kept until the frames are built (a failed run keeps them)
         dirty = self.pending_weeks
         # the tablet's windows: one frame per week, republished only when the week changed (the screens merge the
         # weeks a window overlaps); everything else looks back at most 30 days (and at the open events)

@@ -8,9 +8,11 @@ marks the state for a reset, applied by the next run under the lock. And the sna
 fenced by the lock (snapshots/store.py Fence): a leader that was paused past its TTL and wakes up
 still believing it leads cannot publish over the new leader's snapshots.
 
-A process that does not lead stands by. Hot (COCKPIT_STANDBY=hot, the default), its events job keeps the
-ETL state current without publishing (EtlJobs.advance: the same incremental pull by watermark and the same
-state updates), so the run that follows its taking the lock costs a tick, not a backfill. Cold, it does
+A process that does not lead stands by. Hot (COCKPIT_STANDBY=hot, the default), it runs every job on the
+leader's schedule without publishing (EtlJobs.run(..., publish=False): the same incremental reads by watermark,
+the same state updates, the same frames, serialized; every job once at its start), so the moment it takes the
+lock it publishes every frame it holds (EtlJobs.publish_warm: Redis writes only, no read, no computing), then
+goes on at the jobs' intervals: a takeover costs the lock's TTL and a write, not a backfill. Cold, it does
 nothing until it leads (one source reader per deployment; a takeover then backfills)."""
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class EtlScheduler:
         self.intervals = intervals
         self.runs = {name: 0 for name in intervals}
         self.fenced = 0  # publishes the fence refused (we had lost the lock)
+        self.warm_publishes = 0  # leads taken with a hot standby's state published at once
         self.run_lock = threading.Lock()  # one job at a time: they share EtlJobs' state
         self._took_lead = False  # set by the election, applied by the next run under run_lock
 
@@ -109,8 +112,8 @@ class EtlScheduler:
 
     def _run(self, name: str) -> None:
         if not self.leader.is_leader:
-            if name == "events" and self.standby == "hot":
-                self._advance()
+            if self.standby == "hot":
+                self._warm(name)
             return
         if name == "indicators":  # reads taken in and frames built before the lock: only the publish holds it
             try:
@@ -121,11 +124,17 @@ class EtlScheduler:
             if not self.leader.is_leader:
                 return
             names: tuple[str, ...] = (name,)
-            if self._took_lead:  # every job in the first snapshot, so no screen waits an interval for a feed
-                self._took_lead = False
-                self.jobs.published_version = None
-                names = tuple(self.intervals)
             try:
+                if self._took_lead:  # every job in the first snapshot, so no screen waits an interval for a feed
+                    self._took_lead = False
+                    self.jobs.published_version = None
+                    if self.standby == "hot" and self.jobs.warm_complete(tuple(self.intervals)):
+                        self.jobs.publish_warm()  # every job's frames as the standby kept them: out at once
+                        self.warm_publishes += 1
+                        log.info("this process (%s) published its standby state: %d frames",
+                                 self.leader.identity, len(self.jobs.last_frames))
+                    else:  # cold, or a standby not caught up yet: every job runs now
+                        names = tuple(self.intervals)
                 manifest = self.jobs.run(names if len(names) > 1 else name)
             except Fenced as exc:
                 self.fenced += 1
@@ -136,12 +145,18 @@ class EtlScheduler:
             for job in names:
                 self.runs[job] += 1
 
-    def _advance(self) -> None:
-        """A hot standby's tick: the ETL state brought to the source, nothing published (under the run lock: a
-        lead taken meanwhile waits for it, then publishes from the state it left)."""
+    def _warm(self, name: str) -> None:
+        """A hot standby's run of a job: its reads, state and frames, nothing published (under the run lock: a lead
+        taken meanwhile waits for it, then publishes the state it left). Jobs that have not yet given their frames
+        run with it, so every job's state is warm within the first events interval (safety's is an hour)."""
         with self.run_lock:
-            if not self.leader.is_leader and self.jobs.advance() is not None and self.jobs.advances == 1:
-                log.info("this process (%s) stands by hot: ETL state current (%d event rows read)",
+            if self.leader.is_leader:
+                return
+            names = (name, *(j for j in self.intervals if j != name and j not in self.jobs.warmed))
+            was = self.jobs.warm_complete(tuple(self.intervals))
+            self.jobs.run(names if len(names) > 1 else name, publish=False)
+            if not was and self.jobs.warm_complete(tuple(self.intervals)):
+                log.info("this process (%s) stands by hot: every job's state current (%d event rows read)",
                          self.leader.identity, self.jobs.rows_pulled)
 
     def start(self) -> EtlScheduler:

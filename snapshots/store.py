@@ -85,6 +85,10 @@ class SnapshotStore:
         self.fence = fence  # set by the scheduler (etl/scheduler.py): the leader lock and our token
         self.digests: dict[str, bytes] = {}  # frame key in the manifest -> digest of the bytes we wrote there
         self.last_version = 0  # the version this store last published: versions it publishes only grow
+        # frame name -> (the frame, its bytes, their digest): a frame published again as the same object is not
+        # serialized again (a hot standby prepares its frames as it computes them, so the snapshot it publishes on
+        # taking the lock, every frame, costs the writes only; etl/jobs.py publish_warm)
+        self.blobs: dict[str, tuple[pd.DataFrame, bytes, bytes]] = {}
 
     @property
     def manifest_key(self) -> str:
@@ -99,10 +103,9 @@ class SnapshotStore:
         """Write frames and flip the manifest; returns the new manifest. Meta entries merge into the old;
         frames named in `drop` leave the snapshot. Raises Fenced (nothing written) if the store has a
         fence whose key does not hold its token."""
-        for name, df in frames.items():
-            check_frame(name, df)
-        blobs = {name: frame_to_ipc(df) for name, df in frames.items()}
-        digests = {name: hashlib.blake2b(blob, digest_size=16).digest() for name, blob in blobs.items()}
+        self.prepare(frames)
+        blobs = {name: self.blobs[name][1] for name in frames}
+        digests = {name: self.blobs[name][2] for name in frames}
         fence = self.fence
         written: dict[str, bytes] = {}
 
@@ -143,10 +146,27 @@ class SnapshotStore:
             return manifest
 
         manifest = fenced_transaction(self.r, fence, flip, watch=(self.manifest_key,))
+        self.forget(set(drop) - set(frames))
         current = {e["key"] for e in manifest["frames"].values()}
         self.digests = {k: d for k, d in {**self.digests, **written}.items() if k in current}
         self.last_version = max(self.last_version, int(manifest["version"]))
         return manifest
+
+    def prepare(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Check and serialize the frames not serialized yet (a frame is known by identity: the same object as
+        last time costs nothing); publish() then writes these bytes. Raises on a frame that breaks its contract."""
+        for name, df in frames.items():
+            cached = self.blobs.get(name)
+            if cached is not None and cached[0] is df:
+                continue
+            check_frame(name, df)
+            blob = frame_to_ipc(df)
+            self.blobs[name] = (df, blob, hashlib.blake2b(blob, digest_size=16).digest())
+
+    def forget(self, names) -> None:
+        """Drop the serialized bytes of frames no longer kept."""
+        for name in names:
+            self.blobs.pop(name, None)
 
     def update_meta(self, meta: dict) -> dict:
         """Merge meta into the current manifest without new frames (e.g. a source error)."""

@@ -88,3 +88,57 @@ def test_the_standby_publishes_a_post_stop_event_on_its_next_tick(sim_engine, ci
 
 def every_job_in(manifest: dict) -> bool:
     return {F.EVENT_KPIS.name, F.DEVICE_KPIS.name, F.SAFETY_LATEST.name} <= set(manifest["frames"])
+
+
+def test_the_survivors_first_snapshot_has_every_frame_the_leader_published(sim_engine, city, redis_client, tmp_path,
+                                                                          wait_until, vitals_db, opinion_api):
+    """Every job warm on the standby (events, devices, safety, the forecast fitted in its thread, the vital signs'
+    feeds): the leader stops, and the survivor's first snapshot writes every frame the leader's last one held, each
+    under its own version (none left over from the leader), before it has read the source as leader."""
+    from indicator_helpers import vitals_feeds
+
+    path = tmp_path / "source.db"
+    shutil.copy(sim_engine.url.database, path)
+    intervals = {"events": 0.5, "devices": 5.0, "safety": 30.0, "forecast": 5.0, "indicators": 2.0}
+
+    def scheduler():
+        jobs = EtlJobs(writable_engine(f"sqlite:///{path}"), city, SnapshotStore(redis_client))
+        jobs.indicators = vitals_feeds(city, vitals_db, opinion_api.url)
+        jobs.forecast_background = True  # as the service runs it (dashboard/service.py start_etl)
+        return EtlScheduler(jobs, redis_client, "cockpit", TTL_S, intervals, standby="hot").start()
+
+    store = SnapshotStore(redis_client)
+    every = {F.EVENT_KPIS.name, F.DEVICE_KPIS.name, F.SAFETY_LATEST.name, F.FORECAST_DAYS.name, F.INDICATORS.name,
+             F.CAMERA_GAPS.name, F.RECURRING.name}
+    leader = scheduler()
+    other = None
+    try:
+        assert wait_until(lambda: every <= set((store.manifest() or {}).get("frames", {})), timeout_s=300), \
+            sorted((store.manifest() or {}).get("frames", {}))
+        other = scheduler()
+        assert wait_until(lambda: other.jobs.warm_complete(tuple(intervals)), timeout_s=300), other.jobs.warmed
+        assert not other.leader.is_leader and other.jobs.published_version is None  # it stood by: nothing published
+        published: list[dict] = []
+        publish = other.jobs.store.publish
+
+        def recorded(*args, **kwargs):
+            published.append(publish(*args, **kwargs))
+            return published[-1]
+
+        other.jobs.store.publish = recorded  # type: ignore[method-assign]
+        with leader.run_lock:  # between two of the leader's runs: its last snapshot is the one in Redis
+            last = store.manifest()
+            leader.sched.shutdown(wait=False)
+        leader.leader.release()
+        assert wait_until(lambda: published, timeout_s=60)
+    finally:
+        if leader.sched.running:
+            leader.shutdown()
+        if other is not None:
+            other.shutdown()
+    first = published[0]
+    assert first["publisher"] == other.leader.identity and other.warm_publishes == 1
+    mine = {name for name, e in first["frames"].items() if e["key"] == Keys("cockpit").frame(name, first["version"])}
+    assert set(last["frames"]) <= mine, sorted(set(last["frames"]) - mine)
+    assert every <= mine
+    assert first["meta"]["forecast"]["series"] > 0 and first["meta"]["indicators"]["feeds"]  # the jobs' meta with them

@@ -21,6 +21,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import UTC
 
@@ -70,6 +71,16 @@ class LeaderLock:
             self.is_leader = False
         return self.is_leader
 
+    def others_left_s(self) -> float | None:
+        """Seconds the lease another process holds has left (None: no lock, or it is ours, or Redis did not say)."""
+        try:
+            holder, left_ms = self.lock.redis.pipeline(transaction=False).get(self.lock.name).pttl(self.lock.name).execute()
+        except redis.RedisError:
+            return None
+        if holder is None or holder.decode() == self.identity or left_ms is None or left_ms < 0:
+            return None
+        return left_ms / 1000
+
     def release(self) -> None:
         if self.is_leader:
             try:
@@ -97,12 +108,24 @@ class EtlScheduler:
         self.runs = {name: 0 for name in intervals}
         self.fenced = 0  # publishes the fence refused (we had lost the lock)
         self.warm_publishes = 0  # leads taken with a hot standby's state published at once
+        self.elect_every_s = max(0.5, min(1.0, ttl_s / 3))  # a standby takes a lock the dead leader left within this
+        self.lease_ends: float | None = None  # a standby's: when a lease its holder stopped renewing runs out (monotonic)
+        self.warm_s = 0.0  # how long the last warm run took
+        self.warm_skipped = 0  # warm runs not started: the lease would run out before they end
         self.run_lock = threading.Lock()  # one job at a time: they share EtlJobs' state
         self._took_lead = False  # set by the election, applied by the next run under run_lock
 
     def _elect(self) -> None:
         was = self.leader.is_leader
         leads = self.leader.hold()
+        if not leads:  # a lease about to run out (its holder died or stalls): try again the moment it does
+            left = self.leader.others_left_s()
+            # a lease not renewed for two elections or more: its holder is dead or stalled (a live one renews each second)
+            stale = left is not None and left < self.ttl_s - 2 * self.elect_every_s - 0.5
+            self.lease_ends = time.monotonic() + left if stale and left is not None else None
+            if left is not None and left < self.elect_every_s:
+                time.sleep(left + 0.005)
+                leads = self.leader.hold()
         if was and not leads:
             log.warning("this process (%s) no longer leads the ETL", self.leader.identity)
         if leads and not was:
@@ -149,12 +172,20 @@ class EtlScheduler:
         """A hot standby's run of a job: its reads, state and frames, nothing published (under the run lock: a lead
         taken meanwhile waits for it, then publishes the state it left). Jobs that have not yet given their frames
         run with it, so every job's state is warm within the first events interval (safety's is an hour)."""
+        ends = self.lease_ends
+        if ends is not None and self.jobs.warm_complete(tuple(self.intervals)) and \
+                time.monotonic() + self.warm_s + 0.5 > ends:
+            self.warm_skipped += 1  # the leader renews no more: keep the run lock free for the publish at its expiry
+            return
         with self.run_lock:
             if self.leader.is_leader:
                 return
             names = (name, *(j for j in self.intervals if j != name and j not in self.jobs.warmed))
             was = self.jobs.warm_complete(tuple(self.intervals))
+            t0 = time.monotonic()
             self.jobs.run(names if len(names) > 1 else name, publish=False)
+            if name == "events" and was:  # a tick's length (not the backfill's)
+                self.warm_s = time.monotonic() - t0
             if not was and self.jobs.warm_complete(tuple(self.intervals)):
                 log.info("this process (%s) stands by hot: every job's state current (%d event rows read)",
                          self.leader.identity, self.jobs.rows_pulled)
@@ -163,8 +194,9 @@ class EtlScheduler:
         for name, seconds in self.intervals.items():
             self.sched.add_job(self._run, "interval", seconds=seconds, args=[name], id=name,
                                max_instances=1, coalesce=True, misfire_grace_time=None)
-        # every second (at most a third of the TTL): a standby takes a lock the dead leader left within a second
-        self.sched.add_job(self._elect, "interval", seconds=max(0.5, min(1.0, self.ttl_s / 3)), id="elect",
+        # every second (at most a third of the TTL): a standby takes a lock the dead leader left within a second (at
+        # once when the lease has less than that left: _elect waits for its end)
+        self.sched.add_job(self._elect, "interval", seconds=self.elect_every_s, id="elect",
                            max_instances=1, coalesce=True, next_run_time=_now())
         self.sched.start()
         return self

@@ -227,6 +227,27 @@ def pct(xs: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(xs, float), q)), 2) if xs else float("nan")
 
 
+def markdown(runs: list[dict]) -> str:
+    """The runs' kills as docs/reliability.md shows them: one row per standby mode and source size."""
+    out = ["| events | standby | kill → first snapshot, each kill (s) | kill → a snapshot with the post-kill event (s) | "
+           "p50 / p95 to the event | first snapshot wrote every frame | standby RSS (MB) | standby CPU (s/s) | "
+           "load at the kills |", "|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        for mode in ("hot", "cold"):
+            mine = [r for r in run["kills"] if r["standby"] == mode]
+            if not mine:
+                continue
+            w = run[mode]["with_event_s"]
+            out.append(f"| {run['events']:,} | {mode} | {', '.join(str(r['first_s']) for r in mine)} | "
+                       f"{', '.join(str(r['with_event_s']) for r in mine)} | {w['p50']} / {w['p95']} | "
+                       f"{sum(r['complete'] for r in mine)} of {len(mine)}"
+                       f"{'' if all(r['complete'] for r in mine) else ' (' + ', '.join(sorted({m for r in mine for m in r['missing']})) + ' missing)'} | "
+                       f"{', '.join(str(r['standby_rss_mb']) for r in mine)} | "
+                       f"{', '.join(str(r['standby_cpu_per_s']) for r in mine)} | "
+                       f"{', '.join(str(r['load_at_kill']) for r in mine)} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.takeover", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -240,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="JSON with every kill (default: in the workdir)")
+    ap.add_argument("--markdown", type=Path, nargs="+", default=None,
+                    help="print the table docs/reliability.md shows from these runs' JSON files, and run nothing")
     a = ap.parse_args(argv)
+    if a.markdown:
+        print(markdown([json.loads(x.read_text()) for x in a.markdown]))
+        return 0
     default_dir = Path("/work/data") if Path("/work/data").is_dir() else Path(os.environ.get("TMPDIR", "/tmp"))
     source = a.source or default_dir / f"takeover-{a.events}.db"
     work = a.workdir or Path(f"/tmp/cockpit-takeover-{os.getpid()}")

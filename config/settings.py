@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     cameras_interval_s: float = Field(60.0, gt=0, description="Seconds between camera/IoT ETL runs.")
     safety_interval_s: float = Field(3600.0, gt=0, description="Seconds between safety-index ETL runs.")
     leader_ttl_s: float = Field(15.0, gt=1, description="TTL of the ETL leader lock; another process takes over this long after the leader dies.")
-    standby: Literal["hot", "cold"] = Field("hot", description="What an ETL process that does not lead does: hot keeps the ETL state current (the leader's incremental reads of the source, nothing published), so a takeover or a deploy costs one tick; cold waits, and a takeover backfills the whole history (docs/operations.md: the cost).")
+    standby: Literal["hot", "cold"] = Field("hot", description="What an ETL process that does not lead does: hot runs every job as the leader does (the same incremental reads of the source, the same state and frames) and publishes nothing, so on a takeover or a deploy it publishes every frame the moment it takes the lock; cold waits, and a takeover backfills the whole history (docs/operations.md: the cost).")
     snapshot_keep_s: int = Field(60, ge=10, description="Seconds a superseded snapshot stays readable in Redis (for a reader between the manifest and its frames). Redis holds about the publishes of this many seconds: ~2.5 MB each in Nanjing.")
     stale_after_s: float = Field(60.0, gt=0, description="A screen marks its data stale when the snapshot is older than this.")
     poll_ms: int = Field(2000, ge=200, description="How often screens ask whether a new snapshot exists (only the version travels).")

@@ -174,7 +174,7 @@ class EtlScheduler:
         run with it, so every job's state is warm within the first events interval (safety's is an hour)."""
         ends = self.lease_ends
         if ends is not None and self.jobs.warm_complete(tuple(self.intervals)) and \
-                time.monotonic() + self.warm_s + 0.5 > ends:
+                time.monotonic() + min(self.warm_s, self.ttl_s / 4) + 0.5 > ends:
             self.warm_skipped += 1  # the leader renews no more: keep the run lock free for the publish at its expiry
             return
         with self.run_lock:

@@ -46,3 +46,14 @@ def test_the_report_holds_every_figure_and_the_soak(tmp_path):
 def test_a_run_that_recorded_nothing_says_so(tmp_path):
     text = write_report(tmp_path / "r.md", tmp_path / "none.jsonl", None, "python3 cockpit.py faults")
     assert "No fault test recorded a figure" in text and "Not run this time" in text
+
+
+def test_a_section_another_command_wrote_is_kept(tmp_path):
+    """bench/takeover.py's figures live in docs/reliability.md between kept markers: writing the report again
+    carries them over as they are."""
+    out = tmp_path / "r.md"
+    section = "<!-- kept: takeover -->\n### Takeover at 1M events\n\n| hot | 14.5 |\n<!-- /kept -->"
+    out.write_text(f"# old report\n\n{section}\n\nold text\n")
+    text = write_report(out, tmp_path / "none.jsonl", None, "python3 cockpit.py faults")
+    assert section in text and "old text" not in text
+    assert write_report(out, tmp_path / "none.jsonl", None, "python3 cockpit.py faults").count("### Takeover") == 1

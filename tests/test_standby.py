@@ -43,7 +43,7 @@ def test_the_standby_publishes_a_post_stop_event_on_its_next_tick(sim_engine, ci
                           INTERVALS, standby=standby).start()
     other = None
     try:
-        assert wait_until(lambda: (store.manifest() or {}).get("publisher") == leader.leader.identity, timeout_s=120)
+        assert wait_until(lambda: (store.manifest() or {}).get("publisher") == leader.leader.identity, timeout_s=300)
         own = writable_engine(f"sqlite:///{path}")  # the standby's own connections: its reads are counted
         statements: list[str] = []
         event.listen(own, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -51,13 +51,13 @@ def test_the_standby_publishes_a_post_stop_event_on_its_next_tick(sim_engine, ci
                              INTERVALS, standby=standby).start()
         total = store.manifest()["meta"]["events_total"]
         if standby == "hot":  # it has read the history and then kept up: two advances at least
-            assert wait_until(lambda: other.jobs.advances >= 2, timeout_s=120), other.jobs.advances
+            assert wait_until(lambda: other.jobs.advances >= 2, timeout_s=300), other.jobs.advances
             n, a = len(statements), other.jobs.advances  # what a standby costs the source, per incremental advance
-            assert wait_until(lambda: other.jobs.advances >= a + 3, timeout_s=60)
+            assert wait_until(lambda: other.jobs.advances >= a + 3, timeout_s=300), other.jobs.advances
             print(f"\nhot standby: {(len(statements) - n) / (other.jobs.advances - a):.1f} SQL statements an advance")
         assert not other.leader.is_leader and other.runs["events"] == 0  # it stood by: nothing published
-        leader.shutdown()  # the lock goes with it
         pulled = other.jobs.rows_pulled  # hot: the history, read while standing by; cold: nothing
+        leader.shutdown()  # the lock goes with it (or expires during a long last tick: the standby may lead by now)
         write_event(engine, "AFTER-STOP-1", now_local(city.timezone))
 
         def shows_it():
@@ -67,7 +67,7 @@ def test_the_standby_publishes_a_post_stop_event_on_its_next_tick(sim_engine, ci
             ticker = store.read_frame(m["frames"][F.TICKER.name]["key"])
             return m if "AFTER-STOP-1" in set(ticker["event_id"]) else None
 
-        manifest = wait_until(shows_it, timeout_s=120)
+        manifest = wait_until(shows_it, timeout_s=300)
         assert manifest is not None, store.manifest() and store.manifest().get("publisher")
         assert manifest["meta"]["events_total"] == total + 1
         since_stop = other.jobs.rows_pulled - pulled

@@ -196,8 +196,10 @@ class EtlScheduler:
                                max_instances=1, coalesce=True, misfire_grace_time=None)
         # every second (at most a third of the TTL): a standby takes a lock the dead leader left within a second (at
         # once when the lease has less than that left: _elect waits for its end)
+        # never skipped for lateness (APScheduler's default misfire grace is 1 s: on a starved machine a renewal due a
+        # second ago was dropped, and a leader lost its lease at 10M events with the lock's other renewals late too)
         self.sched.add_job(self._elect, "interval", seconds=self.elect_every_s, id="elect",
-                           max_instances=1, coalesce=True, next_run_time=_now())
+                           max_instances=1, coalesce=True, misfire_grace_time=None, next_run_time=_now())
         self.sched.start()
         return self
 

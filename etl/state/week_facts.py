@@ -21,6 +21,9 @@ from etl.transforms.events import event_facts
 from etl.transforms.window_pieces import piece_rows, sorted_pieces
 
 COUNT_COLS = [col for col, _ in COUNTS.values()]
+# a backfill's facts are computed this many ledger rows at a time (WeekFacts._new_facts): the copy of the rows
+# and the intermediate columns stay this size, whatever the history's
+FACT_CHUNK_ROWS = 400_000
 
 
 class WeekFacts:
@@ -46,7 +49,7 @@ class WeekFacts:
         touched = change.rows
         self.rebuilt_rows = 0
         patches: list[tuple[np.datetime64, np.ndarray]] = []  # (week, kept rows of its facts)
-        redo: list[pd.DataFrame] = []  # ledger rows whose facts are computed now, every week in one call
+        redo: list[tuple[np.datetime64, pd.DataFrame]] = []  # (week, its ledger rows whose facts are computed now)
         for week in sorted(dirty):
             part = parts.get(week)
             if part is None:
@@ -63,16 +66,12 @@ class WeekFacts:
             else:
                 keep, new = self._changed(part, old, touched, due_lo, due_hi)
             patches.append((week, keep))
-            redo.append(new)
+            redo.append((week, new))
             self.open_due[week] = part.loc[part["closed_at"].isna(), "due_at"].to_numpy(dtype="datetime64[us]")
-        redo = [r for r in redo if len(r)]
-        if redo:
-            nf = event_facts(redo[0] if len(redo) == 1 else pd.concat(redo), now)
-            nr = piece_rows(nf)
-            new_week = week_of(nf["day"])
+        added = self._new_facts([(w, r) for w, r in redo if len(r)], now)
+        del redo
         for week, keep in patches:
             old = self.facts.get(week)
-            mine = (new_week == week) if redo else np.zeros(0, dtype=bool)
             pieces = [] if old is None else [(old, self.rows[week]) if keep.all() else (old[keep], self.rows[week][keep])]
             if old is None:
                 self.cubes.drop(week)  # built again from the week's facts (sync)
@@ -80,12 +79,12 @@ class WeekFacts:
                 gone = old[~keep]
                 self.cubes.apply(week, gone, -1)
                 self.medians.apply(gone, -1)
-            if mine.any():
-                added = nf[mine]
-                pieces.append((added, nr[mine]))
-                self.cubes.apply(week, added, 1)
-                self.medians.apply(added, 1)
-                self.rebuilt_rows += int(mine.sum())
+            if week in added:
+                new_facts, new_rows = added.pop(week)
+                pieces.append((new_facts, new_rows))
+                self.cubes.apply(week, new_facts, 1)
+                self.medians.apply(new_facts, 1)
+                self.rebuilt_rows += len(new_facts)
             if len(pieces) == 1:
                 facts, rows = pieces[0]
             else:
@@ -95,6 +94,32 @@ class WeekFacts:
             self.open_facts[week] = facts[facts["is_open"].to_numpy() == 1]
         self.as_of = now
         return dirty
+
+    @staticmethod
+    def _new_facts(redo: list[tuple[np.datetime64, pd.DataFrame]], now: datetime
+                   ) -> dict[np.datetime64, tuple[pd.DataFrame, pd.DataFrame]]:
+        """The facts and piece rows of these ledger rows, by week: computed over several weeks at a time (one call
+        costs its rows, not its weeks) but at most about FACT_CHUNK_ROWS rows at once, so a backfill never holds a
+        copy of the whole history beside the facts; each week's rows are a slice of its chunk (a week's rows are
+        contiguous, every one of them in that week), not a boolean mask over all of them."""
+        out: dict[np.datetime64, tuple[pd.DataFrame, pd.DataFrame]] = {}
+        start = 0
+        while start < len(redo):
+            end, n = start, 0
+            while end < len(redo) and (end == start or n + len(redo[end][1]) <= FACT_CHUNK_ROWS):
+                n += len(redo[end][1])
+                end += 1
+            chunk = redo[start:end]
+            rows = chunk[0][1] if len(chunk) == 1 else pd.concat([r for _, r in chunk])
+            nf = event_facts(rows, now)
+            del rows
+            nr = piece_rows(nf)
+            at = 0
+            for week, r in chunk:
+                out[week] = (nf.iloc[at:at + len(r)], nr.iloc[at:at + len(r)])
+                at += len(r)
+            start = end
+        return out
 
     @staticmethod
     def _changed(part: pd.DataFrame, old: pd.DataFrame, touched: np.ndarray, due_lo, due_hi

@@ -17,10 +17,13 @@ from etl.transforms.regions import code_text, grid_numbers
 
 def event_status(events: pd.DataFrame) -> pd.Series:
     """The last stage an event reached (reported ... closed)."""
-    status = pd.Series("reported", index=events.index, dtype=object)
-    for stage in STAGES[1:]:
-        status = status.where(events[f"{stage}_at"].isna(), stage)
-    return status
+    reached = np.zeros(len(events), dtype=np.int64)
+    for k, stage in enumerate(STAGES[1:], start=1):  # numpy masks: no object Series rebuilt per stage
+        reached[events[f"{stage}_at"].notna().to_numpy()] = k
+    return pd.Series(STAGE_NAMES[reached], index=events.index, dtype=object)
+
+
+STAGE_NAMES = np.asarray(STAGES, dtype=object)
 
 
 def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:

@@ -21,8 +21,8 @@ def piece_rows(facts: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame({
         "grid": f["grid_no"].to_numpy(dtype=np.int64),  # 15 digits: a prefix is an int range
         "day": ((f["day"].to_numpy(dtype="datetime64[D]") - EPOCH).astype(np.int32)),
-        "category": f["category"].astype(str).to_numpy(),
-        "channel": f["channel"].astype(str).to_numpy(),
+        "category": as_text(f["category"]),
+        "channel": as_text(f["channel"]),
         "handling_level": f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy(),
         "dept": f["dept_no"].to_numpy(dtype=np.uint16),  # the department's number (config/departments.py; 0 = 未归属)
     }, index=f.index)
@@ -31,6 +31,15 @@ def piece_rows(facts: pd.DataFrame) -> pd.DataFrame:
     for stage in QUANTILES:
         out[f"bin_{stage}"] = duration_bin(f[f"{stage}_min"])
     return out
+
+
+def as_text(col: pd.Series) -> np.ndarray:
+    """`col.astype(str).to_numpy()`: the values as Python strings; a column that holds only strings (the ledger's
+    shared ones) is passed as it is, not through pandas' string dtype and back (two conversions per row)."""
+    v = col.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(v, skipna=False) == "string":
+        return v
+    return col.astype(str).to_numpy()
 
 
 def sorted_pieces(rows: pd.DataFrame) -> pd.DataFrame:

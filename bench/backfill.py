@@ -1,0 +1,84 @@
+"""The cold backfill alone: `EtlJobs.run("events")` on a fresh EtlJobs, from the source to the first snapshot out
+(the timeline write after it skipped unless --timelines), with the process's peak RSS:
+
+    python -m bench.backfill SOURCE_URL REDIS_URL [--profile OUT.prof] [--timelines]
+
+Prints JSON: events kept, seconds to the snapshot, events/s, peak RSS (MB), the events job's split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import threading
+import time
+
+
+def trace_rss(main_id: int) -> None:
+    """Every 0.1 s to stderr: the RSS (MB) and the innermost frames of the project's code the main thread is in."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while True:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * page / 2**20
+        frame, where = sys._current_frames().get(main_id), []
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if "/site-packages/" not in name and "/lib/python" not in name:
+                where.append(f"{os.path.basename(name)}:{frame.f_lineno}")
+            frame = frame.f_back
+        print(f"rss {rss:7.0f} MB  {' < '.join(where[:4])}", file=sys.stderr, flush=True)
+        time.sleep(0.1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("source"), ap.add_argument("redis")
+    ap.add_argument("--prefix", default=f"bench-backfill-{os.getpid()}")
+    ap.add_argument("--profile", default=None, help="write a cProfile of the run here")
+    ap.add_argument("--timelines", action="store_true", help="write the timelines after the snapshot, as run does")
+    ap.add_argument("--trace-rss", action="store_true", help="print the RSS every 0.1 s with where the run is")
+    a = ap.parse_args()
+    import redis
+
+    from config.city import load_city
+    from config.settings import load_settings
+    from etl.jobs import EtlJobs
+    from etl.source.schema import source_engine
+    from snapshots.store import SnapshotStore
+
+    settings = load_settings()
+    client = redis.Redis.from_url(a.redis)
+    jobs = EtlJobs(source_engine(a.source), load_city(settings.city_dir), SnapshotStore(client, a.prefix, settings.snapshot_keep_s))
+    if not a.timelines:
+        jobs.timelines.catch_up = lambda engine: None  # type: ignore[method-assign]
+    if a.trace_rss:
+        threading.Thread(target=trace_rss, args=(threading.get_ident(),), daemon=True).start()
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if a.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+    m = jobs.run("events")
+    if a.profile:
+        prof.disable()
+        prof.dump_stats(a.profile)
+    wall = time.perf_counter() - t0
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    meta = m["meta"]
+    n = int(meta["events_total"])
+    print(json.dumps({"events": n, "snapshot_s": round(jobs.published_after_s, 3), "wall_s": round(wall, 3),
+                      "events_per_s": round(n / jobs.published_after_s), "cpu_s": round(time.process_time() - cpu0, 2),
+                      "children_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      "rss_before_mb": round(rss0), "split": meta.get("events_split_s"),
+                      "load": os.getloadavg()[0]}))
+    for k in client.scan_iter(f"{a.prefix}*"):
+        client.delete(k)
+
+
+if __name__ == "__main__":
+    main()

@@ -45,7 +45,7 @@ def _sql(engine: Engine, query: Select) -> str:
 
 # The child: only ADBC's SQLite in its process. argv[1] the database file (opened read-only: URI mode=ro, like
 # the parent's own connections, etl/source/schema.py source_engine), argv[2] the Arrow IPC file to write, the
-# SQL on stdin. A file (memory-mapped by the parent) rather than a pipe: ~1 GB of rows
+# SQL on stdin. A file (read by the parent in large reads) rather than a pipe: ~1 GB of rows
 # through a pipe costs more than the read.
 SQLITE_CHILD = """import sys, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
 with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn, conn.cursor() as cur:
@@ -82,8 +82,10 @@ def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = Fa
                                f"(COCKPIT_SOURCE_TIMEOUT_S; + {CHILD_START_S:g} s for the child to start)") from None
         if done.returncode != 0:
             raise RuntimeError(f"bulk read of {path} failed: {done.stderr.decode(errors='replace')[-300:]}")
-        with pa.memory_map(out) as source:
-            return pa.ipc.open_file(source).read_all()  # the file goes with the folder; the mapping stays
+        # read into memory, not memory-mapped: a column kept as it is (read_frame's unique_text) would keep the
+        # whole file's mapping, every page of it counted in the process's RSS, for as long as the ledger holds it
+        with pa.OSFile(out) as source:
+            return pa.ipc.open_file(source).read_all()
 
 
 def _adbc_connect(engine: Engine):
@@ -181,13 +183,29 @@ def _close(conn) -> None:
 
 
 def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), objects: Iterable[str] = (),
-               bulk: bool = False, one_batch: bool = False) -> pd.DataFrame:
+               bulk: bool = False, one_batch: bool = False, numeric: Iterable[str] = (),
+               unique_text: Iterable[str] = ()) -> pd.DataFrame:
     """The rows of a select as a DataFrame; the `times` columns as datetime64[us] whatever the driver
     gave (SQLite keeps them as ISO text, with or without microseconds; unreadable text becomes NaT);
     the `objects` columns (text with few distinct values: codes, categories) as object columns whose
-    equal values share one Python string."""
+    equal values share one Python string. Of those, the `numeric` ones the driver gave as numbers stay
+    numeric columns (int64, or float64 with NaN for NULL: the values the object column would box, without
+    a Python object per row), and the `unique_text` ones it gave as text (ids: nothing to share) stay
+    pandas' Arrow-backed string column."""
     table = read_arrow(engine, query, bulk, one_batch)
-    objects = [c for c in objects if c in table.column_names]
+    numeric, unique_text = set(numeric), set(unique_text)
+
+    def as_is(name: str) -> bool:
+        t = table.schema.field(name).type
+        return (name in numeric and (pa.types.is_integer(t) or pa.types.is_floating(t))
+                or name in unique_text and (pa.types.is_string(t) or pa.types.is_large_string(t)))
+    objects = [c for c in objects if c in table.column_names and not as_is(c)]
+    for name in unique_text & set(table.column_names) - set(objects):
+        # copied out: the driver's buffers are slices of one block per batch, which a kept column would keep whole
+        i = table.schema.get_field_index(name)
+        col = table.column(i)
+        table = table.set_column(i, name, pa.chunked_array([pa.concat_arrays(col.chunks)] if col.num_chunks else [],
+                                                           type=col.type))
     for name in times:
         i = table.schema.get_field_index(name)
         col = table.column(i)

@@ -38,6 +38,8 @@ from etl.source.placement import Placer
 STAGE_COLS = tuple(f"{s}_at" for s in STAGES)
 TEXT_FIELDS = ("title", "reporter_name", "reporter_phone", "address")
 IN_CHUNK = 5000
+# fields whose source values are only read as numbers (etl/source/mapped_read.py EventSource.canonical)
+NUMERIC_FIELDS = ("priority", "reopened", "satisfaction", *DEPARTMENT_FACTS)
 
 
 def _specs(model) -> dict[str, FieldSpec]:
@@ -129,7 +131,7 @@ class EventSource(FeedSource):
                 and (now - self.full_read_at).total_seconds() < wm.every_s):
             return self.canonical(pd.DataFrame({c: pd.Series(dtype=object) for c in self.ledger_columns()}), now)
         q, times, objects = self.query(since, first_day, ids, now)
-        df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None)
+        df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None, **self.as_is())
         if wm.kind in ("increasing_id", "open_set") and ids is None:
             self.id_floor = self.last_id
             if len(df):
@@ -167,7 +169,7 @@ class EventSource(FeedSource):
         columnar = sqlite_file(engine.url) is not None or engine.url.get_backend_name() == "postgresql"
         size = max(len(want), 1) if columnar else IN_CHUNK
         parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + size])[0], times=times, objects=objects,
-                                   bulk=columnar, one_batch=True) for i in range(0, len(want), size)]
+                                   bulk=columnar, one_batch=True, **self.as_is()) for i in range(0, len(want), size)]
         parts = [p for p in parts if len(p)] or parts[:1]
         self.open_stats = {"open": len(self.open_ids), "reread": len(want), "chunks": -(-len(want) // size),
                            "seconds": round(time.perf_counter() - t0, 3)}
@@ -207,6 +209,19 @@ class EventSource(FeedSource):
             q = [q.where(rep >= start, rep < mid),  # type: ignore[assignment]
                  union_all(q.where(rep >= mid), q.where(clo.is_(None), or_(rep < start, rep.is_(None))))]
         return q, [c for c, t in cols.items() if t is DateTime], [c for c, t in cols.items() if t is None]
+
+    def as_is(self) -> dict[str, set[str]]:
+        """read_frame's `numeric` and `unique_text` columns: those only read as numbers (the row id, priority,
+        flags, satisfaction, coordinates: pd.to_numeric or a map's key text, which give the same for a number
+        as for the same number boxed) and the event id (unique: made text by astype(str) either way)."""
+        f, g = self.fields, self.feed.grid
+        numbers = {s.column for n, s in f.items() if n in NUMERIC_FIELDS and s.column}
+        numbers |= {s.column for s in (g.lon, g.lat) if s is not None and s.column}
+        numbers |= {self.feed.row_id} if self.feed.row_id else set()
+        others = {s.column for n, s in f.items() if n not in NUMERIC_FIELDS and s.column}
+        others |= {s.column for s in (*self.times.values(), g.code) if s is not None and s.column}
+        ids = {f["event_id"].column} if f["event_id"].column else set()
+        return {"numeric": numbers - others, "unique_text": ids - (others - ids) - numbers}
 
     def _sql_history_filter(self) -> bool:
         rep, clo = self.times.get("reported_at"), self.times.get("closed_at")

@@ -30,7 +30,7 @@ REASONS = {
 
 
 def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                   now: datetime, future_tolerance: timedelta, id_owner: dict[str, int]) -> pd.Series:
+                   now: datetime, future_tolerance: timedelta, id_owner) -> pd.Series:
     """For each row, the first reason it cannot be used (REASONS key), or missing if it is fine.
 
     `id_owner` maps each accepted event_id to the row_id that holds it; another row with that id is a
@@ -61,7 +61,12 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     flag(order_bad, "stage_order")
     latest = batch[list(STAGE_COLS)].max(axis=1)
     flag(latest > now + future_tolerance, "future_time")
-    known = [id_owner.get(e) for e in batch["event_id"].tolist()] if id_owner else None  # none known on a backfill
+    if not id_owner:  # none known on a backfill
+        known = None
+    elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
+        known = id_owner.owners(batch["event_id"])
+    else:
+        known = [id_owner.get(e) for e in batch["event_id"].tolist()]
     owner = pd.Series(known, index=batch.index, dtype="float64")
     dup_known = owner.notna() & (owner != batch["row_id"])
     first_in_batch = ~batch.sort_values("row_id").duplicated("event_id", keep="first").reindex(batch.index)

@@ -18,6 +18,7 @@ from contract.windows import first_midnight
 from etl.source.mapped_read import EventSource
 from etl.source.schema import Event
 from etl.source.validate import REASONS, STAGE_COLS, event_problems
+from etl.state.id_owner import IdOwner
 
 TIME_COLS = (*STAGE_COLS, "due_at", "updated_at")
 # Shown only on an event's timeline, read by event id when it is written (etl/state/timeline_sync.py).
@@ -87,15 +88,27 @@ class EventLedger:
         # run that failed half-way gives them back, so the next run sees them)
         self.changed_weeks: set[np.datetime64] = set()
         self.quarantine = pd.DataFrame(columns=["row_id", "event_id", "reason", "detail", "seen_at"])
-        self.id_owner: dict[str, int] = {}
+        self.id_owner = IdOwner()  # event id -> the row id holding it (etl/state/id_owner.py)
         self.watermark: datetime | None = None
-        self.changed_ids: list[str] = []  # event ids of the rows the last pull read (accepted or not)
+        # event ids of the rows the last pull read (accepted or not): kept as the batch's column, made a list of
+        # Python strings only when asked for (a backfill's millions are never asked for: its timelines are full)
+        self._changed: pd.Series | None = None
+        self._changed_list: list[str] | None = []
         # row ids read since then (accepted or not): within a changed week only these rows changed, so the
         # week's facts and pieces are rebuilt for them alone (etl/state/week_facts.py)
         self.touched_rows: np.ndarray = np.array([], dtype=np.int64)
         self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
         self._last_close: dict[np.datetime64, np.datetime64] = {}  # each week's latest closed_at, likewise
         self._unknown_units: dict[np.datetime64, pd.Series] = {}  # each week's raw units no catalogue knows, likewise
+
+    @property
+    def changed_ids(self) -> list[str]:
+        """Event ids of the rows the last pull read (accepted or not), each once."""
+        if self._changed_list is None:
+            col = self._changed
+            self._changed_list = col.dropna().unique().tolist() if col is not None and len(col) else []
+            self._changed = None
+        return self._changed_list
 
     def take_changes(self) -> LedgerChange:
         """What changed since the last hand-over (weeks and row ids), cleared here: the state is handed it."""
@@ -220,7 +233,7 @@ class EventLedger:
             self.parts[week] = part
 
     def merge(self, batch: pd.DataFrame, now: datetime) -> dict:
-        self.changed_ids = batch["event_id"].dropna().unique().tolist() if not batch.empty else []
+        self._changed, self._changed_list = (None, []) if batch.empty else (batch["event_id"], None)
         if batch.empty:
             return {"read": 0, "accepted": 0, "quarantined": 0}
         batch = batch.set_index("row_id", drop=False).rename_axis(None)
@@ -250,7 +263,7 @@ class EventLedger:
             for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
                 rows, part = good[codes == k], self.parts.get(week)  # type: ignore[assignment]
                 self._set(week, rows if part is None else pd.concat([part, rows]))
-        self.id_owner.update(zip(good["event_id"].tolist(), good["row_id"].tolist()))
+        self.id_owner.add_many(good["event_id"], good["row_id"].to_numpy(dtype=np.int64))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "detail": detail[bad.index], "seen_at": now})

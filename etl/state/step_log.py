@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Container, Iterable, Iterator
 from datetime import datetime, timedelta
 
-import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 from etl.source.mapped_read import StepSource
 from etl.source.validate import step_problems
 from etl.state.event_ledger import WATERMARK_OVERLAP
+from etl.state.id_owner import contains_many
 
 COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
 ORPHAN_AFTER = timedelta(seconds=60)
@@ -51,7 +51,7 @@ class StepLog:
                 if old is not None:
                     first_seen[sid] = old[1]
         ok = reason.isna().to_numpy()
-        is_known = np.fromiter((e in known for e in events), bool, len(events))
+        is_known = contains_many(known, events)
         for i in (~ok).nonzero()[0]:
             self.bad[ids[i]] = (events[i], str(reason.iat[int(i)]), now)
         for i in (ok & ~is_known).nonzero()[0]:

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from etl.source.mapped_read import EventSource
 from etl.state.event_ledger import TEXT_COLS, WATERMARK_OVERLAP, EventLedger
+from etl.state.id_owner import contains_many
 from etl.state.step_log import COLUMNS, StepLog
 from etl.transforms.timelines import build_timelines
 from snapshots.store import Fenced
@@ -100,14 +101,13 @@ class TimelineSync:
         timeline kept, `all_rows(now)`) on a first run, after a failed write or when Redis lost our last snapshot,
         unless the sync marker in Redis lets it resume (a takeover: rewrite what changed since the previous
         leader's last write); otherwise incremental (the events the pull and the flow log touched)."""
-        full = snapshot_lost or self.dirty
-        changed: list[str] | set[str] = ledger.changed_ids
+        full, cut = snapshot_lost or self.dirty, None
         if full:
             cut = self.resume()
             full = cut is None
-            changed = ledger.changed_ids if cut is None else ledger.updated_since(cut)
-        if full:
+        if full:  # the pull's ids are not needed (a backfill's are millions)
             return self.defer(all_rows(now), now, events_watermark=ledger.watermark)
+        changed: list[str] | set[str] = ledger.changed_ids if cut is None else ledger.updated_since(cut)
         touched, steps_read = self.touched(engine, ledger.id_owner, changed, now)
         return {**self.defer(ledger.rows_of(touched), now, touched, ledger.id_owner, steps_read,
                              events_watermark=ledger.watermark), "previous": self.last_stats}
@@ -200,10 +200,12 @@ class TimelineSync:
                 touched, read = self.touched(engine, known, changed_ids, now)
             else:
                 touched, read = set(changed_ids), steps_read
-            gone = [e for e in touched if e not in known]
+            order = list(touched)
+            held = contains_many(known, order)  # one lookup of them all (the ledger's ids: etl/state/id_owner.py)
+            gone = [e for e, k in zip(order, held) if not k]
             deleted = self.store.delete_many(gone)
             self.steps.orphan_steps_of(engine, gone, known, now)  # an event that left: its steps wait for it again
-            live = [e for e in touched if e in known and e in by_id.index]
+            live = [e for e, k in zip(order, held) if k and e in by_id.index]
             written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)
         self.dirty = False
         return {"mode": "full" if full else "incremental", "steps_read": read, "written": written,

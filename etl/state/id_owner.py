@@ -1,0 +1,163 @@
+"""Which kept row holds each accepted event id (the ledger's duplicate check, its lookups by event id), without a
+Python object per kept event: a dict of millions of ids (a string, an int and a slot each) was the ledger's largest
+part at a year's scale (~0.5 GB at 3.3M events). The bulk of the ids (a backfill's) are held as sorted 64-bit
+hashes with their row ids and the ids themselves (Arrow text, to confirm a hash match, so a collision never makes
+two ids one); what changes after goes to a small dict and a set of ids gone, folded into the arrays when they grow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+FOLD_AT = 200_000  # changes kept beside the arrays before they are folded in
+HASH_CHUNK = 500_000  # ids hashed at a time (each becomes a Python string while it is hashed)
+
+
+def _hash(values: np.ndarray) -> np.ndarray:
+    """64-bit hashes of Python strings (an object array)."""
+    return pd.util.hash_array(values, categorize=False)
+
+
+def _hashes(ids: pa.Array) -> np.ndarray:
+    out = np.empty(len(ids), np.uint64)
+    for i in range(0, len(ids), HASH_CHUNK):
+        part = ids.slice(i, HASH_CHUNK).to_numpy(zero_copy_only=False).astype(object)
+        out[i:i + len(part)] = _hash(part)
+    return out
+
+
+def _text(ids) -> pa.Array:
+    if isinstance(ids, pd.Series):
+        ids = pa.array(ids, from_pandas=True)
+    a = pa.array(ids, type=pa.string(), from_pandas=True) if not isinstance(ids, (pa.Array, pa.ChunkedArray)) else ids
+    if isinstance(a, pa.ChunkedArray):
+        a = pa.concat_arrays(a.chunks) if a.num_chunks else pa.array([], pa.string())
+    return a.cast(pa.string())
+
+
+class IdOwner:
+    """A mapping event id -> row id with the dict methods the ledger uses (get, in, [], del, update, bool)."""
+
+    def __init__(self) -> None:
+        self._hash = np.zeros(0, np.uint64)  # sorted
+        self._rid = np.zeros(0, np.int64)
+        self._ids = pa.array([], pa.string())
+        self._extra: dict[str, int] = {}  # set after the arrays were built (wins over them)
+        self._gone: set[str] = set()  # in the arrays, but no longer owned
+
+    def __bool__(self) -> bool:
+        return bool(self._extra) or len(self._hash) > len(self._gone)
+
+    def _base_of(self, ids) -> np.ndarray:
+        """Position in the arrays of each id (-1: not there), whatever _gone says."""
+        q = _text(ids)
+        if not len(self._hash) or not len(q):
+            return np.full(len(q), -1, np.int64)
+        h = _hashes(q)
+        pos = np.searchsorted(self._hash, h, "left")
+        out = np.full(len(q), -1, np.int64)
+        todo = np.flatnonzero(pos < len(self._hash))
+        while len(todo):  # equal hashes sit together: try each of them until the id matches
+            p = pos[todo]
+            todo, p = todo[self._hash[p] == h[todo]], p[self._hash[p] == h[todo]]
+            if not len(todo):
+                break
+            same = pc.equal(self._ids.take(pa.array(p)), q.take(pa.array(todo))).fill_null(False).to_numpy(zero_copy_only=False)
+            out[todo[same]] = p[same]
+            todo = todo[~same]
+            pos[todo] += 1
+            todo = todo[pos[todo] < len(self._hash)]
+        return out
+
+    def owners(self, ids) -> np.ndarray:
+        """The row id owning each id, NaN where none (float64: what the duplicate check compares)."""
+        q = _text(ids if isinstance(ids, (pa.Array, pa.ChunkedArray, np.ndarray, pd.Series)) else list(ids))
+        at = self._base_of(q)
+        out = np.where(at >= 0, self._rid[np.maximum(at, 0)] if len(self._rid) else 0, np.nan).astype(np.float64)
+        if self._gone or self._extra:
+            for k, e in enumerate(q.to_pylist()):
+                if e in self._extra:
+                    out[k] = self._extra[e]
+                elif e in self._gone:
+                    out[k] = np.nan
+        return out
+
+    def get(self, event_id, default=None):
+        if event_id in self._extra:
+            return self._extra[event_id]
+        if not isinstance(event_id, str) or event_id in self._gone or not len(self._hash):
+            return default
+        h = _hash(np.array([event_id], dtype=object))[0]
+        p = int(np.searchsorted(self._hash, h, "left"))
+        while p < len(self._hash) and self._hash[p] == h:
+            if self._ids[p].as_py() == event_id:
+                return int(self._rid[p])
+            p += 1
+        return default
+
+    def contains_many(self, ids) -> np.ndarray:
+        """Whether each id is owned (a bool per id)."""
+        return ~np.isnan(self.owners(ids))
+
+    def __contains__(self, event_id) -> bool:
+        return self.get(event_id) is not None
+
+    def __getitem__(self, event_id) -> int:
+        rid = self.get(event_id)
+        if rid is None:
+            raise KeyError(event_id)
+        return rid
+
+    def __delitem__(self, event_id) -> None:
+        if event_id not in self:
+            raise KeyError(event_id)
+        self._extra.pop(event_id, None)
+        if self._base_of([event_id])[0] >= 0:
+            self._gone.add(event_id)
+        self._maybe_fold()
+
+    def update(self, pairs: Iterable[tuple[str, int]]) -> None:
+        for e, r in pairs:
+            self._extra[e] = int(r)
+            self._gone.discard(e)
+        self._maybe_fold()
+
+    def add_many(self, ids, row_ids: np.ndarray) -> None:
+        """update(zip(ids, row_ids)) for many ids at once (unique among themselves): straight into the arrays."""
+        q = _text(ids)
+        rids = np.asarray(row_ids, dtype=np.int64)
+        if len(q) < FOLD_AT or len(self._hash) or self._extra or self._gone:
+            self.update(zip(q.to_pylist(), rids.tolist()))
+            return
+        self._set_arrays(_hashes(q), rids, q)
+
+    def _set_arrays(self, h: np.ndarray, rids: np.ndarray, ids: pa.Array) -> None:
+        order = np.argsort(h, kind="stable")
+        self._hash, self._rid, self._ids = h[order], rids[order], ids.take(pa.array(order))
+
+    def _maybe_fold(self) -> None:
+        if len(self._extra) + len(self._gone) < FOLD_AT:
+            return
+        drop = self._base_of(list(self._gone) + list(self._extra))
+        keep = np.ones(len(self._hash), bool)
+        keep[drop[drop >= 0]] = False
+        new = _text(list(self._extra))
+        ids = pa.concat_arrays([self._ids.filter(pa.array(keep)), new])
+        h = np.concatenate([self._hash[keep], _hashes(new)])
+        rids = np.concatenate([self._rid[keep], np.fromiter(self._extra.values(), np.int64, len(self._extra))])
+        self._extra, self._gone = {}, set()
+        self._set_arrays(h, rids, ids)
+
+
+def contains_many(known, ids) -> np.ndarray:
+    """`[e in known for e in ids]` as a bool array: in one go for an IdOwner or a pandas Index."""
+    ids = list(ids)
+    if isinstance(known, IdOwner):
+        return known.contains_many(pd.Series(ids, dtype=object)) if ids else np.zeros(0, bool)
+    if isinstance(known, pd.Index):
+        return pd.Index(ids, dtype=object).isin(known) if ids else np.zeros(0, bool)
+    return np.fromiter((e in known for e in ids), bool, len(ids))

@@ -1,0 +1,52 @@
+"""etl/state/id_owner.py IdOwner, the ledger's event id -> row id, against a plain dict under the ledger's
+operations (a bulk backfill, updates, deletions, lookups one by one and all at once), with the hash forced to
+collide often so that a collision never makes two ids one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from etl.state import id_owner as mod
+from etl.state.id_owner import IdOwner
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_id_owner_answers_as_a_dict_does(monkeypatch, collide):
+    monkeypatch.setattr(mod, "FOLD_AT", 50)  # fold the changes into the arrays many times
+    if collide:
+        real = mod._hash
+        monkeypatch.setattr(mod, "_hash", lambda values: real(values) % np.uint64(7))
+    rng = np.random.default_rng(3)
+    ids = [f"E{k:07d}" for k in range(400)]
+    owner, ref = IdOwner(), {}
+    assert not owner
+    bulk = ids[:300]
+    monkeypatch.setattr(mod, "FOLD_AT", 100)
+    owner.add_many(pd.Series(bulk, dtype="str"), np.arange(300, dtype=np.int64) * 10)
+    ref.update(zip(bulk, (np.arange(300) * 10).tolist()))
+    assert owner and owner._hash.size == 300  # the backfill's ids went straight into the arrays
+    monkeypatch.setattr(mod, "FOLD_AT", 50)
+    for step in range(600):
+        e = ids[int(rng.integers(0, len(ids)))]
+        op = rng.integers(0, 3)
+        if op == 0:
+            r = int(rng.integers(0, 10_000))
+            owner.update([(e, r)])
+            ref[e] = r
+        elif op == 1 and e in ref:
+            del owner[e]
+            del ref[e]
+        assert owner.get(e) == ref.get(e) and (e in owner) == (e in ref)
+        if step % 97 == 0:
+            probe = pd.Series(ids + ["nope", None], dtype="str")
+            want = np.array([ref.get(x, np.nan) if isinstance(x, str) else np.nan for x in probe.tolist()], float)
+            np.testing.assert_array_equal(owner.owners(probe), want)
+    for e in ids:
+        assert owner.get(e) == ref.get(e)
+        if e in ref:
+            assert owner[e] == ref[e]
+    with pytest.raises(KeyError):
+        owner["nope"]
+    assert bool(owner) == bool(ref)

@@ -68,10 +68,12 @@ def main() -> None:
         prof.dump_stats(a.profile)
     wall = time.perf_counter() - t0
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    meta = m["meta"]
+    if m is None or jobs.published_after_s is None:
+        raise SystemExit("the events job failed; see the log")
+    meta, snap = m["meta"], jobs.published_after_s
     n = int(meta["events_total"])
-    print(json.dumps({"events": n, "snapshot_s": round(jobs.published_after_s, 3), "wall_s": round(wall, 3),
-                      "events_per_s": round(n / jobs.published_after_s), "cpu_s": round(time.process_time() - cpu0, 2),
+    print(json.dumps({"events": n, "snapshot_s": round(snap, 3), "wall_s": round(wall, 3),
+                      "events_per_s": round(n / snap), "cpu_s": round(time.process_time() - cpu0, 2),
                       "children_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                       "rss_before_mb": round(rss0), "split": meta.get("events_split_s"),

@@ -131,7 +131,9 @@ class EventSource(FeedSource):
                 and (now - self.full_read_at).total_seconds() < wm.every_s):
             return self.canonical(pd.DataFrame({c: pd.Series(dtype=object) for c in self.ledger_columns()}), now)
         q, times, objects = self.query(since, first_day, ids, now)
-        df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None, **self.as_is())
+        as_is = self.as_is()
+        df = read_frame(engine, q, times=times, objects=objects, bulk=since is None and ids is None,
+                        numeric=as_is["numeric"], unique_text=as_is["unique_text"])
         if wm.kind in ("increasing_id", "open_set") and ids is None:
             self.id_floor = self.last_id
             if len(df):
@@ -168,8 +170,10 @@ class EventSource(FeedSource):
         want = sorted(self.open_ids - have)
         columnar = sqlite_file(engine.url) is not None or engine.url.get_backend_name() == "postgresql"
         size = max(len(want), 1) if columnar else IN_CHUNK
+        as_is = self.as_is()
         parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + size])[0], times=times, objects=objects,
-                                   bulk=columnar, one_batch=True, **self.as_is()) for i in range(0, len(want), size)]
+                                   bulk=columnar, one_batch=True, numeric=as_is["numeric"], unique_text=as_is["unique_text"])
+                        for i in range(0, len(want), size)]
         parts = [p for p in parts if len(p)] or parts[:1]
         self.open_stats = {"open": len(self.open_ids), "reread": len(want), "chunks": -(-len(want) // size),
                            "seconds": round(time.perf_counter() - t0, 3)}

@@ -246,7 +246,8 @@ class EventLedger:
             detail = batch["map_detail"].where(mapped_bad, None)
             batch = batch.drop(columns=[c for c in MAP_COLS if c in batch])
         bad = batch[reason.notna()]
-        good = batch[reason.isna()]
+        ok = np.flatnonzero(reason.isna().to_numpy())  # the good rows' positions: taken week by week below, never
+        # copied whole first (a backfill's batch is the history: one copy less at its peak)
         touched = batch.index
         # a row that changed leaves whichever side it was on, then joins the side it belongs to now
         for week, part in list(self.parts.items()):
@@ -257,19 +258,19 @@ class EventLedger:
                 if self.id_owner.get(eid) == rid:
                     del self.id_owner[eid]
             self._set(week, part[~hit])
-        if len(good):
-            weeks = week_of(good["reported_at"])
+        if len(ok):
+            weeks = week_of(batch["reported_at"].take(ok))
             codes, uniq = pd.factorize(weeks)
             for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
-                rows, part = good[codes == k], self.parts.get(week)  # type: ignore[assignment]
+                rows, part = batch.take(ok[codes == k]), self.parts.get(week)  # type: ignore[assignment]
                 self._set(week, rows if part is None else pd.concat([part, rows]))
-        self.id_owner.add_many(good["event_id"], good["row_id"].to_numpy(dtype=np.int64))
+        self.id_owner.add_many(batch["event_id"].take(ok), batch["row_id"].to_numpy(dtype=np.int64)[ok])
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "detail": detail[bad.index], "seen_at": now})
         self.quarantine = pd.concat([q, new_q], ignore_index=True) if not q.empty else new_q.reset_index(drop=True)
         self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
-        return {"read": len(batch), "accepted": len(good), "quarantined": len(bad)}
+        return {"read": len(batch), "accepted": len(ok), "quarantined": len(bad)}
 
     def unknown_departments(self, n: int = 20) -> list[dict]:
         """The department values the source wrote that the city's catalogue does not know (counted under 未归属),

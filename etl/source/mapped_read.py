@@ -156,19 +156,19 @@ class EventSource(FeedSource):
         return out
 
     def _with_open_rows(self, engine: Engine, df: pd.DataFrame, times, objects, now: datetime) -> pd.DataFrame:
-        """open_set: the new rows and the rows of every event still open, re-read by id: in one select through
-        the columnar path where the SQL carries its values (a SQLite file: ADBC in a child process; PostgreSQL:
-        ADBC), else IN_CHUNK ids a select (bound parameters have a limit)."""
+        """open_set: the new rows and the rows of every event still open, re-read by id: on PostgreSQL in one
+        select through ADBC (the SQL carries its values), else IN_CHUNK ids a select (bound parameters have a
+        limit). Not through a SQLite file's child process: its start alone (an interpreter and pyarrow, 1-3 s,
+        12 s on a loaded machine) is the whole cost of a re-read of a few thousand rows by their index (measured
+        at 10M events, 6,739 open: docs/benchmarks.md)."""
         import time
-
-        from etl.source.schema import sqlite_file
 
         t0 = time.perf_counter()
         self.open_read_at = now
         key = self.fields["event_id"].column
         have = set(df[key].astype(str)) if len(df) else set()
         want = sorted(self.open_ids - have)
-        columnar = sqlite_file(engine.url) is not None or engine.url.get_backend_name() == "postgresql"
+        columnar = engine.url.get_backend_name() == "postgresql"
         size = max(len(want), 1) if columnar else IN_CHUNK
         as_is = self.as_is()
         parts = [df] + [read_frame(engine, self.query(None, None, want[i:i + size])[0], times=times, objects=objects,

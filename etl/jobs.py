@@ -116,6 +116,9 @@ class EtlJobs:
         # tick and a new leader's first snapshot); inline by default, so one run_all publishes the forecast
         self.forecast_background = False
         self._forecast_fit: Future | None = None
+        # 补盲 and 标签治理 (the slow frames of the devices job, ~10 s CPU at a year's scale): rebuilt in a thread of their
+        # own when forecast_background is set (the service), so they never hold the run lock (the events tick)
+        self._slow_build: Future | None = None
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
         self.pending_weeks: set[np.datetime64] = set()  # weeks the events pull changed whose pieces are not built yet
         self.advances = 0  # a hot standby's events runs that read the source (warm runs, nothing published)
@@ -284,22 +287,59 @@ class EtlJobs:
         return supervision_outcomes(sup, self.ledger.rows_of(sup["event_id"].unique().tolist()))
 
     def _slow(self, name: str, now: datetime, build) -> dict[str, pd.DataFrame]:
-        """{name: build()} when the frame is due (SLOW_FRAMES_S in contract/metrics.py), else {} (the last one
-        stays in the snapshot)."""
-        last = self.slow_at.get(name)
-        if last is not None and name in self.last_frames and 0 <= (now - last).total_seconds() < SLOW_FRAMES_S[name]:
+        """{name: build()} when the frame is due, else {} (the last one stays in the snapshot)."""
+        if not self._slow_due(name, now):
             return {}
         self.slow_at[name] = now
         return {name: build()}
 
-    def _untagged(self, now: datetime, build) -> dict[str, pd.DataFrame]:
-        """标签治理's two frames (etl/transforms/nearby_cameras.py untagged_exposure: one query writes both), a slow
-        frame as untagged_events is."""
-        got: dict = self._slow(F.UNTAGGED_EVENTS.name, now, build)
-        if not got:
-            return {}
-        regions, cams = got[F.UNTAGGED_EVENTS.name]
-        return {F.UNTAGGED_EVENTS.name: regions, F.UNTAGGED_CAMERAS.name: cams}
+    def _slow_due(self, name: str, now: datetime) -> bool:
+        """Whether a slow frame is due (SLOW_FRAMES_S in contract/metrics.py); if not, the last one stays."""
+        last = self.slow_at.get(name)
+        return not (last is not None and name in self.last_frames and 0 <= (now - last).total_seconds() < SLOW_FRAMES_S[name])
+
+    def _slow_frames(self, now: datetime, dev: pd.DataFrame, points: pd.DataFrame, ground) -> dict[str, pd.DataFrame]:
+        """补盲 (camera_gaps, camera_fixes) and 标签治理 (untagged_events, untagged_cameras) over the last 30 days'
+        events, when due. The first build runs here, so the first snapshot has them; each later one (the service:
+        forecast_background) in a thread of its own on copies taken here, collected by the next devices run, so
+        its seconds of CPU at a year's scale never hold the run lock and with it the events tick (freshness)."""
+        done: dict[str, pd.DataFrame] = {}
+        if (job := self._slow_build) is not None:
+            if not job.done():
+                return {}
+            self._slow_build = None
+            try:
+                done = job.result()
+            except Exception:
+                self.slow_at.clear()  # built again at the next run (after the job's backoff)
+                raise
+        names = (F.CAMERA_GAPS.name, F.CAMERA_FIXES.name, F.UNTAGGED_EVENTS.name)
+        due = tuple(n for n in names if n not in done and self._slow_due(n, now))
+        if not due:
+            return done
+        first = window_start(now, "30d")
+        events = self.ledger.rows(lambda p: p["reported_at"] >= first, weeks=self._weeks_since(first))[["grid_code", "lon", "lat"]]
+        for n in due:
+            self.slow_at[n] = now
+        radius = self.nearby_camera_m
+        if not self.forecast_background or any(n not in self.last_frames for n in due):
+            return {**done, **self._build_slow(due, events, dev, points, ground, radius)}
+        pool = ThreadPoolExecutor(1, thread_name_prefix="slow-frames")
+        self._slow_build = pool.submit(self._build_slow, due, events, dev, points, ground, radius)
+        pool.shutdown(wait=False)  # the thread ends with the build
+        return done
+
+    @staticmethod
+    def _build_slow(due: tuple[str, ...], events: pd.DataFrame, dev: pd.DataFrame, points: pd.DataFrame, ground,
+                    radius_m: float) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        if F.CAMERA_GAPS.name in due:
+            out[F.CAMERA_GAPS.name] = camera_gaps(events, points, ground, radius_m)
+        if F.CAMERA_FIXES.name in due:
+            out[F.CAMERA_FIXES.name] = coord_fixes(dev, events)
+        if F.UNTAGGED_EVENTS.name in due:  # one query writes both frames
+            out[F.UNTAGGED_EVENTS.name], out[F.UNTAGGED_CAMERAS.name] = untagged_exposure(events, points, ground, radius_m)
+        return out
 
     def _weeks_since(self, first_day: pd.Timestamp) -> set:
         cut = np.datetime64(first_day.date(), "D") - np.timedelta64(6, "D")
@@ -315,24 +355,14 @@ class EtlJobs:
                          else (pd.DataFrame({c: pd.Series(dtype=object) for c in DEVICE_COLUMNS}), 0))
         self.devices_as_of = now
         grids = self.city.grids()
-        # the cameras around a point and 补盲 (etl/transforms/nearby_cameras.py); 补盲 over the last 30 days' events,
-        # a slow frame (SLOW_FRAMES_S: ~3.5 s CPU at 820k events)
-        ground, first = city_ground(self.city), window_start(now, "30d")
+        # the cameras around a point (etl/transforms/nearby_cameras.py), and 补盲 and 标签治理 over the last 30 days'
+        # events: slow frames (SLOW_FRAMES_S: ~10 s CPU at a year's scale), once the events are read
+        ground = city_ground(self.city)
         points = camera_points(dev, ground)
-        recent: list[pd.DataFrame] = []
-
-        def events_30d() -> pd.DataFrame:
-            if not recent:
-                rows = self.ledger.rows(lambda p: p["reported_at"] >= first, weeks=self._weeks_since(first))
-                recent.append(rows[["grid_code", "lon", "lat"]])
-            return recent[0]
         return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids),
                 F.CAMERA_POINTS.name: points,
-                **({} if self.ledger.watermark is None and self.published_version is None else {  # events read
-                    **self._slow(F.CAMERA_GAPS.name, now, lambda: camera_gaps(events_30d(), points, ground,
-                                                                               self.nearby_camera_m)),
-                    **self._slow(F.CAMERA_FIXES.name, now, lambda: coord_fixes(dev, events_30d())),
-                    **self._untagged(now, lambda: untagged_exposure(events_30d(), points, ground, self.nearby_camera_m))})}, \
+                **({} if self.ledger.watermark is None and self.published_version is None else
+                   self._slow_frames(now, dev, points, ground))}, \
             {"devices_total": int(len(dev)), "devices_unmapped": unmapped, "nearby_camera_m": self.nearby_camera_m}, set()
 
     def _staff(self, now: datetime):

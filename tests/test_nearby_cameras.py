@@ -270,3 +270,43 @@ def test_the_projection_keeps_ground_distances_within_a_centimetre(city):
     x2, y2 = ground.xy(lon2, lat2)
     w1, w2 = convert(lon, lat, city.datum, "WGS84"), convert(lon2, lat2, city.datum, "WGS84")
     assert np.abs(np.hypot(x2 - x1, y2 - y1) - ground_m(*w1, *w2)).max() < 0.01
+
+
+def test_slow_frames_rebuilt_in_a_thread_never_hold_the_devices_run(camera_source, city, redis_server, wait_until):
+    """With forecast_background (the service), 补盲 and 标签治理 are built inline the first time (the first snapshot
+    has them) and, when due again, in a thread of their own: that devices run publishes without them (the last ones
+    stand), the next one after the thread is done publishes them, equal to an inline build over the same inputs."""
+    from datetime import timedelta
+
+    from contract import frames as F
+    from contract.metrics import SLOW_FRAMES_S
+
+    engine, _ = camera_source
+    client = redis.Redis.from_url(redis_server.url.rsplit("/", 1)[0] + "/13")
+    client.flushdb()
+    try:
+        jobs = EtlJobs(engine, city, SnapshotStore(client, "slow"), history_days=120)
+        jobs.forecast_background = True
+        jobs.run("events", NOW)
+        jobs.run("devices", NOW)
+        first = SnapshotStore(client, "slow").manifest()["frames"][F.CAMERA_GAPS.name]
+        assert jobs._slow_build is None and jobs.slow_at[F.CAMERA_GAPS.name] == NOW  # inline, the first time
+        later = NOW + timedelta(seconds=SLOW_FRAMES_S[F.CAMERA_GAPS.name] + 1)
+        jobs.run("devices", later)
+        assert jobs._slow_build is not None  # due again: built in the background
+        assert SnapshotStore(client, "slow").manifest()["frames"][F.CAMERA_GAPS.name] == first  # the last one stands
+        assert wait_until(jobs._slow_build.done, timeout_s=120)
+        jobs.run("devices", later + timedelta(seconds=1))
+        assert jobs._slow_build is None
+        published = SnapshotStore(client, "slow").manifest()["frames"][F.CAMERA_GAPS.name]
+        assert published["as_of"] > first["as_of"]  # published by this run (same bytes: the key is kept)
+        gaps = SnapshotStore(client, "slow").read_frame(published["key"])
+        inline = EtlJobs(engine, city, SnapshotStore(client, "inline"), history_days=120)
+        inline.run("events", NOW)
+        inline.run("devices", later)  # not in the background: built in the run, over the same 30 days
+        expected = SnapshotStore(client, "inline").read_frame(
+            SnapshotStore(client, "inline").manifest()["frames"][F.CAMERA_GAPS.name]["key"])
+        pd.testing.assert_frame_equal(gaps.reset_index(drop=True), expected.reset_index(drop=True))
+        assert len(gaps)
+    finally:
+        client.flushdb()

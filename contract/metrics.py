@@ -118,8 +118,8 @@ DEPARTMENT_RATES = {
     "extension_rate": ("extended", "reported"),  # extended ÷ reported
 }
 # The source fields each department figure needs beyond the closed loop (etl/source/mapping.py
-# Mapping.department_facts): a figure whose field the source lacks shows 未接入, never 0.
-DEPARTMENT_NEEDS = {"deferred": "deferred", "extended": "extended", "hung": "hung", "extension_rate": "extended"}
+# Mapping.department_facts) are said with every other figure's in FIGURE_NEEDS below (DEPARTMENT_FIGURE_NEEDS):
+# a figure whose field the source lacks shows 未接入, never 0.
 # Composite 0-100 of a department = 100 · Σ wᵢ·sᵢ / Σ wᵢ over the rates it has, sᵢ = the rate, or 1 − the rate for
 # rework and extensions (less is better); weights COCKPIT_DEPT_W_* (README). A rate without a value (no case due,
 # or 未接入) drops out with its weight. 按期结案率 without deferrals connected is closed_on_time ÷ due_to_close.
@@ -208,9 +208,19 @@ FEED_FIGURES = {
     "safety": ("safety_index", "public_security", "index_change", "security_change", "index_value",
                *SAFETY_COMPONENTS),
 }
+# 条: the department assessment's figures that need a fact beyond the closed loop (延期, 缓办, 挂账: a column or a
+# flow-log action, etl/source/mapping.py Mapping.department_facts; 返工: a reopened column or a flow log, over the
+# cases the source says were handled); 按期结案率 without deferrals is not 未接入, its denominator is 应结案 alone
+# (DEPARTMENT_SCORE above)
+DEPARTMENT_FIGURE_NEEDS: dict[str, tuple[str, ...]] = {
+    "deferred": ("deferred",), "extended": ("extended",), "hung": ("hung",), "extension_rate": ("extended",),
+    "reopened": ("reopened",), "rework_rate": ("reopened", "stages.handled"),
+}
 FIGURE_NEEDS: dict[str, tuple[str, ...]] = {
     **{fig: (feed,) for feed, figs in FEED_FIGURES.items() for fig in figs},
     **{f"reached_{stage}": (f"stages.{stage}",) for stage in STAGES[1:4]},
     **{f"{q}_{name}_min": (f"stages.{a}", f"stages.{b}") for name, a, b in STAGE_SPANS for q in ("median", "p90")},
     "median_total_min": ("stages.closed",), "p90_total_min": ("stages.closed",),
+    **DEPARTMENT_FIGURE_NEEDS,
 }
+

@@ -2,8 +2,9 @@
 window, a department's figures, its figures by region and by category, its trend, its overdue and at-risk cases.
 Counts come from the `event_pieces` frames (queries/department_pieces.py), the department names from the
 `departments` frame, the cases from `open_events` / `at_risk`; definitions in contract/metrics.py
-(DEPARTMENT_COUNTS, DEPARTMENT_RATES, DEPARTMENT_SCORE). A figure whose source field is not connected
-(snapshot meta `provided`, etl/source/mapping.py) is None and `missing` names it: the screen shows 未接入, never 0."""
+(DEPARTMENT_COUNTS, DEPARTMENT_RATES, DEPARTMENT_SCORE). A figure whose source field is not connected (snapshot
+meta `provided`, etl/source/mapping.py; contract/metrics.py FIGURE_NEEDS, through queries/views.py not_connected like
+every other figure) is None and `missing` names it: the screen shows 未接入, never 0."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import pandas as pd
 from config.departments import UNASSIGNED_CODE, Departments, departments_from_table
 from config.region_codes import grid_range, level_of
 from contract import frames as F
-from contract.metrics import DEPARTMENT_NEEDS, DEPARTMENT_RATES, DEPARTMENT_SCORE, PIECE_FLAGS
+from contract.metrics import DEPARTMENT_RATES, DEPARTMENT_SCORE, PIECE_FLAGS
 from queries import department_pieces as dp
 from queries.pieces import piece_index
-from queries.views import frame_or_empty
+from queries.views import frame_or_empty, not_connected
 from queries.window_views import Window
 from snapshots.reader import Snapshot
 
@@ -50,10 +51,13 @@ def department_name(snap: Snapshot, code: str | None) -> str | None:
     return cat.name(code) if cat is not None and code else None
 
 
+SHOWN = frozenset((*FIGURES, *DEPARTMENT_RATES))  # the department figures a screen shows beside their cases
+
+
 def missing(snap: Snapshot) -> set[str]:
-    """The department figures the source cannot give (未接入): counts and rates whose field is not connected."""
-    connected = snap.meta.get("provided", {})
-    return {name for name, field in DEPARTMENT_NEEDS.items() if not connected.get(field, False)}
+    """The department figures the source cannot give (未接入): those of FIGURE_NEEDS (contract/metrics.py) whose
+    feed or field the snapshot's `provided` says is not connected (queries/views.py not_connected)."""
+    return set(not_connected(snap) & SHOWN)
 
 
 def _rate_arrays(sums: dict[str, np.ndarray], gone: set[str]) -> dict[str, np.ndarray]:

@@ -115,7 +115,8 @@ def render() -> str:
         *(f"| `COCKPIT_{k.upper()}` | {v:g} |" for k, v in dept_weights.items()),
         "",
         "A figure whose field the mapping does not give ("
-        + ", ".join(f"{name(k)} needs `{v}`" for k, v in M.DEPARTMENT_NEEDS.items())
+        + ", ".join(f"{name(k)} needs " + " and ".join(f"`{n}`" for n in v)
+                    for k, v in M.DEPARTMENT_FIGURE_NEEDS.items())
         + ") is 未接入 and drops out of the score; without deferrals, 按期结案率's denominator is 应结案 alone.",
         "Where a city's rule differs (e.g. 应结案 as the cases whose deadline falls inside the period, not those",
         "reported in it), the cohort rule here keeps every figure a sum of per-event flags, exact from grids to the",

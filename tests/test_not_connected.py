@@ -128,6 +128,39 @@ def test_figures_the_source_lacks_are_not_connected_in_process(events_only, city
     assert label("stage_verified") not in html.split(label("brief_s_loop"))[1].split("</section>")[0]
 
 
+def test_department_figures_the_source_lacks_are_not_connected(events_only):
+    """条 (issue 25) through the one mechanism (contract/metrics.py FIGURE_NEEDS, queries/views.py not_connected):
+    the work-order export keeps no extension (延期), deferral (缓办) or hung (挂账) facts and no reopened column, so
+    on the department ranking and a department's view 延期率, 返工率, 延期, 缓办, 挂账 read 未接入, never 0, while
+    what it has (events, 结案率) stays a number."""
+    from components.department_panels import RANK_COLUMNS, ranking_table
+    from contract.metrics import FIGURE_NEEDS
+    from queries import department_views as dv
+
+    snap = events_only
+    lacking = {"deferred", "extended", "hung", "extension_rate", "reopened", "rework_rate"}
+    gone = {f for f, needs in FIGURE_NEEDS.items() if not all(views.connected(snap, n) for n in needs)}
+    assert dv.missing(snap) == gone & dv.SHOWN and lacking <= dv.missing(snap) <= views.not_connected(snap)
+    w = window_views.resolve_window("quarter", snap.as_of)
+    weights = {"closure_rate": 0.3, "on_time_closure_rate": 0.4, "rework_rate": 0.15, "extension_rate": 0.15}
+    table = dv.ranking(snap, "3201", w, weights)
+    unassigned = table[table["code"] == "-"].iloc[0]  # no department field: every case 未归属
+    assert unassigned["reported"] > 0 and 0 < unassigned["closure_rate"] <= 1
+    for key in lacking:
+        assert table[key].isna().all(), key  # no value at all, not a 0
+    body = ranking_table(table, dv.missing(snap), {"region": "3201"}, lambda **_: "/").children[1].children
+    cols = list(RANK_COLUMNS)
+    for row in body:
+        cells = [td.children for td in row.children]
+        for key in ("rework_rate", "extension_rate", "hung"):
+            assert cells[cols.index(key)] == NC, (key, cells)
+        assert cells[cols.index("reported")] != NC and cells[cols.index("closure_rate")] != NC
+    k = dv.department_kpis(snap, "-", "3201", w)
+    assert k["reported"] == unassigned["reported"] and set(k["missing"]) == dv.missing(snap)
+    for key in lacking:
+        assert k[key] is None, key
+
+
 def test_the_demo_source_still_shows_numbers(published, redis_client, city):
     """No regression: on the demo's full mapping the same figures are numbers and every stage is drawn."""
     snap = SnapshotReader(redis_client, min_check_s=0).current()

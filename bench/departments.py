@@ -1,20 +1,24 @@
 """The department (条) views' cost in the web tier, on a generated source:
 
-    python -m bench.departments [--events 1000000] [--source sqlite:///…] [--queries 300]
+    python -m bench.departments [--events 1000000] [--source sqlite:///…] [--queries 300] [--history-days 120]
 
 Generates a SQLite source (bench/generate.py: ~66 departments by category, demo/sim_departments.py) unless
-`--source` names one, runs the ETL once into an embedded Redis, then times what a department drill-down asks
+`--source` names an existing one (read through a read-only session, as the product reads a city's source: the
+10M source of bench/backfill.py, say), runs the ETL once into an embedded Redis, then times what a department drill-down asks
 (queries/department_views.py, the tablet's render: the ranking of a region and period, a department's figures
 in a region, by region, by category, its trend, its cases) for random department × region × window, first
 call of a frame version apart (the per-week department order is built once per frame: its cost is printed
 too). Beside it the other way: each query masks the week's rows by department number (no second order).
-Prints JSON: p50 / p95 / p99 ms of each, and the one-off build."""
+Prints JSON: p50 / p95 / p99 ms of each, the one-off build, the ETL's first run, the process's peak memory and the
+machine's load average at the start and the end (a shared machine: rely on ratios within one run)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -51,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--source", help="a generated source's URL (default: generate one)")
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--history-days", type=int, default=120, help="the days of pieces kept (COCKPIT_HISTORY_DAYS)")
     a = ap.parse_args(argv)
+    load_start = os.getloadavg()
 
     import redis
 
@@ -62,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     from config.settings import load_settings
     from demo.embedded_redis import EmbeddedRedis
     from etl.jobs import EtlJobs
-    from etl.source.schema import writable_engine
+    from etl.source.schema import source_engine, writable_engine
     from queries import department_pieces as dp
     from queries import department_views as dv
     from queries.pieces import piece_index
@@ -82,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     server = EmbeddedRedis().start()
     try:
         r = redis.Redis.from_url(server.url)
-        jobs = EtlJobs(writable_engine(url), city, SnapshotStore(r), history_days=120)
+        engine = writable_engine(url) if a.source is None else source_engine(url)  # a given source: read-only
+        jobs = EtlJobs(engine, city, SnapshotStore(r), history_days=a.history_days)
         t0 = time.perf_counter()
         jobs.run_all(now)
         etl_s = time.perf_counter() - t0
@@ -122,7 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = int(sum(len(ix.pieces) for ix in pieces.weeks.values()))
         print(json.dumps({"events": a.events if a.source is None else None, "piece_rows": rows,
                           "departments": len(cat.table), "generate_s": round(gen_s, 1), "etl_first_run_s": round(etl_s, 1),
-                          "department_order_build_ms_all_weeks": round(build_ms, 1),
+                          "history_days": a.history_days, "department_order_build_ms_all_weeks": round(build_ms, 1),
+                          "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                          "load_average_start": [round(x, 1) for x in load_start],
+                          "load_average_end": [round(x, 1) for x in os.getloadavg()],
                           **{k: pct(v) for k, v in timings.items()}}, indent=1))
     finally:
         server.stop()

@@ -130,3 +130,15 @@ def test_the_command(tmp_path, city_dir, capsys):
     with pytest.raises(SystemExit) as e:
         main(["import", str(src), "--kind", "部门"])
     assert e.value.code == 2
+
+
+def test_cockpit_resolves_the_file_against_the_callers_folder(tmp_path):
+    """`cockpit.py departments import units.csv` typed in the city's folder: the product runs from its own folder,
+    so the file (and --city-dir) are made absolute against where the command was typed."""
+    import cockpit
+
+    _, argv = cockpit.absolute_paths({}, ["departments", "import", "units.csv", "--city-dir", "model", "--dry-run"],
+                                     tmp_path)
+    assert argv == ["departments", "import", str(tmp_path / "units.csv"), "--city-dir", str(tmp_path / "model"),
+                    "--dry-run"]
+    assert cockpit.absolute_paths({}, ["departments", "import", "/abs/units.csv"], tmp_path)[1][2] == "/abs/units.csv"

@@ -183,15 +183,23 @@ def breakdown(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_d
     return pd.DataFrame({column: pd.Series(keys, dtype=str), **{f: block[:, i] for i, f in enumerate(flags)}})
 
 
-def daily(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int) -> pd.DataFrame:
-    """Flag sums per day of report of a department (its trend), from the per-(department, day) tables."""
-    cols = list(PIECE_FLAGS)
+def daily_block(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The window's day numbers and the flag sums (days × PIECE_FLAGS) per day of report of a department (its
+    trend), from the per-(department, day) tables."""
     days = np.arange(first_day, last_day + 1)
-    out = np.zeros((len(days), len(cols)), np.int64)
+    out = np.zeros((len(days), len(PIECE_FLAGS)), np.int64)
     lo, hi = numbers
     for ix in pieces._over(first_day, last_day):
         o = department_order(ix)
-        d, day = o.group_key // DAY_SPAN, o.group_key % DAY_SPAN
-        pick = (d >= lo) & (d < hi) & (day >= first_day) & (day <= last_day)
-        np.add.at(out, day[pick] - first_day, o.group_sums[pick])
-    return pd.DataFrame(out, columns=cols).assign(day=days)
+        a, b = np.searchsorted(o.group_key, [lo * DAY_SPAN, hi * DAY_SPAN], "left")  # the departments' rows
+        day = o.group_key[a:b] % DAY_SPAN
+        pick = np.flatnonzero((day >= first_day) & (day <= last_day))
+        np.add.at(out, day[pick] - first_day, o.group_sums[a + pick])
+    return days, out
+
+
+def daily(pieces: PieceSet, numbers: tuple[int, int], first_day: int, last_day: int) -> pd.DataFrame:
+    """daily_block as a frame: one row per day, a column per flag and `day`."""
+    days, out = daily_block(pieces, numbers, first_day, last_day)
+    return pd.DataFrame(out, columns=list(PIECE_FLAGS)).assign(day=days)

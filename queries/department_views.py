@@ -204,10 +204,11 @@ def department_kpis(snap: Snapshot, dept: str, region: str, w: Window) -> dict:
     k.update(department_rates(k, gone))
     for name in gone & set(FIGURES):
         k[name] = None
-    cases = cases_of(snap, dept, region)
-    k["open_now"] = len(cases)
-    k["overdue_now"] = int(cases["is_overdue"].sum()) if len(cases) else 0
-    k["at_risk_now"] = len(at_risk_of(snap, dept, region))
+    ix = _cases(snap, F.OPEN_EVENTS)  # counted on the index's masks: no frame of the cases built
+    m = ix.mask(numbers, _region(region))
+    k["open_now"] = int(m.sum())
+    k["overdue_now"] = int(ix.frame["is_overdue"].to_numpy()[m].sum())
+    k["at_risk_now"] = int(_cases(snap, F.AT_RISK).mask(numbers, _region(region)).sum())
     k["missing"] = sorted(gone)
     return k
 
@@ -264,9 +265,18 @@ def by_category(snap: Snapshot, dept: str, region: str, w: Window) -> pd.DataFra
     if cat is None or pieces is None:
         return pd.DataFrame(columns=["category", "reported", "closed", "closed_on_time", "cohort_overdue"])
     g = dp.breakdown(pieces, cat.number_range(dept), *w.days, "category", _region(region))
-    g = g[g["reported"] > 0].copy()
-    g["closure_rate"] = (g["closed"] / g["due_to_close"].where(g["due_to_close"] > 0)).astype("float64")
-    return g.sort_values("reported", ascending=False).reset_index(drop=True)
+    cols = {c: g[c].to_numpy() for c in g.columns}
+    order = np.flatnonzero(cols["reported"] > 0)
+    order = order[np.argsort(-cols["reported"][order], kind="stable")]  # most events first (ties: by name)
+    out = {c: v[order] for c, v in cols.items()}
+    out["closure_rate"] = _ratio(out["closed"], out["due_to_close"])
+    return pd.DataFrame(out)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num ÷ den, NaN where den is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan).astype(np.float64)
 
 
 def trend(snap: Snapshot, dept: str, w: Window) -> pd.DataFrame:
@@ -274,10 +284,11 @@ def trend(snap: Snapshot, dept: str, w: Window) -> pd.DataFrame:
     cat, pieces = catalogue(snap), piece_index(snap)
     if cat is None or pieces is None:
         return pd.DataFrame(columns=["day", "reported", "closed", "closure_rate"])
-    d = dp.daily(pieces, cat.number_range(dept), *w.days)
-    d["closure_rate"] = (d["closed"] / d["due_to_close"].where(d["due_to_close"] > 0)).astype("float64")
-    d["date"] = pd.to_datetime(d["day"], unit="D")
-    return d[["date", "day", "reported", "closed", "due_to_close", "closure_rate"]]
+    days, block = dp.daily_block(pieces, cat.number_range(dept), *w.days)
+    col = {f: block[:, i] for i, f in enumerate(PIECE_FLAGS)}
+    return pd.DataFrame({"date": pd.to_datetime(days, unit="D"), "day": days, "reported": col["reported"],
+                         "closed": col["closed"], "due_to_close": col["due_to_close"],
+                         "closure_rate": _ratio(col["closed"], col["due_to_close"])})
 
 
 def _of_department(snap: Snapshot, frame: F.Frame, dept: str, region: str) -> pd.DataFrame:

@@ -78,17 +78,40 @@ class Departments:
             return 0, len(self.table) + 1
         if code == UNASSIGNED_CODE:
             return UNASSIGNED, UNASSIGNED + 1
-        codes = self.table["code"].to_numpy(dtype=str)
-        lo = int(np.searchsorted(codes, code, "left"))
-        hi = lo
-        while hi < len(codes) and codes[hi].startswith(code):
-            hi += 1
-        return lo + 1, hi + 1
+        hit = self._ranges.get(code)
+        if hit is None:
+            codes = self._sorted_codes
+            lo = int(np.searchsorted(codes, code, "left"))
+            hi = lo
+            while hi < len(codes) and codes[hi].startswith(code):
+                hi += 1
+            hit = (lo + 1, hi + 1)
+            if hi > lo:  # only a code the catalogue holds is kept (a forged one does not grow the cache)
+                self._ranges[code] = hit
+        return hit
+
+    @cached_property
+    def _sorted_codes(self) -> np.ndarray:
+        return self.table["code"].to_numpy(dtype=str)
+
+    @cached_property
+    def _ranges(self) -> dict[str, tuple[int, int]]:
+        return {}  # number_range's answers, asked on every department view
+
+    @cached_property
+    def _children(self) -> dict[str, pd.DataFrame]:
+        return {}
 
     def children(self, code: str | None) -> pd.DataFrame:
         """The departments directly under `code` (None or '': the top-level ones)."""
-        t = self.table
-        return t[t["parent"] == (code or "")]
+        key = code or ""
+        hit = self._children.get(key)
+        if hit is None:
+            t = self.table
+            hit = t[t["parent"] == key]
+            if not hit.empty:  # only a department with sub-units is kept
+                self._children[key] = hit
+        return hit
 
     def name(self, code: str) -> str | None:
         hit = self.table.loc[self.table["code"] == code, "name"]

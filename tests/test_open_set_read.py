@@ -1,6 +1,6 @@
-"""The open_set re-read of open events goes through the columnar SQLite read (a child process, ADBC) in one
-batch: the driver types a column from its first batch, and open events' later stage times are mostly empty
-(NULL in the first batch, text further on), which fails a read in the driver's default batches."""
+"""The open_set watermark's reads. The columnar SQLite read (a child process, ADBC) in one batch: the driver types
+a column from its first batch, and open events' later stage times are mostly empty (NULL in the first batch, text
+further on), which fails a read in the driver's default batches. The pulls by a numeric row id, tick after tick."""
 
 from __future__ import annotations
 
@@ -25,3 +25,41 @@ def test_a_column_null_in_the_first_batch_then_text_is_read_in_one_batch(tmp_pat
         read_frame(engine, q, times=["closed_at"], bulk=True)  # the driver's default batches
     df = read_frame(engine, q, times=["closed_at"], bulk=True, one_batch=True)
     assert len(df) == 3000 and df["closed_at"].notna().sum() == 500
+
+
+def test_open_set_by_a_numeric_row_id_pulls_tick_after_tick(sim_engine, city, tmp_path):
+    """The demo's source under watermark open_set by row_id, an INTEGER read as a number (not a Python object per
+    value): the largest id read is kept as a Python value, so the next pull's `row_id > …` renders in the SQL of the
+    columnar read (a numpy integer there failed every pull after the first). New rows and an open event closed in
+    the source both reach the ledger."""
+    import shutil
+    from datetime import timedelta
+
+    from helpers import NOW
+
+    from bench.generate import touch_events
+    from bench.open_set import mapping_file
+    from etl.source.mapped_read import EventSource
+    from etl.source.mapping import load_mapping
+    from etl.source.schema import writable_engine
+    from etl.state.event_ledger import EventLedger
+
+    src = tmp_path / "source.db"
+    shutil.copy(sim_engine.url.database, src)
+    source = EventSource(load_mapping(mapping_file(tmp_path, "open_set")), city)
+    engine, writer = source_engine(f"sqlite:///{src}"), writable_engine(f"sqlite:///{src}")
+    ledger = EventLedger(city, source)
+    ledger.pull(engine, NOW)
+    assert isinstance(source.last_id, int)
+    with writer.connect() as c:
+        top, open_before = c.execute(text("SELECT max(row_id), count(*) FILTER (WHERE closed_at IS NULL) FROM events")).one()
+    for k in (1, 2):
+        touch_events(writer, city, 3, 2, NOW + timedelta(minutes=k), 900 + k)
+        stats = ledger.pull(engine, NOW + timedelta(minutes=k, seconds=1))
+        assert stats["read"] >= 5, stats  # the 3 new rows and the 2 closes, every tick
+    with writer.connect() as c:
+        assert c.execute(text("SELECT max(row_id) FROM events")).scalar() == source.last_id == top + 6
+        open_now = c.execute(text("SELECT count(*) FROM events WHERE closed_at IS NULL")).scalar()
+        closed = {r[0] for r in c.execute(text("SELECT event_id FROM events WHERE closed_at >= :t"), {"t": NOW})}
+    assert open_now == open_before + 6 - 4 and len(closed) >= 4
+    assert not closed & source.open_ids  # the closes were read: those events left the open set

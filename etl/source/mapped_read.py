@@ -138,6 +138,7 @@ class EventSource(FeedSource):
             self.id_floor = self.last_id
             if len(df):
                 top = df[wm.column].max()
+                top = top.item() if hasattr(top, "item") else top  # a Python value: SQL renders it as a literal (bulk read)
                 self.last_id = top if self.last_id is None else max(self.last_id, top)
         reread = wm.kind == "open_set" and ids is None and since is not None and (
             self.open_read_at is None or (now - self.open_read_at).total_seconds() >= wm.open_every_s)

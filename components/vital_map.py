@@ -13,6 +13,7 @@ import pandas as pd
 from components.map_labels import spread_labels
 from components.theme import DARK, FONT, SCALE_BETTER, SCALE_WORSE
 from components.vital_signs import STATUS_COLOUR, fmt_value, fmt_when
+from components.widgets import leader_lines, map_geo
 from config.labels import label
 
 NO_DATA = "#24395f"  # a region without a value: neither end of the scale
@@ -68,17 +69,8 @@ def vital_map(values: pd.DataFrame, head: dict, geo_url: str, now: datetime, lab
         "colorscale": [[0, NO_DATA], [1, NO_DATA]], "showscale": False,
         "marker": {"line": {"color": DARK["muted"], "width": 0.6}},
     }]
-    if at.leader_lon:
-        data.append({"type": "scattergeo", "lon": at.leader_lon, "lat": at.leader_lat, "mode": "lines",
-                     "hoverinfo": "skip", "line": {"color": DARK["muted"], "width": 1}})
-    geo = {"visible": False, "bgcolor": "rgba(0,0,0,0)", "projection": {"type": "mercator"}}
-    if bounds:
-        x0, y0, x1, y1 = bounds
-        px, py = (x1 - x0) * 0.03, (y1 - y0) * 0.03
-        geo.update(fitbounds=False, lonaxis={"range": [x0 - px, x1 + px]}, lataxis={"range": [y0 - py, y1 + py]},
-                   center={"lon": (x0 + x1) / 2, "lat": (y0 + y1) / 2})
-    else:
-        geo["fitbounds"] = "locations"
+    data += leader_lines(at, DARK["muted"])
+    geo = map_geo(bounds)
     notes = [label("vs_map_stale", t=fmt_when(head.get("time"), now))] if stale else []
     layout = {"geo": geo, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "paper_bgcolor": "rgba(0,0,0,0)",
               "showlegend": False, "font": {"family": FONT, "color": DARK["text"]}, "uirevision": uirevision,

@@ -17,7 +17,7 @@ from components.format import (
     is_not_connected,
     measure_label,
 )
-from components.map_labels import spread_labels
+from components.map_labels import Placed, spread_labels
 from components.theme import DARK, FONT, LIGHT, LIGHT_SCALE_BETTER, LIGHT_SCALE_WORSE, SCALE_BETTER, SCALE_WORSE
 from config.labels import label
 from contract.metrics import FUNNEL
@@ -84,6 +84,26 @@ def freshness(page: str, snap: Snapshot, now: datetime, stale_after_s: float) ->
                     title="; ".join(snap.source_errors()))
 
 
+def map_geo(bounds=None) -> dict:
+    """A map's geo frame: Mercator, no base map, framed on `bounds` (lon0, lat0, lon1, lat1) with 3 % around,
+    else on the regions drawn."""
+    geo = {"visible": False, "bgcolor": "rgba(0,0,0,0)", "projection": {"type": "mercator"}}
+    if bounds:  # explicit frame: plotly's fitbounds mis-sizes maps inside a zoomed wall canvas
+        x0, y0, x1, y1 = bounds
+        px, py = (x1 - x0) * 0.03, (y1 - y0) * 0.03
+        geo.update(fitbounds=False, lonaxis={"range": [x0 - px, x1 + px]}, lataxis={"range": [y0 - py, y1 + py]},
+                   center={"lon": (x0 + x1) / 2, "lat": (y0 + y1) / 2})
+    else:
+        geo["fitbounds"] = "locations"
+    return geo
+
+
+def leader_lines(at: Placed, colour: str) -> list[dict]:
+    """The trace of the leader lines from moved labels to their points (components/map_labels.py), if any."""
+    return [{"type": "scattergeo", "lon": at.leader_lon, "lat": at.leader_lat, "mode": "lines",
+             "hoverinfo": "skip", "line": {"color": colour, "width": 1}}] if at.leader_lon else []
+
+
 def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = True,
                labels: bool = True, uirevision: str = "map", bounds=None, label_px: float = 11,
                map_height_px: float = 480) -> dict:
@@ -111,18 +131,8 @@ def region_map(values: pd.DataFrame, geo_url: str, measure: str, dark: bool = Tr
         data.append({"type": "scattergeo", "lon": at.lon, "lat": at.lat,
                      "text": text, "mode": "text", "hoverinfo": "skip",
                      "textfont": {"color": theme["text"], "size": label_px, "family": FONT}})
-        if at.leader_lon:
-            data.append({"type": "scattergeo", "lon": at.leader_lon, "lat": at.leader_lat, "mode": "lines",
-                         "hoverinfo": "skip", "line": {"color": theme["muted"], "width": 1}})
-    geo = {"visible": False, "bgcolor": "rgba(0,0,0,0)", "projection": {"type": "mercator"}}
-    if bounds:  # explicit frame: plotly's fitbounds mis-sizes maps inside a zoomed wall canvas
-        x0, y0, x1, y1 = bounds
-        px, py = (x1 - x0) * 0.03, (y1 - y0) * 0.03
-        geo.update(fitbounds=False, lonaxis={"range": [x0 - px, x1 + px]}, lataxis={"range": [y0 - py, y1 + py]},
-                   center={"lon": (x0 + x1) / 2, "lat": (y0 + y1) / 2})
-    else:
-        geo["fitbounds"] = "locations"
-    layout = {"geo": geo, "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "paper_bgcolor": "rgba(0,0,0,0)",
+        data += leader_lines(at, theme["muted"])
+    layout = {"geo": map_geo(bounds), "margin": {"l": 0, "r": 0, "t": 0, "b": 0}, "paper_bgcolor": "rgba(0,0,0,0)",
               "showlegend": False, "font": {"family": FONT, "color": theme["text"]}, "uirevision": uirevision}
     return {"data": data, "layout": layout}
 

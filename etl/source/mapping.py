@@ -30,6 +30,16 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def map_onto(spec: FieldSpec, allowed, what: str) -> FieldSpec:
+    """A field whose `map` must land on `allowed` values (a step's actions, a staff role): a refused target is
+    named, quoted."""
+    if spec.map:
+        bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(allowed))
+        if bad:
+            raise ValueError(f"map values must be {what} {', '.join(allowed)}; got {quoted(bad)}")
+    return spec
+
+
 def quoted(values) -> str:
     """Values as an error message shows them: each quoted, so an empty or blank one is seen ('' , ' ')."""
     return ", ".join(f"'{v}'" for v in values)
@@ -234,11 +244,7 @@ class StepFields(Strict):
     @field_validator("action")
     @classmethod
     def _actions(cls, spec: FieldSpec) -> FieldSpec:
-        if spec.map:
-            bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(STEP_ACTIONS))
-            if bad:
-                raise ValueError(f"map values must be actions {', '.join(STEP_ACTIONS)}; got {quoted(bad)}")
-        return spec
+        return map_onto(spec, STEP_ACTIONS, "actions")
 
 
 class StepFeed(Feed):
@@ -288,11 +294,7 @@ class StaffFields(Strict):
     @field_validator("role")
     @classmethod
     def _roles(cls, spec: FieldSpec) -> FieldSpec:
-        if spec.map:
-            bad = sorted({"" if v is None else str(v) for v in spec.map.values()} - set(STAFF_ROLES))
-            if bad:
-                raise ValueError(f"map values must be roles {', '.join(STAFF_ROLES)}; got {quoted(bad)}")
-        return spec
+        return map_onto(spec, STAFF_ROLES, "roles")
 
 
 class StaffFeed(Feed):

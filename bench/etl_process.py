@@ -19,6 +19,7 @@ import redis
 from bench.generate import touch_events
 from config.city import load_city
 from config.settings import load_settings
+from dashboard.service import job_intervals
 from etl.jobs import EtlJobs
 from etl.scheduler import EtlScheduler
 from etl.source.schema import source_engine, writable_engine
@@ -30,11 +31,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def log_runs(jobs: EtlJobs, path: str) -> None:
+    """Record every `jobs.run` of the live schedule (which job, when it started, how long it took) to `path`."""
+    run, out = jobs.run, open(path, "a", buffering=1)
+
+    def logged(names, *args, **kw):
+        t0, w0 = time.perf_counter(), time.time()
+        try:
+            return run(names, *args, **kw)
+        finally:
+            out.write(json.dumps({"job": names if isinstance(names, str) else list(names), "start": w0,
+                                  "s": round(time.perf_counter() - t0, 3), "publish": kw.get("publish", True)}) + "\n")
+
+    jobs.run = logged  # type: ignore[method-assign]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("source"), ap.add_argument("redis"), ap.add_argument("prefix"), ap.add_argument("out")
     ap.add_argument("--ticks", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs-log", default=None, help="on the live schedule, one JSON line per job run: name, start, seconds")
     ap.add_argument("--tick-gap", type=float, default=None, help="seconds between ticks (default: the pull's overlap + 1)")
     a = ap.parse_args()
     settings = load_settings()
@@ -91,9 +108,11 @@ def main() -> None:
     with open(a.out, "w") as f:
         json.dump(out, f)
 
-    sched = EtlScheduler(jobs, client, a.prefix, settings.leader_ttl_s,
-                         {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
-                          "safety": settings.safety_interval_s})
+    # the live schedule as the service runs it: every job at its interval, the forecast's fit in the background
+    jobs.forecast_background = True
+    sched = EtlScheduler(jobs, client, a.prefix, settings.leader_ttl_s, job_intervals(settings, jobs))
+    if a.runs_log:
+        log_runs(jobs, a.runs_log)
     sched.start()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

@@ -96,8 +96,9 @@ def disk_bytes(engine, url: str) -> int:
         return int(c.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
 
 
-def freshness(engine, city, store: SnapshotStore, n: int) -> list[float]:
-    """Seconds from a committed insert in the source to its update time being the published watermark."""
+def freshness(engine, city, store: SnapshotStore, n: int, starts: list[float] | None = None) -> list[float]:
+    """Seconds from a committed insert in the source to its update time being the published watermark (each
+    insert's wall-clock time appended to `starts` when given)."""
     out = []
     rng = np.random.default_rng(1)
     for k in range(n):
@@ -105,6 +106,8 @@ def freshness(engine, city, store: SnapshotStore, n: int) -> list[float]:
         now = now_local(city.timezone).replace(microsecond=0)
         touch_events(engine, city, 1, 0, now, 1000 + k)
         t0 = time.perf_counter()
+        if starts is not None:
+            starts.append(time.time())
         stamp = now.strftime("%Y-%m-%d %H:%M:%S")
         wait_for(lambda stamp=stamp: (store.manifest() or {}).get("meta", {}).get("events_watermark", "") >= stamp, 120, "freshness")
         out.append(time.perf_counter() - t0)

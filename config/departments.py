@@ -58,10 +58,9 @@ class Departments:
 
     def numbers(self, raw: pd.Series) -> np.ndarray:
         """The number of each raw value (code, name or alias; surrounding blanks ignored); 0 where unknown."""
-        text = raw.astype(object).where(raw.notna(), None)
-        uniq = pd.unique(text[text.notna()])
-        known = {v: self._lookup.get(str(v).strip(), UNASSIGNED) for v in uniq}
-        return text.map(known).fillna(UNASSIGNED).to_numpy(dtype=np.int64)
+        codes, uniq = pd.factorize(raw)  # each distinct value looked up once; a missing one is -1
+        known = np.asarray([self._lookup.get(str(v).strip(), UNASSIGNED) for v in uniq] + [UNASSIGNED], dtype=np.int64)
+        return known[codes]
 
     @cached_property
     def codes(self) -> np.ndarray:

@@ -75,12 +75,17 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
                    nearby_camera_m=settings.nearby_camera_m)
     jobs.indicators = indicator_feeds(settings, city)
     jobs.forecast_background = True  # the forecast's fit never holds the events tick (etl/jobs.py _forecast)
-    return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s,
-                        {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
-                         "safety": settings.safety_interval_s, "forecast": settings.forecast_interval_s,
-                         **({"indicators": settings.indicators_interval_s} if jobs.indicators else {}),
-                         **({"staff": settings.cameras_interval_s} if jobs.staff_source is not None else {})},
+    return EtlScheduler(jobs, client, settings.redis_prefix, settings.leader_ttl_s, job_intervals(settings, jobs),
                         standby=settings.standby).start()
+
+
+def job_intervals(settings: Settings, jobs) -> dict[str, float]:
+    """Each ETL job this deployment runs and its interval in seconds (the events job first: a new leader's first
+    run has every job). The benches run the same set (bench/etl_process.py)."""
+    return {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,
+            "safety": settings.safety_interval_s, "forecast": settings.forecast_interval_s,
+            **({"indicators": settings.indicators_interval_s} if jobs.indicators else {}),
+            **({"staff": settings.cameras_interval_s} if jobs.staff_source is not None else {})}
 
 
 def indicator_feeds(settings: Settings, city: City):

@@ -18,7 +18,7 @@ from sqlalchemy import DateTime, String, column, or_, select, table, text, union
 from sqlalchemy.engine import Engine
 
 from config.city import City
-from config.departments import load_departments
+from config.departments import UNASSIGNED, load_departments
 from contract.domain import DEPARTMENT_FACTS, STAGES
 from etl.source.arrow_read import read_frame
 from etl.source.mapped_values import (
@@ -304,8 +304,10 @@ class EventSource(FeedSource):
         None when the source gave none) and `dept_no` (its number, 0 = 未归属: config/departments.py)."""
         no = self.departments.numbers(raw_department)
         out["dept_no"] = no
-        out["department"] = np.where(no > 0, self.departments.codes[no], raw_department.to_numpy(dtype=object))
-        out["department"] = out["department"].astype(object)
+        department = self.departments.codes[no]  # the catalogue's code objects, shared between rows
+        unknown = np.flatnonzero(no == UNASSIGNED)  # the raw value, or None (only these rows made Python objects)
+        department[unknown] = raw_department.iloc[unknown].to_numpy(dtype=object)
+        out["department"] = pd.Series(department, index=out.index, dtype=object)
         return out
 
     def _deadline(self, out: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,11 @@ def event_status(events: pd.DataFrame) -> pd.Series:
 STAGE_NAMES = np.asarray(STAGES, dtype=object)
 
 
+# a fact's 0/1 flags (and counts summed from them, which numpy and pandas widen to int64): one byte each, so the
+# kept facts of a year's events are ~0.5 GB smaller than with int64 flags (docs/benchmarks.md, issue 24)
+FLAG = np.int8
+
+
 def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     """One row per valid event with the flags and durations every metric is built from."""
     e = events
@@ -37,25 +42,25 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
         "grid_no": grid_numbers(e["grid_code"]),
         "category": e["category"], "channel": e["channel"], "status": status,
         "reported_at": e["reported_at"], "day": day,
-        "one": 1,
-        "has_dispatched": e["dispatched_at"].notna().astype(int),
-        "has_handled": e["handled_at"].notna().astype(int),
-        "has_verified": e["verified_at"].notna().astype(int),
-        "is_closed": closed.astype(int),
-        "closed_on_time": (closed & (e["closed_at"] <= e["due_at"])).astype(int),
-        "same_day_cleared": (closed & (e["closed_at"].dt.normalize() == day)).astype(int),
-        "grid_settled": (closed & (e["handling_level"] == "grid")).astype(int),
-        "is_rated": (closed & e["satisfaction"].notna()).astype(int),
-        "is_satisfied": (closed & (e["satisfaction"] >= SATISFIED_MIN_SCORE)).fillna(False).astype(int),
-        "is_reopened": (e["reopened"].fillna(0) > 0).astype(int),
-        "escalated": (closed & e["handling_level"].notna() & (e["handling_level"] != "grid")).astype(int),
-        "is_open": (~closed).astype(int),
-        "is_overdue": (~closed & (e["due_at"] < as_of)).astype(int),
+        "one": np.ones(len(e), FLAG),
+        "has_dispatched": e["dispatched_at"].notna().astype(FLAG),
+        "has_handled": e["handled_at"].notna().astype(FLAG),
+        "has_verified": e["verified_at"].notna().astype(FLAG),
+        "is_closed": closed.astype(FLAG),
+        "closed_on_time": (closed & (e["closed_at"] <= e["due_at"])).astype(FLAG),
+        "same_day_cleared": (closed & (e["closed_at"].dt.normalize() == day)).astype(FLAG),
+        "grid_settled": (closed & (e["handling_level"] == "grid")).astype(FLAG),
+        "is_rated": (closed & e["satisfaction"].notna()).astype(FLAG),
+        "is_satisfied": (closed & (e["satisfaction"] >= SATISFIED_MIN_SCORE)).fillna(False).astype(FLAG),
+        "is_reopened": (e["reopened"].fillna(0) > 0).astype(FLAG),
+        "escalated": (closed & e["handling_level"].notna() & (e["handling_level"] != "grid")).astype(FLAG),
+        "is_open": (~closed).astype(FLAG),
+        "is_overdue": (~closed & (e["due_at"] < as_of)).astype(FLAG),
     })
     for name, start, end in STAGE_SPANS:
         facts[f"{name}_min"] = (e[f"{end}_at"] - e[f"{start}_at"]).dt.total_seconds() / 60.0
     facts["total_min"] = (e["closed_at"] - e["reported_at"]).dt.total_seconds() / 60.0
-    facts["not_overdue"] = 1 - facts["is_overdue"]
+    facts["not_overdue"] = (1 - facts["is_overdue"]).astype(FLAG)
     facts["handling_level"] = e["handling_level"]
     # 条 (contract/metrics.py DEPARTMENT_COUNTS): the department's number and the assessment's flags
     def flag(name: str) -> pd.Series:  # rows built without the department columns count as none
@@ -63,16 +68,22 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
 
     facts["dept_no"] = e["dept_no"].fillna(0).to_numpy(dtype=np.int64) if "dept_no" in e else 0
     due = closed | (facts["is_overdue"] == 1)
-    facts["due_to_close"] = due.astype(int)
-    facts["is_deferred"] = (due & ~closed & flag("deferred")).astype(int)
-    facts["is_extended"] = flag("extended").astype(int)
-    facts["is_hung"] = (~closed & flag("hung")).astype(int)
+    facts["due_to_close"] = due.astype(FLAG)
+    facts["is_deferred"] = (due & ~closed & flag("deferred")).astype(FLAG)
+    facts["is_extended"] = flag("extended").astype(FLAG)
+    facts["is_hung"] = (~closed & flag("hung")).astype(FLAG)
     return facts
 
 
 # window numbers ride in the low bits of an integer group key (region code · WKEY + window number), so one
 # groupby covers every window at a level instead of one per window
 WKEY = 4
+
+
+def by_key(frame: pd.DataFrame, key: np.ndarray):
+    """`frame` grouped by an integer array of its length: as the index's level (pandas, given an array as a
+    DataFrame's key, first looks it up among the columns and prints the whole array into the error it catches)."""
+    return frame.set_axis(pd.Index(key), axis=0).groupby(level=0)
 
 
 def stacked_windows(facts: pd.DataFrame, as_of: datetime, windows) -> tuple[np.ndarray, np.ndarray]:
@@ -97,12 +108,12 @@ def region_event_kpis(facts: pd.DataFrame, as_of: datetime, windows=WALL_WINDOWS
     grid = facts["grid_no"].to_numpy(np.int64)[idx]
     counts = pd.DataFrame(facts[count_cols].to_numpy(np.int64)[idx], columns=list(COUNTS))
     durations = pd.DataFrame(facts[list(MEDIANS.values())].to_numpy(float)[idx], columns=list(MEDIANS))
-    per_grid = counts.groupby(grid * WKEY + wno).sum()
+    per_grid = by_key(counts, grid * WKEY + wno).sum()
     g_no, g_w = per_grid.index.to_numpy() // WKEY, per_grid.index.to_numpy() % WKEY
     parts = []
     for level in CODE_LENGTH:  # a region has a median row exactly where it has a count row (the same events)
-        s = per_grid.groupby(grid_key_at(g_no, level) * WKEY + g_w).sum()
-        m = durations.groupby(grid_key_at(grid, level) * WKEY + wno).median()
+        s = by_key(per_grid, grid_key_at(g_no, level) * WKEY + g_w).sum()
+        m = by_key(durations, grid_key_at(grid, level) * WKEY + wno).median()
         parts.append(s.join(m).assign(level=level))
     k = pd.concat(parts) if parts else pd.DataFrame(columns=[*COUNTS, *MEDIANS, "level"])
     key = k.index.to_numpy(np.int64)

@@ -281,7 +281,7 @@ class EventSource(FeedSource):
         out["priority"] = pd.to_numeric(mapped(df, f.get("priority"), "priority", p, 2), errors="coerce").fillna(2)
         out["priority"] = out["priority"].astype("int64")
         reopened = pd.to_numeric(mapped(df, f.get("reopened"), "reopened", p, 0), errors="coerce").fillna(0)
-        out["reopened"] = (reopened > 0).astype("int64")
+        out["reopened"] = (reopened > 0).astype("int8")  # 0/1: a byte a row in the ledger
         out["satisfaction"] = satisfaction(df, f.get("satisfaction"), p)
         for name in (*STAGE_COLS, "due_at", "updated_at"):
             out[name] = time_field(df, t.get(name), name, self.feed.timezone, tz, p)
@@ -292,7 +292,7 @@ class EventSource(FeedSource):
             out = cap_stages(out, out["reached"])
         for name in DEPARTMENT_FACTS:
             flag = pd.to_numeric(mapped(df, f.get(name), name, p, 0), errors="coerce").fillna(0)
-            out[name] = (flag > 0).astype("int64")
+            out[name] = (flag > 0).astype("int8")
         out = self.with_department(out, department_text(df, f.get("department")))
         out = self._deadline(out)
         out = self._place(df, out)
@@ -369,7 +369,7 @@ class EventSource(FeedSource):
             t = s.min() if which == "first" else s.max()
             events[f"{stage}_at"] = events["event_id"].map(t).astype("datetime64[us]")
         again = set(steps.loc[steps["action"] == "reopened", "event_id"])
-        events["reopened"] = events["event_id"].isin(again).astype("int64")
+        events["reopened"] = events["event_id"].isin(again).astype("int8")
         from_log = self.mapping.spec.department_facts()
         for name in DEPARTMENT_FACTS:  # a flow-log action the mapping names sets the flag
             if from_log[name] and self.fields.get(name) is None:

@@ -34,11 +34,10 @@ class Problems:
 
 def key_text(values: pd.Series) -> pd.Series:
     """Values as the text a map's keys are matched against: 3, 3.0 and '3' all as '3'; missing stays None."""
-    out = values.astype(object)
-    uniq = pd.unique(out[out.notna()])
-    text = {v: (str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v).strip())
-            for v in uniq}
-    return out.map(text).where(out.notna(), None)
+    codes, uniq = pd.factorize(values)  # each distinct value made text once; rows share its object (-1: missing)
+    text = [str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v).strip()
+            for v in uniq]
+    return pd.Series(np.asarray([*text, None], dtype=object)[codes], index=values.index, dtype=object)
 
 
 def raw(frame: pd.DataFrame, spec: FieldSpec | None, default=None) -> pd.Series:

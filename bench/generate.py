@@ -202,3 +202,34 @@ def touch_events(engine: Engine, city: City, n_new: int, n_updated: int, now: da
                 f"UPDATE events SET dispatched_at = coalesce(dispatched_at, {t}), handled_at = coalesce(handled_at, {t}), "
                 f"verified_at = coalesce(verified_at, {t}), closed_at = {t}, handling_level = coalesce(handling_level, "
                 f"'community'), updated_at = {t} WHERE row_id IN ({','.join(map(str, open_ids))})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.generate URL [--events N]`: a source generated once, for the benches that take one
+    (bench/freshness.py, bench/backfill.py, bench/takeover.py); a PostgreSQL database is created if missing."""
+    import argparse
+    from pathlib import Path
+
+    from config.city import load_city
+    from config.clock import now_local
+    from config.settings import load_settings
+    from etl.source.schema import writable_engine
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("url", help="sqlite:////path/source.db or postgresql+psycopg://user@host:5432/database")
+    ap.add_argument("--events", type=int, default=1_000_000)
+    a = ap.parse_args(argv)
+    if a.url.startswith("postgresql"):
+        from bench.run import ensure_database
+
+        ensure_database(a.url)
+    elif a.url.startswith("sqlite:///"):
+        Path(a.url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    city = load_city(load_settings().city_dir)
+    out = generate(writable_engine(a.url), city, a.events, now_local(city.timezone).replace(microsecond=0))
+    print(f"{out['events']:,} events in {out['seconds']:.1f} s into {a.url}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,7 +27,7 @@ STAGE_NAMES = np.asarray(STAGES, dtype=object)
 
 
 # a fact's 0/1 flags (and counts summed from them, which numpy and pandas widen to int64): one byte each, so the
-# kept facts of a year's events are ~0.5 GB smaller than with int64 flags (docs/benchmarks.md, issue 24)
+# kept facts of a year's events are ~0.4 GB smaller than with int64 flags (docs/benchmarks.md, issue 24)
 FLAG = np.int8
 
 

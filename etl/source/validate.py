@@ -69,7 +69,12 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
         known = [id_owner.get(e) for e in batch["event_id"].tolist()]
     owner = pd.Series(known, index=batch.index, dtype="float64")
     dup_known = owner.notna() & (owner != batch["row_id"])
-    first_in_batch = ~batch.sort_values("row_id").duplicated("event_id", keep="first").reindex(batch.index)
+    # the first row of an id in the batch (by row id) keeps it: sorted only among the ids the batch holds twice
+    first_in_batch = pd.Series(True, index=batch.index)
+    twice = batch["event_id"].duplicated(keep=False).to_numpy()
+    if twice.any():
+        rows = batch.loc[twice, ["row_id", "event_id"]]
+        first_in_batch[twice] = ~rows.sort_values("row_id").duplicated("event_id", keep="first").reindex(rows.index).to_numpy()
     flag(dup_known | (owner.isna() & ~first_in_batch), "duplicate_id")
     return reason
 

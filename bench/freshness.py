@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import tempfile
 import time
@@ -20,9 +19,9 @@ from pathlib import Path
 
 import redis
 
-from bench.run import PREFIX, PY, freshness, pct, wait_for
+from bench.run import PREFIX, freshness, pct, start_etl_process
 from config.city import load_city
-from config.settings import ROOT, load_settings
+from config.settings import load_settings
 from demo.embedded_redis import EmbeddedRedis
 from etl.source.schema import writable_engine
 from snapshots.store import SnapshotStore
@@ -42,16 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     rds = EmbeddedRedis()
     rds.start()
     store = SnapshotStore(redis.Redis.from_url(rds.url), PREFIX)
-    etl_out, runs_log = work / "etl.json", work / "runs.jsonl"
-    with open(work / "etl.log", "w") as etl_log:
-        proc = subprocess.Popen([PY, "-m", "bench.etl_process", a.source, rds.url, PREFIX, str(etl_out),
-                                 "--ticks", str(a.ticks), "--runs-log", str(runs_log)],
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, stdout=etl_log,
-                                stderr=subprocess.STDOUT)
+    runs_log = work / "runs.jsonl"
+    procs: list[subprocess.Popen] = []
     try:
-        wait_for(etl_out.exists, 3600, "ETL process", proc)
-        time.sleep(0.2)
-        etl = json.loads(etl_out.read_text())
+        etl = start_etl_process(a.source, rds.url, work, a.ticks, procs, "--runs-log", str(runs_log))
         time.sleep(2 * settings.events_interval_s)  # the live schedule's first runs (every job) out of the way
         starts = []
         t_first = time.time()
@@ -72,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=1))
         return 0
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
         rds.stop()
 
 

@@ -114,6 +114,19 @@ def freshness(engine, city, store: SnapshotStore, n: int, starts: list[float] | 
     return out
 
 
+def start_etl_process(url: str, redis_url: str, work: Path, ticks: int, procs: list, *extra: str) -> dict:
+    """The ETL in its own process (bench/etl_process.py: backfill, measured ticks, then the live schedule), appended
+    to `procs`; returns its measurements once it has written them (its log in work/etl.log)."""
+    out = work / "etl.json"
+    with open(work / "etl.log", "w") as log:
+        procs.append(subprocess.Popen([PY, "-m", "bench.etl_process", url, redis_url, PREFIX, str(out),
+                                       "--ticks", str(ticks), *extra], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    wait_for(out.exists, 3600, "ETL process", procs[-1])
+    time.sleep(0.2)  # written, then closed
+    return json.loads(out.read_text())
+
+
 def drill_path(city) -> list[tuple[str, str]]:
     """(level, code) from the city down to one grid, always into the busiest-looking first child."""
     path, code = [("city", city.code)], city.code
@@ -214,16 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         rds = EmbeddedRedis(); rds.start()  # noqa: E702
         client = redis.Redis.from_url(rds.url)
         store = SnapshotStore(client, PREFIX)
-        etl_out = work / "etl.json"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        etl_log = open(work / "etl.log", "w")
-        procs.append(subprocess.Popen([PY, "-m", "bench.etl_process", url, rds.url, PREFIX, str(etl_out),
-                                       "--ticks", str(a.ticks), *(["--tick-gap", str(a.tick_gap)] if a.tick_gap is not None else [])],
-                                      env=env, cwd=ROOT, stdout=etl_log, stderr=subprocess.STDOUT))
         print("bench: ETL backfill and ticks …", flush=True)
-        wait_for(etl_out.exists, 3600, "ETL process", procs[-1])
-        time.sleep(0.2)
-        R["etl"] = json.loads(etl_out.read_text())
+        gap = ["--tick-gap", str(a.tick_gap)] if a.tick_gap is not None else []
+        R["etl"] = start_etl_process(url, rds.url, work, a.ticks, procs, *gap)
         print(f"bench: ETL {R['etl']}", flush=True)
 
         print("bench: freshness …", flush=True)

@@ -15,6 +15,7 @@ from dashboard.app import create_app
 from snapshots.reader import SnapshotReader
 
 if TYPE_CHECKING:
+    from etl.jobs import EtlJobs
     from etl.scheduler import EtlScheduler
 
 
@@ -79,7 +80,7 @@ def start_etl(settings: Settings, city: City, client: redis.Redis):
                         standby=settings.standby).start()
 
 
-def job_intervals(settings: Settings, jobs) -> dict[str, float]:
+def job_intervals(settings: Settings, jobs: EtlJobs) -> dict[str, float]:
     """Each ETL job this deployment runs and its interval in seconds (the events job first: a new leader's first
     run has every job). The benches run the same set (bench/etl_process.py)."""
     return {"events": settings.events_interval_s, "devices": settings.cameras_interval_s,

@@ -11,6 +11,7 @@ child process and comes back as an Arrow IPC stream."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ import pyarrow.compute as pc
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import Select
 
+from etl.source.arrow_prepare import is_text, prepare
 from etl.source.schema import sqlite_file, statement_timeout_s
 
 # ADBC connections kept open between reads (PostgreSQL: opening one costs 35-75 ms, several per tick): by
@@ -44,24 +46,29 @@ def _sql(engine: Engine, query: Select) -> str:
 
 
 # The child: only ADBC's SQLite in its process. argv[1] the database file (opened read-only: URI mode=ro, like
-# the parent's own connections, etl/source/schema.py source_engine), argv[2] the Arrow IPC file to write, the
-# SQL on stdin. A file (read by the parent in large reads) rather than a pipe: ~1 GB of rows
-# through a pipe costs more than the read.
-SQLITE_CHILD = """import sys, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
+# the parent's own connections, etl/source/schema.py source_engine), argv[2] the Arrow IPC file to write, argv[3]
+# arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch (0: the driver's), argv[5] the
+# repository's root (for etl/source/arrow_prepare.py, which imports only pyarrow); the SQL on stdin. A file
+# (read by the parent in large reads) rather than a pipe: ~1 GB of rows through a pipe costs more than the read.
+SQLITE_CHILD = """import sys, json, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
+sys.path.insert(0, sys.argv[5])
+from etl.source.arrow_prepare import prepare
 with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn, conn.cursor() as cur:
-    if len(sys.argv) > 3:  # the rows of one batch: the driver types each column from the first batch's values
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[3]})
+    if sys.argv[4] != "0":  # the rows of one batch: the driver types each column from the first batch's values
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[4]})
     cur.execute(sys.stdin.read())
-    table = cur.fetch_arrow_table()
+    table = prepare(cur.fetch_arrow_table(), *json.loads(sys.argv[3])).combine_chunks()  # one batch: one column each
 with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
     out.write_table(table)
 """
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the child imports arrow_prepare
 
 
 CHILD_START_S = 10.0  # the child's interpreter and imports, not counted against the statement timeout
 
 
-def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = False) -> pa.Table | None:
+def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = False,
+                 prep: tuple[list[str], list[str]] = ([], [])) -> pa.Table | None:
     """The rows, read by the child; `timeout_s` > 0 (the engine's statement timeout) kills a child that
     reads longer (plus CHILD_START_S to start), as the progress handler ends a statement of the parent's
     own connections. `one_batch`: all rows in one batch, so each column is typed from all its values (the
@@ -74,7 +81,8 @@ def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = Fa
     with tempfile.TemporaryDirectory(prefix="cockpit-read-") as tmp:
         out = os.path.join(tmp, "rows.arrow")
         try:
-            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out, *(["1000000000"] if one_batch else [])],
+            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out, json.dumps(prep),
+                                   "1000000000" if one_batch else "0", ROOT],
                                   input=sql.encode(),
                                   capture_output=True, timeout=timeout_s + CHILD_START_S if timeout_s else None)
         except subprocess.TimeoutExpired:
@@ -114,29 +122,31 @@ def libpq_uri(url) -> str:
     return out + ("&" if "?" in out else "?") + "options=" + quote(options, safe="") if options else out
 
 
-def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_batch: bool = False) -> pa.Table:
+def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_batch: bool = False,
+               prep: tuple[list[str], list[str]] = ([], [])) -> pa.Table:
     """The rows of a SQLAlchemy select as an Arrow table (`bulk`: many rows, worth a child process
     on SQLite); a list of selects is read side by side (a child process or an ADBC connection each,
-    one thread each: the drivers read without the GIL) and its rows concatenated."""
+    one thread each: the drivers read without the GIL) and its rows concatenated. `prep`: the (times,
+    objects) etl/source/arrow_prepare.py readies where the rows are read."""
     if isinstance(query, list):
         if len(query) == 1:
-            return read_arrow(engine, query[0], bulk)
+            return read_arrow(engine, query[0], bulk, prep=prep)
         with ThreadPoolExecutor(len(query), thread_name_prefix="source-read") as pool:
-            parts = list(pool.map(lambda q: read_arrow(engine, q, bulk), query))
+            parts = list(pool.map(lambda q: read_arrow(engine, q, bulk, prep=prep), query))
         # a driver types a column from its values: an empty part, or one whose values are all NULL, comes back
         # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, null for all NULL)
         parts = [t for t in parts if t.num_rows] or parts[:1]
         return pa.concat_tables(parts, promote_options="permissive")
     path = sqlite_file(engine.url)
     if bulk and path is not None:
-        table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine), one_batch)
+        table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine), one_batch, prep)
         if table is not None:
             return table
     table = _adbc_read(engine, _sql(engine, query))
     if table is None:
         with engine.connect() as c:
             return pa.Table.from_pandas(pd.read_sql(query, c), preserve_index=False)
-    return table
+    return prepare(table, *prep)
 
 
 def _adbc_read(engine: Engine, sql: str) -> pa.Table | None:
@@ -192,8 +202,8 @@ def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), 
     numeric columns (int64, or float64 with NaN for NULL: the values the object column would box, without
     a Python object per row), and the `unique_text` ones it gave as text (ids: nothing to share) stay
     pandas' Arrow-backed string column."""
-    table = read_arrow(engine, query, bulk, one_batch)
-    numeric, unique_text = set(numeric), set(unique_text)
+    numeric, unique_text, times = set(numeric), set(unique_text), list(times)
+    table = read_arrow(engine, query, bulk, one_batch, prep=(times, [c for c in objects if c not in unique_text]))
 
     def as_is(name: str) -> bool:
         t = table.schema.field(name).type
@@ -216,10 +226,11 @@ def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), 
         else:  # e.g. an object column from the pandas path
             col = pa.array(pd.to_datetime(col.to_pandas(), errors="coerce").astype("datetime64[us]"))
         table = table.set_column(i, name, col)
-    frame = table.to_pandas()
+    # the object columns made here, not by to_pandas too (which would make them pandas strings, then be replaced)
+    frame = table.drop_columns(objects).to_pandas() if objects else table.to_pandas()
     for name in objects:
         frame[name] = pd.Series(shared_objects(table.column(name)), index=frame.index, dtype=object)
-    return frame
+    return frame[table.column_names] if objects else frame
 
 
 def shared_objects(col: pa.ChunkedArray) -> np.ndarray:
@@ -227,6 +238,15 @@ def shared_objects(col: pa.ChunkedArray) -> np.ndarray:
     (a plain conversion makes one per row: seconds and hundreds of MB for millions of rows)."""
     if pa.types.is_null(col.type):
         return np.full(len(col), None, dtype=object)
+    if pa.types.is_dictionary(col.type) and is_text(col.type.value_type):  # arrow_prepare's
+        if len({tuple(b.address for b in c.dictionary.buffers() if b is not None) for c in col.chunks}) > 1:
+            col = col.unify_dictionaries()  # chunks read apart (parts of a read) have dictionaries of their own
+        if not col.num_chunks:
+            return np.empty(0, dtype=object)
+        d = col.chunks[0].dictionary
+        values = np.asarray(d.to_pylist() + [None], dtype=object)
+        idx = pa.chunked_array([c.indices for c in col.chunks]).fill_null(len(d)).to_numpy()
+        return values[idx]
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         return np.asarray(col.to_pandas(), dtype=object)
     enc = pc.dictionary_encode(col.combine_chunks())

@@ -29,20 +29,25 @@ REASONS = {
 }
 
 
+# event_problems' checks, in the order a row's first failing one is its reason
+CHECKS = ("missing_category", "outside_city", "unknown_grid", "stage_order", "future_time", "duplicate_id")
+
+
 def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callable[[np.ndarray, np.ndarray], np.ndarray],
                    now: datetime, future_tolerance: timedelta, id_owner) -> pd.Series:
     """For each row, the first reason it cannot be used (REASONS key), or missing if it is fine.
 
     `id_owner` maps each accepted event_id to the row_id that holds it; another row with that id is a
     duplicate (the first row seen keeps the id)."""
-    reason = pd.Series(pd.NA, index=batch.index, dtype="object")
+    code = np.zeros(len(batch), np.int8)  # 0: fine; else 1 + the position in CHECKS of the first check it failed
 
-    def flag(mask, key):
-        nonlocal reason
-        reason = reason.mask(reason.isna() & pd.Series(mask, index=batch.index).fillna(True).astype(bool), key)
+    def flag(mask: np.ndarray, key: str) -> None:
+        code[(code == 0) & mask] = CHECKS.index(key) + 1
 
-    cat = batch["category"]
-    flag(cat.isna() | (cat.astype("string").str.strip() == ""), "missing_category")
+    # codes and categories are checked once per distinct value (a backfill's millions of rows hold a few hundred)
+    cat_codes, cats = pd.factorize(batch["category"].to_numpy(dtype=object))
+    blank = (pd.Series(cats, dtype=object).astype("string").str.strip() == "").to_numpy(dtype=bool, na_value=True)
+    flag((cat_codes < 0) | np.append(blank, False)[cat_codes], "missing_category")
     lon, lat = batch["lon"].to_numpy(float), batch["lat"].to_numpy(float)
     ok = np.isfinite(lon) & np.isfinite(lat)
     inside = np.zeros(len(batch), bool)
@@ -50,33 +55,36 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     # a point outside the city is outside_city, whatever its grid (a point-placed row out there has none);
     # inside the city but in no grid we know, or with a code we do not know, unknown_grid (README)
     flag(ok & ~inside, "outside_city")
-    flag(~batch["grid_code"].isin(known_grids), "unknown_grid")
+    grid_codes, grids = pd.factorize(batch["grid_code"].to_numpy(dtype=object))
+    known = np.append(np.fromiter((g in known_grids for g in grids), bool, len(grids)), False)
+    flag(~known[grid_codes], "unknown_grid")
     flag(~inside, "outside_city")  # no point at all, nor a known region's centre
-    prev = batch["reported_at"]
-    order_bad = prev.isna()
-    for col in STAGE_COLS[1:]:  # each stage needs the one before it, and not earlier than it
-        cur = batch[col]
-        order_bad |= cur.notna() & (prev.isna() | (cur < prev))
+    times = [batch[c].to_numpy(dtype="datetime64[us]") for c in STAGE_COLS]
+    prev = times[0]
+    order_bad = np.isnat(prev)
+    for cur in times[1:]:  # each stage needs the one before it, and not earlier than it
+        order_bad |= ~np.isnat(cur) & (np.isnat(prev) | (cur < prev))
         prev = cur
     flag(order_bad, "stage_order")
-    latest = batch[list(STAGE_COLS)].max(axis=1)
-    flag(latest > now + future_tolerance, "future_time")
+    latest = np.maximum.reduce([t.view(np.int64) for t in times])  # NaT is int64's least: the latest time given
+    flag(latest > np.datetime64(pd.Timestamp(now + future_tolerance).to_datetime64(), "us").view(np.int64), "future_time")
     if not id_owner:  # none known on a backfill
-        known = None
+        known_rows = None
     elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
-        known = id_owner.owners(batch["event_id"])
+        known_rows = id_owner.owners(batch["event_id"])
     else:
-        known = [id_owner.get(e) for e in batch["event_id"].tolist()]
-    owner = pd.Series(known, index=batch.index, dtype="float64")
-    dup_known = owner.notna() & (owner != batch["row_id"])
+        known_rows = [id_owner.get(e) for e in batch["event_id"].tolist()]
+    owner = np.full(len(batch), np.nan) if known_rows is None else np.asarray(known_rows, dtype=np.float64)
+    dup_known = ~np.isnan(owner) & (owner != batch["row_id"].to_numpy(dtype=np.float64))
     # the first row of an id in the batch (by row id) keeps it: sorted only among the ids the batch holds twice
-    first_in_batch = pd.Series(True, index=batch.index)
+    first_in_batch = np.ones(len(batch), bool)
     twice = batch["event_id"].duplicated(keep=False).to_numpy()
     if twice.any():
         rows = batch.loc[twice, ["row_id", "event_id"]]
         first_in_batch[twice] = ~rows.sort_values("row_id").duplicated("event_id", keep="first").reindex(rows.index).to_numpy()
-    flag(dup_known | (owner.isna() & ~first_in_batch), "duplicate_id")
-    return reason
+    flag(dup_known | (np.isnan(owner) & ~first_in_batch), "duplicate_id")
+    names = np.asarray([pd.NA, *CHECKS], dtype=object)
+    return pd.Series(names[code], index=batch.index, dtype="object")
 
 
 def step_problems(batch: pd.DataFrame, now: datetime, future_tolerance: timedelta) -> pd.Series:

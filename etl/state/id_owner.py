@@ -136,7 +136,7 @@ class IdOwner:
         self._set_arrays(_hashes(q), rids, q)
 
     def _set_arrays(self, h: np.ndarray, rids: np.ndarray, ids: pa.Array) -> None:
-        order = np.argsort(h, kind="stable")
+        order = np.argsort(h)  # equal hashes (told apart by their text) may sit in any order
         self._hash, self._rid, self._ids = h[order], rids[order], ids.take(pa.array(order))
 
     def _maybe_fold(self) -> None:

@@ -18,12 +18,15 @@ def piece_rows(facts: pd.DataFrame) -> pd.DataFrame:
     """One piece row per fact row, in the facts' order, unsorted, its text columns as Python strings (the
     events job keeps these per week beside the facts and rebuilds only the changed rows: etl/state/week_facts.py)."""
     f = facts
+    def text(values: np.ndarray) -> pd.Series:  # kept as Python strings (pandas would infer its string dtype)
+        return pd.Series(values, index=f.index, dtype=object)
+
     out = pd.DataFrame({
         "grid": f["grid_no"].to_numpy(dtype=np.int64),  # 15 digits: a prefix is an int range
         "day": ((f["day"].to_numpy(dtype="datetime64[D]") - EPOCH).astype(np.int32)),
-        "category": as_text(f["category"]),
-        "channel": as_text(f["channel"]),
-        "handling_level": f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy(),
+        "category": text(as_text(f["category"])),
+        "channel": text(as_text(f["channel"])),
+        "handling_level": text(f["handling_level"].astype(object).where(f["handling_level"].notna(), "").to_numpy()),
         "dept": f["dept_no"].to_numpy(dtype=np.uint16),  # the department's number (config/departments.py; 0 = 未归属)
     }, index=f.index)
     for flag, col in PIECE_FLAGS.items():

@@ -404,10 +404,12 @@ def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
     """The department a row names, through the spec's map where it has one; a value the map does not cover is
     kept as it is (it counts under 未归属 unless the catalogue knows it, and is listed: never quarantined)."""
     values = raw(frame, spec)
-    text = key_text(values)
+    codes, uniq = pd.factorize(values)  # each distinct value made text and mapped once; rows share its object
+    text = key_text(pd.Series(uniq, dtype=object))
     if spec is not None and spec.map:
         text = text.map({str(k): str(v) for k, v in spec.map.items()}).where(lambda s: s.notna(), text)
-    return text.where(text.notna() & (text != ""), None).astype(object)
+    text = text.where(text.notna() & (text != ""), None).to_numpy(dtype=object)
+    return pd.Series(np.append(text, None)[codes], index=values.index, dtype=object)
 
 
 def cap_stages(out: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:

@@ -241,7 +241,9 @@ class EtlJobs:
 
     def _events(self, now: datetime):
         t0 = time.perf_counter()
-        stats = self.pull_stats = self.ledger.pull(self.engine, now)
+        # a first read comes in parts: the week facts are brought up to date with each while the next is read
+        stats = self.pull_stats = self.ledger.pull(
+            self.engine, now, on_part=lambda: self.pending_weeks.update(self.windows.update(self.ledger, now)))
         self.rows_pulled += stats["read"]
         t_pull = time.perf_counter()
         led = self.ledger

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,55 +46,112 @@ def _sql(engine: Engine, query: Select) -> str:
     return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
-# The child: only ADBC's SQLite in its process. argv[1] the database file (opened read-only: URI mode=ro, like
-# the parent's own connections, etl/source/schema.py source_engine), argv[2] the Arrow IPC file to write, argv[3]
-# arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch (0: the driver's), argv[5] the
-# repository's root (for etl/source/arrow_prepare.py, which imports only pyarrow); the SQL on stdin. A file
-# (read by the parent in large reads) rather than a pipe: ~1 GB of rows through a pipe costs more than the read.
-SQLITE_CHILD = """import sys, json, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
+# The child: only ADBC's SQLite in its process, reading a list of selects one after the other (a lane: a long read
+# split in parts, etl/source/mapped_read.py, is read by LANES children side by side, each part handed on as soon as it
+# is read). argv[1] the database file (opened read-only: URI mode=ro, like the parent's own connections,
+# etl/source/schema.py source_engine), argv[2] the folder to write each part's Arrow IPC file in, argv[3]
+# arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch (0: the driver's), argv[5] the repository's
+# root (for etl/source/arrow_prepare.py, which imports only pyarrow); on stdin [[part number, SQL], ...] as JSON; on
+# stdout each part's number once its file is written. A file (read by the parent in large reads) rather than a pipe:
+# ~1 GB of rows through a pipe costs more than the read.
+SQLITE_CHILD = """import sys, os, json, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
 sys.path.insert(0, sys.argv[5])
 from etl.source.arrow_prepare import prepare
-with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn, conn.cursor() as cur:
-    if sys.argv[4] != "0":  # the rows of one batch: the driver types each column from the first batch's values
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[4]})
-    cur.execute(sys.stdin.read())
-    table = prepare(cur.fetch_arrow_table(), *json.loads(sys.argv[3])).combine_chunks()  # one batch: one column each
-with pa.OSFile(sys.argv[2], "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
-    out.write_table(table)
+prep = json.loads(sys.argv[3])
+with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn:
+    for i, sql in json.load(sys.stdin):
+        with conn.cursor() as cur:
+            if sys.argv[4] != "0":  # the rows of one batch: the driver types each column from the first batch's values
+                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[4]})
+            cur.execute(sql)
+            table = prepare(cur.fetch_arrow_table(), *prep).combine_chunks()  # one batch: one column each
+        path = os.path.join(sys.argv[2], f"part-{i}")
+        with pa.OSFile(path + ".tmp", "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
+            out.write_table(table)
+        del table
+        os.rename(path + ".tmp", path + ".arrow")
+        print(i, flush=True)
 """
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the child imports arrow_prepare
-
-
+LANES = 2  # the parts of a long read are read this many at a time (a child process or an ADBC connection each)
 CHILD_START_S = 10.0  # the child's interpreter and imports, not counted against the statement timeout
 
 
 def _sqlite_bulk(path: str, sql: str, timeout_s: float = 0, one_batch: bool = False,
                  prep: tuple[list[str], list[str]] = ([], [])) -> pa.Table | None:
-    """The rows, read by the child; `timeout_s` > 0 (the engine's statement timeout) kills a child that
-    reads longer (plus CHILD_START_S to start), as the progress handler ends a statement of the parent's
-    own connections. `one_batch`: all rows in one batch, so each column is typed from all its values (the
-    driver types a column from its first batch: NULLs there, then text, fail the read; e.g. open events,
-    whose later stage times are mostly empty)."""
+    """The rows, read by a child process (None when ADBC's SQLite driver is not installed): _sqlite_parts of one."""
+    parts = _sqlite_parts(path, [sql], timeout_s, one_batch, prep)
+    return None if parts is None else next(iter(parts))
+
+
+def _sqlite_parts(path: str, sqls: list[str], timeout_s: float = 0, one_batch: bool = False,
+                  prep: tuple[list[str], list[str]] = ([], [])) -> Iterator[pa.Table] | None:
+    """The rows of each select, in order, read by LANES child processes (parts i, i + LANES, ... by one), each
+    handed on as soon as it and those before it are read; None when ADBC's SQLite driver is not installed.
+    `timeout_s` > 0 (the engine's statement timeout) kills the children when a part takes longer to come (plus
+    CHILD_START_S to start), as the progress handler ends a statement of the parent's own connections.
+    `one_batch`: all rows in one batch, so each column is typed from all its values (the driver types a column
+    from its first batch: NULLs there, then text, fail the read; e.g. open events, whose later stage times are
+    mostly empty)."""
     try:
         import adbc_driver_sqlite  # noqa: F401 - only to know whether the child can run
     except ImportError:
         return None
+    return _lane_tables(path, sqls, timeout_s, one_batch, prep)
+
+
+def _lane_tables(path: str, sqls: list[str], timeout_s: float, one_batch: bool,
+                 prep: tuple[list[str], list[str]]) -> Iterator[pa.Table]:
+    ready: queue.Queue = queue.Queue()
+    children: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="cockpit-read-") as tmp:
-        out = os.path.join(tmp, "rows.arrow")
         try:
-            done = subprocess.run([sys.executable, "-c", SQLITE_CHILD, path, out, json.dumps(prep),
-                                   "1000000000" if one_batch else "0", ROOT],
-                                  input=sql.encode(),
-                                  capture_output=True, timeout=timeout_s + CHILD_START_S if timeout_s else None)
-        except subprocess.TimeoutExpired:
-            raise RuntimeError(f"bulk read of {path}: statement timeout, ended after {timeout_s:g} s "
-                               f"(COCKPIT_SOURCE_TIMEOUT_S; + {CHILD_START_S:g} s for the child to start)") from None
-        if done.returncode != 0:
-            raise RuntimeError(f"bulk read of {path} failed: {done.stderr.decode(errors='replace')[-300:]}")
-        # read into memory, not memory-mapped: a column kept as it is (read_frame's unique_text) would keep the
-        # whole file's mapping, every page of it counted in the process's RSS, for as long as the ledger holds it
-        with pa.OSFile(out) as source:
-            return pa.ipc.open_file(source).read_all()
+            for lane in range(min(LANES, len(sqls))):
+                err = open(os.path.join(tmp, f"lane-{lane}.err"), "w+b")
+                child = subprocess.Popen([sys.executable, "-c", SQLITE_CHILD, path, tmp, json.dumps(prep),
+                                          "1000000000" if one_batch else "0", ROOT],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+                children.append(child)
+                threading.Thread(target=_watch, args=(child, err, ready), daemon=True,
+                                 name="source-read-lane").start()
+                assert child.stdin is not None
+                child.stdin.write(json.dumps([[i, sqls[i]] for i in range(lane, len(sqls), LANES)]).encode())
+                child.stdin.close()
+            done: set[int] = set()
+            for k in range(len(sqls)):
+                while k not in done:
+                    try:
+                        item = ready.get(timeout=timeout_s + CHILD_START_S if timeout_s else None)
+                    except queue.Empty:
+                        raise RuntimeError(f"bulk read of {path}: statement timeout, ended after {timeout_s:g} s "
+                                           f"(COCKPIT_SOURCE_TIMEOUT_S; + {CHILD_START_S:g} s for the child to start)"
+                                           ) from None
+                    if isinstance(item, str):
+                        raise RuntimeError(f"bulk read of {path} failed: {item[-300:]}")
+                    done.add(item)
+                file = os.path.join(tmp, f"part-{k}.arrow")
+                # read into memory, not memory-mapped: a column kept as it is (read_frame's unique_text) would keep
+                # the whole file's mapping, every page of it counted in the process's RSS, while the ledger holds it
+                with pa.OSFile(file) as source:
+                    table = pa.ipc.open_file(source).read_all()
+                os.remove(file)
+                yield table
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                child.wait()
+
+
+def _watch(child: subprocess.Popen, err, ready: queue.Queue) -> None:
+    """A lane's parts as they are written (their numbers), then its error text if it failed."""
+    assert child.stdout is not None
+    for line in child.stdout:
+        ready.put(int(line))
+    if child.wait() != 0:
+        err.seek(0)
+        ready.put(err.read().decode(errors="replace") or f"exit status {child.returncode}")
+    err.close()
 
 
 def _adbc_connect(engine: Engine):
@@ -125,14 +183,10 @@ def libpq_uri(url) -> str:
 def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_batch: bool = False,
                prep: tuple[list[str], list[str]] = ([], [])) -> pa.Table:
     """The rows of a SQLAlchemy select as an Arrow table (`bulk`: many rows, worth a child process
-    on SQLite); a list of selects is read side by side (a child process or an ADBC connection each,
-    one thread each: the drivers read without the GIL) and its rows concatenated. `prep`: the (times,
-    objects) etl/source/arrow_prepare.py readies where the rows are read."""
+    on SQLite); a list of selects is read as read_parts reads it and its rows concatenated. `prep`: the
+    (times, objects) etl/source/arrow_prepare.py readies where the rows are read."""
     if isinstance(query, list):
-        if len(query) == 1:
-            return read_arrow(engine, query[0], bulk, prep=prep)
-        with ThreadPoolExecutor(len(query), thread_name_prefix="source-read") as pool:
-            parts = list(pool.map(lambda q: read_arrow(engine, q, bulk, prep=prep), query))
+        parts = list(read_parts(engine, query, bulk, one_batch, prep))
         # a driver types a column from its values: an empty part, or one whose values are all NULL, comes back
         # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, null for all NULL)
         parts = [t for t in parts if t.num_rows] or parts[:1]
@@ -147,6 +201,26 @@ def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_bat
         with engine.connect() as c:
             return pa.Table.from_pandas(pd.read_sql(query, c), preserve_index=False)
     return prepare(table, *prep)
+
+
+def read_parts(engine: Engine, queries: list, bulk: bool = False, one_batch: bool = False,
+               prep: tuple[list[str], list[str]] = ([], [])) -> Iterator[pa.Table]:
+    """The rows of each select, in order, each handed on as soon as it and those before it are read: LANES read
+    side by side (on SQLite in bulk, child processes; else one thread each: the ADBC drivers read without the
+    GIL), so the caller works on one part while the next ones are read."""
+    path = sqlite_file(engine.url)
+    if bulk and path is not None:
+        parts = _sqlite_parts(path, [_sql(engine, q) for q in queries], statement_timeout_s(engine), one_batch, prep)
+        if parts is not None:
+            yield from parts
+            return
+    pool = ThreadPoolExecutor(LANES, thread_name_prefix="source-read")
+    try:
+        futures = [pool.submit(read_arrow, engine, q, bulk, one_batch, prep) for q in queries]
+        for f in futures:
+            yield f.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _adbc_read(engine: Engine, sql: str) -> pa.Table | None:
@@ -202,8 +276,25 @@ def read_frame(engine: Engine, query: Select | list, times: Iterable[str] = (), 
     numeric columns (int64, or float64 with NaN for NULL: the values the object column would box, without
     a Python object per row), and the `unique_text` ones it gave as text (ids: nothing to share) stay
     pandas' Arrow-backed string column."""
-    numeric, unique_text, times = set(numeric), set(unique_text), list(times)
+    times, objects, unique_text = list(times), list(objects), set(unique_text)
     table = read_arrow(engine, query, bulk, one_batch, prep=(times, [c for c in objects if c not in unique_text]))
+    return frame_of(table, times, objects, numeric, unique_text)
+
+
+def read_frames(engine: Engine, queries: list, times: Iterable[str] = (), objects: Iterable[str] = (),
+                bulk: bool = False, numeric: Iterable[str] = (), unique_text: Iterable[str] = ()
+                ) -> Iterator[pd.DataFrame]:
+    """read_frame of each select, in order, each handed on as soon as it is read (read_parts)."""
+    times, objects, unique_text = list(times), list(objects), set(unique_text)
+    prep = (times, [c for c in objects if c not in unique_text])
+    for table in read_parts(engine, queries, bulk, prep=prep):
+        yield frame_of(table, times, objects, numeric, unique_text)
+
+
+def frame_of(table: pa.Table, times: Iterable[str] = (), objects: Iterable[str] = (), numeric: Iterable[str] = (),
+             unique_text: Iterable[str] = ()) -> pd.DataFrame:
+    """A read's Arrow table as read_frame gives it."""
+    numeric, unique_text = set(numeric), set(unique_text)
 
     def as_is(name: str) -> bool:
         t = table.schema.field(name).type

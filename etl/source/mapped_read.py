@@ -9,18 +9,18 @@ not read (quarantined by the ledger) and `placed_level`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import DateTime, String, column, or_, select, table, text, union_all
+from sqlalchemy import DateTime, String, column, or_, select, table, text
 from sqlalchemy.engine import Engine
 
 from config.city import City
 from config.departments import UNASSIGNED, load_departments
 from contract.domain import DEPARTMENT_FACTS, STAGES
-from etl.source.arrow_read import read_frame
+from etl.source.arrow_read import read_frame, read_frames
 from etl.source.mapped_values import (
     Problems,
     key_text,
@@ -205,15 +205,32 @@ class EventSource(FeedSource):
             floor = self.last_id if self.id_floor is None else self.id_floor
             q = q.where(src.c[wm.column] > floor)
         elif since is None and first_day is not None and self._sql_history_filter():
-            # reported since first_day, or open: reads an index each can serve (an OR of the two makes
-            # SQLite scan the whole table); read as two parts side by side (arrow_read.read_frame), split at
-            # the middle of the history
+            # reported since first_day, or open: selects an index each can serve (an OR of the two makes SQLite
+            # scan the whole table), in parts read side by side and handed on one by one (arrow_read.read_parts):
+            # the open events reported before the history first, then the history in runs of whole weeks
             rep, clo = src.c[self.times["reported_at"].column], src.c[self.times["closed_at"].column]
             spec = self.times["reported_at"]
-            start, mid = self.since_literal(spec, first_day), self.since_literal(spec, first_day + ((now or first_day) - first_day) / 2)
-            q = [q.where(rep >= start, rep < mid),  # type: ignore[assignment]
-                 union_all(q.where(rep >= mid), q.where(clo.is_(None), or_(rep < start, rep.is_(None))))]
+            start = self.since_literal(spec, first_day)
+            bounds = history_bounds(first_day, now or first_day)
+            q = [q.where(clo.is_(None), or_(rep < start, rep.is_(None))),  # type: ignore[assignment]
+                 *(q.where(rep >= self.since_literal(spec, lo), *([rep < self.since_literal(spec, hi)] if hi else []))
+                   for lo, hi in zip(bounds, [*bounds[1:], None]))]
         return q, [c for c, t in cols.items() if t is DateTime], [c for c, t in cols.items() if t is None]
+
+    def history_parts(self, engine: Engine, first_day: datetime, now: datetime) -> Iterator[pd.DataFrame] | None:
+        """A first read of the history (read(engine, None, first_day, now)) as canonical frames, one per part of
+        the query (the open events reported before the history, then runs of weeks), each handed on as soon as it
+        is read, so the ledger takes in one while the next ones are read; None where the read cannot be split
+        (the history not selectable in SQL, or a watermark whose first read must see every row: ids, hashes)."""
+        if self.feed.watermark.kind != "update_time":
+            return None
+        q, times, objects = self.query(None, first_day, None, now)
+        if not isinstance(q, list):
+            return None
+        as_is = self.as_is()
+        frames = read_frames(engine, q, times=times, objects=objects, bulk=True, numeric=as_is["numeric"],
+                             unique_text=as_is["unique_text"])
+        return (self.canonical(df, now) for df in frames)
 
     def as_is(self) -> dict[str, set[str]]:
         """read_frame's `numeric` and `unique_text` columns: those only read as numbers (the row id, priority,
@@ -398,6 +415,18 @@ class EventSource(FeedSource):
         for name in TEXT_FIELDS:
             out[name] = text_field(df, specs[name]).to_numpy()
         return out.drop_duplicates("row_id")
+
+
+HISTORY_PARTS = 6  # a first read's history is read in this many runs of whole weeks (besides the old open events)
+
+
+def history_bounds(first_day: datetime, now: datetime, parts: int = HISTORY_PARTS) -> list[datetime]:
+    """Where a first read's parts start: first_day, then Mondays (local midnight) about evenly apart, so that a
+    week's rows come in one part and its facts are computed once (etl/state/week_facts.py)."""
+    first = pd.Timestamp(first_day)
+    mondays = pd.date_range(first.normalize() + pd.Timedelta(days=7 - first.weekday()), pd.Timestamp(now), freq="7D")
+    step = -(-(len(mondays) + 1) // parts)  # weeks a part
+    return [first.to_pydatetime(), *(m.to_pydatetime() for m in mondays[step - 1::step])]
 
 
 def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:

@@ -34,11 +34,11 @@ CHECKS = ("missing_category", "outside_city", "unknown_grid", "stage_order", "fu
 
 
 def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                   now: datetime, future_tolerance: timedelta, id_owner) -> pd.Series:
+                   now: datetime, future_tolerance: timedelta, id_owner, id_hashes: np.ndarray | None = None) -> pd.Series:
     """For each row, the first reason it cannot be used (REASONS key), or missing if it is fine.
 
     `id_owner` maps each accepted event_id to the row_id that holds it; another row with that id is a
-    duplicate (the first row seen keeps the id)."""
+    duplicate (the first row seen keeps the id; `id_hashes`: the ids' etl/state/id_owner.py hashes, if known)."""
     code = np.zeros(len(batch), np.int8)  # 0: fine; else 1 + the position in CHECKS of the first check it failed
 
     def flag(mask: np.ndarray, key: str) -> None:
@@ -71,7 +71,7 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     if not id_owner:  # none known on a backfill
         known_rows = None
     elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
-        known_rows = id_owner.owners(batch["event_id"])
+        known_rows = id_owner.owners(batch["event_id"], hashes=id_hashes)
     else:
         known_rows = [id_owner.get(e) for e in batch["event_id"].tolist()]
     owner = np.full(len(batch), np.nan) if known_rows is None else np.asarray(known_rows, dtype=np.float64)

@@ -6,11 +6,13 @@ days, and every open event whatever its age. A closed event older than that coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from config.city import City
@@ -18,7 +20,7 @@ from contract.windows import first_midnight
 from etl.source.mapped_read import EventSource
 from etl.source.schema import Event
 from etl.source.validate import REASONS, STAGE_COLS, event_problems
-from etl.state.id_owner import IdOwner
+from etl.state.id_owner import IdOwner, id_hashes, id_text
 
 TIME_COLS = (*STAGE_COLS, "due_at", "updated_at")
 # Shown only on an event's timeline, read by event id when it is written (etl/state/timeline_sync.py).
@@ -43,7 +45,11 @@ def read_events(engine: Engine, source: EventSource, since: datetime | None, fir
     """Source event rows as our columns (LEDGER_COLS, then MAP_COLS) through the source mapping (the
     demo's by default) updated at or after `since`; with no `since`, all rows, or those reported from
     `first_day` on plus every open one."""
-    df = source.read(engine, since, first_day, now or datetime.now())
+    return ledger_frame(source.read(engine, since, first_day, now or datetime.now()))
+
+
+def ledger_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A canonical read's columns the ledger keeps (LEDGER_COLS, then MAP_COLS)."""
     return df[[*LEDGER_COLS, *(c for c in MAP_COLS if c in df)]]
 
 
@@ -100,6 +106,7 @@ class EventLedger:
         self._open: dict[np.datetime64, pd.DataFrame] = {}  # each week's open rows, kept until the week changes
         self._last_close: dict[np.datetime64, np.datetime64] = {}  # each week's latest closed_at, likewise
         self._unknown_units: dict[np.datetime64, pd.Series] = {}  # each week's raw units no catalogue knows, likewise
+        self._rid_range: dict[np.datetime64, tuple[int, int]] = {}  # each week's least and greatest row id, likewise
 
     @property
     def changed_ids(self) -> list[str]:
@@ -157,10 +164,29 @@ class EventLedger:
             return empty_events()
         return frames[0] if len(frames) == 1 else pd.concat(frames)
 
-    def pull(self, engine: Engine, now: datetime) -> dict:
-        """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts."""
+    def pull(self, engine: Engine, now: datetime, on_part: Callable[[], None] | None = None) -> dict:
+        """Read what changed since the watermark, quarantine bad rows, merge the rest; returns counts. A first read
+        is taken in part by part as each is read (EventSource.history_parts), `on_part` called after each (the
+        events job brings the week facts up to date with it while the next part is read)."""
         since = None if self.watermark is None else self.watermark - WATERMARK_OVERLAP
         first_day = history_start(now, self.history_days)
+        parts = self.source.history_parts(engine, first_day.to_pydatetime(), now) if since is None else None
+        if parts is not None:
+            stats = {"read": 0, "accepted": 0, "quarantined": 0}
+            ids = []
+            for part in parts:
+                batch = ledger_frame(part)
+                del part
+                for key, n in self.merge(batch, now).items():
+                    stats[key] += n
+                ids.append(batch["event_id"])
+                del batch
+                if on_part is not None:
+                    on_part()
+            ids = [i for i in ids if len(i)]
+            self._changed, self._changed_list = (pd.concat(ids, ignore_index=True), None) if ids else (None, [])
+            self.forget_before(first_day)
+            return stats
         batch = read_events(engine, self.source, since, first_day.to_pydatetime(), now)
         steps_changed = self.source.changed_by_steps(engine, since)  # stages derived from the flow log
         if steps_changed:
@@ -227,6 +253,7 @@ class EventLedger:
         self._open.pop(week, None)
         self._last_close.pop(week, None)
         self._unknown_units.pop(week, None)
+        self._rid_range.pop(week, None)
         if part.empty:
             self.parts.pop(week, None)
         else:
@@ -238,7 +265,10 @@ class EventLedger:
             return {"read": 0, "accepted": 0, "quarantined": 0}
         batch = batch.set_index("row_id", drop=False).rename_axis(None)
         self.touched_rows = np.concatenate([self.touched_rows, batch.index.to_numpy(dtype=np.int64)])
-        reason = event_problems(batch, self.known_grids, self.city.contains, now, self.future_tolerance, self.id_owner)
+        ids = id_text(batch["event_id"])
+        hashes = id_hashes(ids)  # hashed once: for the duplicate check and for id_owner
+        reason = event_problems(batch, self.known_grids, self.city.contains, now, self.future_tolerance, self.id_owner,
+                                id_hashes=hashes)
         detail = pd.Series(None, index=batch.index, dtype=object)
         if "map_reason" in batch:  # what the mapping could not read comes first, with its detail
             mapped_bad = batch["map_reason"].notna()
@@ -249,8 +279,13 @@ class EventLedger:
         ok = np.flatnonzero(reason.isna().to_numpy())  # the good rows' positions: taken week by week below, never
         # copied whole first (a backfill's batch is the history: one copy less at its peak)
         touched = batch.index
+        lo, hi = int(touched.min()), int(touched.max())
         # a row that changed leaves whichever side it was on, then joins the side it belongs to now
         for week, part in list(self.parts.items()):
+            least, greatest = self._rid_range.get(week) or self._rid_range.setdefault(
+                week, (int(part.index.min()), int(part.index.max())))
+            if greatest < lo or least > hi:  # none of the rows read can be here (a part of a first read, mostly)
+                continue
             if not (part.index.get_indexer(touched) >= 0).any():  # the week's index hashed once while unchanged
                 continue
             hit = part.index.isin(touched)
@@ -264,7 +299,7 @@ class EventLedger:
             for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
                 rows, part = batch.take(ok[codes == k]), self.parts.get(week)  # type: ignore[assignment]
                 self._set(week, rows if part is None else pd.concat([part, rows]))
-        self.id_owner.add_many(batch["event_id"].take(ok), batch["row_id"].to_numpy(dtype=np.int64)[ok])
+        self.id_owner.add_many(ids.take(pa.array(ok)), batch["row_id"].to_numpy(dtype=np.int64)[ok], hashes[ok])
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "detail": detail[bad.index], "seen_at": now})

@@ -22,6 +22,16 @@ def _hash(values: np.ndarray) -> np.ndarray:
     return pd.util.hash_array(values, categorize=False)
 
 
+def id_hashes(ids: pa.Array) -> np.ndarray:
+    """The 64-bit hash of each id (id_text's)."""
+    return _hashes(ids)
+
+
+def id_text(ids) -> pa.Array:
+    """Event ids (a column, a list, Arrow) as one Arrow text array: what IdOwner's methods take."""
+    return _text(ids)
+
+
 def _hashes(ids: pa.Array) -> np.ndarray:
     out = np.empty(len(ids), np.uint64)
     for i in range(0, len(ids), HASH_CHUNK):
@@ -44,21 +54,24 @@ class IdOwner:
 
     def __init__(self) -> None:
         self._hash = np.zeros(0, np.uint64)  # sorted
-        self._rid = np.zeros(0, np.int64)
-        self._ids = pa.array([], pa.string())
+        self._rid = np.zeros(0, np.int64)  # the row id of each hash
+        self._at = np.zeros(0, np.int64)  # the position in _ids of each hash's id
+        self._ids = pa.array([], pa.string())  # in the order they were added
         self._extra: dict[str, int] = {}  # set after the arrays were built (wins over them)
         self._gone: set[str] = set()  # in the arrays, but no longer owned
 
     def __bool__(self) -> bool:
         return bool(self._extra) or len(self._hash) > len(self._gone)
 
-    def _base_of(self, ids) -> np.ndarray:
-        """Position in the arrays of each id (-1: not there), whatever _gone says."""
+    def _base_of(self, ids, hashes: np.ndarray | None = None) -> np.ndarray:
+        """Position in the arrays of each id (-1: not there), whatever _gone says (`hashes`: of the ids, if known)."""
         q = _text(ids)
         if not len(self._hash) or not len(q):
             return np.full(len(q), -1, np.int64)
-        h = _hashes(q)
-        pos = np.searchsorted(self._hash, h, "left")
+        h = _hashes(q) if hashes is None else hashes
+        order = np.argsort(h)  # looked up in order: searchsorted then walks the arrays forward (3-5x fewer misses)
+        pos = np.empty(len(h), np.int64)
+        pos[order] = np.searchsorted(self._hash, h[order], "left")
         out = np.full(len(q), -1, np.int64)
         todo = np.flatnonzero(pos < len(self._hash))
         while len(todo):  # equal hashes sit together: try each of them until the id matches
@@ -66,17 +79,18 @@ class IdOwner:
             todo, p = todo[self._hash[p] == h[todo]], p[self._hash[p] == h[todo]]
             if not len(todo):
                 break
-            same = pc.equal(self._ids.take(pa.array(p)), q.take(pa.array(todo))).fill_null(False).to_numpy(zero_copy_only=False)
+            same = pc.equal(self._ids.take(pa.array(self._at[p])), q.take(pa.array(todo))).fill_null(False).to_numpy(
+                zero_copy_only=False)
             out[todo[same]] = p[same]
             todo = todo[~same]
             pos[todo] += 1
             todo = todo[pos[todo] < len(self._hash)]
         return out
 
-    def owners(self, ids) -> np.ndarray:
+    def owners(self, ids, hashes: np.ndarray | None = None) -> np.ndarray:
         """The row id owning each id, NaN where none (float64: what the duplicate check compares)."""
         q = _text(ids if isinstance(ids, (pa.Array, pa.ChunkedArray, np.ndarray, pd.Series)) else list(ids))
-        at = self._base_of(q)
+        at = self._base_of(q, hashes)
         out = np.where(at >= 0, self._rid[np.maximum(at, 0)] if len(self._rid) else 0, np.nan).astype(np.float64)
         if self._gone or self._extra:
             for k, e in enumerate(q.to_pylist()):
@@ -94,7 +108,7 @@ class IdOwner:
         h = _hash(np.array([event_id], dtype=object))[0]
         p = int(np.searchsorted(self._hash, h, "left"))
         while p < len(self._hash) and self._hash[p] == h:
-            if self._ids[p].as_py() == event_id:
+            if self._ids[int(self._at[p])].as_py() == event_id:
                 return int(self._rid[p])
             p += 1
         return default
@@ -126,27 +140,48 @@ class IdOwner:
             self._gone.discard(e)
         self._maybe_fold()
 
-    def add_many(self, ids, row_ids: np.ndarray) -> None:
-        """update(zip(ids, row_ids)) for many ids at once (unique among themselves): straight into the arrays."""
+    def add_many(self, ids, row_ids: np.ndarray, hashes: np.ndarray | None = None) -> None:
+        """update(zip(ids, row_ids)) for many ids at once (unique among themselves; `hashes`: theirs, if known):
+        straight into the arrays (a backfill read in parts adds each part's ids so)."""
         q = _text(ids)
         rids = np.asarray(row_ids, dtype=np.int64)
-        if len(q) < FOLD_AT or len(self._hash) or self._extra or self._gone:
+        if len(q) < FOLD_AT:
             self.update(zip(q.to_pylist(), rids.tolist()))
             return
-        self._set_arrays(_hashes(q), rids, q)
+        if self._extra or self._gone:
+            self._fold()
+        h = _hashes(q) if hashes is None else hashes
+        if not len(self._hash):
+            self._set_arrays(h, rids, q)
+            return
+        there = self._base_of(q, h)  # ids the arrays hold already: owned by these rows (the duplicate check)
+        if (there >= 0).any():
+            self._rid[there[there >= 0]] = rids[there >= 0]
+            new = np.flatnonzero(there < 0)
+            q, h, rids = q.take(pa.array(new)), h[new], rids[new]
+        order = np.argsort(h)
+        # the arrays and the new ids, each sorted: a stable sort (timsort) of the two runs only merges them
+        merged = np.argsort(np.concatenate([self._hash, h[order]]), kind="stable")
+        base = len(self._ids)
+        self._hash = np.concatenate([self._hash, h[order]])[merged]
+        self._rid = np.concatenate([self._rid, rids[order]])[merged]
+        self._at = np.concatenate([self._at, base + order])[merged]
+        self._ids = pa.concat_arrays([self._ids, q])
 
     def _set_arrays(self, h: np.ndarray, rids: np.ndarray, ids: pa.Array) -> None:
         order = np.argsort(h)  # equal hashes (told apart by their text) may sit in any order
-        self._hash, self._rid, self._ids = h[order], rids[order], ids.take(pa.array(order))
+        self._hash, self._rid, self._at, self._ids = h[order], rids[order], order, ids
 
     def _maybe_fold(self) -> None:
-        if len(self._extra) + len(self._gone) < FOLD_AT:
-            return
+        if len(self._extra) + len(self._gone) >= FOLD_AT:
+            self._fold()
+
+    def _fold(self) -> None:
         drop = self._base_of(list(self._gone) + list(self._extra))
         keep = np.ones(len(self._hash), bool)
         keep[drop[drop >= 0]] = False
         new = _text(list(self._extra))
-        ids = pa.concat_arrays([self._ids.filter(pa.array(keep)), new])
+        ids = pa.concat_arrays([self._ids.take(pa.array(self._at[keep])), new])
         h = np.concatenate([self._hash[keep], _hashes(new)])
         rids = np.concatenate([self._rid[keep], np.fromiter(self._extra.values(), np.int64, len(self._extra))])
         self._extra, self._gone = {}, set()

@@ -67,7 +67,8 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
         prev = cur
     flag(order_bad, "stage_order")
     latest = np.maximum.reduce([t.view(np.int64) for t in times])  # NaT is int64's least: the latest time given
-    flag(latest > np.datetime64(pd.Timestamp(now + future_tolerance).to_datetime64(), "us").view(np.int64), "future_time")
+    limit = pd.Timestamp(now + future_tolerance).as_unit("us").to_datetime64().view(np.int64)
+    flag(latest > limit, "future_time")
     if not id_owner:  # none known on a backfill
         known_rows = None
     elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go

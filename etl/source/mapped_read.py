@@ -437,8 +437,8 @@ def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
     text = key_text(pd.Series(uniq, dtype=object))
     if spec is not None and spec.map:
         text = text.map({str(k): str(v) for k, v in spec.map.items()}).where(lambda s: s.notna(), text)
-    given = text.where(text.notna() & (text != ""), None).to_numpy(dtype=object)
-    return pd.Series(np.append(given, None)[codes], index=values.index, dtype=object)  # type: ignore[arg-type]
+    given = np.asarray([*text.where(text.notna() & (text != ""), None), None], dtype=object)  # the last: missing
+    return pd.Series(given[codes], index=values.index, dtype=object)
 
 
 def cap_stages(out: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:

@@ -50,5 +50,12 @@ def sorted_pieces(rows: pd.DataFrame) -> pd.DataFrame:
     order = np.lexsort((rows["day"].to_numpy(), rows["grid"].to_numpy()))  # stable, like sort_values
     out = rows.iloc[order].reset_index(drop=True)
     for col in TEXT:
-        out[col] = out[col].astype("category")
+        out[col] = as_category(out[col].to_numpy(dtype=object))
     return out
+
+
+def as_category(values: np.ndarray) -> pd.Categorical:
+    """`astype("category")` of Python strings (sorted categories), from their codes: pandas' own way makes every
+    value its string dtype first (a third of sorted_pieces' time at a year's scale)."""
+    codes, uniq = pd.factorize(values, sort=True)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(uniq))

@@ -52,9 +52,11 @@ def _sql(engine: Engine, query: Select) -> str:
 # etl/source/schema.py source_engine), argv[2] the folder to write each part's Arrow IPC file in, argv[3]
 # arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch (0: the driver's), argv[5] the repository's
 # root (for etl/source/arrow_prepare.py, which imports only pyarrow); on stdin [[part number, SQL], ...] as JSON; on
-# stdout each part's number once its file is written. A file (read by the parent in large reads) rather than a pipe:
+# stdout each part's number once its file is written. At a lower priority (nice 5): the parts come faster than the
+# ETL takes them in, and the ETL's thread (and the screens' server) should not wait on them. A file (read by the parent in large reads) rather than a pipe:
 # ~1 GB of rows through a pipe costs more than the read.
 SQLITE_CHILD = """import sys, os, json, urllib.parse, pyarrow as pa, adbc_driver_sqlite.dbapi as adbc
+os.nice(5)
 sys.path.insert(0, sys.argv[5])
 from etl.source.arrow_prepare import prepare
 prep = json.loads(sys.argv[3])

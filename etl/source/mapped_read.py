@@ -417,16 +417,24 @@ class EventSource(FeedSource):
         return out.drop_duplicates("row_id")
 
 
-HISTORY_PARTS = 6  # a first read's history is read in this many runs of whole weeks (besides the old open events)
+# a first read's history is read in runs of whole weeks of these lengths (the last repeated): short first, so that
+# the ledger starts on the first while the next, longer ones are read (etl/source/arrow_read.py read_parts)
+HISTORY_RUN_WEEKS = (2, 2, 3)  # the first: the partial week of first_day and the next
 
 
-def history_bounds(first_day: datetime, now: datetime, parts: int = HISTORY_PARTS) -> list[datetime]:
-    """Where a first read's parts start: first_day, then Mondays (local midnight) about evenly apart, so that a
-    week's rows come in one part and its facts are computed once (etl/state/week_facts.py)."""
+def history_bounds(first_day: datetime, now: datetime) -> list[datetime]:
+    """Where a first read's parts start: first_day, then Mondays (local midnight) HISTORY_RUN_WEEKS apart, so that
+    a week's rows come in one part and its facts are computed once (etl/state/week_facts.py)."""
     first = pd.Timestamp(first_day)
-    mondays = pd.date_range(first.normalize() + pd.Timedelta(days=7 - first.weekday()), pd.Timestamp(now), freq="7D")
-    step = -(-(len(mondays) + 1) // parts)  # weeks a part
-    return [first.to_pydatetime(), *(m.to_pydatetime() for m in mondays[step - 1::step])]
+    mondays = list(pd.date_range(first.normalize() + pd.Timedelta(days=7 - first.weekday()), pd.Timestamp(now),
+                                 freq="7D"))
+    bounds, at, k = [first.to_pydatetime()], -1, 0
+    while True:
+        at += HISTORY_RUN_WEEKS[min(k, len(HISTORY_RUN_WEEKS) - 1)]
+        k += 1
+        if at >= len(mondays):
+            return bounds
+        bounds.append(mondays[at].to_pydatetime())
 
 
 def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:

@@ -79,13 +79,24 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     dup_known = ~np.isnan(owner) & (owner != batch["row_id"].to_numpy(dtype=np.float64))
     # the first row of an id in the batch (by row id) keeps it: sorted only among the ids the batch holds twice
     first_in_batch = np.ones(len(batch), bool)
-    twice = batch["event_id"].duplicated(keep=False).to_numpy()
+    twice = held_twice(batch["event_id"], id_hashes)
     if twice.any():
         rows = batch.loc[twice, ["row_id", "event_id"]]
         first_in_batch[twice] = ~rows.sort_values("row_id").duplicated("event_id", keep="first").reindex(rows.index).to_numpy()
     flag(dup_known | (np.isnan(owner) & ~first_in_batch), "duplicate_id")
     names = np.asarray([pd.NA, *CHECKS], dtype=object)
     return pd.Series(names[code], index=batch.index, dtype="object")
+
+
+def held_twice(ids: pd.Series, hashes: np.ndarray | None) -> np.ndarray:
+    """Whether each id is held by another row of the batch too; with the ids' hashes, found among the rows whose hash
+    another row has (a hash table of integers, not of text), their texts then compared."""
+    if hashes is None:
+        return ids.duplicated(keep=False).to_numpy()
+    out = pd.Series(hashes).duplicated(keep=False).to_numpy().copy()
+    if out.any():
+        out[out] = ids[out].duplicated(keep=False).to_numpy()  # a collision of two ids is no duplicate
+    return out
 
 
 def step_problems(batch: pd.DataFrame, now: datetime, future_tolerance: timedelta) -> pd.Series:

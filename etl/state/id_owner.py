@@ -14,17 +14,29 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 FOLD_AT = 200_000  # changes kept beside the arrays before they are folded in
-HASH_CHUNK = 500_000  # ids hashed at a time (each becomes a Python string while it is hashed)
-
-
-def _hash(values: np.ndarray) -> np.ndarray:
-    """64-bit hashes of Python strings (an object array)."""
-    return pd.util.hash_array(values, categorize=False)
+FNV_OFFSET, FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)
 
 
 def id_hashes(ids: pa.Array) -> np.ndarray:
-    """The 64-bit hash of each id (id_text's)."""
-    return _hashes(ids)
+    """The 64-bit hash of each id (id_text's): FNV-1a over its UTF-8 bytes, computed a byte position at a time over
+    all ids straight from the Arrow buffers (no Python string per id); a missing id hashes as the empty one. Equal
+    hashes are told apart by their text wherever they are used, so a collision costs a comparison, never an id."""
+    ids = ids.cast(pa.string()) if ids.type != pa.string() else ids
+    n = len(ids)
+    h = np.full(n, FNV_OFFSET, np.uint64)
+    if not n:
+        return h
+    _, offs, data = ids.buffers()
+    offsets = np.frombuffer(offs, np.int32, n + 1, ids.offset * 4).astype(np.int64)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    if ids.null_count:
+        lengths = np.where(ids.is_null().to_numpy(zero_copy_only=False), 0, lengths)
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    with np.errstate(over="ignore"):
+        for j in range(int(lengths.max(initial=0))):
+            at = np.flatnonzero(lengths > j) if (lengths <= j).any() else slice(None)
+            h[at] = (h[at] ^ raw[starts[at] + j]) * FNV_PRIME
+        return h ^ lengths.astype(np.uint64)
 
 
 def id_text(ids) -> pa.Array:
@@ -32,12 +44,7 @@ def id_text(ids) -> pa.Array:
     return _text(ids)
 
 
-def _hashes(ids: pa.Array) -> np.ndarray:
-    out = np.empty(len(ids), np.uint64)
-    for i in range(0, len(ids), HASH_CHUNK):
-        part = ids.slice(i, HASH_CHUNK).to_numpy(zero_copy_only=False).astype(object)
-        out[i:i + len(part)] = _hash(part)
-    return out
+_hashes = id_hashes
 
 
 def _text(ids) -> pa.Array:
@@ -105,7 +112,7 @@ class IdOwner:
             return self._extra[event_id]
         if not isinstance(event_id, str) or event_id in self._gone or not len(self._hash):
             return default
-        h = _hash(np.array([event_id], dtype=object))[0]
+        h = id_hashes(pa.array([event_id], pa.string()))[0]
         p = int(np.searchsorted(self._hash, h, "left"))
         while p < len(self._hash) and self._hash[p] == h:
             if self._ids[int(self._at[p])].as_py() == event_id:

@@ -16,8 +16,8 @@ from etl.state.id_owner import IdOwner
 def test_id_owner_answers_as_a_dict_does(monkeypatch, collide):
     monkeypatch.setattr(mod, "FOLD_AT", 50)  # fold the changes into the arrays many times
     if collide:
-        real = mod._hash
-        monkeypatch.setattr(mod, "_hash", lambda values: real(values) % np.uint64(7))
+        real = mod.id_hashes
+        monkeypatch.setattr(mod, "id_hashes", lambda ids: real(ids) % np.uint64(7))
     rng = np.random.default_rng(3)
     ids = [f"E{k:07d}" for k in range(400)]
     owner, ref = IdOwner(), {}
@@ -28,6 +28,11 @@ def test_id_owner_answers_as_a_dict_does(monkeypatch, collide):
     ref.update(zip(bulk, (np.arange(300) * 10).tolist()))
     assert owner and owner._hash.size == 300  # the backfill's ids went straight into the arrays
     monkeypatch.setattr(mod, "FOLD_AT", 50)
+    # a backfill read in parts: the next part's ids merged into the arrays (one of them already there, same row)
+    part = ids[299:380]
+    owner.add_many(pd.Series(part, dtype="str"), np.arange(299, 380, dtype=np.int64) * 10)
+    ref.update(zip(part, (np.arange(299, 380) * 10).tolist()))
+    assert owner._hash.size == 380
     for step in range(600):
         e = ids[int(rng.integers(0, len(ids)))]
         op = rng.integers(0, 3)

@@ -32,46 +32,61 @@ FLAG = np.int8
 
 
 def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
-    """One row per valid event with the flags and durations every metric is built from."""
+    """One row per valid event with the flags and durations every metric is built from (numpy masks over the
+    columns: what the pandas expressions of the definitions give, without a pandas object per step)."""
     e = events
-    closed = e["closed_at"].notna()
-    status = event_status(e)
-    day = e["reported_at"].dt.normalize()
+    t = {c: e[f"{c}_at"].to_numpy(dtype="datetime64[us]") for c in STAGES}
+    rep, clo, due_at = t["reported"], t["closed"], e["due_at"].to_numpy(dtype="datetime64[us]")
+    closed = ~np.isnat(clo)
+    day = rep.astype("datetime64[D]").astype("datetime64[us]")
+    level_codes, levels = pd.factorize(e["handling_level"].to_numpy(dtype=object))  # each distinct level once
+    grid_level = np.append(np.asarray(levels, dtype=object) == "grid", False)[level_codes]
+    sat = e["satisfaction"].to_numpy(dtype=np.float64, na_value=np.nan)
+    overdue = ~closed & (due_at < np.datetime64(pd.Timestamp(as_of).as_unit("us").to_datetime64()))
+
+    def flag(mask: np.ndarray) -> np.ndarray:
+        return mask.astype(FLAG)
+
+    def minutes(end: np.ndarray, start: np.ndarray) -> np.ndarray:
+        span = (end - start).astype(np.float64) / 1e6 / 60.0  # as pandas total_seconds() / 60
+        span[np.isnat(end) | np.isnat(start)] = np.nan
+        return span
+
+    def given(name: str) -> np.ndarray:  # rows built without the department columns count as none
+        return (e[name].fillna(0) > 0).to_numpy(dtype=bool) if name in e else np.zeros(len(e), bool)
+
     facts = pd.DataFrame({
         "row_id": e["row_id"], "event_id": e["event_id"], "grid_code": e["grid_code"],
         "grid_no": grid_numbers(e["grid_code"]),
-        "category": e["category"], "channel": e["channel"], "status": status,
-        "reported_at": e["reported_at"], "day": day,
+        "category": e["category"], "channel": e["channel"], "status": event_status(e),
+        "reported_at": e["reported_at"], "day": pd.Series(day, index=e.index),
         "one": np.ones(len(e), FLAG),
-        "has_dispatched": e["dispatched_at"].notna().astype(FLAG),
-        "has_handled": e["handled_at"].notna().astype(FLAG),
-        "has_verified": e["verified_at"].notna().astype(FLAG),
-        "is_closed": closed.astype(FLAG),
-        "closed_on_time": (closed & (e["closed_at"] <= e["due_at"])).astype(FLAG),
-        "same_day_cleared": (closed & (e["closed_at"].dt.normalize() == day)).astype(FLAG),
-        "grid_settled": (closed & (e["handling_level"] == "grid")).astype(FLAG),
-        "is_rated": (closed & e["satisfaction"].notna()).astype(FLAG),
-        "is_satisfied": (closed & (e["satisfaction"] >= SATISFIED_MIN_SCORE)).fillna(False).astype(FLAG),
-        "is_reopened": (e["reopened"].fillna(0) > 0).astype(FLAG),
-        "escalated": (closed & e["handling_level"].notna() & (e["handling_level"] != "grid")).astype(FLAG),
-        "is_open": (~closed).astype(FLAG),
-        "is_overdue": (~closed & (e["due_at"] < as_of)).astype(FLAG),
-    })
+        "has_dispatched": flag(~np.isnat(t["dispatched"])),
+        "has_handled": flag(~np.isnat(t["handled"])),
+        "has_verified": flag(~np.isnat(t["verified"])),
+        "is_closed": flag(closed),
+        "closed_on_time": flag(closed & (clo <= due_at)),
+        "same_day_cleared": flag(closed & (clo.astype("datetime64[D]") == rep.astype("datetime64[D]"))),
+        "grid_settled": flag(closed & grid_level),
+        "is_rated": flag(closed & ~np.isnan(sat)),
+        "is_satisfied": flag(closed & (sat >= SATISFIED_MIN_SCORE)),
+        "is_reopened": flag((e["reopened"].fillna(0) > 0).to_numpy(dtype=bool)),
+        "escalated": flag(closed & (level_codes >= 0) & ~grid_level),
+        "is_open": flag(~closed),
+        "is_overdue": flag(overdue),
+    }, index=e.index)
     for name, start, end in STAGE_SPANS:
-        facts[f"{name}_min"] = (e[f"{end}_at"] - e[f"{start}_at"]).dt.total_seconds() / 60.0
-    facts["total_min"] = (e["closed_at"] - e["reported_at"]).dt.total_seconds() / 60.0
-    facts["not_overdue"] = (1 - facts["is_overdue"]).astype(FLAG)
+        facts[f"{name}_min"] = minutes(t[end], t[start])
+    facts["total_min"] = minutes(clo, rep)
+    facts["not_overdue"] = flag(~overdue)
     facts["handling_level"] = e["handling_level"]
     # 条 (contract/metrics.py DEPARTMENT_COUNTS): the department's number and the assessment's flags
-    def flag(name: str) -> pd.Series:  # rows built without the department columns count as none
-        return e[name].fillna(0) > 0 if name in e else pd.Series(False, index=e.index)
-
     facts["dept_no"] = e["dept_no"].fillna(0).to_numpy(dtype=np.int64) if "dept_no" in e else 0
-    due = closed | (facts["is_overdue"] == 1)
-    facts["due_to_close"] = due.astype(FLAG)
-    facts["is_deferred"] = (due & ~closed & flag("deferred")).astype(FLAG)
-    facts["is_extended"] = flag("extended").astype(FLAG)
-    facts["is_hung"] = (~closed & flag("hung")).astype(FLAG)
+    due = closed | overdue
+    facts["due_to_close"] = flag(due)
+    facts["is_deferred"] = flag(due & ~closed & given("deferred"))
+    facts["is_extended"] = flag(given("extended"))
+    facts["is_hung"] = flag(~closed & given("hung"))
     return facts
 
 

@@ -174,15 +174,19 @@ class EventLedger:
         if parts is not None:
             stats = {"read": 0, "accepted": 0, "quarantined": 0}
             ids = []
-            for part in parts:
-                batch = ledger_frame(part)
-                del part
-                for key, n in self.merge(batch, now).items():
-                    stats[key] += n
-                ids.append(batch["event_id"])
-                del batch
-                if on_part is not None:
-                    on_part()
+            try:
+                for part in parts:
+                    batch = ledger_frame(part)
+                    del part
+                    for key, n in self.merge(batch, now).items():
+                        stats[key] += n
+                    ids.append(batch["event_id"])
+                    del batch
+                    if on_part is not None:
+                        on_part()
+            except BaseException:
+                self._forget_all()  # no half-history kept: the next pull is a first read again
+                raise
             ids = [i for i in ids if len(i)]
             self._changed, self._changed_list = (pd.concat(ids, ignore_index=True), None) if ids else (None, [])
             self.forget_before(first_day)
@@ -195,6 +199,15 @@ class EventLedger:
         stats = self.merge(batch, now)
         self.forget_before(first_day)
         return stats
+
+    def _forget_all(self) -> None:
+        """Back to the state before any pull (each week dropped is a change: the week facts drop theirs)."""
+        for week in list(self.parts):
+            self._set(week, self.parts[week].iloc[:0])
+        self.quarantine = self.quarantine.iloc[:0]
+        self.id_owner = IdOwner()
+        self.watermark = None
+        self._changed, self._changed_list = None, []
 
     def forget_before(self, first_day: pd.Timestamp) -> None:
         """Drop closed events reported before the kept history (the day rolled over, or a late update

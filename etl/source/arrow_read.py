@@ -216,13 +216,22 @@ def read_parts(engine: Engine, queries: list, bulk: bool = False, one_batch: boo
         if parts is not None:
             yield from parts
             return
-    pool = ThreadPoolExecutor(LANES, thread_name_prefix="source-read")
+    pool = ThreadPoolExecutor(LANES, thread_name_prefix="source-read", initializer=_read_at_lower_priority)
     try:
         futures = [pool.submit(read_arrow, engine, q, bulk, one_batch, prep) for q in queries]
         for f in futures:
             yield f.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_at_lower_priority() -> None:
+    """A read thread at nice 5, like the SQLite read's children (Linux: a thread's own priority), so the ETL's thread
+    that takes the parts in comes first."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the same read at the same priority
+        pass
 
 
 def _adbc_read(engine: Engine, sql: str) -> pa.Table | None:

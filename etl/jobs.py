@@ -256,10 +256,15 @@ class EtlJobs:
         # the tablet's windows: one frame per week, republished only when the week changed (the screens merge the
         # weeks a window overlaps); everything else looks back at most 30 days (and at the open events)
         recent = history_start(now, max(WINDOWS.values()) + 1)
-        # the week pieces (a backfill's 40-odd weeks: ~1 s) built in a thread beside the other frames, which only read
-        # the same week facts: their sorts and takes run without the GIL
+        # the week pieces (a backfill's 40-odd weeks: ~1 s, and as much to serialize) built and serialized in a thread
+        # beside the other frames, which only read the same week facts: sorts, takes and compression run without the GIL
+        def ready_pieces() -> tuple[dict[str, pd.DataFrame], set[str]]:
+            pieces, gone = self.windows.pieces(dirty, history_start(now, self.history_days))
+            self.store.prepare(pieces)  # the publish then only writes their bytes
+            return pieces, gone
+
         with ThreadPoolExecutor(1, thread_name_prefix="event-pieces") as pool:
-            pieces_out = pool.submit(self.windows.pieces, dirty, history_start(now, self.history_days))
+            pieces_out = pool.submit(ready_pieces)
             window_frames, open_rows = self.windows.frames(led, self.city.regions, now, recent)
             frames = {
                 **window_frames,

@@ -50,7 +50,7 @@ def _sql(engine: Engine, query: Select) -> str:
 # split in parts, etl/source/mapped_read.py, is read by LANES children side by side, each part handed on as soon as it
 # is read). argv[1] the database file (opened read-only: URI mode=ro, like the parent's own connections,
 # etl/source/schema.py source_engine), argv[2] the folder to write each part's Arrow IPC file in, argv[3]
-# arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch (0: the driver's), argv[5] the repository's
+# arrow_prepare's (times, objects) as JSON, argv[4] the rows of a batch, argv[5] the repository's
 # root (for etl/source/arrow_prepare.py, which imports only pyarrow); on stdin [[part number, SQL], ...] as JSON; on
 # stdout each part's number once its file is written. At a lower priority (nice 5): the parts come faster than the
 # ETL takes them in, and the ETL's thread (and the screens' server) should not wait on them. A file (read by the parent in large reads) rather than a pipe:
@@ -63,10 +63,11 @@ prep = json.loads(sys.argv[3])
 with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=ro") as conn:
     for i, sql in json.load(sys.stdin):
         with conn.cursor() as cur:
-            if sys.argv[4] != "0":  # the rows of one batch: the driver types each column from the first batch's values
-                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[4]})
+            # the rows of a batch: the driver types each column from the first batch's values; few batches are cheap
+            # for the ETL to take in (its columns come as a few chunks, not thousands of 1,024 rows)
+            cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": sys.argv[4]})
             cur.execute(sql)
-            table = prepare(cur.fetch_arrow_table(), *prep).combine_chunks()  # one batch: one column each
+            table = prepare(cur.fetch_arrow_table(), *prep)
         path = os.path.join(sys.argv[2], f"part-{i}")
         with pa.OSFile(path + ".tmp", "wb") as sink, pa.ipc.new_file(sink, table.schema) as out:
             out.write_table(table)
@@ -75,6 +76,7 @@ with adbc.connect("file:" + urllib.parse.quote(sys.argv[1], safe="/") + "?mode=r
         print(i, flush=True)
 """
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the child imports arrow_prepare
+BATCH_ROWS = 131_072  # the rows of a batch of a bulk read
 LANES = 2  # the parts of a long read are read this many at a time (a child process or an ADBC connection each)
 CHILD_START_S = 10.0  # the child's interpreter and imports, not counted against the statement timeout
 
@@ -111,7 +113,7 @@ def _lane_tables(path: str, sqls: list[str], timeout_s: float, one_batch: bool,
             for lane in range(min(LANES, len(sqls))):
                 err = open(os.path.join(tmp, f"lane-{lane}.err"), "w+b")
                 child = subprocess.Popen([sys.executable, "-c", SQLITE_CHILD, path, tmp, json.dumps(prep),
-                                          "1000000000" if one_batch else "0", ROOT],
+                                          "1000000000" if one_batch else str(BATCH_ROWS), ROOT],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
                 children.append(child)
                 threading.Thread(target=_watch, args=(child, err, ready), daemon=True,

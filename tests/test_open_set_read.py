@@ -1,6 +1,6 @@
 """The open_set watermark's reads. The columnar SQLite read (a child process, ADBC) in one batch: the driver types
 a column from its first batch, and open events' later stage times are mostly empty (NULL in the first batch, text
-further on), which fails a read in the driver's default batches. The pulls by a numeric row id, tick after tick."""
+further on), which fails a read in batches (etl/source/arrow_read.py BATCH_ROWS). The pulls by a numeric row id, tick after tick."""
 
 from __future__ import annotations
 
@@ -13,18 +13,21 @@ from etl.source.schema import source_engine
 
 def test_a_column_null_in_the_first_batch_then_text_is_read_in_one_batch(tmp_path):
     pytest.importorskip("adbc_driver_sqlite")
+    from etl.source.arrow_read import BATCH_ROWS
+
     path = tmp_path / "open.db"
+    n, first_text = BATCH_ROWS + 3000, BATCH_ROWS + 2500  # NULL in all of the first batch, text after it
     with create_engine(f"sqlite:///{path}").begin() as c:
         c.execute(text("CREATE TABLE events (id INTEGER, closed_at TEXT)"))
-        c.execute(text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) "
-                       "INSERT INTO events SELECT i, CASE WHEN i > 2500 THEN '2026-11-20 10:00:00' END FROM n"))
+        c.execute(text(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) "
+                       f"INSERT INTO events SELECT i, CASE WHEN i > {first_text} THEN '2026-11-20 10:00:00' END FROM n"))
     engine = source_engine(f"sqlite:///{path}")
     t = table("events", column("id"), column("closed_at"))
     q = select(t.c.id, t.c.closed_at).order_by(t.c.id)
     with pytest.raises(RuntimeError, match="Type mismatch|expected"):
-        read_frame(engine, q, times=["closed_at"], bulk=True)  # the driver's default batches
+        read_frame(engine, q, times=["closed_at"], bulk=True)  # batches of BATCH_ROWS
     df = read_frame(engine, q, times=["closed_at"], bulk=True, one_batch=True)
-    assert len(df) == 3000 and df["closed_at"].notna().sum() == 500
+    assert len(df) == n and df["closed_at"].notna().sum() == 500
 
 
 def test_open_set_by_a_numeric_row_id_pulls_tick_after_tick(sim_engine, city, tmp_path):

@@ -192,9 +192,9 @@ def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_bat
     if isinstance(query, list):
         parts = list(read_parts(engine, query, bulk, one_batch, prep))
         # a driver types a column from its values: an empty part, or one whose values are all NULL, comes back
-        # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, null for all NULL)
+        # with a type of the driver's choosing (ADBC's SQLite: int64 for no rows, int64 or null for all NULL)
         parts = [t for t in parts if t.num_rows] or parts[:1]
-        return pa.concat_tables(parts, promote_options="permissive")
+        return pa.concat_tables(_typed_alike(parts), promote_options="permissive")
     path = sqlite_file(engine.url)
     if bulk and path is not None:
         table = _sqlite_bulk(path, _sql(engine, query), statement_timeout_s(engine), one_batch, prep)
@@ -205,6 +205,20 @@ def read_arrow(engine: Engine, query: Select | list, bulk: bool = False, one_bat
         with engine.connect() as c:
             return pa.Table.from_pandas(pd.read_sql(query, c), preserve_index=False)
     return prepare(table, *prep)
+
+
+def _typed_alike(parts: list[pa.Table]) -> list[pa.Table]:
+    """A column all NULL in a part, typed otherwise than in a part with values (the driver's choice), as NULLs of
+    that part's type: the parts then concatenate."""
+    for name in parts[0].column_names:
+        given = [t.column(name).type for t in parts if t.column(name).null_count < t.num_rows]
+        if not given:
+            continue
+        for k, t in enumerate(parts):
+            col = t.column(name)
+            if col.type != given[0] and col.null_count == t.num_rows:
+                parts[k] = t.set_column(t.schema.get_field_index(name), name, pa.nulls(t.num_rows, given[0]))
+    return parts
 
 
 def read_parts(engine: Engine, queries: list, bulk: bool = False, one_batch: bool = False,
@@ -340,7 +354,7 @@ def frame_of(table: pa.Table, times: Iterable[str] = (), objects: Iterable[str] 
 def shared_objects(col: pa.ChunkedArray) -> np.ndarray:
     """A text column as an object array through its dictionary: one Python string per distinct value
     (a plain conversion makes one per row: seconds and hundreds of MB for millions of rows)."""
-    if pa.types.is_null(col.type):
+    if pa.types.is_null(col.type) or col.null_count == len(col):  # no value: whatever type the driver chose for it
         return np.full(len(col), None, dtype=object)
     if pa.types.is_dictionary(col.type) and is_text(col.type.value_type):  # arrow_prepare's
         if len({tuple(b.address for b in c.dictionary.buffers() if b is not None) for c in col.chunks}) > 1:

@@ -96,6 +96,15 @@ class IdOwner:
         q = _text(ids if isinstance(ids, (pa.Array, pa.ChunkedArray, np.ndarray, pd.Series)) else list(ids))
         at = self._base_of(q, hashes)
         out = np.where(at >= 0, self._rid[np.maximum(at, 0)] if len(self._rid) else 0, np.nan).astype(np.float64)
+        if not (self._gone or self._extra):
+            return out
+        if len(q) <= len(self._gone) + len(self._extra):  # a tick's few ids: looked up one by one
+            for k, e in enumerate(q.to_pylist()):
+                if e in self._extra:
+                    out[k] = self._extra[e]
+                elif e in self._gone:
+                    out[k] = np.nan
+            return out
         if self._gone:  # in the arrays, no longer owned
             out[pc.is_in(q, value_set=pa.array(list(self._gone), pa.string())).to_numpy(zero_copy_only=False)] = np.nan
         if self._extra:  # set after the arrays were built: wins over them

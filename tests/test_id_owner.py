@@ -16,8 +16,9 @@ from etl.state.id_owner import IdOwner
 def test_id_owner_answers_as_a_dict_does(monkeypatch, collide):
     monkeypatch.setattr(mod, "FOLD_AT", 50)  # fold the changes into the arrays many times
     if collide:
-        real = mod.id_hashes
+        real, real_one = mod.id_hashes, mod.id_hash
         monkeypatch.setattr(mod, "id_hashes", lambda ids: real(ids) % np.uint64(7))
+        monkeypatch.setattr(mod, "id_hash", lambda event_id: real_one(event_id) % np.uint64(7))
     rng = np.random.default_rng(3)
     ids = [f"E{k:07d}" for k in range(400)]
     owner, ref = IdOwner(), {}

@@ -64,7 +64,10 @@ class StepLog:
 
     def resolve(self, known: Container[str]) -> set[str]:
         """Pending steps whose event is known now leave the pending set; returns those events."""
-        found = {sid: eid for sid, (eid, _) in self.pending.items() if eid in known}
+        if not self.pending:
+            return set()
+        sids, eids = list(self.pending), [eid for eid, _ in self.pending.values()]
+        found = {sid: eid for sid, eid, hit in zip(sids, eids, contains_many(known, eids)) if hit}
         for sid in found:
             del self.pending[sid]
         return set(found.values())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 
 import pytest
 from helpers import NOW
@@ -38,10 +39,12 @@ def test_every_written_by_names_a_function_the_default_path_calls(sim_engine, ci
 
     jobs = EtlJobs(sim_engine, city, SnapshotStore(redis_client, "trail"))
     sys.setprofile(record)
+    threading.setprofile(record)  # and in the threads the jobs start (the week pieces are built in one)
     try:
         jobs.run_all(NOW)
     finally:
         sys.setprofile(None)
+        threading.setprofile(None)
     manifest = jobs.store.manifest()
     assert manifest is not None
     published = {F.PIECES.name if name.startswith(F.PIECES_PREFIX) else name for name in manifest["frames"]}

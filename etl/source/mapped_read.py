@@ -323,7 +323,8 @@ class EventSource(FeedSource):
         out["dept_no"] = no
         department = self.departments.codes[no]  # the catalogue's code objects, shared between rows
         unknown = np.flatnonzero(no == UNASSIGNED)  # the raw value, or None (only these rows made Python objects)
-        department[unknown] = raw_department.iloc[unknown].to_numpy(dtype=object)
+        given = raw_department.iloc[unknown].to_numpy(dtype=object)
+        department[unknown] = np.where(pd.isna(given), None, given)  # missing: None (a categorical gives NaN)
         out["department"] = pd.Series(department, index=out.index, dtype=object)
         return out
 
@@ -445,8 +446,11 @@ def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
     text = key_text(pd.Series(uniq, dtype=object))
     if spec is not None and spec.map:
         text = text.map({str(k): str(v) for k, v in spec.map.items()}).where(lambda s: s.notna(), text)
-    given = np.asarray([*text.where(text.notna() & (text != ""), None), None], dtype=object)  # the last: missing
-    return pd.Series(given[codes], index=values.index, dtype=object)
+    given = text.where(text.notna() & (text != ""), None)
+    # categorical: the catalogue's lookup (Departments.numbers) then factorizes the codes, not every row's text again
+    text_codes, texts = pd.factorize(given)  # a value the map gives twice is one category
+    codes = np.append(text_codes, -1)[codes]  # the last: missing
+    return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(texts, dtype=object)), index=values.index)
 
 
 def cap_stages(out: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:

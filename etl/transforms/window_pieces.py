@@ -48,10 +48,12 @@ def as_text(col: pd.Series) -> np.ndarray:
 def sorted_pieces(rows: pd.DataFrame) -> pd.DataFrame:
     """Piece rows (piece_rows) sorted by grid and day (stable), text columns as categories: the frame."""
     order = np.lexsort((rows["day"].to_numpy(), rows["grid"].to_numpy()))  # stable, like sort_values
-    out = rows.iloc[order].reset_index(drop=True)
-    for col in TEXT:
-        out[col] = as_category(out[col].to_numpy(dtype=object))
-    return out
+    # the text columns' codes taken in that order, not their Python strings (a take boxes each one again)
+    text = {col: as_category(rows[col].to_numpy(dtype=object)) for col in TEXT}
+    out = rows.drop(columns=list(TEXT)).iloc[order].reset_index(drop=True)
+    for col, cat in text.items():
+        out[col] = pd.Categorical.from_codes(cat.codes[order], categories=cat.categories)
+    return out[rows.columns]
 
 
 def as_category(values: np.ndarray) -> pd.Categorical:

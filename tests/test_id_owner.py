@@ -56,3 +56,28 @@ def test_id_owner_answers_as_a_dict_does(monkeypatch, collide):
     with pytest.raises(KeyError):
         owner["nope"]
     assert bool(owner) == bool(ref)
+
+
+def test_add_many_reuses_positions_only_while_the_arrays_are_unchanged(monkeypatch):
+    """The ledger's merge looks a part's ids up once (positions) for the duplicate check and add_many; positions told
+    before the arrays changed are looked up again, not trusted."""
+    monkeypatch.setattr(mod, "FOLD_AT", 10)
+    rng = np.random.default_rng(5)
+    ids = pd.Series([f"{rng.integers(0, 10**9):09d}-{k}" for k in range(100)], dtype="str")
+    fresh, stale, ref = IdOwner(), IdOwner(), IdOwner()
+    for o in (fresh, stale, ref):
+        o.add_many(ids[:60], np.arange(60, dtype=np.int64))
+    part = ids[50:90]  # ten already there (now owned by other rows), thirty new
+    rows = np.arange(1050, 1090, dtype=np.int64)
+    ref.add_many(part, rows)
+    fresh.add_many(part, rows, at=(fresh.positions(part), fresh.version))
+    told = (stale.positions(part), stale.version)
+    stale.add_many(ids[90:], np.arange(90, 100, dtype=np.int64))  # the arrays change: those positions are stale
+    assert (stale.positions(part)[:10] != told[0][:10]).any()
+    ref.add_many(ids[90:], np.arange(90, 100, dtype=np.int64))
+    stale.add_many(part, rows, at=told)
+    probe = pd.Series([*ids, "nope"], dtype="str")
+    for o in (fresh, stale):
+        np.testing.assert_array_equal(o.owners(probe)[:90], ref.owners(probe)[:90])
+    np.testing.assert_array_equal(stale.owners(probe), ref.owners(probe))
+    assert fresh.owners(probe)[55] == 1055 and stale.owners(probe)[95] == 95

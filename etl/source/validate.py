@@ -34,11 +34,13 @@ CHECKS = ("missing_category", "outside_city", "unknown_grid", "stage_order", "fu
 
 
 def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callable[[np.ndarray, np.ndarray], np.ndarray],
-                   now: datetime, future_tolerance: timedelta, id_owner, id_hashes: np.ndarray | None = None) -> pd.Series:
+                   now: datetime, future_tolerance: timedelta, id_owner, id_hashes: np.ndarray | None = None,
+                   known_rows: np.ndarray | None = None) -> pd.Series:
     """For each row, the first reason it cannot be used (REASONS key), or missing if it is fine.
 
     `id_owner` maps each accepted event_id to the row_id that holds it; another row with that id is a
-    duplicate (the first row seen keeps the id; `id_hashes`: the ids' etl/state/id_owner.py hashes, if known)."""
+    duplicate (the first row seen keeps the id; `id_hashes`: the ids' etl/state/id_owner.py hashes, if known;
+    `known_rows`: the row owning each id, NaN where none, if the caller looked them up)."""
     code = np.zeros(len(batch), np.int8)  # 0: fine; else 1 + the position in CHECKS of the first check it failed
 
     def flag(mask: np.ndarray, key: str) -> None:
@@ -69,7 +71,9 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     latest = np.maximum.reduce([t.view(np.int64) for t in times])  # NaT is int64's least: the latest time given
     limit = pd.Timestamp(now + future_tolerance).as_unit("us").to_datetime64().view(np.int64)
     flag(latest > limit, "future_time")
-    if not id_owner:  # none known on a backfill
+    if known_rows is not None:  # looked up by the caller (the ledger's merge: IdOwner.owners)
+        pass
+    elif not id_owner:  # none known on a backfill
         known_rows = None
     elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
         known_rows = id_owner.owners(batch["event_id"], hashes=id_hashes)

@@ -299,8 +299,10 @@ class EventLedger:
         self.touched_rows = np.concatenate([self.touched_rows, batch.index.to_numpy(dtype=np.int64)])
         ids = id_text(batch["event_id"])
         hashes = id_hashes(ids)  # hashed once: for the duplicate check and for id_owner
+        # the ids looked up once: their owners for the duplicate check, their positions again for add_many below
+        at, version = self.id_owner.positions(ids, hashes), self.id_owner.version
         reason = event_problems(batch, self.known_grids, self.city.contains, now, self.future_tolerance, self.id_owner,
-                                id_hashes=hashes)
+                                id_hashes=hashes, known_rows=self.id_owner.owners(ids, hashes, at=at))
         detail = pd.Series(None, index=batch.index, dtype=object)
         if "map_reason" in batch:  # what the mapping could not read comes first, with its detail
             mapped_bad = batch["map_reason"].notna()
@@ -328,7 +330,8 @@ class EventLedger:
         for week, rows in _by_week(batch, ok):
             part = self.parts.get(week)  # type: ignore[assignment]
             self._set(week, rows if part is None else pd.concat([part, rows]))
-        self.id_owner.add_many(ids.take(pa.array(ok)), batch["row_id"].to_numpy(dtype=np.int64)[ok], hashes[ok])
+        self.id_owner.add_many(ids.take(pa.array(ok)), batch["row_id"].to_numpy(dtype=np.int64)[ok], hashes[ok],
+                               at=(at[ok], version))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")
         new_q = pd.DataFrame({"row_id": bad["row_id"], "event_id": bad["event_id"], "reason": reason[bad.index],
                               "detail": detail[bad.index], "seen_at": now})

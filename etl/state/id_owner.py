@@ -71,6 +71,7 @@ class IdOwner:
         self._ids = pa.array([], pa.string())  # in the order they were added
         self._extra: dict[str, int] = {}  # set after the arrays were built (wins over them)
         self._gone: set[str] = set()  # in the arrays, but no longer owned
+        self.version = 0  # bumped when the arrays' positions change (positions() told before are then stale)
 
     def __bool__(self) -> bool:
         return bool(self._extra) or len(self._hash) > len(self._gone)
@@ -99,10 +100,16 @@ class IdOwner:
             todo = todo[pos[todo] < len(self._hash)]
         return out
 
-    def owners(self, ids, hashes: np.ndarray | None = None) -> np.ndarray:
-        """The row id owning each id, NaN where none (float64: what the duplicate check compares)."""
+    def positions(self, ids, hashes: np.ndarray | None = None) -> np.ndarray:
+        """Where each id sits in the arrays (-1: not there), whatever the overlays say: for owners() and add_many()
+        of the same ids while `version` is unchanged (the ledger's merge looks its batch up once for both)."""
+        return self._base_of(_text(ids), hashes)
+
+    def owners(self, ids, hashes: np.ndarray | None = None, at: np.ndarray | None = None) -> np.ndarray:
+        """The row id owning each id, NaN where none (float64: what the duplicate check compares); `at`: the ids'
+        positions(), if known."""
         q = _text(ids if isinstance(ids, (pa.Array, pa.ChunkedArray, np.ndarray, pd.Series)) else list(ids))
-        at = self._base_of(q, hashes)
+        at = self._base_of(q, hashes) if at is None else at
         out = np.where(at >= 0, self._rid[np.maximum(at, 0)] if len(self._rid) else 0, np.nan).astype(np.float64)
         if not (self._gone or self._extra):
             return out
@@ -161,9 +168,11 @@ class IdOwner:
             self._gone.discard(e)
         self._maybe_fold()
 
-    def add_many(self, ids, row_ids: np.ndarray, hashes: np.ndarray | None = None) -> None:
+    def add_many(self, ids, row_ids: np.ndarray, hashes: np.ndarray | None = None,
+                 at: tuple[np.ndarray, int] | None = None) -> None:
         """update(zip(ids, row_ids)) for many ids at once (unique among themselves; `hashes`: theirs, if known):
-        straight into the arrays (a backfill read in parts adds each part's ids so)."""
+        straight into the arrays (a backfill read in parts adds each part's ids so). `at`: (their positions(), the
+        version then), used if the arrays have not changed since."""
         q = _text(ids)
         rids = np.asarray(row_ids, dtype=np.int64)
         if len(q) < FOLD_AT:
@@ -175,7 +184,8 @@ class IdOwner:
         if not len(self._hash):
             self._set_arrays(h, rids, q)
             return
-        there = self._base_of(q, h)  # ids the arrays hold already: owned by these rows (the duplicate check)
+        # ids the arrays hold already: owned by these rows (the duplicate check)
+        there = at[0] if at is not None and at[1] == self.version else self._base_of(q, h)
         if (there >= 0).any():
             self._rid[there[there >= 0]] = rids[there >= 0]
             new = np.flatnonzero(there < 0)
@@ -188,10 +198,12 @@ class IdOwner:
         self._rid = np.concatenate([self._rid, rids[order]])[merged]
         self._at = np.concatenate([self._at, base + order])[merged]
         self._ids = pa.concat_arrays([self._ids, q])
+        self.version += 1
 
     def _set_arrays(self, h: np.ndarray, rids: np.ndarray, ids: pa.Array) -> None:
         order = np.argsort(h)  # equal hashes (told apart by their text) may sit in any order
         self._hash, self._rid, self._at, self._ids = h[order], rids[order], order, ids
+        self.version += 1
 
     def _maybe_fold(self) -> None:
         if len(self._extra) + len(self._gone) >= FOLD_AT:

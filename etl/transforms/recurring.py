@@ -92,15 +92,26 @@ def recurring_clusters(events: pd.DataFrame, as_of: datetime, cell_m: float = RE
                 open=("is_open", "sum"), first_reported=("reported_at", "min"),
                 last_reported=("reported_at", "max"))
     peak = cells.loc[out.index]  # a cluster is named after the cell it gathered around
-    top_grid = e.groupby(["component", "grid_code"]).size().rename("n").reset_index() \
-        .sort_values(["component", "n", "grid_code"], ascending=[True, False, True]).drop_duplicates("component")
-    out["grid_code"] = top_grid.set_index("component")["grid_code"]
+    out["grid_code"] = top_grid(e["component"].to_numpy(), e["grid_code"])
     newest = e.iloc[newest_first(e)].groupby("component", sort=False).head(examples)
     out["example_ids"] = joined_ids(newest)
     out["days"] = (out["last_reported"].dt.normalize() - out["first_reported"].dt.normalize()).dt.days + 1
     out["cluster_id"] = out["category"] + "@" + peak["cx"].astype(str).to_numpy() + "_" + peak["cy"].astype(str).to_numpy()
     out = out.sort_values(["events", "open", "last_reported", "cluster_id"], ascending=[False, False, False, True])
     return out[COLUMNS].astype({"events": "int64", "open": "int64", "days": "int64"}).reset_index(drop=True)
+
+
+def top_grid(component: np.ndarray, grid_code: pd.Series) -> pd.Series:
+    """Per component, the grid holding most of its events (a tie: the smallest code), indexed by component: counted
+    over one int key per event (a groupby of the component and the code's text took a fifth of the clusters' time)."""
+    codes, grids = pd.factorize(grid_code, sort=True)  # text order: the smallest code is the smallest number
+    has = codes >= 0
+    key = component[has].astype(np.int64) * max(len(grids), 1) + codes[has]
+    keys, n = np.unique(key, return_counts=True)
+    comp, grid = keys // max(len(grids), 1), keys % max(len(grids), 1)
+    order = np.lexsort((grid, -n, comp))  # by component, then most events, then smallest code
+    first = order[np.r_[True, comp[order][1:] != comp[order][:-1]]] if len(order) else order
+    return pd.Series(np.asarray(grids, dtype=object)[grid[first]], index=comp[first], dtype="str")
 
 
 def newest_first(e: pd.DataFrame) -> np.ndarray:

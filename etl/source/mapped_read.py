@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from config.city import City
 from config.departments import UNASSIGNED, load_departments
 from contract.domain import DEPARTMENT_FACTS, STAGES
+from contract.factorize import factorize
 from etl.source.arrow_read import read_frame, read_frames
 from etl.source.mapped_values import (
     Problems,
@@ -442,7 +443,7 @@ def department_text(frame: pd.DataFrame, spec: FieldSpec | None) -> pd.Series:
     """The department a row names, through the spec's map where it has one; a value the map does not cover is
     kept as it is (it counts under 未归属 unless the catalogue knows it, and is listed: never quarantined)."""
     values = raw(frame, spec)
-    codes, uniq = pd.factorize(values)  # each distinct value made text and mapped once; rows share its object
+    codes, uniq = factorize(values)  # each distinct value made text and mapped once; rows share its object
     text = key_text(pd.Series(uniq, dtype=object))
     if spec is not None and spec.map:
         text = text.map({str(k): str(v) for k, v in spec.map.items()}).where(lambda s: s.notna(), text)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from contract.factorize import factorize
 from etl.source.mapping import FieldSpec, no_value
 
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
@@ -34,7 +35,7 @@ class Problems:
 
 def key_text(values: pd.Series) -> pd.Series:
     """Values as the text a map's keys are matched against: 3, 3.0 and '3' all as '3'; missing stays None."""
-    codes, uniq = pd.factorize(values)  # each distinct value made text once; rows share its object (-1: missing)
+    codes, uniq = factorize(values)  # each distinct value made text once; rows share its object (-1: missing)
     text = [str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v).strip()
             for v in uniq]
     return pd.Series(np.asarray([*text, None], dtype=object)[codes], index=values.index, dtype=object)

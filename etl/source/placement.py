@@ -16,6 +16,7 @@ import pandas as pd
 from config.city import City
 from config.datums import convert, normalize
 from config.region_codes import placeholder_grid
+from contract.factorize import factorize
 
 PLACED_LEVELS = ("grid", "community", "street")
 
@@ -62,7 +63,7 @@ class Placer:
     def by_code(self, codes: pd.Series, scheme: str) -> tuple[pd.Series, pd.Series]:
         """(placement key, level) per row; a code we do not know keeps its text (the ETL quarantines it
         as unknown_grid) with level None; a missing code gives None, None."""
-        inverse, uniq = pd.factorize(codes.astype(object), use_na_sentinel=True)  # one lookup per distinct code
+        inverse, uniq = factorize(codes if codes.dtype == object else codes.astype(object))  # one lookup per distinct code
         ours = self._city_code_of if scheme == "city" else {}
         keys: list[str | None] = [None] * (len(uniq) + 1)  # the last: a missing code
         levels: list[str | None] = [None] * (len(uniq) + 1)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from contract.domain import STEP_ACTIONS
+from contract.factorize import factorize
 
 STAGE_COLS = ("reported_at", "dispatched_at", "handled_at", "verified_at", "closed_at")
 
@@ -47,7 +48,7 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
         code[(code == 0) & mask] = CHECKS.index(key) + 1
 
     # codes and categories are checked once per distinct value (a backfill's millions of rows hold a few hundred)
-    cat_codes, cats = pd.factorize(batch["category"].to_numpy(dtype=object))
+    cat_codes, cats = factorize(batch["category"].to_numpy(dtype=object))
     blank = (pd.Series(cats, dtype=object).astype("string").str.strip() == "").to_numpy(dtype=bool, na_value=True)
     flag((cat_codes < 0) | np.append(blank, False)[cat_codes], "missing_category")
     lon, lat = batch["lon"].to_numpy(float), batch["lat"].to_numpy(float)
@@ -57,7 +58,7 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     # a point outside the city is outside_city, whatever its grid (a point-placed row out there has none);
     # inside the city but in no grid we know, or with a code we do not know, unknown_grid (README)
     flag(ok & ~inside, "outside_city")
-    grid_codes, grids = pd.factorize(batch["grid_code"].to_numpy(dtype=object))
+    grid_codes, grids = factorize(batch["grid_code"].to_numpy(dtype=object))
     known = np.append(np.fromiter((g in known_grids for g in grids), bool, len(grids)), False)
     flag(~known[grid_codes], "unknown_grid")
     flag(~inside, "outside_city")  # no point at all, nor a known region's centre

@@ -9,6 +9,7 @@ import pandas as pd
 
 from config.region_codes import CODE_LENGTH, grid_key_at
 from contract.domain import STAGE_SPANS, STAGES
+from contract.factorize import factorize
 from contract.metrics import COUNTS, MEDIANS, RATES, SATISFIED_MIN_SCORE, STOCKS, WALL_WINDOWS
 from contract.rates import rate
 from contract.windows import window_start
@@ -39,7 +40,7 @@ def event_facts(events: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     rep, clo, due_at = t["reported"], t["closed"], e["due_at"].to_numpy(dtype="datetime64[us]")
     closed = ~np.isnat(clo)
     day = rep.astype("datetime64[D]").astype("datetime64[us]")
-    level_codes, levels = pd.factorize(e["handling_level"].to_numpy(dtype=object))  # each distinct level once
+    level_codes, levels = factorize(e["handling_level"].to_numpy(dtype=object))  # each distinct level once
     grid_level = np.append(np.asarray(levels, dtype=object) == "grid", False)[level_codes]
     sat = e["satisfaction"].to_numpy(dtype=np.float64, na_value=np.nan)
     overdue = ~closed & (due_at < np.datetime64(pd.Timestamp(as_of).as_unit("us").to_datetime64()))

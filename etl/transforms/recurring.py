@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from contract.factorize import factorize
 from contract.metrics import RECURRING
 from contract.windows import window_start
 
@@ -72,7 +73,7 @@ def recurring_clusters(events: pd.DataFrame, as_of: datetime, cell_m: float = RE
         return empty_clusters()
     if ref_lat is None:
         ref_lat = round(float(e["lat"].median()))
-    e = e.assign(cat=pd.factorize(e["category"], sort=True)[0], is_open=e["closed_at"].isna().astype("int64"),
+    e = e.assign(cat=factorize(e["category"], sort=True)[0], is_open=e["closed_at"].isna().astype("int64"),
                  **event_cells(e, cell_m, ref_lat))
     # the distinct occupied cells, through one int key per event (a three-column groupby and merge
     # of every event took most of the time at a city's scale)
@@ -104,7 +105,7 @@ def recurring_clusters(events: pd.DataFrame, as_of: datetime, cell_m: float = RE
 def top_grid(component: np.ndarray, grid_code: pd.Series) -> pd.Series:
     """Per component, the grid holding most of its events (a tie: the smallest code), indexed by component: counted
     over one int key per event (a groupby of the component and the code's text took a fifth of the clusters' time)."""
-    codes, grids = pd.factorize(grid_code, sort=True)  # text order: the smallest code is the smallest number
+    codes, grids = factorize(grid_code, sort=True)  # text order: the smallest code is the smallest number
     has = codes >= 0
     key = component[has].astype(np.int64) * max(len(grids), 1) + codes[has]
     keys, n = np.unique(key, return_counts=True)

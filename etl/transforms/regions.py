@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 
 from config.region_codes import CODE_LENGTH, grid_key_at
+from contract.factorize import factorize
 
 
 def grid_numbers(grid_codes: pd.Series) -> np.ndarray:
     """Grid codes (15 digits) as int64, converting each distinct code once."""
-    codes, uniq = pd.factorize(grid_codes)
+    codes, uniq = factorize(grid_codes)
     return np.asarray(uniq, dtype=object).astype(np.int64)[codes] if len(uniq) else np.zeros(len(codes), np.int64)
 
 

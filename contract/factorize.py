@@ -8,6 +8,7 @@ different objects get one code)."""
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +16,9 @@ import pandas as pd
 SMALL = 4096  # fewer rows than this: pd.factorize as it is
 
 
-def factorize(values, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def factorize(values, sort: bool = False) -> tuple[np.ndarray, Any]:
     """pd.factorize(values, sort=sort) (codes int64, -1 for a missing value; uniques in order of first appearance,
-    or sorted), uniques as an object array for an object column."""
+    or sorted): uniques an object array for an object column, else what pandas gives (an Index, a Categorical)."""
     if isinstance(values, pd.Series | pd.Index):
         if values.dtype != object:  # a categorical, numbers, pandas' own strings: pandas' way is fast or the only one
             return pd.factorize(values, sort=sort)

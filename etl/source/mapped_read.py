@@ -324,8 +324,9 @@ class EventSource(FeedSource):
         out["dept_no"] = no
         department = self.departments.codes[no]  # the catalogue's code objects, shared between rows
         unknown = np.flatnonzero(no == UNASSIGNED)  # the raw value, or None (only these rows made Python objects)
-        given = raw_department.iloc[unknown].to_numpy(dtype=object)
-        department[unknown] = np.where(pd.isna(given), None, given)  # missing: None (a categorical gives NaN)
+        given = raw_department.iloc[unknown].to_numpy(dtype=object).copy()
+        given[pd.isna(given)] = None  # missing: None (a categorical gives NaN)
+        department[unknown] = given
         out["department"] = pd.Series(department, index=out.index, dtype=object)
         return out
 

@@ -79,7 +79,7 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
         known_rows = id_owner.owners(batch["event_id"], hashes=id_hashes)
     else:
-        known_rows = [id_owner.get(e) for e in batch["event_id"].tolist()]
+        known_rows = np.asarray([id_owner.get(e) for e in batch["event_id"].tolist()], dtype=np.float64)
     owner = np.full(len(batch), np.nan) if known_rows is None else np.asarray(known_rows, dtype=np.float64)
     dup_known = ~np.isnan(owner) & (owner != batch["row_id"].to_numpy(dtype=np.float64))
     # the first row of an id in the batch (by row id) keeps it: sorted only among the ids the batch holds twice

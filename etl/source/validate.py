@@ -72,14 +72,9 @@ def event_problems(batch: pd.DataFrame, known_grids: set[str], contains: Callabl
     latest = np.maximum.reduce([t.view(np.int64) for t in times])  # NaT is int64's least: the latest time given
     limit = pd.Timestamp(now + future_tolerance).as_unit("us").to_datetime64().view(np.int64)
     flag(latest > limit, "future_time")
-    if known_rows is not None:  # looked up by the caller (the ledger's merge: IdOwner.owners)
-        pass
-    elif not id_owner:  # none known on a backfill
-        known_rows = None
-    elif hasattr(id_owner, "owners"):  # the ledger's (etl/state/id_owner.py): all of them in one go
-        known_rows = id_owner.owners(batch["event_id"], hashes=id_hashes)
-    else:
-        known_rows = np.asarray([id_owner.get(e) for e in batch["event_id"].tolist()], dtype=np.float64)
+    if known_rows is None and id_owner:  # not looked up by the caller, and some known (none on a backfill)
+        known_rows = (id_owner.owners(batch["event_id"], hashes=id_hashes) if hasattr(id_owner, "owners")  # the ledger's
+                      else np.asarray([id_owner.get(e) for e in batch["event_id"].tolist()], dtype=np.float64))
     owner = np.full(len(batch), np.nan) if known_rows is None else np.asarray(known_rows, dtype=np.float64)
     dup_known = ~np.isnan(owner) & (owner != batch["row_id"].to_numpy(dtype=np.float64))
     # the first row of an id in the batch (by row id) keeps it: sorted only among the ids the batch holds twice

@@ -6,7 +6,7 @@ days, and every open event whatever its age. A closed event older than that coun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -73,25 +73,6 @@ def week_of(times: pd.Series) -> np.ndarray:
     """The Monday (datetime64[D]) of the local week of each time."""
     d = times.to_numpy(dtype="datetime64[D]")
     return d - ((d.astype(np.int64) + 3) % 7).astype("timedelta64[D]")  # 1970-01-01 was a Thursday
-
-
-def _by_week(batch: pd.DataFrame, ok: np.ndarray) -> Iterator[tuple[np.datetime64, pd.DataFrame]]:
-    """(week, its rows) of the batch's rows at positions `ok` (increasing). Where a week's rows are one run of the
-    batch (a first read's parts come in report order, by their index), that run is sliced, not taken: a take copies
-    every column, boxing each text value again (half a second for a backfill's 3.3M rows)."""
-    if not len(ok):
-        return
-    weeks = week_of(batch["reported_at"].take(ok))
-    if len(weeks) > 1 and (weeks[1:] < weeks[:-1]).any():  # not in order of week: taken week by week
-        codes, uniq = pd.factorize(weeks)
-        for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
-            yield week, batch.take(ok[codes == k])
-        return
-    starts = np.flatnonzero(np.r_[True, weeks[1:] != weeks[:-1]])
-    for lo, hi in zip(starts, [*starts[1:], len(ok)]):
-        first, last = ok[lo], ok[hi - 1]
-        run = last - first + 1 == hi - lo  # no row of the batch left out between
-        yield weeks[lo], batch.iloc[first:last + 1] if run else batch.take(ok[lo:hi])
 
 
 class EventLedger:
@@ -327,9 +308,12 @@ class EventLedger:
                 if self.id_owner.get(eid) == rid:
                     del self.id_owner[eid]
             self._set(week, part[~hit])
-        for week, rows in _by_week(batch, ok):
-            part = self.parts.get(week)  # type: ignore[assignment]
-            self._set(week, rows if part is None else pd.concat([part, rows]))
+        if len(ok):
+            weeks = week_of(batch["reported_at"].take(ok))
+            codes, uniq = pd.factorize(weeks)
+            for k, week in enumerate(np.asarray(uniq, dtype="datetime64[D]")):
+                rows, part = batch.take(ok[codes == k]), self.parts.get(week)  # type: ignore[assignment]
+                self._set(week, rows if part is None else pd.concat([part, rows]))
         self.id_owner.add_many(ids.take(pa.array(ok)), batch["row_id"].to_numpy(dtype=np.int64)[ok], hashes[ok],
                                at=(at[ok], version))
         q = self.quarantine.set_index("row_id", drop=False).rename_axis(None).drop(index=touched, errors="ignore")

@@ -106,10 +106,9 @@ def top_grid(component: np.ndarray, grid_code: pd.Series) -> pd.Series:
     """Per component, the grid holding most of its events (a tie: the smallest code), indexed by component: counted
     over one int key per event (a groupby of the component and the code's text took a fifth of the clusters' time)."""
     codes, grids = factorize(grid_code, sort=True)  # text order: the smallest code is the smallest number
-    has = codes >= 0
-    key = component[has].astype(np.int64) * max(len(grids), 1) + codes[has]
-    keys, n = np.unique(key, return_counts=True)
-    comp, grid = keys // max(len(grids), 1), keys % max(len(grids), 1)
+    has, width = codes >= 0, max(len(grids), 1)
+    keys, n = np.unique(component[has].astype(np.int64) * width + codes[has], return_counts=True)
+    comp, grid = keys // width, keys % width
     order = np.lexsort((grid, -n, comp))  # by component, then most events, then smallest code
     first = order[np.r_[True, comp[order][1:] != comp[order][:-1]]] if len(order) else order
     return pd.Series(np.asarray(grids, dtype=object)[grid[first]], index=comp[first], dtype="str")

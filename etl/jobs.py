@@ -186,6 +186,7 @@ class EtlJobs:
         frames[F.ALERTS.name] = self.last_frames[F.ALERTS.name] = wall_alerts(
             self.last_frames, self.city.regions, now, self.alert_thresholds, devices_as_of=self.devices_as_of)
         if not publish:
+            self.timelines.drop_fill()  # a leader's full write cut short by losing the lock: ours is not to write now
             self.store.forget(gone)
             self.store.prepare(frames)  # serialized now: the publish on taking the lock only writes
             self.pending_meta |= meta

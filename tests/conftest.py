@@ -96,6 +96,8 @@ def published_once(sim_engine, city, redis_server):
     client.flushdb()
     jobs = EtlJobs(sim_engine, city, SnapshotStore(client))
     jobs.run_all(NOW)
+    while jobs.timelines.filling is not None:  # a full timeline write goes on over the next ticks (a slice each)
+        jobs.run("events", NOW)
     return jobs, {key: (client.pttl(key), client.dump(key)) for key in client.scan_iter(count=1000)}
 
 

@@ -355,3 +355,11 @@ CAMERA_SQL = """SELECT count(*) AS cameras, sum(CASE WHEN status = 'online' THEN
        sum(CASE WHEN coord_quality = 'approximate' THEN 1 ELSE 0 END) AS approx,
        sum(CASE WHEN coord_quality = 'missing' THEN 1 ELSE 0 END) AS missing
 FROM devices WHERE kind = 'camera' AND grid_code LIKE :prefix"""
+
+
+def timelines(client, prefix: str) -> dict[str, dict]:
+    """Every event timeline in Redis under `prefix`, decoded, by event id."""
+    from snapshots.timelines import decode
+
+    keys = sorted(client.scan_iter(f"{prefix}:timeline:*", count=5000))
+    return {k.decode().split(":", 2)[2]: decode(v) for k, v in zip(keys, client.mget(keys))}

@@ -9,21 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from helpers import NOW
+from helpers import NOW, timelines
 from sqlalchemy import insert
 
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
 from etl.source.schema import EventStep
 from snapshots.store import SnapshotStore
-from snapshots.timelines import TimelineStore, decode
+from snapshots.timelines import TimelineStore
 
 pytestmark = pytest.mark.slow  # each over 15 s (docs/testing.md: the tiers)
-
-
-def timelines(client, prefix: str) -> dict[str, dict]:
-    keys = sorted(client.scan_iter(f"{prefix}:timeline:*", count=5000))
-    return {k.decode().split(":", 2)[2]: decode(v) for k, v in zip(keys, client.mget(keys))}
 
 
 def rewritten(client, prefix: str) -> set[str]:

@@ -496,9 +496,9 @@ class StepSource(FeedSource):
             q = q.where(src.c[self.updated.column] >= self.since_literal(self.updated, since))
         if event_ids is not None:
             q = q.where(src.c[self.fields["event_id"].column].in_(event_ids))
-        if ordered:
+        if ordered:  # by event, the newest ids first (a full timeline write does the events on screen now first)
             order = [self.fields["event_id"].column, (self.fields.get("step_no") or self.fields["at"]).column]
-            q = q.order_by(*(src.c[c] for c in order))
+            q = q.order_by(*(src.c[c].desc() for c in order))
         return q
 
     def read(self, engine: Engine, since: datetime | None = None, event_ids: list[str] | None = None) -> pd.DataFrame:

@@ -20,7 +20,6 @@ from etl.state.id_owner import contains_many
 
 COLUMNS = ["step_id", "event_id", "step_no", "action", "at", "level", "unit", "actor", "note", "updated_at"]
 ORPHAN_AFTER = timedelta(seconds=60)
-SCAN_CHUNK = 100_000  # rows per fetch of a full scan
 
 
 def _empty() -> pd.DataFrame:
@@ -100,15 +99,15 @@ class StepLog:
             self.watermark = max(self.watermark or batch["updated_at"].max(), batch["updated_at"].max())
         return self.classify(batch, known, now), len(batch)
 
-    def scan(self, engine: Engine, known: Container[str], now: datetime) -> Iterator[pd.DataFrame]:
-        """The whole log, checked, in chunks that each hold all the usable steps of their events (read
-        once, ordered by event id); sets the watermark to the newest update time before reading."""
+    def scan(self, engine: Engine, known: Container[str], now: datetime, chunk_rows: int) -> Iterator[pd.DataFrame]:
+        """The whole log, checked, in chunks (of about `chunk_rows` rows read) that each hold all the usable steps of
+        their events (read once, by event id, the newest first); sets the watermark to the newest update time before reading."""
         if self.source is None:
             return
         newest = self.source.newest(engine)
         carry = None
         with engine.connect().execution_options(stream_results=True) as conn:
-            for chunk in pd.read_sql(self.source.select(ordered=True), conn, chunksize=SCAN_CHUNK):
+            for chunk in pd.read_sql(self.source.select(ordered=True), conn, chunksize=chunk_rows):
                 chunk = self.source.canonical(chunk)
                 if carry is not None:
                     chunk = pd.concat([carry, chunk], ignore_index=True)

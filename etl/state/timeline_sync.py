@@ -1,7 +1,9 @@
 """Keeps the event timelines in Redis current: each run writes the timeline of every event the pull
 touched (its row or one of its steps changed), or of all events on a full run (the first, or after
-Redis was emptied; the events job runs that one right after publishing its snapshot, so the screens
-do not wait for it). A key expires `keep_days` (COCKPIT_TIMELINE_DAYS) after the event's report; an
+Redis was emptied). Every write runs after the events job has published its snapshot, so the screens do
+not wait for it; a full write goes a slice a tick (`fill_slice_s`) so that the ticks, and the
+snapshots, go on while it runs (a year's is tens of seconds), and the tick after its last slice rewrites
+what changed meanwhile, as a takeover's resume does. A key expires `keep_days` (COCKPIT_TIMELINE_DAYS) after the event's report; an
 event still open keeps its key at least `keep_days` past its last change. An event that left the
 ledger (quarantined) loses its key. The header's text (title, reporter, address) is read from the
 source by row id for just the events written: the ledger does not hold it.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Generator, Iterable
 from datetime import datetime
 
 import numpy as np
@@ -44,6 +46,10 @@ def with_text(engine: Engine, events: pd.DataFrame, source: EventSource) -> pd.D
 
 
 FULL_CHUNK_EVENTS = 20_000
+# A full write's slice: after each tick's snapshot, chunks of the flow log (FILL_CHUNK rows: 0.2-0.6 s each on 2 cores)
+# until FILL_SLICE_S has passed, at least one; a full write that fits in one chunk is done in the tick that began it
+FILL_SLICE_S = 1.0
+FILL_CHUNK = 25_000
 # Past this many quarantined or pending flow-log rows the marker does not carry them (it is rewritten on every
 # tick): a new leader then writes every timeline, as it must re-check every step row anyway.
 MARKER_STATE_MAX = 20_000
@@ -58,11 +64,14 @@ def _time(text: str | None):
 
 
 class TimelineSync:
-    def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str, events: EventSource):
+    def __init__(self, store: TimelineStore, steps: StepLog, keep_days: int, timezone: str, events: EventSource,
+                 fill_slice_s: float = FILL_SLICE_S, fill_chunk: int = FILL_CHUNK):
         self.store, self.steps, self.keep_days, self.timezone = store, steps, keep_days, timezone
-        self.events = events
+        self.events, self.fill_slice_s, self.fill_chunk = events, fill_slice_s, fill_chunk
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full (or resumed)
         self.deferred: tuple | None = None
+        self.filling: tuple[Generator[None, None, dict], object] | None = None  # a full write under way, its watermark
+        self.caught_up_to = None  # a full write done: the events watermark its rows were taken at (the next plan resumes)
         self.resumed_from: str | None = None  # the marker's events watermark the last resume started from
         self.last_stats: dict | None = None  # the counts of the last write (an incremental one's go out with the next snapshot)
 
@@ -101,12 +110,19 @@ class TimelineSync:
         timeline kept, `all_rows(now)`) on a first run, after a failed write or when Redis lost our last snapshot,
         unless the sync marker in Redis lets it resume (a takeover: rewrite what changed since the previous
         leader's last write); otherwise incremental (the events the pull and the flow log touched)."""
+        if self.filling is not None:
+            if not snapshot_lost:  # a full write under way: it goes on after this tick's snapshot
+                return {"mode": "full", "after_publish": True, "filling": True}
+            self.drop_fill()  # Redis lost our snapshot (and perhaps the timelines written so far): start again
         full, cut = snapshot_lost or self.dirty, None
         if full:
             cut = self.resume()
             full = cut is None
+        elif self.caught_up_to is not None:  # the tick after a full write: what changed while it ran
+            cut = pd.Timestamp(self.caught_up_to) - WATERMARK_OVERLAP
+        self.caught_up_to = None
         if full:  # the pull's ids are not needed (a backfill's are millions)
-            return self.defer(all_rows(now), now, events_watermark=ledger.watermark)
+            return self.defer(all_rows(now), now, known=ledger.id_owner, events_watermark=ledger.watermark)
         changed: list[str] | set[str] = ledger.changed_ids if cut is None else ledger.updated_since(cut)
         touched, steps_read = self.touched(engine, ledger.id_owner, changed, now)
         return {**self.defer(ledger.rows_of(touched), now, touched, ledger.id_owner, steps_read,
@@ -144,13 +160,48 @@ class TimelineSync:
         return {"mode": "full" if full else "incremental", "after_publish": True}
 
     def catch_up(self, engine: Engine) -> dict | None:
-        """The deferred write, if one is due; its counts, or None (none due, or it failed: then the
-        next run is a full one)."""
-        if self.deferred is None:
+        """The deferred write, if one is due, or the next slice of a full write; the counts of a write done, or
+        None (none due, a full write not done yet, or it failed: then the next run is a full one)."""
+        if self.deferred is not None:
+            (events, now, changed, full, known, steps_read, watermark), self.deferred = self.deferred, None
+            if full:
+                self.drop_fill()
+                self.filling = (self.fill(engine, events, now, known), watermark)
+            else:
+                return self._write_touched(engine, events, changed, now, known, steps_read, watermark)
+        if self.filling is None:
             return None
-        (events, now, changed, full, known, steps_read, watermark), self.deferred = self.deferred, None
+        fill, watermark = self.filling
         try:
-            stats = self.run(engine, events, changed, full, now, known, steps_read)
+            until = time.perf_counter() + self.fill_slice_s
+            while True:
+                next(fill)
+                if time.perf_counter() >= until:
+                    return None  # more at the next tick
+        except StopIteration as done:
+            self.filling = None
+            self.store.write_marker(self.marker(watermark))
+            self.dirty, self.caught_up_to = False, watermark
+            self.last_stats = done.value
+            return done.value
+        except Fenced:  # another process leads now: ours is not to write; it (or we, leading again) rewrites all
+            self.drop_fill()
+            raise
+        except Exception as exc:  # noqa: BLE001 - source or Redis down: the snapshot is out, start again next run
+            log.warning("event timelines: full write failed (%s); the next run writes them all", exc)
+            self.drop_fill()
+            return None
+
+    def drop_fill(self) -> None:
+        """Abandon a full write under way (its read's connection closed); the next run is full (or resumed)."""
+        if self.filling is not None:
+            self.filling[0].close()
+            self.filling, self.dirty = None, True
+
+    def _write_touched(self, engine: Engine, events: pd.DataFrame, changed: list[str], now: datetime,
+                       known: Container[str] | None, steps_read: int | None, watermark) -> dict | None:
+        try:
+            stats = self.run(engine, events, changed, now, known, steps_read)
             self.store.write_marker(self.marker(watermark))
             if self.resumed_from is not None:
                 stats["resumed_from"], self.resumed_from = self.resumed_from, None
@@ -171,42 +222,62 @@ class TimelineSync:
         changed, read = self.steps.pull(engine, known, now)
         return set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known), read
 
-    def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], full: bool, now: datetime,
-            known: Container[str] | None = None, steps_read: int | None = None) -> dict:
-        """Write the touched (or all) timelines; returns counts for the manifest's meta. `events`: on a
-        full run every event to keep, else at least the touched ones; `known`: the ids the ETL holds
-        (default: those of `events`); `steps_read` given: `changed_ids` is already every touched event
-        (see touched), else the steps are pulled here."""
+    def fill(self, engine: Engine, events: pd.DataFrame, now: datetime,
+             known: Container[str] | None = None) -> Generator[None, None, dict]:
+        """A full write: every timeline of `events` (every event to keep), the whole flow log read in chunks, each
+        row checked against `known` (the ids the ETL holds, default those of `events`: a step of an event kept
+        but too old for a timeline is neither pending nor orphan). Yields between two chunks (where a slice may
+        end: catch_up); returns the counts."""
         t0 = time.perf_counter()
         self.dirty = True  # until this write is done
         if events.empty:
             events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
-        by_id = events.set_index("event_id", drop=False) if not events.empty else events
-        if known is None or full:
-            known = pd.Index(events["event_id"]) if not events.empty else pd.Index([], dtype=object)
-        written = deleted = read = 0
-        if full:
-            seen: list[np.ndarray] = []
-            for chunk in self.steps.scan(engine, known, now):
-                read += len(chunk)
-                ids = chunk["event_id"].unique()
-                seen.append(ids)
-                written += self._write(engine, by_id.loc[ids], chunk, now)
-            rest = events[~events["event_id"].isin(np.concatenate(seen) if seen else [])]
-            for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
-                written += self._write(engine, rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
-        else:
-            if steps_read is None:
-                touched, read = self.touched(engine, known, changed_ids, now)
-            else:
-                touched, read = set(changed_ids), steps_read
-            order = list(touched)
-            held = contains_many(known, order)  # one lookup of them all (the ledger's ids: etl/state/id_owner.py)
-            gone = [e for e, k in zip(order, held) if not k]
-            deleted = self.store.delete_many(gone)
-            self.steps.orphan_steps_of(engine, gone, known, now)  # an event that left: its steps wait for it again
-            live = [e for e, k in zip(order, held) if k and e in by_id.index]
-            written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)
+        by_id = events.set_index("event_id", drop=False)
+        if known is None:
+            known = pd.Index(events["event_id"])
+        kept, with_steps = set(events["event_id"]), set()
+        written = read = slices = 0
+        for chunk in self.steps.scan(engine, known, now, self.fill_chunk):
+            if slices:
+                yield
+            slices += 1
+            read += len(chunk)
+            ids = [e for e in chunk["event_id"].unique() if e in kept]
+            with_steps.update(ids)
+            written += self._write(engine, by_id.loc[ids], chunk, now)
+        rest = events[[e not in with_steps for e in events["event_id"]]]
+        for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
+            if slices:
+                yield
+            slices += 1
+            written += self._write(engine, rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)
         self.dirty = False
-        return {"mode": "full" if full else "incremental", "steps_read": read, "written": written,
-                "deleted": deleted, "seconds": round(time.perf_counter() - t0, 3)}
+        return {"mode": "full", "steps_read": read, "written": written, "deleted": 0, "slices": slices,
+                "seconds": round(time.perf_counter() - t0, 3)}
+
+    def run(self, engine: Engine, events: pd.DataFrame, changed_ids: Iterable[str], now: datetime,
+            known: Container[str] | None = None, steps_read: int | None = None) -> dict:
+        """Write the timelines of the touched events; returns counts for the manifest's meta. `events`: at least
+        the touched ones; `known`: the ids the ETL holds (default: those of `events`); `steps_read` given:
+        `changed_ids` is already every touched event (see touched), else the steps are pulled here."""
+        t0 = time.perf_counter()
+        self.dirty = True  # until this write is done
+        if events.empty:
+            events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
+        by_id = events.set_index("event_id", drop=False)
+        if known is None:
+            known = pd.Index(events["event_id"])
+        if steps_read is None:
+            touched, read = self.touched(engine, known, changed_ids, now)
+        else:
+            touched, read = set(changed_ids), steps_read
+        order = list(touched)
+        held = contains_many(known, order)  # one lookup of them all (the ledger's ids: etl/state/id_owner.py)
+        gone = [e for e, k in zip(order, held) if not k]
+        deleted = self.store.delete_many(gone)
+        self.steps.orphan_steps_of(engine, gone, known, now)  # an event that left: its steps wait for it again
+        live = [e for e, k in zip(order, held) if k and e in by_id.index]
+        written = self._write(engine, by_id.loc[live], self.steps.steps_of(engine, live, now), now)
+        self.dirty = False
+        return {"mode": "incremental", "steps_read": read, "written": written, "deleted": deleted,
+                "seconds": round(time.perf_counter() - t0, 3)}

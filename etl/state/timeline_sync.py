@@ -70,8 +70,8 @@ class TimelineSync:
         self.events, self.fill_slice_s, self.fill_chunk = events, fill_slice_s, fill_chunk
         self.dirty = True  # a run that failed half-way (source or Redis down) makes the next one full (or resumed)
         self.deferred: tuple | None = None
-        self.filling: tuple[Generator[None, None, dict], object] | None = None  # a full write under way, its watermark
-        self.caught_up_to: object = None  # a full write done: the events watermark its rows were taken at (the next plan resumes)
+        self.filling: tuple[Generator[None, None, dict], datetime | None] | None = None  # a full write under way, its watermark
+        self.caught_up_to: datetime | None = None  # a full write done: the events watermark its rows were taken at (the next plan resumes)
         self.resumed_from: str | None = None  # the marker's events watermark the last resume started from
         self.last_stats: dict | None = None  # the counts of the last write (an incremental one's go out with the next snapshot)
 

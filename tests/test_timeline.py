@@ -29,7 +29,7 @@ HEADER_SQL = """SELECT event_id, grid_code, category, channel, title, priority, 
                        handled_at, verified_at, closed_at, handling_level, reopened, satisfaction, reporter_name,
                        reporter_phone, address, lon, lat
                 FROM events WHERE event_id = :id"""
-STEPS_SQL = "SELECT action, at, level, unit, actor, note FROM event_steps WHERE event_id = :id ORDER BY at, step_no"
+STEPS_SQL = "SELECT action, at, level, unit, actor, note FROM event_steps WHERE event_id = :id ORDER BY at, step_no, step_id"
 # events whose id is held by one row only (the simulator spoils a few rows into duplicates)
 UNIQUE_IDS = "SELECT event_id FROM events GROUP BY event_id HAVING count(*) = 1"
 

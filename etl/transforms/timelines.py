@@ -51,10 +51,12 @@ def headers(events: pd.DataFrame) -> list[dict]:
 
 
 def step_table(events: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
-    """The steps of these events in order (time, then step_no), with minutes since the previous step
-    (the first: since the report) and late = done after the event's deadline."""
+    """The steps of these events in order (time, then step_no, then the source's step id: the same order
+    however the rows were read), with minutes since the previous step (the first: since the report) and late = done
+    after the event's deadline."""
     ev = events.drop_duplicates("event_id").set_index("event_id")
-    st = steps[steps["event_id"].isin(ev.index)].sort_values(["event_id", "at", "step_no"], kind="stable")
+    order = ["event_id", "at", "step_no"] + (["step_id"] if "step_id" in steps else [])
+    st = steps[steps["event_id"].isin(ev.index)].sort_values(order, kind="stable")
     at = pd.to_datetime(st["at"])
     prev = at.groupby(st["event_id"].to_numpy()).shift()
     prev = prev.fillna(st["event_id"].map(ev["reported_at"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 from config.city import CityConfigError, load_city
@@ -20,6 +21,18 @@ def configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+def port_free(host: str, port: int) -> None:
+    """Raise SettingsError naming COCKPIT_PORT if another program listens on (host, port): checked before the ETL's
+    threads start, which would otherwise keep a process whose server could not start running."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server sets it: a closed port's TIME_WAIT is free
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise SettingsError(f"COCKPIT_PORT: port {port} on {host} is in use ({exc.strerror}); "
+                                "stop the program that holds it or set COCKPIT_PORT to another port") from None
+
+
 def serve(build, **overrides) -> int:
     """Load the settings and the city, build the app with `build(settings, city)`, and serve it; a bad
     setting or city folder stops with exit code 2 and a message naming it."""
@@ -29,6 +42,7 @@ def serve(build, **overrides) -> int:
         from dashboard.auth import secret_key
 
         secret_key(settings)  # outside the demo: stop now, naming COCKPIT_SECRET_KEY
+        port_free(settings.host, settings.port)  # before anything starts (the ETL, the demo's Redis and simulator)
         app = build(settings, city)
     except (SettingsError, CityConfigError, MappingError) as exc:
         print(f"cockpit: {exc}", file=sys.stderr)

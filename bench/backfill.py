@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("source"), ap.add_argument("redis")
     ap.add_argument("--prefix", default=f"bench-backfill-{os.getpid()}")
     ap.add_argument("--profile", default=None, help="write a cProfile of the run here")
-    ap.add_argument("--timelines", action="store_true", help="write the timelines after the snapshot, as run does")
+    ap.add_argument("--timelines", action="store_true", help="write every timeline after the snapshot, as the ticks after it do (here back to back)")
     ap.add_argument("--trace-rss", action="store_true", help="print the RSS every 0.1 s with where the run is")
     a = ap.parse_args()
     import redis
@@ -63,6 +63,8 @@ def main() -> None:
         prof = cProfile.Profile()
         prof.enable()
     m = jobs.run("events")
+    while a.timelines and jobs.timelines.filling is not None:  # the full timeline write, a slice a tick
+        m = jobs.run("events")
     if a.profile:
         prof.disable()
         prof.dump_stats(a.profile)

@@ -54,7 +54,7 @@ def rows(R: dict) -> list[tuple[str, str, str]]:
                 f"{e['read_seconds']:.1f} s)", f"≥ {floor:,}/s: {verdict(rate >= floor)}"))
     tl = e.get("backfill_timelines") or {}
     out.append(("ETL backfill, event timelines", f"{tl.get('written', 0):,} timelines in {tl.get('seconds', 0):.1f} s "
-                f"after the snapshot is out (done {e['backfill_with_timelines_seconds']:.1f} s after the start); "
+                f"after the snapshot is out, {tl.get('slices', 1)} slices over the ticks after it, run back to back (done {e['backfill_with_timelines_seconds']:.1f} s after the start); "
                 f"Redis {e.get('redis_used_mb', 0):,.0f} MiB", ""))
     out.append(("ETL backfill peak memory", f"{e['backfill_peak_rss_mb']:,.0f} MB RSS (ETL process)",
                 f"≤ 3,000 MB: {verdict(e['backfill_peak_rss_mb'] <= 3000)}"))

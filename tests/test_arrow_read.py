@@ -120,6 +120,23 @@ def test_the_sqlite_bulk_read_ends_at_the_statement_timeout(tmp_path):
     assert read_arrow(engine, select(func.count()).select_from(n), bulk=True).column(0)[0].as_py() == 3000
 
 
+def test_a_failed_sqlite_bulk_read_says_why_first(tmp_path):
+    """A child's error is shortened to its exception with the reason first: the SQL, which ADBC appends to its
+    message, does not push the reason out of the message (it did: the last 300 characters were the query alone)."""
+    from sqlalchemy import column, table
+
+    from etl.source.arrow_read import read_arrow
+    from etl.source.schema import writable_engine
+
+    engine = writable_engine(f"sqlite:///{tmp_path}/one.db")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE n (i INTEGER)"))
+    wide = select(*(column(f"no_such_column_{k}") for k in range(40))).select_from(table("n"))
+    with pytest.raises(RuntimeError, match=r"failed: \S*Error: .{0,80}no such column") as failed:
+        read_arrow(engine, wide, bulk=True)
+    assert "Traceback" not in str(failed.value) and len(str(failed.value)) < 500
+
+
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"])
 def test_kept_adbc_connections_hold_no_lock_and_a_dead_one_costs_one_read(backend, tmp_path, city):
     """PostgreSQL reads keep their ADBC connection open between reads (etl/source/arrow_read.py): it must not sit

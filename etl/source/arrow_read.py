@@ -138,7 +138,7 @@ def _lane_tables(path: str, sqls: list[str], timeout_s: float, one_batch: bool,
                                            f"(COCKPIT_SOURCE_TIMEOUT_S; + {CHILD_START_S:g} s for the child to start)"
                                            ) from None
                     if isinstance(item, str):
-                        raise RuntimeError(f"bulk read of {path} failed: {item[-300:]}")
+                        raise RuntimeError(f"bulk read of {path} failed: {_exception_of(item)}")
                     done.add(item)
                 file = os.path.join(tmp, f"part-{k}.arrow")
                 # read into memory, not memory-mapped: a column kept as it is (read_frame's unique_text) would keep
@@ -152,6 +152,15 @@ def _lane_tables(path: str, sqls: list[str], timeout_s: float, one_batch: bool,
                 if child.poll() is None:
                     child.kill()
                 child.wait()
+
+
+def _exception_of(stderr: str, limit: int = 300) -> str:
+    """A child's error text shortened to its exception's first `limit` characters (the reason first: an ADBC error
+    ends with the whole SQL, which the last characters would show alone)."""
+    lines = stderr.rstrip().splitlines()
+    frames = [i for i, line in enumerate(lines) if line.startswith("  ")]  # a traceback's frames and their code
+    text = " ".join(lines[frames[-1] + 1:] if frames and frames[-1] + 1 < len(lines) else lines)
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _watch(child: subprocess.Popen, err, ready: queue.Queue) -> None:

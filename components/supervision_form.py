@@ -88,7 +88,7 @@ def register_supervision(page: str) -> None:
               prevent_initial_call=True)
     def submit(clicks, levels, hours, notes):
         """Create the supervision of the event whose button was pressed (scope-checked, audited)."""
-        from components.timeline_view import load_timeline
+        from components.timeline_view import load_timeline, missing_text
         from dashboard.auth import audit
 
         if not ctx.triggered_id or not any(clicks or []):
@@ -101,7 +101,7 @@ def register_supervision(page: str) -> None:
             return out
         tl = load_timeline(event_id)  # refuses (403) an event outside the user's jurisdiction
         if tl is None:
-            out[i] = label("event_gone")
+            out[i] = missing_text()
             return out
         if hours[i] not in TIME_LIMITS_H:
             out[i] = label("supervision_bad_request")

@@ -38,7 +38,7 @@ MAX_ID_LENGTH = 64
 def load_timeline(event_id: str) -> dict | None:
     """The event's timeline (etl/transforms/timelines.py: header fields and steps as dicts); None if
     Redis cannot be reached, or, for a city-wide user, if it has none (unknown, quarantined, past
-    retention). Raises OutOfScope (403) for an event outside the user's jurisdiction, and for a
+    retention), or for anyone while the timelines are still being written (missing_text says which). Raises OutOfScope (403) for an event outside the user's jurisdiction, and for a
     scoped user also for an id Redis does not hold: "unknown" and "not yours" must look the same, or
     the difference tells anyone which ids exist elsewhere. Reporter data masked unless allowed."""
     if not event_id or len(event_id) > MAX_ID_LENGTH:
@@ -48,12 +48,23 @@ def load_timeline(event_id: str) -> dict | None:
         tl = TimelineStore(reader.r, reader.prefix).read(event_id)
     except (redis.RedisError, OSError):
         return None
-    if tl is None:
-        return None if may_see_city_totals() else _refuse(event_id)
+    if tl is None:  # while the full write runs (a start), any id not held yet: not written yet, for anyone alike
+        return None if may_see_city_totals() or timelines_being_written() else _refuse(event_id)
     require_grid_code(tl["grid_code"])
     require_department_event(event_id)  # a department user: one of its department's cases, else 403
     return {**tl, "reporter_name": mask_name(tl.get("reporter_name")),
             "reporter_phone": mask_phone(tl.get("reporter_phone")), "address": mask_address(tl.get("address"))}
+
+
+def timelines_being_written() -> bool:
+    """Whether the ETL's full timeline write is under way (after a start or an emptied Redis: a slice a tick,
+    etl/state/timeline_sync.py), as the snapshot says: then an event not held may be one it has not reached yet."""
+    return bool((cockpit().snapshot().meta.get("timelines") or {}).get("filling"))
+
+
+def missing_text() -> str:
+    """What to show for an event load_timeline gave no timeline for."""
+    return label("timeline_writing") if timelines_being_written() else label("event_gone")
 
 
 def _refuse(event_id: str) -> NoReturn:

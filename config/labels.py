@@ -129,6 +129,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "overdue_by": ("已超期", "Overdue by"), "time_left": ("剩余", "Left:"),
     "event_detail": ("事件详情", "Event"), "no_queue": ("暂无待办事件", "No open events"), "no_alerts": ("暂无预警", "No alerts"),
     "my_map": ("辖区地图", "Map of my area"), "event_gone": ("未找到该事件的处置记录", "No record of this event"),
+    "timeline_writing": ("处置记录正在生成（系统刚启动），请稍后再打开", "The event records are still being written (the system has just started); open it again shortly"),
     "back_to_list": ("‹ 返回", "‹ Back"), "timeline": ("处置进度", "Progress"),
     "pending": ("待办", "Open"), "switch_area": ("切换区域", "Switch area"),
     "small_overdue_alert": ("超期 {n} 件，最早 已超期 {span}", "{n} overdue, the oldest by {span}"),

@@ -148,12 +148,12 @@ def layout(**query):
 
 def event_overlay(state: dict) -> html.Section:
     """The tapped event's whole life (?event=): its timeline over the page, closed by a link."""
-    from components.timeline_view import load_timeline, timeline_component
+    from components.timeline_view import load_timeline, missing_text, timeline_component
 
     close = dcc.Link(label("close"), href=href(state, event=None), className="overlay-close", id="medium-event-close")
     tl = load_timeline(state["event"])
     body = [timeline_component(tl, cockpit().now(), "medium"), event_cameras(tl, "medium"),
-            supervision_block(PAGE, state["event"], tl["grid_code"])] if tl else [html.P(label("event_gone"))]
+            supervision_block(PAGE, state["event"], tl["grid_code"])] if tl else [html.P(missing_text())]
     return html.Section(className="panel medium-event", id="medium-event", children=[close, *body])
 
 

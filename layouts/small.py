@@ -17,7 +17,7 @@ from components import department_phone, vital_signs
 from components.format import alert_text, due_text, fmt_span
 from components.nearby_cameras import event_cameras, spot_cameras
 from components.supervision_form import register_supervision, supervision_block
-from components.timeline_view import load_timeline, timeline_component
+from components.timeline_view import load_timeline, missing_text, timeline_component
 from components.widgets import freshness, kpi_row
 from config.labels import label
 from config.region_codes import CODE_LENGTH
@@ -57,7 +57,7 @@ def event_detail(event: str, region: str) -> html.Section:
     tl = load_timeline(event)
     if tl is None:
         return html.Section(className="panel small-detail", id="small-detail",
-                            children=[back, html.P(label("event_gone"), className="event-empty")])
+                            children=[back, html.P(missing_text(), className="event-empty")])
     return html.Section(className="panel small-detail", id="small-detail",
                         children=[back, timeline_component(tl, cockpit().now(), "small"), event_cameras(tl, "small"),
                                   supervision_block(PAGE, event, tl["grid_code"])])

@@ -299,3 +299,34 @@ def test_an_unknown_event_looks_like_a_foreign_one_to_a_scoped_user(published, s
     assert len({r.get_data() for r in refused}) == 1, "the refusal text must not depend on the id"
     city_user = client_as("city").post("/_dash-update-component", json=page_payload("?event=no-such-event-42"))
     assert city_user.status_code == 200 and label("event_gone") in json.dumps(city_user.get_json(), ensure_ascii=False)
+
+
+def test_while_the_timelines_are_written_an_event_not_written_yet_says_so(published, sim_engine, city, users, app,
+                                                                          client_as, redis_client):
+    """Right after a start the full timeline write runs a slice a tick (etl/state/timeline_sync.py): an event of my
+    street whose timeline is not written yet says "being written", not 403 or "no record"; so does any other id
+    then (the same page whatever the id: no oracle); once the write is done an unknown id is refused again."""
+    street = users["street"][2]
+    other = next(c for c in city.children(street[:6])["code"] if c != street)
+    mine = reporter_of(sim_engine, "grid_code LIKE :p", {"p": f"{street}%"})["event_id"]
+    foreign = reporter_of(sim_engine, "grid_code LIKE :p", {"p": f"{other}%"})["event_id"]
+    store = SnapshotStore(redis_client)
+    redis_client.delete(TimelineStore(redis_client).key(mine))  # not reached yet
+    reader = app.server.config["COCKPIT"].reader
+    store.update_meta({"timelines": {"mode": "full", "after_publish": True, "filling": True}})
+    reader.refresh(force=True)
+    client = client_as("street")
+    pages = [client.post("/_dash-update-component", json=page_payload(f"?event={e}"))
+             for e in (mine, foreign, "no-such-event-42")]
+    assert [p.status_code for p in pages[::2]] == [200, 200]
+    assert pages[1].status_code == 403, "a foreign event already written is still refused"
+    assert label("timeline_writing") in json.dumps(pages[0].get_json(), ensure_ascii=False)
+    assert pages[0].get_data() == pages[2].get_data(), "the page must not depend on the id"
+    city_user = client_as("city").post("/_dash-update-component", json=page_payload(f"?event={mine}"))
+    assert label("timeline_writing") in json.dumps(city_user.get_json(), ensure_ascii=False)
+
+    store.update_meta({"timelines": {"mode": "full", "written": 1}})  # the write is done
+    reader.refresh(force=True)
+    assert client.post("/_dash-update-component", json=page_payload(f"?event={mine}")).status_code == 403
+    city_user = client_as("city").post("/_dash-update-component", json=page_payload(f"?event={mine}"))
+    assert label("event_gone") in json.dumps(city_user.get_json(), ensure_ascii=False)

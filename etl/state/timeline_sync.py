@@ -157,7 +157,9 @@ class TimelineSync:
         full = changed_ids is None
         self.dirty = self.dirty or full
         self.deferred = (events, now, list(changed_ids or []), full, known, steps_read, events_watermark)
-        return {"mode": "full" if full else "incremental", "after_publish": True}
+        # filling: the snapshot's meta says so until the write's counts replace it (the screens say "being written")
+        return {"mode": "full", "after_publish": True, "filling": True} if full else \
+            {"mode": "incremental", "after_publish": True}
 
     def catch_up(self, engine: Engine) -> dict | None:
         """The deferred write, if one is due, or the next slice of a full write; the counts of a write done, or

@@ -7,7 +7,11 @@ Fills a SQLite source once with the demo simulator's history (`--days`, COCKPIT_
 kept in DIR between calls), then starts `python -m demo` (the demo as `python3 cockpit.py demo` runs it: an
 embedded Redis of its own, so every start is a first start, the live simulator, the ETL in the web process)
 `--runs` times on that source. Each run signs in with the demo's wall token and polls /health every 0.1 s
-until the snapshot holds every job's frames, then stops the process. Prints one line per run and the median."""
+until the snapshot holds every job's frames, then stops the process. Prints one line per run and the median.
+
+With `--watch S` each run goes on polling until S seconds after the start and also says how many snapshots came
+and the longest wait for a new one after the first (what a screen sees while the start's timeline write runs:
+docs/benchmarks.md, "Issue 24: the screens during a start's timeline write")."""
 
 from __future__ import annotations
 
@@ -47,16 +51,18 @@ def fill_source(url: str, days: int) -> None:
         print(f"source filled: {n} events of history", flush=True)
 
 
-def one_start(env: dict[str, str], port: int, timeout_s: float) -> dict:
+def one_start(env: dict[str, str], port: int, timeout_s: float, watch_s: float = 0) -> dict:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "demo"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     out: dict = {"first_snapshot_s": None, "complete_s": None, "missing_at_first": None}
+    versions: list[tuple[float, int]] = []  # (seconds since the start, version) of each new snapshot seen
     try:
         signed_in = False
-        while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
+        while time.perf_counter() - t0 < max(timeout_s if out["complete_s"] is None else 0, watch_s) \
+                and proc.poll() is None:
             try:
                 if not signed_in:
                     opener.open(f"http://127.0.0.1:{port}/big?token={DEMO_WALL_TOKEN}", timeout=5).read()
@@ -67,13 +73,16 @@ def one_start(env: dict[str, str], port: int, timeout_s: float) -> dict:
                 continue
             now = time.perf_counter() - t0
             if body.get("version") is not None:
+                if not versions or versions[-1][1] != body["version"]:
+                    versions.append((now, body["version"]))
                 have = set(body.get("frames", {}))
                 missing = sorted(job for job, frame in EVERY_JOB.items() if frame not in have)
                 if out["first_snapshot_s"] is None:
                     out["first_snapshot_s"], out["missing_at_first"] = round(now, 2), missing
-                if not missing:
+                if not missing and out["complete_s"] is None:
                     out["complete_s"] = round(now, 2)
-                    break
+                    if not watch_s:
+                        break
             time.sleep(0.1)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -82,6 +91,9 @@ def one_start(env: dict[str, str], port: int, timeout_s: float) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    if watch_s:
+        waits = [b[0] - a[0] for a, b in zip(versions, versions[1:])]
+        out["snapshots"], out["longest_wait_s"] = len(versions), round(max(waits), 1) if waits else None
     return out
 
 
@@ -92,6 +104,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "cockpit-first-snapshot"))
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--watch", type=float, default=0.0, help="poll until this many seconds after each start")
     a = ap.parse_args()
     data = Path(a.dir)
     data.mkdir(parents=True, exist_ok=True)
@@ -102,11 +115,13 @@ def main() -> None:
             "COCKPIT_PORT": str(a.port), "COCKPIT_HOST": "127.0.0.1"}
     results = []
     for i in range(a.runs):
-        r = one_start(env, a.port, a.timeout)
+        r = one_start(env, a.port, a.timeout, a.watch)
         results.append(r)
+        watched = (f"; {r['snapshots']} snapshots in {a.watch:g} s, the longest wait for a new one after the first "
+                   f"{r['longest_wait_s']} s") if a.watch else ""
         print(f"run {i + 1}: first snapshot {r['first_snapshot_s']} s (jobs missing from it: "
-              f"{', '.join(r['missing_at_first'] or []) or 'none'}), first complete snapshot {r['complete_s']} s",
-              flush=True)
+              f"{', '.join(r['missing_at_first'] or []) or 'none'}), first complete snapshot {r['complete_s']} s"
+              f"{watched}", flush=True)
     done = [r["complete_s"] for r in results if r["complete_s"] is not None]
     load = os.getloadavg()[0]
     print(f"median seconds from process start to the first complete snapshot: "

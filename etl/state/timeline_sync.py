@@ -1,10 +1,10 @@
 """Keeps the event timelines in Redis current: each run writes the timeline of every event the pull
 touched (its row or one of its steps changed), or of all events on a full run (the first, or after
 Redis was emptied). Every write runs after the events job has published its snapshot, so the screens do
-not wait for it; a full write goes a slice a tick (`fill_slice_s`) so that the ticks, and the
-snapshots, go on while it runs (a year's is tens of seconds), and the tick after its last slice rewrites
-what changed meanwhile, as a takeover's resume does. A key expires `keep_days` (COCKPIT_TIMELINE_DAYS) after the event's report; an
-event still open keeps its key at least `keep_days` past its last change. An event that left the
+not wait for it; a full write goes a slice a tick (`fill_slice_s`), the newest events first, so that the ticks
+and their snapshots go on while it runs (the demo's 90 days: under a minute; a year's: minutes), and the tick
+after its last slice rewrites what changed meanwhile, as a takeover's resume does. A key expires `keep_days`
+(COCKPIT_TIMELINE_DAYS) after the event's report; an event still open keeps its key at least `keep_days` past its last change. An event that left the
 ledger (quarantined) loses its key. The header's text (title, reporter, address) is read from the
 source by row id for just the events written: the ledger does not hold it.
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import mysql, postgresql
 
 from config.settings import ROOT
-from etl.source.mapped_read import EventSource
+from etl.source.mapped_read import EventSource, Page
 from etl.source.mapping import load_mapping
 
 NOW = datetime(2026, 11, 20, 15, 30)
@@ -59,7 +59,9 @@ def generated(path, city) -> list:
         out.append(src.query(NOW)[0])
     if src.steps is not None:
         out.append(src.steps.select(since=NOW))
-        out.append(src.steps.select(event_ids=["A1"], ordered=True))
+        out.append(src.steps.select(event_ids=["A1"]))
+        out += [src.steps.select(page=page) for page in (Page(25_000), Page(25_000, "A9"), Page(25_000, "A9", "<"),
+                                                         Page(None, "A9", "="), Page(None, missing=True))]
     feed, spec = mapping.spec.events, mapping.spec.events.times.reported_at
     col = str(spec.column)
     t = (table(feed.table.rpartition(".")[2], column(col), schema=feed.table.rpartition(".")[0] or None)

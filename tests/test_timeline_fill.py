@@ -109,3 +109,23 @@ def test_an_emptied_redis_starts_the_write_again(engine, city, redis_client):
     got, want = timelines(redis_client, "cockpit"), timelines(redis_client, "fresh")
     assert len(want) > 100 and set(got) == set(want)
     assert [e for e in want if got[e] != want[e]] == []
+
+
+def test_the_flow_log_is_read_in_pages_each_event_whole(engine, city, redis_client):
+    """The full write's read of the flow log: pages of a few rows (mapped_read.Page, each its own statement), the
+    newest event ids first; every step read once, every event's steps in one chunk, also an event with more steps
+    than a page holds."""
+    sizes = {f"E{k:03d}": k % 5 + 1 for k in range(40)} | {"E020": 30}
+    at = NOW - timedelta(hours=1)
+    with engine.begin() as c:
+        c.execute(insert(EventStep), [dict(event_id=e, step_no=i + 1, action="reported", at=at, level="city", unit="u",
+                                           actor="a", note="", updated_at=at) for e, n in sizes.items() for i in range(n)])
+    steps = EtlJobs(engine, city, SnapshotStore(redis_client)).timelines.steps
+    chunks = list(steps.scan(engine, set(sizes), NOW, 7))
+    assert len(chunks) >= sum(sizes.values()) // 7
+    assert sum(len(c) for c in chunks) == sum(sizes.values()) and not steps.pending and not steps.bad
+    holders = [e for c in chunks for e in set(c["event_id"])]
+    assert sorted(holders) == sorted(sizes), "an event's steps came in two chunks, or not at all"
+    assert all(len(g) == sizes[e] for c in chunks for e, g in c.groupby("event_id"))
+    assert chunks[0]["event_id"].max() == "E039" and chunks[-1]["event_id"].min() == "E000"
+    assert steps.watermark == at

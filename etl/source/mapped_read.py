@@ -472,6 +472,26 @@ def cap_stages(out: pd.DataFrame, reached: pd.Series) -> pd.DataFrame:
 STEP_TEXT = ("unit", "actor", "note")
 
 
+class Page:
+    """A page of the flow log by event id, the newest first: `rows` rows at most (None: all), of the events whose id
+    compares with `start` by `op` ("<=", "<" or "=") or from the top (start None); `start` is the source's own value
+    (its type, its order). Each page is its own short statement: a full read of the log across ticks holds no cursor or
+    transaction open on the source (a statement timeout, a held-back vacuum). `missing`: the rows without an event id."""
+
+    def __init__(self, rows: int | None, start=None, op: str = "<=", missing: bool = False):
+        assert op in ("<=", "<", "="), op
+        self.rows, self.start, self.op, self.missing = rows, start, op, missing
+
+    def where(self, q, event_id):
+        if self.missing:
+            return q.where(event_id.is_(None))
+        q = q.where(event_id.is_not(None))
+        if self.start is not None:
+            q = q.where({"<=": event_id <= self.start, "<": event_id < self.start, "=": event_id == self.start}[self.op])
+        q = q.order_by(event_id.desc())
+        return q if self.rows is None else q.limit(self.rows)
+
+
 class StepSource(FeedSource):
     """The flow log (流转记录) through the mapping: our step columns (etl/state/step_log.py COLUMNS)."""
 
@@ -488,7 +508,8 @@ class StepSource(FeedSource):
                 cols[str(self.fields[name].column)] = String
         return cols
 
-    def select(self, since: datetime | None = None, event_ids: list[str] | None = None, ordered: bool = False):
+    def select(self, since: datetime | None = None, event_ids: list[str] | None = None, page: Page | None = None):
+        """The flow log's rows: changed since, of these events, or a `page` (Page) of the whole log."""
         cols = self.columns()
         src = self.from_(cols)
         q = select(*(src.c[c] for c in cols))
@@ -496,10 +517,17 @@ class StepSource(FeedSource):
             q = q.where(src.c[self.updated.column] >= self.since_literal(self.updated, since))
         if event_ids is not None:
             q = q.where(src.c[self.fields["event_id"].column].in_(event_ids))
-        if ordered:  # by event, the newest ids first (a full timeline write does the events on screen now first)
-            order = [self.fields["event_id"].column, (self.fields.get("step_no") or self.fields["at"]).column]
-            q = q.order_by(*(src.c[c].desc() for c in order))
+        if page is not None:
+            q = page.where(q, src.c[self.fields["event_id"].column])
         return q
+
+    def page(self, engine: Engine, page: Page) -> tuple[pd.DataFrame, object]:
+        """One page of the whole log (Page), our columns, in the source's order; with the source's own event id of its
+        last row (None when empty), which the next page starts from."""
+        with engine.connect() as conn:
+            raw = pd.read_sql(self.select(page=page), conn)
+        last: object = raw[self.fields["event_id"].column].iat[-1] if len(raw) else None
+        return self.canonical(raw), (last.item() if isinstance(last, np.generic) else last)  # numpy's int: a Python one
 
     def read(self, engine: Engine, since: datetime | None = None, event_ids: list[str] | None = None) -> pd.DataFrame:
         if event_ids is not None:

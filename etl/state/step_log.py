@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from etl.source.mapped_read import StepSource
+from etl.source.mapped_read import Page, StepSource
 from etl.source.validate import step_problems
 from etl.state.event_ledger import WATERMARK_OVERLAP
 from etl.state.id_owner import contains_many
@@ -100,25 +100,30 @@ class StepLog:
         return self.classify(batch, known, now), len(batch)
 
     def scan(self, engine: Engine, known: Container[str], now: datetime, chunk_rows: int) -> Iterator[pd.DataFrame]:
-        """The whole log, checked, in chunks (of about `chunk_rows` rows read) that each hold all the usable steps of
-        their events (read once, by event id, the newest first); sets the watermark to the newest update time before reading."""
+        """The whole log, checked, in chunks (a page of `chunk_rows` rows read each) that each hold all the usable steps
+        of their events, by event id, the newest first (mapped_read.Page: each page its own statement; the rows
+        without an event id go with the first); a log of fewer rows is one chunk. Sets the watermark to the newest
+        update time before reading."""
         if self.source is None:
             return
         newest = self.source.newest(engine)
-        carry = None
-        with engine.connect().execution_options(stream_results=True) as conn:
-            for chunk in pd.read_sql(self.source.select(ordered=True), conn, chunksize=chunk_rows):
-                chunk = self.source.canonical(chunk)
-                if carry is not None:
-                    chunk = pd.concat([carry, chunk], ignore_index=True)
-                if chunk.empty:
-                    continue
-                last = chunk["event_id"].iat[-1]
-                tail = (chunk["event_id"] == last).to_numpy()
-                carry, chunk = chunk[tail], chunk[~tail]
-                yield self.classify(chunk, known, now)
-        if carry is not None:
-            yield self.classify(carry, known, now)
+        no_event = self.source.page(engine, Page(None, missing=True))[0]
+        page = Page(chunk_rows)
+        while True:
+            rows, last = self.source.page(engine, page)
+            final = len(rows) < chunk_rows
+            if not final:
+                cut = (rows["event_id"] == rows["event_id"].iat[-1]).to_numpy()
+                if cut.all():  # one event of chunk_rows steps or more: all of it, then the ids below it
+                    rows = self.source.page(engine, Page(None, last, "="))[0]
+                    page = Page(chunk_rows, last, "<")
+                else:  # its last event may go on past the page: read again with the next page
+                    rows, page = rows[~cut], Page(chunk_rows, last)
+            if not no_event.empty:
+                rows, no_event = pd.concat([no_event, rows], ignore_index=True), no_event.iloc[:0]
+            yield self.classify(rows, known, now)
+            if final:
+                break
         self.watermark = newest
 
     def orphan_steps_of(self, engine: Engine, event_ids: Iterable[str], known: Container[str], now: datetime) -> None:

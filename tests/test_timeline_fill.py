@@ -129,3 +129,14 @@ def test_the_flow_log_is_read_in_pages_each_event_whole(engine, city, redis_clie
     assert all(len(g) == sizes[e] for c in chunks for e, g in c.groupby("event_id"))
     assert chunks[0]["event_id"].max() == "E039" and chunks[-1]["event_id"].min() == "E000"
     assert steps.watermark == at
+
+
+def test_a_small_source_is_written_in_the_tick_that_began_it(engine, city, redis_client):
+    """A flow log of one page and its step-less events in one chunk: the whole write in the first slice, however
+    slow the machine (a zero budget here), so the snapshot after the first tick has every timeline."""
+    Simulator(engine, city, seed=4, events_per_day=300, bad_row_rate=0.02).backfill(2, NOW, n_cameras=5, n_iot=5)
+    jobs = EtlJobs(engine, city, SnapshotStore(redis_client))
+    jobs.timelines.fill_slice_s = 0
+    meta = jobs.run("events", NOW)["meta"]
+    assert jobs.timelines.filling is None
+    assert meta["timelines"]["mode"] == "full" and meta["timelines"]["written"] == meta["events_total"] > 500

@@ -229,7 +229,8 @@ class TimelineSync:
         """A full write: every timeline of `events` (every event to keep), the whole flow log read in chunks, each
         row checked against `known` (the ids the ETL holds, default those of `events`: a step of an event kept
         but too old for a timeline is neither pending nor orphan). Yields between two chunks (where a slice may
-        end: catch_up); returns the counts."""
+        end: catch_up; never when the log is one page and its events without steps one chunk: FULL_CHUNK_EVENTS);
+        returns the counts, `slices` the chunks."""
         t0 = time.perf_counter()
         self.dirty = True  # until this write is done
         if events.empty:
@@ -249,7 +250,7 @@ class TimelineSync:
             written += self._write(engine, by_id.loc[ids], chunk, now)
         rest = events[[e not in with_steps for e in events["event_id"]]]
         for i in range(0, len(rest), FULL_CHUNK_EVENTS):  # events without any step: header only
-            if slices:
+            if i:  # the first chunk of them goes with the log's last page: a small source's write is one slice
                 yield
             slices += 1
             written += self._write(engine, rest.iloc[i:i + FULL_CHUNK_EVENTS], pd.DataFrame(columns=COLUMNS), now)

@@ -224,6 +224,14 @@ class TimelineSync:
         changed, read = self.steps.pull(engine, known, now)
         return set(changed_ids) | set(changed["event_id"]) | self.steps.resolve(known), read
 
+    def _begin(self, events: pd.DataFrame, known: Container[str] | None) -> tuple[pd.DataFrame, pd.DataFrame, Container[str]]:
+        """A write begins: dirty until it is done; the events (an empty frame with the columns a write reads), by id,
+        and the ids the ETL holds (default: those of `events`)."""
+        self.dirty = True
+        if events.empty:
+            events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
+        return events, events.set_index("event_id", drop=False), pd.Index(events["event_id"]) if known is None else known
+
     def fill(self, engine: Engine, events: pd.DataFrame, now: datetime,
              known: Container[str] | None = None) -> Generator[None, None, dict]:
         """A full write: every timeline of `events` (every event to keep), the whole flow log read in chunks, each
@@ -232,12 +240,7 @@ class TimelineSync:
         end: catch_up; never when the log is one page and its events without steps one chunk: FULL_CHUNK_EVENTS);
         returns the counts, `slices` the chunks."""
         t0 = time.perf_counter()
-        self.dirty = True  # until this write is done
-        if events.empty:
-            events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
-        by_id = events.set_index("event_id", drop=False)
-        if known is None:
-            known = pd.Index(events["event_id"])
+        events, by_id, known = self._begin(events, known)
         kept, with_steps = set(events["event_id"]), set()
         written = read = slices = 0
         for chunk in self.steps.scan(engine, known, now, self.fill_chunk):
@@ -264,12 +267,7 @@ class TimelineSync:
         the touched ones; `known`: the ids the ETL holds (default: those of `events`); `steps_read` given:
         `changed_ids` is already every touched event (see touched), else the steps are pulled here."""
         t0 = time.perf_counter()
-        self.dirty = True  # until this write is done
-        if events.empty:
-            events = pd.DataFrame(columns=["event_id", "reported_at", "closed_at"])
-        by_id = events.set_index("event_id", drop=False)
-        if known is None:
-            known = pd.Index(events["event_id"])
+        events, by_id, known = self._begin(events, known)
         if steps_read is None:
             touched, read = self.touched(engine, known, changed_ids, now)
         else:

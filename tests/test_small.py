@@ -115,6 +115,30 @@ def test_phone_refuses_another_street_and_its_events(app, city, users, client_as
 
 
 @pytest.mark.browser
+def test_refused_event_says_so_on_the_phone(browser, watched, published, app, city, users, sim_engine, redis_client):
+    """An event of another street opened on the phone (a forwarded link): not a blank page but the fixed refusal
+    text, the same for an id that exists nowhere, tapping it back to the user's own area."""
+    from config.labels import label
+
+    mine = users["street"][2]
+    other = next(c for c in city.children(mine[:6])["code"] if c != mine)
+    with LiveServer(app.server) as srv:
+        w = watched(PHONES[1], "street")
+        page = w.page
+        for event_id in (open_events_sql(sim_engine, redis_client, other)[0], "NO-SUCH-EVENT-0001"):
+            page.goto(f"{srv.url}/small?event={event_id}")
+            note = page.locator("#refusal-note")
+            note.wait_for(timeout=15_000)
+            assert note.inner_text().strip() == f"{label('out_of_scope')} ↩"
+            assert page.locator("#small-detail").count() == 0
+        page.screenshot(path="/tmp/small-refused-390x844.png")
+        note.click()
+        wait_for_data(page, "small")
+        assert page.url.endswith("/small") and page.locator("#small-kpis .kpi").count() > 0
+        assert w.non_local() == []
+
+
+@pytest.mark.browser
 def test_ended_session_sends_the_phone_to_sign_in(browser, watched, published, app, users):
     """Disable the user while the page is open: its next poll gets 401 and the page goes to /login."""
     with LiveServer(app.server) as srv:

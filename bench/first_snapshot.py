@@ -1,12 +1,13 @@
 """Seconds from the product's process start to its first snapshot and to its first complete one (every
 job's frames in it: events, devices, safety), as an operator sees it through /health:
 
-    python -m bench.first_snapshot [--runs 3] [--port 18650] [--days 90] [--dir DIR]
+    python -m bench.first_snapshot [--runs 3] [--port 18650] [--days 90] [--dir DIR] [--source URL]
 
 Fills a SQLite source once with the demo simulator's history (`--days`, COCKPIT_SIM_EVENTS_PER_DAY a day;
 kept in DIR between calls), then starts `python -m demo` (the demo as `python3 cockpit.py demo` runs it: an
 embedded Redis of its own, so every start is a first start, the live simulator, the ETL in the web process)
-`--runs` times on that source. Each run signs in with the demo's wall token and polls /health every 0.1 s
+`--runs` times on that source (`--source URL`: on that one instead, say the year `python -m bench.generate`
+wrote; the demo's live simulator then adds its events to it). Each run signs in with the demo's wall token and polls /health every 0.1 s
 until the snapshot holds every job's frames, then stops the process. Prints one line per run and the median.
 
 With `--watch S` each run goes on polling until S seconds after the start and also says how many snapshots came
@@ -105,11 +106,13 @@ def main() -> None:
     ap.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "cockpit-first-snapshot"))
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--watch", type=float, default=0.0, help="poll until this many seconds after each start")
+    ap.add_argument("--source", default=None, help="start on this source (SQLAlchemy URL) instead of the demo's history")
     a = ap.parse_args()
     data = Path(a.dir)
     data.mkdir(parents=True, exist_ok=True)
-    source = f"sqlite:///{data / 'source.db'}"
-    fill_source(source, a.days)
+    source = a.source or f"sqlite:///{data / 'source.db'}"
+    if a.source is None:
+        fill_source(source, a.days)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_")}
     env |= {"COCKPIT_SOURCE_URL": source, "COCKPIT_APP_DB_URL": f"sqlite:///{data / 'app.db'}",
             "COCKPIT_PORT": str(a.port), "COCKPIT_HOST": "127.0.0.1"}

@@ -34,7 +34,7 @@ from etl.transforms.devices import blind_grid_list, region_device_kpis
 from etl.transforms.forecast import PROFILE_DAYS, daily_counts, event_forecast, expected_by_hour, hourly_profile
 from etl.transforms.indicator_forecast import FIT_DAYS, forecast_ids, indicator_forecast, region_series
 from etl.transforms.indicators import indicator_hourly, indicator_info, indicator_latest, indicator_trend
-from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, untagged_exposure
+from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, event_xy, untagged_exposure
 from etl.transforms.recurring import recurring_clusters
 from etl.transforms.safety import latest_safety, safety_trend
 from etl.transforms.staff import grid_staff, staff_quarantine
@@ -345,12 +345,14 @@ class EtlJobs:
     def _build_slow(due: tuple[str, ...], events: pd.DataFrame, dev: pd.DataFrame, points: pd.DataFrame, ground,
                     radius_m: float) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
+        xy = event_xy(events, ground) if {F.CAMERA_GAPS.name, F.UNTAGGED_EVENTS.name} & set(due) else None
         if F.CAMERA_GAPS.name in due:
-            out[F.CAMERA_GAPS.name] = camera_gaps(events, points, ground, radius_m)
+            out[F.CAMERA_GAPS.name] = camera_gaps(events, points, ground, radius_m, xy)
         if F.CAMERA_FIXES.name in due:
             out[F.CAMERA_FIXES.name] = coord_fixes(dev, events)
         if F.UNTAGGED_EVENTS.name in due:  # one query writes both frames
-            out[F.UNTAGGED_EVENTS.name], out[F.UNTAGGED_CAMERAS.name] = untagged_exposure(events, points, ground, radius_m)
+            out[F.UNTAGGED_EVENTS.name], out[F.UNTAGGED_CAMERAS.name] = untagged_exposure(events, points, ground,
+                                                                                          radius_m, xy)
         return out
 
     def _weeks_since(self, first_day: pd.Timestamp) -> set:

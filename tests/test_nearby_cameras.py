@@ -20,7 +20,7 @@ from contract.ground import Ground, city_ground, compass
 from contract.windows import window_start
 from demo.simulator import Simulator
 from etl.jobs import EtlJobs
-from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, unseen_events
+from etl.transforms.nearby_cameras import camera_gaps, camera_points, coord_fixes, near_any, unseen_events
 from queries import nearby
 from snapshots.reader import SnapshotReader
 from snapshots.store import SnapshotStore
@@ -241,6 +241,24 @@ def test_an_event_is_seen_only_by_an_online_camera_within_the_radius():
     assert gaps[["code", "level", "events", "unseen"]].values.tolist() == [
         ["320102002", "street", 3, 2], ["320102002001001", "grid", 3, 2]]
     assert camera_gaps(ev, pts[pts["device_id"] == "B"], GROUND, 300)["unseen"].tolist() == [3, 3]  # offline
+
+
+def test_near_any_counts_the_radius_in_and_equals_a_brute_force():
+    """The k-d tree search (etl/transforms/nearby_cameras.py near_any): a camera exactly at the radius is near,
+    one a float's step beyond it is not; on random points the same as every pair's distance compared."""
+    r = 300.0
+    x, y = np.array([0.0, 0.0, 0.0]), np.array([0.0, 0.0, 0.0])
+    assert near_any(x[:1], y[:1], np.array([r]), np.array([0.0]), r).tolist() == [True]
+    assert near_any(x[:1], y[:1], np.array([np.nextafter(r, np.inf)]), np.array([0.0]), r).tolist() == [False]
+    assert near_any(x, y, np.zeros(0), np.zeros(0), r).tolist() == [False] * 3
+    rng = np.random.default_rng(28)
+    ex, ey = rng.uniform(-5000, 5000, 4000), rng.uniform(-5000, 5000, 4000)
+    cx, cy = rng.uniform(-5000, 5000, 300), rng.uniform(-5000, 5000, 300)
+    cx[:20], cy[:20] = ex[:20] + r, ey[:20]  # on the radius of an event (within a rounding of it)
+    brute = (np.hypot(ex[:, None] - cx[None, :], ey[:, None] - cy[None, :]) <= r).any(axis=1)
+    got = near_any(ex, ey, cx, cy, r)
+    assert got.sum() > 100 and (~got).sum() > 100
+    assert got.tolist() == brute.tolist()
 
 
 def test_camera_points_leave_out_the_cameras_without_a_position_and_fixes_list_them():

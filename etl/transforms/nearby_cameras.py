@@ -1,6 +1,7 @@
 """The cameras around a point, and where the city cannot see (issue 28). Pure functions over the devices
 feed (etl/source/mapped_feeds.py DEVICE_COLUMNS) and the ledger's events, with distances on the ground
-(contract/ground.py: a local transverse Mercator in metres, a shapely STRtree over it).
+(contract/ground.py: a local transverse Mercator in metres; the web tier's lookups a shapely STRtree over it, the
+30 days' events here a k-d tree of scipy's: one nearest-camera query per event, no geometry object per event).
 
 - camera_points: every camera with a position, with its x/y in metres, sorted by grid code (the
   `camera_points` frame; the web tier builds its STRtree once per version of it: queries/nearby.py).
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import shapely
+from scipy.spatial import cKDTree
 
 from config.region_codes import CODE_LENGTH
 from contract.ground import Ground
@@ -52,38 +53,70 @@ def camera_points(devices: pd.DataFrame, ground: Ground) -> pd.DataFrame:
     return out.sort_values(["grid_code", "device_id"], kind="stable").reset_index(drop=True)[POINT_COLUMNS]
 
 
-def unseen_events(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radius_m: float) -> np.ndarray:
-    """For each event (lon, lat in the city's datum): True when no online camera of `points` is within
-    `radius_m` on the ground (an event with no position counts as unseen)."""
+def event_xy(events: pd.DataFrame, ground: Ground) -> tuple[np.ndarray, np.ndarray]:
+    """The events' x/y in metres on `ground` (NaN without a position): computed once for 补盲 and 标签治理."""
+    return ground.xy(events["lon"].to_numpy(float), events["lat"].to_numpy(float))
+
+
+def near_any(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray, radius_m: float) -> np.ndarray:
+    """For each point (x, y; finite): whether some point of (px, py) lies within `radius_m` metres, the radius
+    included (the nearest one's distance, found by a k-d tree search bounded just past the radius)."""
+    if not len(x) or not len(px):
+        return np.zeros(len(x), bool)
+    tree = cKDTree(np.column_stack([px, py]))
+    d, _ = tree.query(np.column_stack([x, y]), k=1, distance_upper_bound=np.nextafter(radius_m, np.inf) * (1 + 1e-9))
+    return d <= radius_m
+
+
+def unseen_events(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radius_m: float,
+                  xy: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """For each event (lon, lat in the city's datum; `xy`: their event_xy, if known): True when no online camera
+    of `points` is within `radius_m` on the ground (an event with no position counts as unseen)."""
     n = len(events)
     if n == 0:
         return np.zeros(0, bool)
-    ex, ey = ground.xy(events["lon"].to_numpy(float), events["lat"].to_numpy(float))
+    ex, ey = xy if xy is not None else event_xy(events, ground)
     on = points[points["online"] == 1]
     unseen = np.ones(n, bool)
     has = np.flatnonzero(np.isfinite(ex) & np.isfinite(ey))
     if on.empty or not len(has):
         return unseen
-    tree = shapely.STRtree(shapely.points(on["x"].to_numpy(float), on["y"].to_numpy(float)))
-    found = tree.query_nearest(shapely.points(ex[has], ey[has]), max_distance=radius_m, all_matches=False)
-    unseen[has[found[0]]] = False
+    unseen[has] = ~near_any(ex[has], ey[has], on["x"].to_numpy(float), on["y"].to_numpy(float), radius_m)
     return unseen
 
 
-def camera_gaps(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radius_m: float) -> pd.DataFrame:
+def counts_by_prefix(grid: pd.Series, length: int, weights: np.ndarray, at_least: bool = False
+                     ) -> pd.DataFrame | None:
+    """(code, events, weighted) per code prefix of `length` characters of the events' grid codes (text), in code
+    order: the prefixes taken of each distinct code once, not of each event. With `at_least`, only codes at least
+    that long count; without, every code's prefix (shorter ones as they are). None when no event counts."""
+    codes, uniq = pd.factorize(grid)
+    uniq = pd.Series(np.asarray(uniq, dtype=object))
+    keep = (uniq.str.len() >= length).to_numpy() if at_least else np.ones(len(uniq), bool)
+    prefix_of, prefixes = pd.factorize(uniq.str.slice(0, length).where(keep, None))
+    key = prefix_of[codes]
+    on = key >= 0
+    if not on.any():
+        return None
+    n = np.bincount(key[on], minlength=len(prefixes))
+    w = np.bincount(key[on], weights=weights[on], minlength=len(prefixes)).round().astype("int64")
+    out = pd.DataFrame({"code": np.asarray(prefixes, dtype=object), "events": n.astype("int64"), "weighted": w})
+    return out[out["events"] > 0].sort_values("code", kind="stable").reset_index(drop=True)
+
+
+def camera_gaps(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radius_m: float,
+                xy: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """补盲: per grid and per street (level "grid" / "street"), the events (grid_code, lon, lat: those of the
-    last 30 days) and how many had no online camera within `radius_m` (`unseen`); only regions with an
-    unseen event, most unseen first."""
+    last 30 days; `xy`: their event_xy, if known) and how many had no online camera within `radius_m` (`unseen`);
+    only regions with an unseen event, most unseen first."""
     if events.empty:
         return pd.DataFrame({c: pd.Series(dtype=object if c in ("code", "level") else "int64") for c in GAP_COLUMNS})
-    unseen = unseen_events(events, points, ground, radius_m)
-    grid = events["grid_code"].astype(str).to_numpy(object)
+    unseen = unseen_events(events, points, ground, radius_m, xy)
+    grid = events["grid_code"].astype(str)
     parts = []
     for level in ("grid", "street"):
-        codes = pd.Series(grid).str.slice(0, CODE_LENGTH[level])
-        g = pd.DataFrame({"code": codes, "unseen": unseen.astype("int64")}).groupby("code", sort=True)["unseen"]
-        parts.append(pd.DataFrame({"code": g.size().index.to_numpy(object), "level": level,
-                                   "events": g.size().to_numpy("int64"), "unseen": g.sum().to_numpy("int64")}))
+        c = counts_by_prefix(grid, CODE_LENGTH[level], unseen.astype("int64"))
+        parts.append(c.rename(columns={"weighted": "unseen"}).assign(level=level))
     out = pd.concat(parts, ignore_index=True)
     out = out[(out["unseen"] > 0) & (out["code"].str.len() == out["level"].map(CODE_LENGTH))]
     return out.sort_values(["unseen", "events", "code"], ascending=[False, False, True],
@@ -108,8 +141,8 @@ def coord_fixes(devices: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
                            kind="stable").reset_index(drop=True)[FIX_COLUMNS]
 
 
-def untagged_exposure(events: pd.DataFrame, points: pd.DataFrame, ground: Ground,
-                      radius_m: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def untagged_exposure(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radius_m: float,
+                      xy: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """标签治理: (per region, per untagged camera). `events` (grid_code, lon, lat: those of the last 30 days) and
     the `camera_points` frame (a camera is untagged when its tags are blank, as device_kpis counts it).
 
@@ -119,29 +152,31 @@ def untagged_exposure(events: pd.DataFrame, points: pd.DataFrame, ground: Ground
     - per camera (UNTAGGED_CAMERA_COLUMNS): every untagged camera with a position and `events_near`, the
       events within `radius_m` of it (an event near two such cameras counts for each); most first, then id.
 
-    One STRtree query over the untagged cameras (dwithin: pairs of event and camera), never a scan."""
+    A nearest-camera query per event over a k-d tree of the untagged cameras, then one query per untagged camera
+    over the events found near one (`xy`: the events' event_xy, if known), never a scan."""
     tags = points["tags"].fillna("").astype(str).str.strip()
     cams = points[(tags == "").to_numpy()].reset_index(drop=True)
     near = np.zeros(len(events), bool)
     per_cam = np.zeros(len(cams), "int64")
     if len(events) and len(cams):
-        ex, ey = ground.xy(events["lon"].to_numpy(float), events["lat"].to_numpy(float))
+        ex, ey = xy if xy is not None else event_xy(events, ground)
         has = np.flatnonzero(np.isfinite(ex) & np.isfinite(ey))
         if len(has):
-            tree = shapely.STRtree(shapely.points(cams["x"].to_numpy(float), cams["y"].to_numpy(float)))
-            pairs = tree.query(shapely.points(ex[has], ey[has]), predicate="dwithin", distance=radius_m)
-            near[has[np.unique(pairs[0])]] = True
-            per_cam = np.bincount(pairs[1], minlength=len(cams)).astype("int64")
-    grid = pd.Series(events["grid_code"].fillna("").astype(str).to_numpy(object))
+            cx, cy = cams["x"].to_numpy(float), cams["y"].to_numpy(float)
+            near[has] = near_any(ex[has], ey[has], cx, cy, radius_m)
+            # the events within the radius of each camera: counted over the events near any (the others are near none)
+            close = has[near[has]]
+            if len(close):
+                tree = cKDTree(np.column_stack([ex[close], ey[close]]))
+                found = tree.query_ball_point(np.column_stack([cx, cy]), np.nextafter(radius_m, np.inf) * (1 + 1e-9))
+                per_cam = np.fromiter((int((np.hypot(ex[close[f]] - x, ey[close[f]] - y) <= radius_m).sum())
+                                       for f, x, y in zip(found, cx, cy)), "int64", len(cams))
+    grid = events["grid_code"].fillna("").astype(str)
     parts = []
     for level, n in CODE_LENGTH.items():
-        keep = (grid.str.len() >= n).to_numpy()
-        if not keep.any():
-            continue
-        g = pd.DataFrame({"code": grid[keep].str.slice(0, n).to_numpy(object),
-                          "near": near[keep].astype("int64")}).groupby("code", sort=True)["near"]
-        parts.append(pd.DataFrame({"code": g.size().index.to_numpy(object), "level": level,
-                                   "events": g.size().to_numpy("int64"), "near_untagged": g.sum().to_numpy("int64")}))
+        c = counts_by_prefix(grid, n, near.astype("int64"), at_least=True)
+        if c is not None:
+            parts.append(c.rename(columns={"weighted": "near_untagged"}).assign(level=level))
     regions = (pd.concat(parts, ignore_index=True).sort_values("code", kind="stable").reset_index(drop=True)
                if parts else pd.DataFrame({c: pd.Series(dtype=object if c in ("code", "level") else "int64")
                                            for c in UNTAGGED_REGION_COLUMNS}))

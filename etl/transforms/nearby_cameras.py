@@ -90,9 +90,9 @@ def counts_by_prefix(grid: pd.Series, length: int, weights: np.ndarray, at_least
     """(code, events, weighted) per code prefix of `length` characters of the events' grid codes (text), in code
     order: the prefixes taken of each distinct code once, not of each event. With `at_least`, only codes at least
     that long count; without, every code's prefix (shorter ones as they are). None when no event counts."""
-    codes, uniq = pd.factorize(grid)
-    uniq = pd.Series(np.asarray(uniq, dtype=object))
-    keep = (uniq.str.len() >= length).to_numpy() if at_least else np.ones(len(uniq), bool)
+    codes, distinct = pd.factorize(grid)
+    uniq = pd.Series(np.asarray(distinct, dtype=object))
+    keep = (uniq.str.len() >= length).to_numpy(bool) if at_least else np.ones(len(uniq), bool)
     prefix_of, prefixes = pd.factorize(uniq.str.slice(0, length).where(keep, None))
     key = prefix_of[codes]
     on = key >= 0
@@ -116,6 +116,7 @@ def camera_gaps(events: pd.DataFrame, points: pd.DataFrame, ground: Ground, radi
     parts = []
     for level in ("grid", "street"):
         c = counts_by_prefix(grid, CODE_LENGTH[level], unseen.astype("int64"))
+        assert c is not None  # every event's code has a prefix of any length (a shorter code is its own)
         parts.append(c.rename(columns={"weighted": "unseen"}).assign(level=level))
     out = pd.concat(parts, ignore_index=True)
     out = out[(out["unseen"] > 0) & (out["code"].str.len() == out["level"].map(CODE_LENGTH))]

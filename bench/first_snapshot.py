@@ -7,7 +7,8 @@ Fills a SQLite source once with the demo simulator's history (`--days`, COCKPIT_
 kept in DIR between calls), then starts `python -m demo` (the demo as `python3 cockpit.py demo` runs it: an
 embedded Redis of its own, so every start is a first start, the live simulator, the ETL in the web process)
 `--runs` times on that source (`--source URL`: on that one instead, say the year `python -m bench.generate`
-wrote; the demo's live simulator then adds its events to it). Each run signs in with the demo's wall token and polls /health every 0.1 s
+wrote, with the demo's live simulator idle, COCKPIT_SIM_TICK_S=3600: a city's systems write its source, not the
+product's process, whose every Python thread shares the ETL's interpreter). Each run signs in with the demo's wall token and polls /health every 0.1 s
 until the snapshot holds every job's frames, then stops the process. Prints one line per run and the median.
 
 With `--watch S` each run goes on polling until S seconds after the start and also says how many snapshots came
@@ -116,6 +117,8 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COCKPIT_")}
     env |= {"COCKPIT_SOURCE_URL": source, "COCKPIT_APP_DB_URL": f"sqlite:///{data / 'app.db'}",
             "COCKPIT_PORT": str(a.port), "COCKPIT_HOST": "127.0.0.1"}
+    if a.source is not None:
+        env["COCKPIT_SIM_TICK_S"] = "3600"
     results = []
     for i in range(a.runs):
         r = one_start(env, a.port, a.timeout, a.watch)

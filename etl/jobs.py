@@ -116,7 +116,7 @@ class EtlJobs:
         # tick and a new leader's first snapshot); inline by default, so one run_all publishes the forecast
         self.forecast_background = False
         self._forecast_fit: Future | None = None
-        # 补盲 and 标签治理 (the slow frames of the devices job, ~10 s CPU at a year's scale): rebuilt in a thread of their
+        # 补盲 and 标签治理 (the slow frames of the devices job, ~2 s CPU at a year's scale): rebuilt in a thread of their
         # own when forecast_background is set (the service), so they never hold the run lock (the events tick)
         self._slow_build: Future | None = None
         self.snapshot_lost = True  # this run's start found Redis without our last snapshot (emptied, or another's)
@@ -370,7 +370,7 @@ class EtlJobs:
         self.devices_as_of = now
         grids = self.city.grids()
         # the cameras around a point (etl/transforms/nearby_cameras.py), and 补盲 and 标签治理 over the last 30 days'
-        # events: slow frames (SLOW_FRAMES_S: ~10 s CPU at a year's scale), once the events are read
+        # events: slow frames (SLOW_FRAMES_S: ~2 s CPU at a year's scale), once the events are read
         ground = city_ground(self.city)
         points = camera_points(dev, ground)
         return {F.DEVICE_KPIS.name: region_device_kpis(dev, grids), F.BLIND_GRIDS.name: blind_grid_list(dev, grids),

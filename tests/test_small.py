@@ -131,7 +131,6 @@ def test_refused_event_says_so_on_the_phone(browser, watched, published, app, ci
             note.wait_for(timeout=15_000)
             assert note.inner_text().strip() == f"{label('out_of_scope')} ↩"
             assert page.locator("#small-detail").count() == 0
-        page.screenshot(path="/tmp/small-refused-390x844.png")
         note.click()
         wait_for_data(page, "small")
         assert page.url.endswith("/small") and page.locator("#small-kpis .kpi").count() > 0

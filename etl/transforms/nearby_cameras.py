@@ -64,7 +64,8 @@ def near_any(x: np.ndarray, y: np.ndarray, px: np.ndarray, py: np.ndarray, radiu
     if not len(x) or not len(px):
         return np.zeros(len(x), bool)
     tree = cKDTree(np.column_stack([px, py]))
-    d, _ = tree.query(np.column_stack([x, y]), k=1, distance_upper_bound=np.nextafter(radius_m, np.inf) * (1 + 1e-9))
+    # the search keeps distances below its bound (strictly), compared squared: bounded a hair past the radius
+    d, _ = tree.query(np.column_stack([x, y]), k=1, distance_upper_bound=radius_m * (1 + 1e-9))
     return d <= radius_m
 
 
@@ -165,13 +166,11 @@ def untagged_exposure(events: pd.DataFrame, points: pd.DataFrame, ground: Ground
         if len(has):
             cx, cy = cams["x"].to_numpy(float), cams["y"].to_numpy(float)
             near[has] = near_any(ex[has], ey[has], cx, cy, radius_m)
-            # the events within the radius of each camera: counted over the events near any (the others are near none)
+            # the events within the radius of each camera (the radius included): counted over the events near any
             close = has[near[has]]
             if len(close):
                 tree = cKDTree(np.column_stack([ex[close], ey[close]]))
-                found = tree.query_ball_point(np.column_stack([cx, cy]), np.nextafter(radius_m, np.inf) * (1 + 1e-9))
-                per_cam = np.fromiter((int((np.hypot(ex[close[f]] - x, ey[close[f]] - y) <= radius_m).sum())
-                                       for f, x, y in zip(found, cx, cy)), "int64", len(cams))
+                per_cam = tree.query_ball_point(np.column_stack([cx, cy]), radius_m, return_length=True).astype("int64")
     grid = events["grid_code"].fillna("").astype(str)
     parts = []
     for level, n in CODE_LENGTH.items():

@@ -43,7 +43,10 @@ def test_the_standby_publishes_a_post_stop_event_on_its_next_tick(sim_engine, ci
                           INTERVALS, standby=standby).start()
     other = None
     try:
-        assert wait_until(lambda: (store.manifest() or {}).get("publisher") == leader.leader.identity, timeout_s=300)
+        # the leader's snapshot with its events in it (a first events run that failed, say a source read refused
+        # once, is retried after its backoff while the other jobs have published)
+        assert wait_until(lambda: (m := store.manifest() or {}).get("publisher") == leader.leader.identity
+                          and "events_total" in m.get("meta", {}), timeout_s=300)
         own = writable_engine(f"sqlite:///{path}")  # the standby's own connections: its reads are counted
         statements: list[str] = []
         event.listen(own, "before_cursor_execute", lambda *a: statements.append(a[2]))

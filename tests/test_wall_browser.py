@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -28,8 +29,14 @@ FRESHNESS_JS = "() => { const f = document.querySelector('#big-freshness'); retu
 def test_wall_live_flush_and_recover(browser, watched, app, city, redis_client, tmp_path):
     eng = writable_engine(f"sqlite:///{tmp_path}/live.db")
     t0 = now_local(city.timezone)
-    sim = Simulator(eng, city, seed=5, events_per_day=600)
-    sim.backfill(3, t0 - timedelta(minutes=40), n_cameras=500, n_iot=200)
+    midnight = t0.replace(hour=0, minute=0, second=0, microsecond=0)
+    if t0 - midnight < timedelta(minutes=5):  # the ticks below must write events reported today (local)
+        time.sleep((midnight + timedelta(minutes=5) - t0).total_seconds())
+        t0 = now_local(city.timezone)
+    # the history up to `start`, then four ticks to now, all within today however soon after midnight this runs
+    start = max(t0 - timedelta(minutes=40), midnight)
+    sim = Simulator(eng, city, seed=5, events_per_day=600 if start - midnight >= timedelta(hours=2) else 20000)
+    sim.backfill(3, start, n_cameras=500, n_iot=200)
     jobs = EtlJobs(eng, city, SnapshotStore(redis_client))
     jobs.run_all()  # at the real clock: the snapshot is fresh
     bodies: list[str] = []
@@ -48,7 +55,7 @@ def test_wall_live_flush_and_recover(browser, watched, app, city, redis_client, 
 
             # the simulator writes events; the events job publishes; the wall follows
             for k in range(1, 5):
-                sim.tick(t0 - timedelta(minutes=40) + timedelta(minutes=10 * k))
+                sim.tick(start + (t0 - start) * k / 4)
                 jobs.run("events")
                 if expected_reported(app, city.code, "today") != before:
                     break
